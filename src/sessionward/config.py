@@ -1,0 +1,128 @@
+"""Settings of a sessionward deployment (PROTOCOL §7), validated once at start-up.
+
+Every invalid value raises :class:`~sessionward.errors.ConfigError` with a message that names the
+setting and its allowed range, so a misconfiguration fails before the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sessionward.errors import ConfigError
+
+SECOND = 1
+HOUR = 3600
+DAY = 86400
+
+DEFAULT_DATABASE_URL = "sqlite:///sessionward.sqlite3"
+
+SameSite = Literal["strict", "lax", "none"]
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a :class:`~sessionward.SessionManager` needs; durations are in seconds.
+
+    Only ``refresh_path`` is required: it is both the refresh endpoint's path and the path of the
+    refresh-token cookie, so the refresh token is sent nowhere else.
+    """
+
+    refresh_path: str
+    database_url: str = DEFAULT_DATABASE_URL
+    signing_key_table: str = "signing_key"
+    refresh_token_table: str = "refresh_token"
+    access_token_validity: int = HOUR
+    enable_blacklisting: bool = False
+    access_token_path: str = "/"
+    signing_key_dynamic: bool = True
+    signing_key_update_interval: int = 24  # hours, as in the original
+    signing_key_getter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    refresh_token_validity: int = 100 * DAY
+    anti_csrf: bool = True
+    cookie_domain: str | None = None
+    cookie_secure: bool = True
+    cookie_same_site: SameSite = "lax"
+    session_expired_status: int = 440
+    purge_interval: int = 7 * DAY
+    # Allows access tokens shorter than 10 s (down to 1 s), for tests and demos only.
+    allow_short_access_tokens: bool = False
+
+    def __post_init__(self) -> None:
+        _check_path("refresh_path", self.refresh_path)
+        _check_path("access_token_path", self.access_token_path)
+        _check_type("database_url", self.database_url, str)
+        if not self.database_url:
+            raise ConfigError("database_url must be a non-empty SQLAlchemy URL")
+        for name in ("signing_key_table", "refresh_token_table"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not _IDENTIFIER.match(value):
+                raise ConfigError(
+                    f"{name} must be an SQL identifier (letters, digits, _; at most 63); "
+                    f"got {value!r}"
+                )
+        if self.signing_key_table == self.refresh_token_table:
+            raise ConfigError("signing_key_table and refresh_token_table must differ")
+        for name in (
+            "enable_blacklisting",
+            "signing_key_dynamic",
+            "anti_csrf",
+            "cookie_secure",
+            "allow_short_access_tokens",
+        ):
+            _check_type(name, getattr(self, name), bool)
+        lowest_access = 1 if self.allow_short_access_tokens else 10
+        _check_range(
+            "access_token_validity", self.access_token_validity, lowest_access, 1000 * DAY, "s"
+        )
+        _check_range("signing_key_update_interval", self.signing_key_update_interval, 1, 720, "h")
+        _check_range("refresh_token_validity", self.refresh_token_validity, HOUR, 365 * DAY, "s")
+        _check_range("session_expired_status", self.session_expired_status, 400, 499, "")
+        _check_range("purge_interval", self.purge_interval, 60, 365 * DAY, "s")
+        if self.signing_key_getter is not None and not callable(self.signing_key_getter):
+            raise ConfigError("signing_key_getter must be a callable returning the key as str")
+        if self.cookie_same_site not in ("strict", "lax", "none"):
+            raise ConfigError(
+                f"cookie_same_site must be 'strict', 'lax' or 'none'; got {self.cookie_same_site!r}"
+            )
+        if self.cookie_same_site == "none" and not self.cookie_secure:
+            raise ConfigError(
+                "cookie_same_site='none' requires cookie_secure=True (browsers say so)"
+            )
+        if self.cookie_domain is not None and (
+            not isinstance(self.cookie_domain, str) or not self.cookie_domain.strip(".")
+        ):
+            raise ConfigError(
+                f"cookie_domain must be a domain name or None; got {self.cookie_domain!r}"
+            )
+
+    @property
+    def access_token_validity_ms(self) -> int:
+        return self.access_token_validity * 1000
+
+    @property
+    def refresh_token_validity_ms(self) -> int:
+        return self.refresh_token_validity * 1000
+
+    @property
+    def signing_key_interval_ms(self) -> int:
+        return self.signing_key_update_interval * HOUR * 1000
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    if type(value) is not kind:
+        raise ConfigError(f"{name} must be a {kind.__name__}; got {value!r}")
+
+
+def _check_range(name: str, value: Any, low: int, high: int, unit: str) -> None:
+    if type(value) is not int or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}{unit}; got {value!r}")
+
+
+def _check_path(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.startswith("/") or any(c in value for c in ";, \t"):
+        raise ConfigError(f"{name} must be a URL path starting with '/'; got {value!r}")

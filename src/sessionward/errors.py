@@ -1,0 +1,44 @@
+"""The exception family of PROTOCOL §3: each class tells the caller what to do next.
+
+- ``GeneralError``: something is broken (database down, invalid config, bad argument). Answer 500.
+- ``UnauthorisedError``: the session is over. Clear the cookies; the user must log in again.
+- ``TryRefreshTokenError``: the access token cannot be used. Keep the cookies and answer the
+  session-expired status so that the frontend calls the refresh endpoint.
+- ``TokenTheftDetectedError``: an already rotated refresh token came back. A kind of
+  ``UnauthorisedError`` that names the session and user so the application can revoke them.
+"""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """Base class of every error sessionward raises on purpose."""
+
+
+class GeneralError(SessionError):
+    """The library cannot do its work: database unreachable, invalid config or argument, a bug."""
+
+
+class ConfigError(GeneralError, ValueError):
+    """A setting has a value outside its allowed range; the message names the setting."""
+
+
+class InvalidArgumentError(GeneralError, TypeError):
+    """A caller passed a value of the wrong type or shape (e.g. a non-string user id)."""
+
+
+class UnauthorisedError(SessionError):
+    """The session is certainly over (revoked, expired, invalid refresh token, missing cookies)."""
+
+
+class TryRefreshTokenError(SessionError):
+    """The access token is expired or invalid, or the anti-CSRF check failed: refresh, retry."""
+
+
+class TokenTheftDetectedError(UnauthorisedError):
+    """A refresh token that was already rotated was presented again: somebody copied it."""
+
+    def __init__(self, session_handle: str, user_id: str) -> None:
+        super().__init__(f"refresh token reuse detected for session {session_handle!r}")
+        self.session_handle = session_handle
+        self.user_id = user_id

@@ -1,0 +1,71 @@
+"""Plain value types passed between the layers and returned to applications."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+JSON = Any  # any value that json.dumps accepts
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A token value and the moment it expires, in milliseconds since the epoch."""
+
+    value: str
+    expires: int
+
+    def __repr__(self) -> str:  # tokens never appear in logs or tracebacks
+        return f"Token(value=<{len(self.value)} chars>, expires={self.expires})"
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who the session belongs to; the handle never changes during the session's life."""
+
+    handle: str
+    user_id: str
+    jwt_payload: JSON
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SessionTokens:
+    """What ``create_new_session`` and ``refresh_session`` hand back: a full token set."""
+
+    session: Session
+    access_token: Token
+    refresh_token: Token
+    id_refresh_token: Token
+    anti_csrf_token: str | None
+
+    def __repr__(self) -> str:
+        return f"SessionTokens(session={self.session!r}, <tokens hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedSession:
+    """What ``get_session`` hands back; send ``new_access_token`` to the client when it is set."""
+
+    session: Session
+    new_access_token: Token | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRow:
+    """The stored state of one session, as read under lock for a refresh or a promotion."""
+
+    handle: str
+    user_id: str
+    refresh_token_hash_2: str
+    expires_at: int
+    jwt_payload_json: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One of a user's live sessions, for listing (beyond: the original had no creation time)."""
+
+    handle: str
+    user_id: str
+    created_at: int | None
+    expires_at: int

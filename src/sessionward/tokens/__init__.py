@@ -1,0 +1,1 @@
+"""Access tokens (signed JWTs), refresh tokens (sealed), and the signing-key ring."""

@@ -1,0 +1,163 @@
+"""Access tokens: standard HS256 JWTs (RFC 7519) checked on the hot path without a database.
+
+Verification never parses the header on the fast path: every header this library writes is known
+byte for byte, so the header segment is looked up in the key ring and yields the key (and thus
+``alg``, which is never taken from the token). The signature is compared in constant time against
+the canonical base64url encoding of the expected MAC, so non-canonical encodings are refused.
+Any JWT library can verify these tokens given the key: ``jwt.decode(t, key, ["HS256"])``.
+
+Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token issued with it,
+``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
+``pld`` the application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from typing import Any
+
+from sessionward.tokens.keys import KeyRing, SigningKey
+
+MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
+MAX_COOKIE_TOKEN_LENGTH = 3800  # browsers drop cookies over ~4 KiB: refuse to mint such tokens
+
+_b64encode = base64.urlsafe_b64encode
+_b64decode = base64.urlsafe_b64decode
+_hmac_digest = hmac.digest
+_compare = hmac.compare_digest
+_loads = json.loads
+
+
+class AccessClaims:
+    """The verified content of an access token."""
+
+    __slots__ = (
+        "anti_csrf",
+        "expires_ms",
+        "handle",
+        "parent_hash_1",
+        "payload",
+        "refresh_hash_1",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        handle: str,
+        user_id: str,
+        refresh_hash_1: str,
+        parent_hash_1: str | None,
+        anti_csrf: str | None,
+        payload: Any,
+        expires_ms: int,
+    ) -> None:
+        self.handle = handle
+        self.user_id = user_id
+        self.refresh_hash_1 = refresh_hash_1
+        self.parent_hash_1 = parent_hash_1
+        self.anti_csrf = anti_csrf
+        self.payload = payload
+        self.expires_ms = expires_ms
+
+
+class InvalidAccessToken(Exception):
+    """Internal: the token is not a valid, unexpired access token of this deployment."""
+
+
+class UnknownSigningKey(InvalidAccessToken):
+    """Internal: well-formed, but signed with a key this process does not know (yet)."""
+
+    def __init__(self, header_segment: str) -> None:
+        super().__init__("unknown signing key")
+        self.header_segment = header_segment
+
+
+def sign_access_token(
+    key: SigningKey,
+    *,
+    handle: str,
+    user_id: str,
+    refresh_hash_1: str,
+    parent_hash_1: str | None,
+    anti_csrf: str | None,
+    payload_json: str,
+    expires_ms: int,
+) -> str:
+    """Mint a JWT; ``payload_json`` is the application's payload, already serialised."""
+    exp = expires_ms // 1000
+    parts = [
+        '{"sid":',
+        json.dumps(handle),
+        ',"sub":',
+        json.dumps(user_id),
+        ',"rt":"',
+        refresh_hash_1,
+        '"',
+    ]
+    if parent_hash_1 is not None:
+        parts += [',"prt":"', parent_hash_1, '"']
+    if anti_csrf is not None:
+        parts += [',"csrf":"', anti_csrf, '"']
+    parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
+    body = _b64encode("".join(parts).encode()).rstrip(b"=").decode()
+    signing_input = f"{key.header_segment}.{body}"
+    signature = _b64encode(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    return f"{signing_input}.{signature.rstrip(b'=').decode()}"
+
+
+def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClaims:
+    """Check signature, structure and expiry; raise :class:`InvalidAccessToken` on any failure."""
+    if type(token) is not str or len(token) > MAX_ACCESS_TOKEN_LENGTH:
+        raise InvalidAccessToken("not a token")
+    header, _, rest = token.partition(".")
+    body, _, signature = rest.partition(".")
+    key = ring.by_header.get(header)
+    if key is None:
+        if header and body and signature:
+            raise UnknownSigningKey(header)
+        raise InvalidAccessToken("malformed")
+    try:
+        signing_input = token[: len(header) + 1 + len(body)].encode()
+        expected = _b64encode(_hmac_digest(key.secret, signing_input, "sha256")).rstrip(b"=")
+        if not _compare(expected, signature.encode()):
+            raise InvalidAccessToken("bad signature")
+        claims = _loads(_b64decode(body + "=" * (-len(body) % 4)))
+        exp = claims["exp"]
+        if type(exp) is not int or exp * 1000 <= now_ms:
+            raise InvalidAccessToken("expired")
+        handle = claims["sid"]
+        user_id = claims["sub"]
+        rt = claims["rt"]
+        prt = claims.get("prt")
+        csrf = claims.get("csrf")
+        if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
+            raise InvalidAccessToken("bad claims")
+        if (prt is not None and type(prt) is not str) or (
+            csrf is not None and type(csrf) is not str
+        ):
+            raise InvalidAccessToken("bad claims")
+        return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000)
+    except InvalidAccessToken:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
+        raise InvalidAccessToken("malformed") from exc
+
+
+def read_header_kid(header_segment: str) -> object:
+    """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
+    if len(header_segment) > 200:
+        return None
+    try:
+        header = _loads(_b64decode(header_segment + "=" * (-len(header_segment) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    if (
+        type(header) is not dict
+        or header.get("alg") != "HS256"
+        or set(header) - {"alg", "kid", "typ"}
+    ):
+        return None
+    return header.get("kid")
