@@ -65,6 +65,7 @@ from sessionward.tokens.keys import (
     getter_kid,
     key_to_create,
     new_key_secret,
+    next_key_check_ms,
     plausible_dynamic_kid,
 )
 from sessionward.tokens.refresh import (
@@ -118,6 +119,7 @@ class SessionLogic:
         self._ring = KeyRing()
         self._cipher: RefreshTokenCipher | None = None
         self._keys_checked_ms = 0
+        self._next_key_check_ms = 0
         self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
         self._last_purge_ms: int | None = None
         self._verify_window_ms = config.access_token_validity_ms
@@ -169,11 +171,13 @@ class SessionLogic:
                     raise GeneralError("the signing key could not be stored")
             self._ring = build_static_ring(value, "static")
         else:
-            name = key_to_create(rows, now_ms=now, interval_ms=config.signing_key_interval_ms)
+            interval = config.signing_key_interval_ms
+            name = key_to_create(rows, now_ms=now, interval_ms=interval)
             if name is not None:
                 yield _call("insert_key_if_absent", name, new_key_secret(), now)
                 rows = yield _call("load_keys")
             self._apply_dynamic_rows(rows, now)
+            self._next_key_check_ms = next_key_check_ms(rows, now_ms=now, interval_ms=interval)
         self._keys_checked_ms = now
 
     def _apply_dynamic_rows(self, rows: list[tuple[str, str]], now: int) -> None:
@@ -186,20 +190,25 @@ class SessionLogic:
             secret = getter()
         except Exception as exc:
             raise GeneralError(f"signing_key_getter failed: {type(exc).__name__}") from exc
-        if type(secret) is not str or len(secret) < 16:
-            raise GeneralError("signing_key_getter must return a str of at least 16 characters")
+        if type(secret) is not str or len(secret) < 32:
+            raise GeneralError(
+                "signing_key_getter must return a str of at least 32 characters (RFC 7518 §3.2)"
+            )
         kid = getter_kid(secret)
         current = self._ring.keys[-1] if self._ring.keys else None
         if current is None or current.kid != kid:
             self._ring = build_static_ring(secret, kid, previous=self._ring)
 
     def _signing_key(self, now: int) -> Flow[SigningKey]:
-        """The key to sign with now; checks for due or foreign keys at most once a minute."""
+        """The key to sign with now; looks at the key table when a key is due, or once a minute
+        (to learn of keys rotated by hand in another process)."""
         yield from self.ready()
         if self.config.signing_key_getter is not None:
             self._install_getter_key()
         elif self.config.signing_key_dynamic and (
-            self._ring.signing_key(now) is None or now - self._keys_checked_ms >= KEY_RECHECK_MS
+            now >= self._next_key_check_ms
+            or now - self._keys_checked_ms >= KEY_RECHECK_MS
+            or self._ring.signing_key(now) is None
         ):
             rows = yield _call("load_keys")
             yield from self._install_signing_keys(rows, now)
@@ -244,8 +253,7 @@ class SessionLogic:
         name = dynamic_key_name(max(now, latest + 1000))
         yield _call("insert_key_if_absent", name, new_key_secret(), now)
         rows = yield _call("load_keys")
-        self._apply_dynamic_rows(rows, now)
-        self._keys_checked_ms = now
+        yield from self._install_signing_keys(rows, now)
         return name.rsplit(":", 1)[1]
 
     def signing_keys(self) -> Flow[list[SigningKey]]:

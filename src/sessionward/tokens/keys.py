@@ -145,6 +145,19 @@ def key_to_create(rows: Iterable[tuple[str, str]], *, now_ms: int, interval_ms: 
     return None
 
 
+def next_key_check_ms(rows: list[tuple[str, str]], *, now_ms: int, interval_ms: int) -> int:
+    """When the key table must next be looked at: a successor is due to be published or to sign."""
+    found = [start for start, _ in _dynamic_keys(rows)]
+    current = [start for start in found if start <= now_ms]
+    if not current:
+        return now_ms
+    successors = [start for start in found if start > current[-1]]
+    if successors:
+        return successors[0]
+    publish_from = current[-1] + interval_ms - interval_ms // _PUBLISH_AHEAD_DIVISOR
+    return publish_from if now_ms < publish_from else current[-1] + interval_ms
+
+
 def expired_key_names(
     rows: list[tuple[str, str]], *, now_ms: int, verify_window_ms: int
 ) -> list[str]:

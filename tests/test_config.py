@@ -1,0 +1,94 @@
+"""Config validation (PROTOCOL §7): defaults, ranges, and messages that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionward import Config, ConfigError, GeneralError, SessionManager
+
+
+def test_defaults_match_the_protocol():
+    config = Config(refresh_path="/session/refresh")
+    assert config.database_url == "sqlite:///sessionward.sqlite3"
+    assert (config.signing_key_table, config.refresh_token_table) == (
+        "signing_key",
+        "refresh_token",
+    )
+    assert config.access_token_validity == 3600
+    assert config.enable_blacklisting is False
+    assert config.access_token_path == "/"
+    assert config.signing_key_dynamic is True
+    assert config.signing_key_update_interval == 24
+    assert config.signing_key_getter is None
+    assert config.refresh_token_validity == 100 * 86400
+    assert config.anti_csrf is True
+    assert config.cookie_domain is None
+    assert config.cookie_secure is True
+    assert config.cookie_same_site == "lax"
+    assert config.session_expired_status == 440
+    assert config.purge_interval == 7 * 86400
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"refresh_path": "refresh"}, "refresh_path"),
+        ({"refresh_path": None}, "refresh_path"),
+        ({"access_token_path": "no-slash"}, "access_token_path"),
+        ({"access_token_validity": 9}, "access_token_validity"),
+        ({"access_token_validity": 1000 * 86400 + 1}, "access_token_validity"),
+        ({"access_token_validity": "3600"}, "access_token_validity"),
+        ({"access_token_validity": 3600.0}, "access_token_validity"),
+        ({"refresh_token_validity": 3599}, "refresh_token_validity"),
+        ({"refresh_token_validity": 365 * 86400 + 1}, "refresh_token_validity"),
+        ({"signing_key_update_interval": 0}, "signing_key_update_interval"),
+        ({"signing_key_update_interval": 721}, "signing_key_update_interval"),
+        ({"session_expired_status": 500}, "session_expired_status"),
+        ({"session_expired_status": 399}, "session_expired_status"),
+        ({"cookie_same_site": "LAX"}, "cookie_same_site"),
+        ({"cookie_same_site": "none", "cookie_secure": False}, "cookie_same_site"),
+        ({"enable_blacklisting": "yes"}, "enable_blacklisting"),
+        ({"anti_csrf": 1}, "anti_csrf"),
+        ({"signing_key_table": "drop table;"}, "signing_key_table"),
+        ({"refresh_token_table": ""}, "refresh_token_table"),
+        ({"signing_key_table": "same", "refresh_token_table": "same"}, "signing_key_table"),
+        ({"purge_interval": 0}, "purge_interval"),
+        ({"database_url": ""}, "database_url"),
+        ({"signing_key_getter": "not callable"}, "signing_key_getter"),
+        ({"cookie_domain": ""}, "cookie_domain"),
+    ],
+)
+def test_invalid_values_name_the_setting(settings, named):
+    settings = {"refresh_path": "/refresh", **settings}
+    with pytest.raises(ConfigError, match=named):
+        Config(**settings)
+
+
+def test_config_error_is_a_general_error_and_a_value_error():
+    with pytest.raises(GeneralError):
+        Config(refresh_path="/r", access_token_validity=1)
+    with pytest.raises(ValueError):
+        Config(refresh_path="/r", access_token_validity=1)
+
+
+def test_short_access_tokens_only_when_asked_for():
+    assert Config(refresh_path="/r", access_token_validity=2, allow_short_access_tokens=True)
+    with pytest.raises(ConfigError, match="from 10"):
+        Config(refresh_path="/r", access_token_validity=2)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("oracle://scott@db/x", "sqlite, mysql, mariadb or postgresql"),
+        ("not a url at all", "database_url"),
+    ],
+)
+def test_unsupported_database_urls_fail_at_start(url, message):
+    with pytest.raises(ConfigError, match=message):
+        SessionManager(refresh_path="/r", database_url=url)
+
+
+def test_manager_rejects_unknown_settings():
+    with pytest.raises(ConfigError, match="unexpected keyword"):
+        SessionManager(refresh_path="/r", access_token_lifetime=5)

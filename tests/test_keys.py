@@ -1,0 +1,143 @@
+"""Signing keys (PROTOCOL §5): shared through the database, rotated by interval, kept to verify."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from sqlalchemy import event
+
+from sessionward import SessionManager, TryRefreshTokenError
+from tests.conftest import FakeClock
+
+HOUR = 3600
+
+
+def kid_of(token: str) -> str:
+    return str(jwt.get_unverified_header(token)["kid"])
+
+
+def count_statements(manager: SessionManager) -> list[str]:
+    seen: list[str] = []
+    event.listen(
+        manager.store.engine,  # type: ignore[attr-defined]
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *args: (
+            None if statement.startswith("BEGIN") else seen.append(statement)
+        ),
+    )
+    return seen
+
+
+def test_key_is_created_once_and_shared(make_manager, make_config):
+    first = make_manager()
+    tokens = first.create_new_session("alice")
+    second = make_manager(
+        tables={
+            "signing_key_table": first.config.signing_key_table,
+            "refresh_token_table": first.config.refresh_token_table,
+        }
+    )
+    assert second.get_session(tokens.access_token.value).session.user_id == "alice"
+    assert [k.kid for k in second.signing_keys()] == [k.kid for k in first.signing_keys()]
+    assert len(first.signing_keys()) == 1
+
+
+def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeClock):
+    manager = make_manager(signing_key_update_interval=1, access_token_validity=HOUR)
+    clock.now = 1_800_000_000 + 10 * 60  # 10 minutes into an hour slot
+    old = manager.create_new_session("alice")
+    clock.advance(45 * 60)  # the next slot's key is published ahead, not yet signing
+    assert len(manager.signing_keys()) == 2
+    assert kid_of(manager.create_new_session("x").access_token.value) == kid_of(
+        old.access_token.value
+    )
+    clock.advance(6 * 60)  # next slot: a new key signs
+    new = manager.create_new_session("bob")
+    assert kid_of(new.access_token.value) != kid_of(old.access_token.value)
+    # The old token is still within its validity and its key still verifies: no refresh needed.
+    assert manager.get_session(old.access_token.value).session.user_id == "alice"
+    assert manager.get_session(new.access_token.value).session.user_id == "bob"
+
+
+def test_keys_that_can_verify_nothing_are_purged(make_manager, clock: FakeClock):
+    manager = make_manager(signing_key_update_interval=1, access_token_validity=600)
+    manager.create_new_session("alice")
+    for _ in range(5):
+        clock.advance(HOUR)
+        manager.create_new_session("alice")
+    manager.purge_expired_sessions()
+    assert len(manager.signing_keys()) <= 2
+
+
+def test_key_rotated_by_another_process_is_loaded_on_demand(make_manager, clock: FakeClock):
+    a = make_manager()
+    tables = {
+        "signing_key_table": a.config.signing_key_table,
+        "refresh_token_table": a.config.refresh_token_table,
+    }
+    b = make_manager(tables=tables)
+    b.create_tables()  # b knows the first key only
+    clock.advance(2)
+    new_kid = a.rotate_signing_key()
+    tokens = a.create_new_session("alice")
+    assert kid_of(tokens.access_token.value) == new_kid
+    statements = count_statements(b)
+    assert b.get_session(tokens.access_token.value).session.user_id == "alice"
+    assert len(statements) == 1  # one reload of the key table
+    assert b.get_session(tokens.access_token.value).session.user_id == "alice"
+    assert len(statements) == 1  # known now: no more database calls
+
+
+def test_unknown_keys_are_reloaded_at_most_once_per_second(make_manager, clock: FakeClock):
+    manager = make_manager()
+    tokens = manager.create_new_session("alice")
+    key = manager.signing_keys()[-1]
+    statements = count_statements(manager)
+    future_kid = str(int(key.kid) + 3600)  # plausible: could be the next key
+    forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": future_kid})
+    hostile = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "../etc"})
+    for token in (forged, forged, hostile, hostile):
+        with pytest.raises(TryRefreshTokenError):
+            manager.get_session(token)
+    assert len(statements) == 1
+    clock.advance(1.5)
+    with pytest.raises(TryRefreshTokenError):
+        manager.get_session(forged)
+    assert len(statements) == 2
+    assert manager.get_session(tokens.access_token.value).session.user_id == "alice"
+
+
+def test_static_key_never_rotates(make_manager, clock: FakeClock):
+    manager = make_manager(signing_key_dynamic=False)
+    tokens = manager.create_new_session("alice")
+    assert kid_of(tokens.access_token.value) == "static"
+    clock.advance(30 * 24 * HOUR)
+    later = manager.create_new_session("bob")
+    assert kid_of(later.access_token.value) == "static"
+    with pytest.raises(Exception, match="signing_key_dynamic"):
+        manager.rotate_signing_key()
+
+
+def test_user_supplied_key_getter(make_manager):
+    current = {"key": "first-secret-key-0123456789-abcdefgh"}
+    manager = make_manager(signing_key_getter=lambda: current["key"])
+    tokens = manager.create_new_session("alice")
+    claims = jwt.decode(tokens.access_token.value, current["key"], algorithms=["HS256"])
+    assert claims["sub"] == "alice"
+    current["key"] = "second-secret-key-9876543210-abcdefg"
+    newer = manager.create_new_session("bob")
+    jwt.decode(newer.access_token.value, current["key"], algorithms=["HS256"])
+    # The previous key still verifies tokens it signed.
+    assert manager.get_session(tokens.access_token.value).session.user_id == "alice"
+    assert manager.get_session(newer.access_token.value).session.user_id == "bob"
+
+
+def test_failing_key_getter_is_a_general_error(make_manager):
+    from sessionward import GeneralError
+
+    def broken() -> str:
+        raise RuntimeError("vault down")
+
+    manager = make_manager(signing_key_getter=broken)
+    with pytest.raises(GeneralError, match="signing_key_getter"):
+        manager.create_new_session("alice")

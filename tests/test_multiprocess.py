@@ -1,0 +1,79 @@
+"""Several OS processes share one database: concurrent start-up, sessions, refreshes, rotation."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+from sqlalchemy import create_engine, func, select
+
+from sessionward import Config, SessionManager
+from sessionward.storage.engines import resolve_url
+from sessionward.storage.schema import build_tables
+from tests.conftest import drop_tables, ensure_database, unique_tables
+from tests.mp_worker import run_worker
+
+PROCESSES = 4
+SECONDS = 6.0
+INTERVAL_S = 3600
+
+
+def count_rows(config: Config) -> tuple[int, list[str]]:
+    _, keys, sessions = build_tables(config.signing_key_table, config.refresh_token_table)
+    engine = create_engine(resolve_url(config.database_url, asynchronous=False))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(sessions)).scalar_one()
+            names = sorted(conn.execute(select(keys.c.key_name)).scalars())
+            return int(rows), names
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.multiprocess
+@pytest.mark.parametrize("backend", ["mysql", "postgres"])
+def test_processes_share_one_database(backend):
+    url = ensure_database(backend)
+    tables = unique_tables()
+    config = Config(
+        refresh_path="/refresh",
+        database_url=url,
+        signing_key_update_interval=1,
+        **tables,
+    )
+    # Every process runs on a clock that crosses a key-rotation boundary 3 s into the run.
+    now = time.time()
+    boundary = (now // INTERVAL_S + 1) * INTERVAL_S
+    offset = boundary - 3.0 - now - 1.0  # the extra second covers process start-up
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Manager().Barrier(PROCESSES)
+    try:
+        with ProcessPoolExecutor(PROCESSES, mp_context=context) as pool:
+            futures = [
+                pool.submit(run_worker, config, offset, barrier, SECONDS, worker)
+                for worker in range(PROCESSES)
+            ]
+            results = [f.result(timeout=120) for f in futures]
+
+        errors = [e for r in results for e in r["errors"]]
+        assert errors == [], errors[0]
+        sessions = [s for r in results for s in r["sessions"]]
+        assert len(sessions) > PROCESSES * 5
+
+        rows, key_names = count_rows(config)
+        assert rows == len(sessions), "a session row was lost or duplicated"
+        signing = [n for n in key_names if n.startswith("access_token_signing_key")]
+        assert key_names.count("refresh_token_key") == 1
+        # One key for the slot they all started in, one for the slot they all crossed into.
+        assert len(signing) == 2, key_names
+
+        # A fresh process knows every key: all tokens minted anywhere verify and refresh here.
+        with SessionManager(config, clock=lambda: time.time() + offset) as checker:
+            for handle, access_token, _ in sessions:
+                assert checker.get_session(access_token).session.handle == handle
+            for handle, _, refresh_token in sessions[:: max(1, len(sessions) // 50)]:
+                assert checker.refresh_session(refresh_token).session.handle == handle
+    finally:
+        drop_tables(url, tables)
