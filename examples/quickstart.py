@@ -15,7 +15,11 @@ def main() -> None:
     parser.add_argument("--database-url", default="sqlite:///sessionward-quickstart.sqlite3")
     args = parser.parse_args()
 
-    with SessionManager(refresh_path="/session/refresh", database_url=args.database_url) as sm:
+    # refresh_grace_window=0: a replay is theft at once. By default a replay within 30 s is
+    # answered with the same new tokens (a second tab, a retried request), and theft after that.
+    with SessionManager(
+        refresh_path="/session/refresh", database_url=args.database_url, refresh_grace_window=0
+    ) as sm:
         login = sm.create_new_session("alice", jwt_payload={"role": "admin"}, session_data={"n": 0})
         print(f"1. logged in: user {login.session.user_id}, session {login.session.handle}")
 

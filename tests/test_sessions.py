@@ -115,7 +115,7 @@ def test_anti_csrf_disabled_issues_no_token(make_manager):
 
 def test_expired_access_token_asks_for_refresh(manager: SessionManager, clock: FakeClock):
     tokens = manager.create_new_session("alice")
-    clock.advance(3600)
+    clock.advance(3600 + 5)  # validity + default leeway
     with pytest.raises(TryRefreshTokenError):
         manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
     refreshed = manager.refresh_session(tokens.refresh_token.value)
@@ -162,11 +162,26 @@ def test_old_access_token_with_prt_keeps_working_after_promotion(manager: Sessio
     assert result.new_access_token is not None
 
 
-def test_thief_refreshes_after_victim(manager: SessionManager):
+# Theft is detected at once with the original's strict rule (no grace window), and with the
+# default grace window as soon as the replay comes later than the window.
+STRICT_AND_DEFAULT = pytest.mark.parametrize(
+    ("grace", "delay"), [(0, 0), (30, 31)], ids=["strict", "grace-window"]
+)
+
+
+@pytest.fixture
+def theft_manager(make_manager, grace: int) -> SessionManager:
+    return make_manager(refresh_grace_window=grace)
+
+
+@STRICT_AND_DEFAULT
+def test_thief_refreshes_after_victim(theft_manager: SessionManager, clock: FakeClock, delay):
+    manager = theft_manager
     tokens = manager.create_new_session("victim")
     stolen = tokens.refresh_token.value
     victim = manager.refresh_session(tokens.refresh_token.value)
     use(manager, victim)
+    clock.advance(delay)
     with pytest.raises(TokenTheftDetectedError) as caught:
         manager.refresh_session(stolen)
     assert caught.value.session_handle == tokens.session.handle
@@ -174,17 +189,25 @@ def test_thief_refreshes_after_victim(manager: SessionManager):
     assert isinstance(caught.value, UnauthorisedError)
 
 
-def test_victim_refreshes_after_thief(manager: SessionManager):
+@STRICT_AND_DEFAULT
+def test_victim_refreshes_after_thief(theft_manager: SessionManager, clock: FakeClock, delay):
+    manager = theft_manager
     tokens = manager.create_new_session("victim")
     thief = manager.refresh_session(tokens.refresh_token.value)
     use(manager, thief)
+    clock.advance(delay)
     with pytest.raises(TokenTheftDetectedError):
         manager.refresh_session(tokens.refresh_token.value)
 
 
-def test_both_refresh_then_the_loser_is_caught(manager: SessionManager):
+@STRICT_AND_DEFAULT
+def test_both_refresh_then_the_loser_is_caught(
+    theft_manager: SessionManager, clock: FakeClock, delay
+):
+    manager = theft_manager
     tokens = manager.create_new_session("victim")
     thief = manager.refresh_session(tokens.refresh_token.value)
+    clock.advance(delay)  # outside the window the second refresh gets a different child
     victim = manager.refresh_session(tokens.refresh_token.value)
     use(manager, thief)
     with pytest.raises(UnauthorisedError):
@@ -193,7 +216,9 @@ def test_both_refresh_then_the_loser_is_caught(manager: SessionManager):
         manager.refresh_session(victim.refresh_token.value)
 
 
-def test_theft_after_several_rotations(manager: SessionManager):
+@STRICT_AND_DEFAULT
+def test_theft_after_several_rotations(theft_manager: SessionManager, clock: FakeClock, delay):
+    manager = theft_manager
     tokens = manager.create_new_session("victim")
     stolen = tokens.refresh_token.value
     current = tokens
@@ -325,7 +350,7 @@ def test_purge_runs_on_the_write_path_once_per_interval(make_manager, clock: Fak
     assert [r["user_id"] for r in stored_rows(manager)] == ["c"]
 
 
-def test_sync_and_async_managers_share_sessions(make_manager, make_config, clock):
+def test_sync_and_async_managers_share_sessions(make_manager, clock):
     """One database, both managers: tokens minted by one are honoured by the other."""
     from sessionward import AsyncSessionManager
 
@@ -347,5 +372,6 @@ def test_sync_and_async_managers_share_sessions(make_manager, make_config, clock
     assert result.session.jwt_payload == {"k": "v"}
     assert result.new_access_token is not None
     assert sync_manager.get_session(result.new_access_token.value).session.user_id == "alice"
+    clock.advance(31)  # past the grace window
     with pytest.raises(TokenTheftDetectedError):
         sync_manager.refresh_session(tokens.refresh_token.value)

@@ -51,6 +51,16 @@ class Config:
     purge_interval: int = 7 * DAY
     # Allows access tokens shorter than 10 s (down to 1 s), for tests and demos only.
     allow_short_access_tokens: bool = False
+    # Beyond the original:
+    # a parent refresh token presented again this long after its child was confirmed gets that
+    # same child instead of a theft report (concurrent refreshes, lost responses); 0 disables.
+    refresh_grace_window: int = 30
+    # sessions end this long after login whatever their activity; None: only the idle limit.
+    absolute_session_lifetime: int | None = None
+    # an access token is still accepted this long after its expiry (clock skew between servers).
+    access_token_leeway: int = 5
+    # on theft, delete the session at once so that no token of it works any more.
+    revoke_session_on_theft: bool = True
 
     def __post_init__(self) -> None:
         _check_path("refresh_path", self.refresh_path)
@@ -73,6 +83,7 @@ class Config:
             "anti_csrf",
             "cookie_secure",
             "allow_short_access_tokens",
+            "revoke_session_on_theft",
         ):
             _check_type(name, getattr(self, name), bool)
         lowest_access = 1 if self.allow_short_access_tokens else 10
@@ -83,6 +94,12 @@ class Config:
         _check_range("refresh_token_validity", self.refresh_token_validity, HOUR, 365 * DAY, "s")
         _check_range("session_expired_status", self.session_expired_status, 400, 499, "")
         _check_range("purge_interval", self.purge_interval, 60, 365 * DAY, "s")
+        _check_range("refresh_grace_window", self.refresh_grace_window, 0, 300, "s")
+        _check_range("access_token_leeway", self.access_token_leeway, 0, 300, "s")
+        if self.absolute_session_lifetime is not None:
+            _check_range(
+                "absolute_session_lifetime", self.absolute_session_lifetime, HOUR, 3650 * DAY, "s"
+            )
         if self.signing_key_getter is not None and not callable(self.signing_key_getter):
             raise ConfigError("signing_key_getter must be a callable returning the key as str")
         if self.cookie_same_site not in ("strict", "lax", "none"):

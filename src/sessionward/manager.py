@@ -11,8 +11,8 @@ answered before any flow starts: it costs one HMAC and one JSON parse, and no da
 
 from __future__ import annotations
 
+import base64
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Generator
@@ -34,6 +34,7 @@ from sessionward.models import JSON, Session, SessionSummary, SessionTokens, Tok
 from sessionward.protocol import (
     PromotionOutcome,
     RefreshOutcome,
+    Timing,
     csrf_matches,
     decide_promotion,
     decide_refresh,
@@ -90,6 +91,10 @@ def _call(method: str, *args: Any) -> StoreCall:
     return (method, args)
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 def _to_json(value: JSON, name: str) -> str:
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
@@ -122,7 +127,8 @@ class SessionLogic:
         self._next_key_check_ms = 0
         self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
         self._last_purge_ms: int | None = None
-        self._verify_window_ms = config.access_token_validity_ms
+        self._leeway_ms = config.access_token_leeway * 1000
+        self._verify_window_ms = config.access_token_validity_ms + self._leeway_ms
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -291,35 +297,66 @@ class SessionLogic:
             )
         return Token(value, expires)
 
+    def _timing(self, now: int) -> Timing:
+        config = self.config
+        lifetime = config.absolute_session_lifetime
+        return Timing(
+            now_ms=now,
+            refresh_validity_ms=config.refresh_token_validity_ms,
+            grace_window_ms=config.refresh_grace_window * 1000,
+            absolute_lifetime_ms=None if lifetime is None else lifetime * 1000,
+        )
+
+    def _child_refresh_token(
+        self, handle: str, user_id: str, parent_hash_1: str, anchor: int
+    ) -> str:
+        """The one child of a parent for an anchor time (see :mod:`sessionward.protocol`);
+        random when the grace window is off.
+
+        Its own expiry is an upper bound (anchor + twice the validity): the row's expiry, which
+        promotion extends, is what actually ends the session.
+        """
+        assert self._cipher is not None
+        expires = anchor + 2 * self.config.refresh_token_validity_ms
+        claims = RefreshClaims(handle, user_id, parent_hash_1, expires)
+        if self.config.refresh_grace_window == 0:  # the original: every child is random
+            return self._cipher.seal(claims)
+        return self._cipher.seal(claims, seed=f"{parent_hash_1}:{anchor}")
+
     def _token_set(
         self,
         key: SigningKey,
         *,
-        handle: str,
-        user_id: str,
+        refresh_token: str,
+        session: Session,
         payload_json: str,
         parent_hash_1: str | None,
+        session_expires: int,
         now: int,
-    ) -> tuple[SessionTokens, str]:
-        """A new refresh token (child of ``parent_hash_1``) and everything issued with it."""
+    ) -> SessionTokens:
+        """Everything issued with ``refresh_token``; anti-CSRF and id-refresh tokens derive from it,
+        so that a re-issued refresh token comes with the very same companions."""
         assert self._cipher is not None
-        expires = now + self.config.refresh_token_validity_ms
-        refresh = self._cipher.seal(RefreshClaims(handle, user_id, parent_hash_1, expires))
-        refresh_hash_1 = sha256_hex(refresh)
-        anti_csrf = secrets.token_urlsafe(32) if self.config.anti_csrf else None
-        claims = AccessClaims(handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, None, 0)
-        tokens = SessionTokens(
-            session=Session(handle, user_id, json.loads(payload_json)),
+        refresh_hash_1 = sha256_hex(refresh_token)
+        anti_csrf = None
+        if self.config.anti_csrf:
+            anti_csrf = _b64(self._cipher.derive("anti-csrf", refresh_hash_1))
+        claims = AccessClaims(
+            session.handle, session.user_id, refresh_hash_1, parent_hash_1, anti_csrf, None, 0
+        )
+        return SessionTokens(
+            session=session,
             access_token=self._access_token(key, claims, payload_json, now),
-            refresh_token=Token(refresh, expires),
-            id_refresh_token=Token(secrets.token_urlsafe(24), expires),
+            refresh_token=Token(refresh_token, session_expires),
+            id_refresh_token=Token(
+                _b64(self._cipher.derive("id-refresh", refresh_hash_1)[:24]), session_expires
+            ),
             anti_csrf_token=anti_csrf,
         )
-        return tokens, refresh_hash_1
 
     def _verify(self, access_token: object, anti_csrf_token: str | None, now: int) -> AccessClaims:
         try:
-            claims = verify_access_token(access_token, self._ring, now)
+            claims = verify_access_token(access_token, self._ring, now - self._leeway_ms)
         except UnknownSigningKey:
             raise
         except InvalidAccessToken:
@@ -339,23 +376,32 @@ class SessionLogic:
         now = self.now_ms()
         key = yield from self._signing_key(now)
         yield from self._purge_if_due(now)
+        assert self._cipher is not None
         handle = str(uuid.uuid4())
-        tokens, refresh_hash_1 = self._token_set(
+        expires = now + self.config.refresh_token_validity_ms
+        lifetime = self.config.absolute_session_lifetime
+        if lifetime is not None:
+            expires = min(expires, now + lifetime * 1000)
+        refresh_token = self._cipher.seal(RefreshClaims(handle, user_id, None, expires))
+        tokens = self._token_set(
             key,
-            handle=handle,
-            user_id=user_id,
+            refresh_token=refresh_token,
+            session=Session(handle, user_id, json.loads(payload_json)),
             payload_json=payload_json,
             parent_hash_1=None,
+            session_expires=expires,
             now=now,
         )
         row = {
             "session_handle": handle,
             "user_id": user_id,
-            "refresh_token_hash_2": sha256_hex(refresh_hash_1),
+            "refresh_token_hash_2": sha256_hex(sha256_hex(refresh_token)),
             "session_info": data_json,
-            "expires_at": tokens.refresh_token.expires,
+            "expires_at": expires,
             "jwt_user_payload": payload_json,
             "created_at": now,
+            "parent_issued_at": None,
+            "child_issued_at": None,
         }
         yield _call("insert_session", row)
         return tokens
@@ -401,8 +447,7 @@ class SessionLogic:
                 token_user_id=claims.user_id,
                 refresh_hash_1=claims.refresh_hash_1,
                 parent_refresh_hash_1=parent_hash_1,
-                now_ms=now,
-                refresh_validity_ms=self.config.refresh_token_validity_ms,
+                timing=self._timing(now),
             ),
         )
         if decision.outcome is PromotionOutcome.UNAUTHORISED:
@@ -427,6 +472,13 @@ class SessionLogic:
         refresh_hash_1 = sha256_hex(refresh_token)
         refresh_hash_2 = sha256_hex(refresh_hash_1)
         key = yield from self._signing_key(now)
+        cipher = self._cipher
+
+        def child_hash_2(anchor: int) -> str:
+            child = self._child_refresh_token(token.handle, token.user_id, refresh_hash_1, anchor)
+            return sha256_hex(sha256_hex(child))
+
+        timing = self._timing(now)
         decision = yield _call(
             "decide_locked",
             token.handle,
@@ -435,25 +487,31 @@ class SessionLogic:
                 token_user_id=token.user_id,
                 token_hash_2=refresh_hash_2,
                 token_parent_hash_1=token.parent_hash_1,
-                now_ms=now,
-                refresh_validity_ms=self.config.refresh_token_validity_ms,
+                child_hash_2=child_hash_2,
+                timing=timing,
+                revoke_on_theft=self.config.revoke_session_on_theft,
             ),
         )
         if decision.outcome is RefreshOutcome.UNAUTHORISED:
             raise UnauthorisedError("the session was revoked or has expired")
         if decision.outcome is RefreshOutcome.THEFT:
             raise TokenTheftDetectedError(token.handle, token.user_id)
-        row = decision.row
-        assert row is not None
-        tokens, _ = self._token_set(
+        row, anchor = decision.row, decision.child_anchor
+        assert row is not None and anchor is not None and cipher is not None
+        child = self._child_refresh_token(token.handle, token.user_id, refresh_hash_1, anchor)
+        expires = now + timing.refresh_validity_ms
+        if timing.absolute_lifetime_ms is not None and row.created_at is not None:
+            expires = min(expires, row.created_at + timing.absolute_lifetime_ms)
+        payload_json = row.jwt_payload_json or "null"
+        return self._token_set(
             key,
-            handle=token.handle,
-            user_id=token.user_id,
-            payload_json=row.jwt_payload_json or "null",
+            refresh_token=child,
+            session=Session(token.handle, token.user_id, json.loads(payload_json)),
+            payload_json=payload_json,
             parent_hash_1=refresh_hash_1,
+            session_expires=expires,
             now=now,
         )
-        return tokens
 
     def revoke_session(self, session_handle: str) -> Flow[bool]:
         handle = _check_str(session_handle, "session_handle")

@@ -59,6 +59,9 @@ class SessionRow:
     refresh_token_hash_2: str
     expires_at: int
     jwt_payload_json: str | None
+    created_at: int | None = None
+    parent_issued_at: int | None = None  # the anchor the current parent was derived with
+    child_issued_at: int | None = None  # when the current parent's child was first issued
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,19 +14,17 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from sessionward.errors import GeneralError
 from sessionward.models import SessionRow, SessionSummary
+from sessionward.protocol import RowUpdate
 
 
-class RowChange(Protocol):
-    """A decision about a locked row: set these to promote the row, leave them None otherwise."""
-
-    @property
-    def new_hash_2(self) -> str | None: ...
+class LockedDecision(Protocol):
+    """A decision about a locked row; its ``change`` says what to write back, if anything."""
 
     @property
-    def new_expires_at(self) -> int | None: ...
+    def change(self) -> RowUpdate: ...
 
 
-D = TypeVar("D", bound=RowChange)
+D = TypeVar("D", bound=LockedDecision)
 
 
 class SessionStore(Protocol):
@@ -80,8 +78,31 @@ def database_errors() -> Iterator[None]:
 def row_from(result_row: Any) -> SessionRow | None:
     if result_row is None:
         return None
-    handle, user_id, hash_2, expires_at, payload = result_row
-    return SessionRow(handle, user_id, hash_2, int(expires_at), payload)
+    handle, user_id, hash_2, expires_at, payload, created, since, previous = result_row
+    return SessionRow(
+        handle,
+        user_id,
+        hash_2,
+        int(expires_at),
+        payload,
+        _int_or_none(created),
+        _int_or_none(since),
+        _int_or_none(previous),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def update_parameters(handle: str, change: RowUpdate) -> dict[str, Any]:
+    return {
+        "handle": handle,
+        "new_hash_2": change.new_hash_2,
+        "new_expires_at": change.new_expires_at,
+        "new_parent_issued_at": change.new_parent_issued_at,
+        "new_child_issued_at": change.new_child_issued_at,
+    }
 
 
 def summaries_from(rows: Any) -> list[SessionSummary]:

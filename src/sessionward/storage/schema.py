@@ -50,6 +50,10 @@ def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[Meta
         Column("expires_at", BigInteger, nullable=False),
         Column("jwt_user_payload", Text, nullable=True),
         Column("created_at", BigInteger, nullable=True),
+        # The grace window for duplicate refreshes (see protocol.py): when the current parent
+        # and its child were first issued. Times, not token material.
+        Column("parent_issued_at", BigInteger, nullable=True),
+        Column("child_issued_at", BigInteger, nullable=True),
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
@@ -62,7 +66,7 @@ class Statements:
 
     metadata: MetaData
     insert_session: Insert
-    lock_session: Select[str, str, str, int, str | None]
+    lock_session: Select[str, str, str, int, str | None, int | None, int | None, int | None]
     session_alive: Select[str]
     update_parent: Update
     delete_session: Delete
@@ -89,6 +93,9 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             s.c.refresh_token_hash_2,
             s.c.expires_at,
             s.c.jwt_user_payload,
+            s.c.created_at,
+            s.c.parent_issued_at,
+            s.c.child_issued_at,
         )
         .where(by_handle)
         .with_for_update(),
@@ -98,6 +105,8 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         .values(
             refresh_token_hash_2=bindparam("new_hash_2"),
             expires_at=bindparam("new_expires_at"),
+            parent_issued_at=bindparam("new_parent_issued_at"),
+            child_issued_at=bindparam("new_child_issued_at"),
         ),
         delete_session=delete(s).where(by_handle),
         delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),

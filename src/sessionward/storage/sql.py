@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sessionward.errors import GeneralError
 from sessionward.models import SessionRow, SessionSummary
-from sessionward.storage.base import D, database_errors, row_from, summaries_from
+from sessionward.storage.base import (
+    D,
+    database_errors,
+    row_from,
+    summaries_from,
+    update_parameters,
+)
 from sessionward.storage.engines import LOCK_OPTION, install_sqlite_locking
 from sessionward.storage.schema import Statements
 
@@ -59,15 +65,11 @@ class SyncSqlStore:
         with self._transaction(write=True) as conn:
             row = row_from(conn.execute(self._s.lock_session, {"handle": handle}).first())
             decision = decide(row)
-            if decision.new_hash_2 is not None:
-                conn.execute(
-                    self._s.update_parent,
-                    {
-                        "handle": handle,
-                        "new_hash_2": decision.new_hash_2,
-                        "new_expires_at": decision.new_expires_at,
-                    },
-                )
+            change = decision.change
+            if change.delete:
+                conn.execute(self._s.delete_session, {"handle": handle})
+            elif change.new_hash_2 is not None:
+                conn.execute(self._s.update_parent, update_parameters(handle, change))
             return decision
 
     def session_alive(self, handle: str, now_ms: int) -> bool:
@@ -162,15 +164,11 @@ class AsyncSqlStore:
         async with self._transaction(write=True) as conn:
             result = await conn.execute(self._s.lock_session, {"handle": handle})
             decision = decide(row_from(result.first()))
-            if decision.new_hash_2 is not None:
-                await conn.execute(
-                    self._s.update_parent,
-                    {
-                        "handle": handle,
-                        "new_hash_2": decision.new_hash_2,
-                        "new_expires_at": decision.new_expires_at,
-                    },
-                )
+            change = decision.change
+            if change.delete:
+                await conn.execute(self._s.delete_session, {"handle": handle})
+            elif change.new_hash_2 is not None:
+                await conn.execute(self._s.update_parent, update_parameters(handle, change))
             return decision
 
     async def session_alive(self, handle: str, now_ms: int) -> bool:

@@ -1,17 +1,24 @@
 """Refresh tokens: opaque to the client, sealed with AES-256-GCM.
 
 The sealed content names the session, its user, the H1 of the parent token (absent for a
-session's first token), the token's own expiry, and 128 random bits, so every token is unique
-even when its content repeats. Only the double hash of a token is ever stored (PROTOCOL §4).
+session's first token), the token's own expiry, and 128 unpredictable bits, so every token is
+unique even when its content repeats. Only the double hash of a token is ever stored (PROTOCOL §4).
+
+A session's first token is random. A child token is *derived*: its nonce and unpredictable bits
+are an HMAC, under a key derived from the sealing key, of the parent and an anchor time, so the
+same parent and anchor always give the same child (see ``protocol.py`` for why). Distinct
+(parent, anchor) pairs give distinct nonces, as random nonces would, and nobody without the key
+can predict a child.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import os
-import secrets
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -41,20 +48,26 @@ class RefreshTokenCipher:
         if len(key) != 32:
             raise ValueError("refresh token key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._derive_key = hashlib.sha256(b"sessionward derive v1\x00" + key).digest()
 
-    def seal(self, claims: RefreshClaims) -> str:
+    def derive(self, label: str, data: str) -> bytes:
+        """32 bytes that only this deployment can compute from ``label`` and ``data``."""
+        return hmac.digest(self._derive_key, f"{label}\x00{data}".encode(), "sha256")
+
+    def seal(self, claims: RefreshClaims, seed: str | None = None) -> str:
+        """Seal ``claims``; with a ``seed`` the result is a pure function of claims and seed."""
+        material = os.urandom(32) if seed is None else self.derive("child", seed)
+        nonce, unique = material[:_NONCE_BYTES], material[_NONCE_BYTES : _NONCE_BYTES + 16]
         content = {
             "sid": claims.handle,
             "sub": claims.user_id,
             "exp": claims.expires_ms,
-            "n": secrets.token_hex(16),
+            "n": unique.hex(),
         }
         if claims.parent_hash_1 is not None:
             content["prt"] = claims.parent_hash_1
-        nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(
-            nonce, json.dumps(content, separators=(",", ":")).encode(), _AAD
-        )
+        plain = json.dumps(content, separators=(",", ":")).encode()
+        sealed = self._aead.encrypt(nonce, plain, _AAD)
         return base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
 
     def open(self, token: object) -> RefreshClaims:
