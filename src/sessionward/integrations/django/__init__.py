@@ -101,7 +101,8 @@ def _ensure() -> _State:
     with _lock:
         if not _state.configured:
             options = dict(getattr(settings, "SESSIONWARD", {}))
-            options.setdefault("database_url", database_url_from_django())
+            if "database_url" not in options:
+                options["database_url"] = database_url_from_django()
             try:
                 config = Config(**options)
             except TypeError as exc:
