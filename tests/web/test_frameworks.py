@@ -159,3 +159,35 @@ def test_django_database_url_from_settings() -> None:
     lite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/x.sqlite3"}
     with override_settings(DATABASES={"default": lite}):
         assert database_url_from_django() == "sqlite:////tmp/x.sqlite3"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_django_under_asgi_uses_the_async_middleware_path(config: Config, clock: Any) -> None:
+    django_setup()
+    from django.test import AsyncClient
+
+    from sessionward.integrations import django as sw_django
+
+    manager = SessionManager(config, clock=clock)
+    sw_django.configure(manager)
+    try:
+        client = AsyncClient()
+        login = await client.post("/login", {"userId": "ivy"}, content_type="application/json")
+        assert login.status_code == 200
+        cookies = {name: login.cookies[name].value for name in login.cookies}
+        assert set(cookies) == {"sAccessToken", "sRefreshToken", "sIdRefreshToken"}
+        me = await client.get("/me")  # the async view, in an async middleware chain
+        assert me.status_code == 200 and me.json()["userId"] == "ivy"
+        clock.advance(61)
+        assert (await client.get("/me")).status_code == 440
+        refreshed = await client.post("/refresh")  # served by the middleware's async branch
+        assert refreshed.status_code == 200
+        assert refreshed.cookies["sRefreshToken"].value != cookies["sRefreshToken"]
+        assert (await client.get("/me")).status_code == 200
+        csrf = refreshed.headers["anti-csrf"]
+        assert (await client.post("/logout", headers={"anti-csrf": csrf})).status_code == 200
+        after = await client.post("/refresh")
+        assert after.status_code == 440 and after.headers["id-refresh-token"] == "remove"
+    finally:
+        sw_django.configure(None)
+        manager.close()
