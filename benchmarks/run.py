@@ -427,7 +427,9 @@ def bench_original(res: Results, mode: Mode) -> None:
             res.notes.append(f"the original failed: {done.stderr.strip()[-400:]}")
             return
         out = json.loads(done.stdout.strip().splitlines()[-1])
-        res.notes.append(f"original measured under Node {out['node']}")
+        note = f"original ({ORIGINAL_PACKAGE}) measured under Node {out['node']} on the same MariaDB"
+        if note not in res.notes:
+            res.notes.append(note)
         for op, figures in out["results"].items():
             name = "orig.verify_blacklist" if (op == "verify" and suffix) else f"orig.{op}"
             res.add(name, figures["rates"])
