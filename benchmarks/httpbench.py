@@ -37,7 +37,9 @@ def ensure_wrk() -> str | None:
         return None
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=300)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, timeout=300)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "wrk"], env=env, capture_output=True, timeout=300
+    )
     return shutil.which("wrk")
 
 
@@ -83,14 +85,27 @@ def run(res: Any, mode: Any, tmp: Path, *, open_path: str, protected_path: str) 
         cmd = [sys.executable, str(EXAMPLE), "--port", str(port)]
         app_name = "examples/fastapi_app.py"
     else:
-        cmd = [sys.executable, "-m", "uvicorn", "benchmarks.http_app:app", "--port", str(port),
-               "--no-access-log", "--log-level", "warning"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "benchmarks.http_app:app",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         app_name = "benchmarks/http_app.py"
     src = str(REPO / "src")
-    env = {**os.environ, "SESSIONWARD_DATABASE_URL": db_url,
-           "PYTHONPATH": os.pathsep.join([src, str(REPO), os.environ.get("PYTHONPATH", "")])}
-    server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "SESSIONWARD_DATABASE_URL": db_url,
+        "PYTHONPATH": os.pathsep.join([src, str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    server = subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -100,7 +115,9 @@ def run(res: Any, mode: Any, tmp: Path, *, open_path: str, protected_path: str) 
                 break
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{app_name} did not start: {server.stderr.read() if server.stderr else ''}")
+                    raise RuntimeError(
+                        f"{app_name} did not start: {server.stderr.read() if server.stderr else ''}"
+                    )
                 time.sleep(0.1)
         if _get(base + protected_path, cookie) != 200 or _get(base + protected_path) == 200:
             raise RuntimeError(f"{protected_path} must answer 200 with the cookie and not without")

@@ -36,7 +36,9 @@ if str(REPO) not in sys.path:
 from benchmarks import floors  # noqa: E402
 from sessionward import AsyncSessionManager, SessionManager  # noqa: E402
 
-MYSQL_URL = os.environ.get("SESSIONWARD_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/sessionward_bench")
+MYSQL_URL = os.environ.get(
+    "SESSIONWARD_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/sessionward_bench"
+)
 POSTGRES_URL = os.environ.get(
     "SESSIONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/sessionward_bench"
 )
@@ -44,7 +46,10 @@ ORIGINAL_PACKAGE = "supertokens-node-mysql-ref-jwt@5.0.4"
 ORIGINAL_DIR = Path(os.environ.get("SESSIONWARD_BENCH_NODE_DIR", "/tmp/orig-bench"))
 ORIGINAL_DB = "sessionward_bench_orig"
 INFLIGHT = 32
-TABLES = {"signing_key_table": "sw_bench_signing_key", "refresh_token_table": "sw_bench_refresh_token"}
+TABLES = {
+    "signing_key_table": "sw_bench_signing_key",
+    "refresh_token_table": "sw_bench_refresh_token",
+}
 PAYLOAD = {"role": "user", "tenant": "acme"}
 
 # --- targets of issue 6: (row, compared with, minimum ratio) ---------------------------------
@@ -222,7 +227,12 @@ def prepare_database(backend: str, url: str) -> None:
             name = parsed.database
             if backend == "mysql":
                 conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
-            elif conn.execute(text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}).first() is None:
+            elif (
+                conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}
+                ).first()
+                is None
+            ):
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
     engine = create_engine(parsed)
@@ -247,7 +257,9 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
         assert mgr.get_session(at, csrf).new_access_token is None
         now_s = time.time()
         assert floors.stdlib_verify(at, key, now_s)["sub"] == "verify-user"
-        res.add("floor.verify.stdlib", loop_sync(lambda: floors.stdlib_verify(at, key, now_s), mode))
+        res.add(
+            "floor.verify.stdlib", loop_sync(lambda: floors.stdlib_verify(at, key, now_s), mode)
+        )
         pyjwt = floors.pyjwt_verifier(at, key)
         assert pyjwt()["sub"] == "verify-user"
         res.add("floor.verify.pyjwt", loop_sync(pyjwt, mode), "floor.verify.stdlib")
@@ -255,15 +267,25 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
         if jose is not None:
             res.add("floor.verify.joserfc", loop_sync(jose, mode), "floor.verify.stdlib")
         get = mgr.get_session
-        res.add("sw.verify.sync", loop_sync(lambda: get(at, csrf), mode), "floor.verify.stdlib",
-                compare="orig.verify")
+        res.add(
+            "sw.verify.sync",
+            loop_sync(lambda: get(at, csrf), mode),
+            "floor.verify.stdlib",
+            compare="orig.verify",
+        )
 
     async def run_async() -> None:
-        async with AsyncSessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as am:
+        async with AsyncSessionManager(
+            refresh_path="/session/refresh", database_url=url, **TABLES
+        ) as am:
             aget = am.get_session
             assert (await aget(at, csrf)).session.user_id == "verify-user"
-            res.add("sw.verify.async", await loop_async(lambda: aget(at, csrf), mode),
-                    "floor.verify.stdlib", compare="orig.verify")
+            res.add(
+                "sw.verify.async",
+                await loop_async(lambda: aget(at, csrf), mode),
+                "floor.verify.stdlib",
+                compare="orig.verify",
+            )
 
     asyncio.run(run_async())
 
@@ -277,16 +299,20 @@ def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
     main.cleanup_inserts()
     res.add(f"floor.txn.{backend}.seq", sample_threads([floors.txn_worker(main, 0)], mode))
     conns = [floors.SyncFloor(backend, url) for _ in range(INFLIGHT)]
-    res.add(f"floor.txn.{backend}.c32.threads",
-            sample_threads([floors.txn_worker(c, i) for i, c in enumerate(conns)], mode))
+    res.add(
+        f"floor.txn.{backend}.c32.threads",
+        sample_threads([floors.txn_worker(c, i) for i, c in enumerate(conns)], mode),
+    )
     for c in conns:
         c.close()
     main.close()
 
     async def run_async() -> None:
         aconns = [await floors.AsyncFloor(backend, url).open() for _ in range(INFLIGHT)]
-        res.add(f"floor.txn.{backend}.c32.async",
-                await sample_tasks([floors.async_txn_worker(c, i) for i, c in enumerate(aconns)], mode))
+        res.add(
+            f"floor.txn.{backend}.c32.async",
+            await sample_tasks([floors.async_txn_worker(c, i) for i, c in enumerate(aconns)], mode),
+        )
         for c in aconns:
             await c.close()
 
@@ -295,19 +321,31 @@ def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
 
 def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None:
     b = backend
-    with SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr, \
-            SessionManager(refresh_path="/session/refresh", database_url=url,
-                           enable_blacklisting=True, **TABLES) as bl:
+    with (
+        SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+        SessionManager(
+            refresh_path="/session/refresh", database_url=url, enable_blacklisting=True, **TABLES
+        ) as bl,
+    ):
         mgr.create_tables()
         t = bl.create_new_session("bl-user", PAYLOAD)
         at, csrf = t.access_token.value, t.anti_csrf_token
         bl.get_session(at, csrf)
-        res.add(f"sw.verify_blacklist.{b}.sync", sample_threads([lambda: bl.get_session(at, csrf)], mode),
-                f"floor.select.{b}.seq", compare="orig.verify_blacklist")
+        res.add(
+            f"sw.verify_blacklist.{b}.sync",
+            sample_threads([lambda: bl.get_session(at, csrf)], mode),
+            f"floor.select.{b}.seq",
+            compare="orig.verify_blacklist",
+        )
         counter = iter(range(10**9))
-        res.add(f"sw.create.{b}.sync",
-                sample_threads([lambda: mgr.create_new_session(f"c{next(counter)}", PAYLOAD, {"n": 1})], mode),
-                f"floor.insert.{b}.seq", compare="orig.create")
+        res.add(
+            f"sw.create.{b}.sync",
+            sample_threads(
+                [lambda: mgr.create_new_session(f"c{next(counter)}", PAYLOAD, {"n": 1})], mode
+            ),
+            f"floor.insert.{b}.seq",
+            compare="orig.create",
+        )
 
         def rotation(i: int) -> Callable[[], None]:
             state = {"rt": mgr.create_new_session(f"rot{i}", PAYLOAD, {"i": i}).refresh_token.value}
@@ -319,30 +357,50 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
 
             return cycle
 
-        res.add(f"sw.rotation_seq.{b}.sync", sample_threads([rotation(0)], mode),
-                f"floor.txn.{b}.seq", compare="orig.rotation_seq")
-        res.add(f"sw.rotation_c32.{b}.sync",
-                sample_threads([rotation(i) for i in range(1, INFLIGHT + 1)], mode),
-                f"floor.txn.{b}.c32.threads", compare="orig.rotation_c32")
+        res.add(
+            f"sw.rotation_seq.{b}.sync",
+            sample_threads([rotation(0)], mode),
+            f"floor.txn.{b}.seq",
+            compare="orig.rotation_seq",
+        )
+        res.add(
+            f"sw.rotation_c32.{b}.sync",
+            sample_threads([rotation(i) for i in range(1, INFLIGHT + 1)], mode),
+            f"floor.txn.{b}.c32.threads",
+            compare="orig.rotation_c32",
+        )
 
 
 def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> None:
     b = backend
 
     async def run() -> None:
-        async with AsyncSessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr, \
-                AsyncSessionManager(refresh_path="/session/refresh", database_url=url,
-                                    enable_blacklisting=True, **TABLES) as bl:
+        async with (
+            AsyncSessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+            AsyncSessionManager(
+                refresh_path="/session/refresh",
+                database_url=url,
+                enable_blacklisting=True,
+                **TABLES,
+            ) as bl,
+        ):
             t = await bl.create_new_session("abl-user", PAYLOAD)
             at, csrf = t.access_token.value, t.anti_csrf_token
-            res.add(f"sw.verify_blacklist.{b}.async",
-                    await sample_tasks([lambda: bl.get_session(at, csrf)], mode),
-                    f"floor.select.{b}.seq", compare="orig.verify_blacklist")
+            res.add(
+                f"sw.verify_blacklist.{b}.async",
+                await sample_tasks([lambda: bl.get_session(at, csrf)], mode),
+                f"floor.select.{b}.seq",
+                compare="orig.verify_blacklist",
+            )
             counter = iter(range(10**9))
-            res.add(f"sw.create.{b}.async",
-                    await sample_tasks([lambda: mgr.create_new_session(f"ac{next(counter)}", PAYLOAD, {"n": 1})],
-                                       mode),
-                    f"floor.insert.{b}.seq", compare="orig.create")
+            res.add(
+                f"sw.create.{b}.async",
+                await sample_tasks(
+                    [lambda: mgr.create_new_session(f"ac{next(counter)}", PAYLOAD, {"n": 1})], mode
+                ),
+                f"floor.insert.{b}.seq",
+                compare="orig.create",
+            )
 
             async def rotation(i: int) -> Callable[[], Awaitable[None]]:
                 created = await mgr.create_new_session(f"arot{i}", PAYLOAD, {"i": i})
@@ -350,16 +408,26 @@ def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> Non
 
                 async def cycle() -> None:
                     tokens = await mgr.refresh_session(state["rt"])
-                    _check_promoted(await mgr.get_session(tokens.access_token.value, tokens.anti_csrf_token))
+                    _check_promoted(
+                        await mgr.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+                    )
                     state["rt"] = tokens.refresh_token.value
 
                 return cycle
 
-            res.add(f"sw.rotation_seq.{b}.async", await sample_tasks([await rotation(0)], mode),
-                    f"floor.txn.{b}.seq", compare="orig.rotation_seq")
+            res.add(
+                f"sw.rotation_seq.{b}.async",
+                await sample_tasks([await rotation(0)], mode),
+                f"floor.txn.{b}.seq",
+                compare="orig.rotation_seq",
+            )
             workers = [await rotation(i) for i in range(1, INFLIGHT + 1)]
-            res.add(f"sw.rotation_c32.{b}.async", await sample_tasks(workers, mode),
-                    f"floor.txn.{b}.c32.async", compare="orig.rotation_c32")
+            res.add(
+                f"sw.rotation_c32.{b}.async",
+                await sample_tasks(workers, mode),
+                f"floor.txn.{b}.c32.async",
+                compare="orig.rotation_c32",
+            )
 
     asyncio.run(run())
 
@@ -378,9 +446,20 @@ def ensure_original(res: Results) -> Path | None:
         ORIGINAL_DIR.mkdir(parents=True, exist_ok=True)
         print(f"installing {ORIGINAL_PACKAGE} into {ORIGINAL_DIR}", file=sys.stderr)
         done = subprocess.run(
-            [npm, "install", "--prefix", str(ORIGINAL_DIR), "--no-audit", "--no-fund",
-             "--loglevel", "error", ORIGINAL_PACKAGE],
-            capture_output=True, text=True, timeout=300,
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(ORIGINAL_DIR),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel",
+                "error",
+                ORIGINAL_PACKAGE,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if done.returncode != 0:
             res.notes.append(f"npm install failed: {done.stderr.strip()[-300:]}")
@@ -420,14 +499,18 @@ def bench_original(res: Results, mode: Mode) -> None:
     for extra, suffix in runs:
         done = subprocess.run(
             ["node", str(HERE / "original.js"), json.dumps({**base, **extra})],
-            capture_output=True, text=True, timeout=600,
+            capture_output=True,
+            text=True,
+            timeout=600,
             env={**os.environ, "ORIG_MODULE": str(module)},
         )
         if done.returncode != 0:
             res.notes.append(f"the original failed: {done.stderr.strip()[-400:]}")
             return
         out = json.loads(done.stdout.strip().splitlines()[-1])
-        note = f"original ({ORIGINAL_PACKAGE}) measured under Node {out['node']} on the same MariaDB"
+        note = (
+            f"original ({ORIGINAL_PACKAGE}) measured under Node {out['node']} on the same MariaDB"
+        )
         if note not in res.notes:
             res.notes.append(note)
         for op, figures in out["results"].items():
@@ -442,11 +525,15 @@ def evaluate_targets(res: Results) -> list[dict[str, Any]]:
     out = []
     for row, other, minimum in TARGETS:
         ratio = res.ratio(row, other)
-        out.append({
-            "row": row, "compared_with": other, "minimum_ratio": round(minimum, 3),
-            "ratio": None if ratio is None else round(ratio, 3),
-            "met": None if ratio is None else ratio >= minimum,
-        })
+        out.append(
+            {
+                "row": row,
+                "compared_with": other,
+                "minimum_ratio": round(minimum, 3),
+                "ratio": None if ratio is None else round(ratio, 3),
+                "met": None if ratio is None else ratio >= minimum,
+            }
+        )
     return out
 
 
@@ -477,21 +564,37 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
     """Every row a run with these options must produce (the smoke test checks them)."""
     rows = ["floor.verify.stdlib", "floor.verify.pyjwt", "sw.verify.sync", "sw.verify.async"]
     for b in backends:
-        rows += [f"floor.select.{b}.seq", f"floor.insert.{b}.seq", f"floor.txn.{b}.seq",
-                 f"floor.txn.{b}.c32.threads", f"floor.txn.{b}.c32.async"]
+        rows += [
+            f"floor.select.{b}.seq",
+            f"floor.insert.{b}.seq",
+            f"floor.txn.{b}.seq",
+            f"floor.txn.{b}.c32.threads",
+            f"floor.txn.{b}.c32.async",
+        ]
         for m in ("sync", "async"):
-            rows += [f"sw.verify_blacklist.{b}.{m}", f"sw.create.{b}.{m}",
-                     f"sw.rotation_seq.{b}.{m}", f"sw.rotation_c32.{b}.{m}"]
+            rows += [
+                f"sw.verify_blacklist.{b}.{m}",
+                f"sw.create.{b}.{m}",
+                f"sw.rotation_seq.{b}.{m}",
+                f"sw.rotation_c32.{b}.{m}",
+            ]
     if node:
-        rows += ["orig.verify", "orig.verify_blacklist", "orig.create", "orig.rotation_seq",
-                 "orig.rotation_c32"]
+        rows += [
+            "orig.verify",
+            "orig.verify_blacklist",
+            "orig.create",
+            "orig.rotation_seq",
+            "orig.rotation_c32",
+        ]
     if http:
         rows += ["http.open", "http.protected"]
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="short repetitions (~1 min)")
     size.add_argument("--tiny", action="store_true", help="smoke-test size; figures meaningless")
@@ -525,22 +628,35 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import httpbench
 
             print("HTTP: protected vs unprotected GET", file=sys.stderr)
-            httpbench.run(res, mode, tmp, open_path=args.http_open_path,
-                          protected_path=args.http_protected_path)
+            httpbench.run(
+                res,
+                mode,
+                tmp,
+                open_path=args.http_open_path,
+                protected_path=args.http_protected_path,
+            )
     targets = evaluate_targets(res)
     elapsed = time.perf_counter() - started
     print_table(res, targets)
-    print(f"\n{mode_name} run, {elapsed:.0f} s, python {platform.python_version()}, {os.cpu_count()} CPUs")
+    print(
+        f"\n{mode_name} run, {elapsed:.0f} s, python {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
     document = {
         "mode": mode_name,
         "seconds_per_rep": mode.seconds,
         "reps": mode.reps,
         "elapsed_s": round(elapsed, 1),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "platform": platform.platform()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
         "rows": [
-            {**row, "ratio": res.ratio(name, row.get("baseline")),
-             "vs_original": res.ratio(name, row.get("compare"))}
+            {
+                **row,
+                "ratio": res.ratio(name, row.get("baseline")),
+                "vs_original": res.ratio(name, row.get("compare")),
+            }
             for name, row in res.rows.items()
         ],
         "targets": targets,

@@ -21,9 +21,22 @@ def test_tiny_run_writes_every_row(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--tiny", "--backends", "sqlite",
-         "--no-node", "--no-http", "--json", str(out)],
-        check=True, cwd=tmp_path, env=env, capture_output=True, timeout=60,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--tiny",
+            "--backends",
+            "sqlite",
+            "--no-node",
+            "--no-http",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
     )
     document = json.loads(out.read_text())
     rows = {row["name"]: row for row in document["rows"]}
