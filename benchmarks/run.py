@@ -1,0 +1,674 @@
+"""The sessionward benchmark: every figure next to its baseline, measured in the same run.
+
+    PYTHONPATH=src python benchmarks/run.py            # full run, ~5 min on 2 vCPU
+    PYTHONPATH=src python benchmarks/run.py --quick    # ~1 min, noisier
+    PYTHONPATH=src python benchmarks/run.py --tiny --backends sqlite --no-node --no-http
+
+Each figure is the median of several repetitions (ops/s). Baselines: the stdlib HS256 floor,
+PyJWT and joserfc for verify; the raw DB-API driver transactions for everything that touches the
+database; the original (npm supertokens-node-mysql-ref-jwt@5.0.4 under Node, same MariaDB) when
+node and npm exist; the unprotected GET for the protected one. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import floors  # noqa: E402
+from sessionward import AsyncSessionManager, SessionManager  # noqa: E402
+
+MYSQL_URL = os.environ.get(
+    "SESSIONWARD_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/sessionward_bench"
+)
+POSTGRES_URL = os.environ.get(
+    "SESSIONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/sessionward_bench"
+)
+ORIGINAL_PACKAGE = "supertokens-node-mysql-ref-jwt@5.0.4"
+ORIGINAL_DIR = Path(os.environ.get("SESSIONWARD_BENCH_NODE_DIR", "/tmp/orig-bench"))
+ORIGINAL_DB = "sessionward_bench_orig"
+INFLIGHT = 32
+TABLES = {
+    "signing_key_table": "sw_bench_signing_key",
+    "refresh_token_table": "sw_bench_refresh_token",
+}
+PAYLOAD = {"role": "user", "tenant": "acme"}
+
+# --- targets of issue 6: (row, compared with, minimum ratio) ---------------------------------
+TARGETS: list[tuple[str, str, float]] = [
+    ("sw.verify.sync", "orig.verify", 1.3),
+    ("sw.verify.async", "orig.verify", 1.3),
+    ("sw.verify.sync", "floor.verify.stdlib", 0.8),
+    ("sw.verify.async", "floor.verify.stdlib", 0.8),
+    ("sw.verify.sync", "floor.verify.pyjwt", 4.0),
+    ("sw.verify.async", "floor.verify.pyjwt", 4.0),
+    ("sw.verify_blacklist.mysql.sync", "orig.verify_blacklist", 2.0),
+    ("sw.verify_blacklist.mysql.async", "orig.verify_blacklist", 2.0),
+    ("sw.rotation_seq.mysql.sync", "orig.rotation_seq", 3.0),
+    ("sw.rotation_seq.mysql.async", "orig.rotation_seq", 3.0),
+    ("sw.rotation_c32.mysql.sync", "orig.rotation_c32", 3.0),
+    ("sw.rotation_c32.mysql.async", "orig.rotation_c32", 3.0),
+    ("sw.create.mysql.sync", "orig.create", 1.5),
+    ("sw.create.mysql.async", "orig.create", 1.5),
+    ("http.protected", "http.open", 1 / 1.15),  # protected costs at most 15 % more
+]
+
+
+class Mode:
+    def __init__(self, seconds: float, reps: int, warm: float) -> None:
+        self.seconds, self.reps, self.warm = seconds, reps, warm
+
+
+MODES = {
+    "full": Mode(1.0, 5, 0.3),
+    "quick": Mode(0.2, 3, 0.1),
+    "tiny": Mode(0.1, 1, 0.05),
+}
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+def loop_sync(fn: Callable[[], Any], mode: Mode) -> list[float]:
+    """A CPU-bound call back to back; n calibrated so that one repetition lasts mode.seconds."""
+    n, dt = 1, 0.0
+    while True:
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        dt = time.perf_counter() - t
+        if dt > mode.seconds / 5:
+            break
+        n *= 4
+    n = max(1, round(n * mode.seconds / dt))
+    rates = []
+    for _ in range(mode.reps):
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        rates.append(n / (time.perf_counter() - t))
+    return rates
+
+
+async def loop_async(fn: Callable[[], Awaitable[Any]], mode: Mode) -> list[float]:
+    n, dt = 1, 0.0
+    while True:
+        t = time.perf_counter()
+        for _ in range(n):
+            await fn()
+        dt = time.perf_counter() - t
+        if dt > mode.seconds / 5:
+            break
+        n *= 4
+    n = max(1, round(n * mode.seconds / dt))
+    rates = []
+    for _ in range(mode.reps):
+        t = time.perf_counter()
+        for _ in range(n):
+            await fn()
+        rates.append(n / (time.perf_counter() - t))
+    return rates
+
+
+def sample_threads(fns: list[Callable[[], Any]], mode: Mode) -> list[float]:
+    """One thread per worker, each repeating its op; completed ops sampled per repetition."""
+    counts = [0] * len(fns)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run(i: int, fn: Callable[[], Any]) -> None:
+        try:
+            while not stop.is_set():
+                fn()
+                counts[i] += 1
+        except BaseException as exc:  # reported below, the figure would be wrong
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(fns)]
+    for th in threads:
+        th.start()
+    time.sleep(mode.warm)
+    rates = []
+    for _ in range(mode.reps):
+        c0, t0 = sum(counts), time.perf_counter()
+        time.sleep(mode.seconds)
+        rates.append((sum(counts) - c0) / (time.perf_counter() - t0))
+    stop.set()
+    for th in threads:
+        th.join()
+    if errors:
+        raise errors[0]
+    return rates
+
+
+async def sample_tasks(fns: list[Callable[[], Awaitable[Any]]], mode: Mode) -> list[float]:
+    """One asyncio task per worker; the same sampling as sample_threads."""
+    counts = [0] * len(fns)
+    stop = False
+
+    async def run(i: int, fn: Callable[[], Awaitable[Any]]) -> None:
+        while not stop:
+            await fn()
+            counts[i] += 1
+
+    tasks = [asyncio.create_task(run(i, f)) for i, f in enumerate(fns)]
+    await asyncio.sleep(mode.warm)
+    rates = []
+    for _ in range(mode.reps):
+        c0, t0 = sum(counts), time.perf_counter()
+        await asyncio.sleep(mode.seconds)
+        rates.append((sum(counts) - c0) / (time.perf_counter() - t0))
+    stop = True
+    await asyncio.gather(*tasks)
+    return rates
+
+
+class Results:
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.notes: list[str] = []
+
+    def add(self, name: str, rates: list[float], baseline: str | None = None, **info: Any) -> None:
+        self.rows[name] = {
+            "name": name,
+            "ops_per_s": statistics.median(rates),
+            "reps": [round(r, 1) for r in rates],
+            "baseline": baseline,
+            **info,
+        }
+        print(f"  {name:<42} {statistics.median(rates):>11,.0f} /s", file=sys.stderr, flush=True)
+
+    def ratio(self, a: str, b: str | None) -> float | None:
+        if b is None or a not in self.rows or b not in self.rows:
+            return None
+        if not self.rows[b]["ops_per_s"]:
+            return None
+        return self.rows[a]["ops_per_s"] / self.rows[b]["ops_per_s"]
+
+
+# --- sessionward -------------------------------------------------------------------------------
+
+
+def backend_url(backend: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp}/bench.sqlite3"
+    return MYSQL_URL if backend == "mysql" else POSTGRES_URL
+
+
+def prepare_database(backend: str, url: str) -> None:
+    """Create the bench database if missing and drop the bench tables of earlier runs."""
+    from sqlalchemy import create_engine, text
+
+    from sessionward.storage.engines import resolve_url
+
+    parsed = resolve_url(url, asynchronous=False)
+    if backend != "sqlite":
+        admin_db = "postgres" if backend == "postgres" else "mysql"
+        admin = create_engine(parsed.set(database=admin_db), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = parsed.database
+            if backend == "mysql":
+                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
+            elif (
+                conn.execute(
+                    text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}
+                ).first()
+                is None
+            ):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    engine = create_engine(parsed)
+    with engine.begin() as conn:
+        for table in TABLES.values():
+            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+
+
+def _check_promoted(verified: Any) -> None:
+    if verified.new_access_token is None:
+        raise AssertionError("the first verify after a refresh did not promote the new token")
+
+
+def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
+    """verify without DB (sync and async managers) and the verify floors, on the same token."""
+    url = backend_url("sqlite", tmp)
+    with SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr:
+        tokens = mgr.create_new_session("verify-user", PAYLOAD)
+        at, csrf = tokens.access_token.value, tokens.anti_csrf_token
+        key = mgr._logic._ring.keys[-1].secret  # the HMAC key, for the baselines
+        assert mgr.get_session(at, csrf).new_access_token is None
+        now_s = time.time()
+        assert floors.stdlib_verify(at, key, now_s)["sub"] == "verify-user"
+        res.add(
+            "floor.verify.stdlib", loop_sync(lambda: floors.stdlib_verify(at, key, now_s), mode)
+        )
+        pyjwt = floors.pyjwt_verifier(at, key)
+        assert pyjwt()["sub"] == "verify-user"
+        res.add("floor.verify.pyjwt", loop_sync(pyjwt, mode), "floor.verify.stdlib")
+        jose = floors.joserfc_verifier(at, key)
+        if jose is not None:
+            res.add("floor.verify.joserfc", loop_sync(jose, mode), "floor.verify.stdlib")
+        get = mgr.get_session
+        res.add(
+            "sw.verify.sync",
+            loop_sync(lambda: get(at, csrf), mode),
+            "floor.verify.stdlib",
+            compare="orig.verify",
+        )
+
+    async def run_async() -> None:
+        async with AsyncSessionManager(
+            refresh_path="/session/refresh", database_url=url, **TABLES
+        ) as am:
+            aget = am.get_session
+            assert (await aget(at, csrf)).session.user_id == "verify-user"
+            res.add(
+                "sw.verify.async",
+                await loop_async(lambda: aget(at, csrf), mode),
+                "floor.verify.stdlib",
+                compare="orig.verify",
+            )
+
+    asyncio.run(run_async())
+
+
+def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
+    """The raw driver floors: point select, insert, and the lock+update transaction."""
+    main = floors.SyncFloor(backend, url)
+    main.setup()
+    res.add(f"floor.select.{backend}.seq", sample_threads([lambda: main.select("k1")], mode))
+    res.add(f"floor.insert.{backend}.seq", sample_threads([main.insert], mode))
+    main.cleanup_inserts()
+    res.add(f"floor.txn.{backend}.seq", sample_threads([floors.txn_worker(main, 0)], mode))
+    conns = [floors.SyncFloor(backend, url) for _ in range(INFLIGHT)]
+    res.add(
+        f"floor.txn.{backend}.c32.threads",
+        sample_threads([floors.txn_worker(c, i) for i, c in enumerate(conns)], mode),
+    )
+    for c in conns:
+        c.close()
+    main.close()
+
+    async def run_async() -> None:
+        aconns = [await floors.AsyncFloor(backend, url).open() for _ in range(INFLIGHT)]
+        res.add(
+            f"floor.txn.{backend}.c32.async",
+            await sample_tasks([floors.async_txn_worker(c, i) for i, c in enumerate(aconns)], mode),
+        )
+        for c in aconns:
+            await c.close()
+
+    asyncio.run(run_async())
+
+
+def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None:
+    b = backend
+    with (
+        SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+        SessionManager(
+            refresh_path="/session/refresh", database_url=url, enable_blacklisting=True, **TABLES
+        ) as bl,
+    ):
+        mgr.create_tables()
+        t = bl.create_new_session("bl-user", PAYLOAD)
+        at, csrf = t.access_token.value, t.anti_csrf_token
+        bl.get_session(at, csrf)
+        res.add(
+            f"sw.verify_blacklist.{b}.sync",
+            sample_threads([lambda: bl.get_session(at, csrf)], mode),
+            f"floor.select.{b}.seq",
+            compare="orig.verify_blacklist",
+        )
+        counter = iter(range(10**9))
+        res.add(
+            f"sw.create.{b}.sync",
+            sample_threads(
+                [lambda: mgr.create_new_session(f"c{next(counter)}", PAYLOAD, {"n": 1})], mode
+            ),
+            f"floor.insert.{b}.seq",
+            compare="orig.create",
+        )
+
+        def rotation(i: int) -> Callable[[], None]:
+            state = {"rt": mgr.create_new_session(f"rot{i}", PAYLOAD, {"i": i}).refresh_token.value}
+
+            def cycle() -> None:
+                tokens = mgr.refresh_session(state["rt"])
+                _check_promoted(mgr.get_session(tokens.access_token.value, tokens.anti_csrf_token))
+                state["rt"] = tokens.refresh_token.value
+
+            return cycle
+
+        res.add(
+            f"sw.rotation_seq.{b}.sync",
+            sample_threads([rotation(0)], mode),
+            f"floor.txn.{b}.seq",
+            compare="orig.rotation_seq",
+        )
+        res.add(
+            f"sw.rotation_c32.{b}.sync",
+            sample_threads([rotation(i) for i in range(1, INFLIGHT + 1)], mode),
+            f"floor.txn.{b}.c32.threads",
+            compare="orig.rotation_c32",
+        )
+
+
+def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> None:
+    b = backend
+
+    async def run() -> None:
+        async with (
+            AsyncSessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+            AsyncSessionManager(
+                refresh_path="/session/refresh",
+                database_url=url,
+                enable_blacklisting=True,
+                **TABLES,
+            ) as bl,
+        ):
+            t = await bl.create_new_session("abl-user", PAYLOAD)
+            at, csrf = t.access_token.value, t.anti_csrf_token
+            res.add(
+                f"sw.verify_blacklist.{b}.async",
+                await sample_tasks([lambda: bl.get_session(at, csrf)], mode),
+                f"floor.select.{b}.seq",
+                compare="orig.verify_blacklist",
+            )
+            counter = iter(range(10**9))
+            res.add(
+                f"sw.create.{b}.async",
+                await sample_tasks(
+                    [lambda: mgr.create_new_session(f"ac{next(counter)}", PAYLOAD, {"n": 1})], mode
+                ),
+                f"floor.insert.{b}.seq",
+                compare="orig.create",
+            )
+
+            async def rotation(i: int) -> Callable[[], Awaitable[None]]:
+                created = await mgr.create_new_session(f"arot{i}", PAYLOAD, {"i": i})
+                state = {"rt": created.refresh_token.value}
+
+                async def cycle() -> None:
+                    tokens = await mgr.refresh_session(state["rt"])
+                    _check_promoted(
+                        await mgr.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+                    )
+                    state["rt"] = tokens.refresh_token.value
+
+                return cycle
+
+            res.add(
+                f"sw.rotation_seq.{b}.async",
+                await sample_tasks([await rotation(0)], mode),
+                f"floor.txn.{b}.seq",
+                compare="orig.rotation_seq",
+            )
+            workers = [await rotation(i) for i in range(1, INFLIGHT + 1)]
+            res.add(
+                f"sw.rotation_c32.{b}.async",
+                await sample_tasks(workers, mode),
+                f"floor.txn.{b}.c32.async",
+                compare="orig.rotation_c32",
+            )
+
+    asyncio.run(run())
+
+
+# --- the original under Node ------------------------------------------------------------------
+
+
+def ensure_original(res: Results) -> Path | None:
+    """Install the original from npm into a scratch folder outside the repository."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        res.notes.append("node/npm not found: the original was not measured")
+        return None
+    module = ORIGINAL_DIR / "node_modules" / "supertokens-node-mysql-ref-jwt"
+    if not (module / "package.json").exists():
+        ORIGINAL_DIR.mkdir(parents=True, exist_ok=True)
+        print(f"installing {ORIGINAL_PACKAGE} into {ORIGINAL_DIR}", file=sys.stderr)
+        done = subprocess.run(
+            [
+                npm,
+                "install",
+                "--prefix",
+                str(ORIGINAL_DIR),
+                "--no-audit",
+                "--no-fund",
+                "--loglevel",
+                "error",
+                ORIGINAL_PACKAGE,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode != 0:
+            res.notes.append(f"npm install failed: {done.stderr.strip()[-300:]}")
+            return None
+    return module
+
+
+def bench_original(res: Results, mode: Mode) -> None:
+    module = ensure_original(res)
+    if module is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    from sessionward.storage.engines import resolve_url
+
+    parsed = resolve_url(MYSQL_URL, asynchronous=False)
+    admin = create_engine(parsed.set(database="mysql"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{ORIGINAL_DB}`"))
+        conn.execute(text(f"DROP TABLE IF EXISTS `{ORIGINAL_DB}`.refresh_token"))
+        conn.execute(text(f"DROP TABLE IF EXISTS `{ORIGINAL_DB}`.signing_key"))
+    admin.dispose()
+    base = {
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 3306,
+        "user": parsed.username or "root",
+        "password": parsed.password or "",
+        "database": ORIGINAL_DB,
+        "seconds": mode.seconds,
+        "reps": mode.reps,
+        "inflight": INFLIGHT,
+    }
+    runs = [
+        ({"blacklisting": False, "ops": ["verify", "create", "rotation_seq", "rotation_c32"]}, ""),
+        ({"blacklisting": True, "ops": ["verify"]}, "_blacklist"),
+    ]
+    for extra, suffix in runs:
+        done = subprocess.run(
+            ["node", str(HERE / "original.js"), json.dumps({**base, **extra})],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "ORIG_MODULE": str(module)},
+        )
+        if done.returncode != 0:
+            res.notes.append(f"the original failed: {done.stderr.strip()[-400:]}")
+            return
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+        note = (
+            f"original ({ORIGINAL_PACKAGE}) measured under Node {out['node']} on the same MariaDB"
+        )
+        if note not in res.notes:
+            res.notes.append(note)
+        for op, figures in out["results"].items():
+            name = "orig.verify_blacklist" if (op == "verify" and suffix) else f"orig.{op}"
+            res.add(name, figures["rates"])
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def evaluate_targets(res: Results) -> list[dict[str, Any]]:
+    out = []
+    for row, other, minimum in TARGETS:
+        ratio = res.ratio(row, other)
+        out.append(
+            {
+                "row": row,
+                "compared_with": other,
+                "minimum_ratio": round(minimum, 3),
+                "ratio": None if ratio is None else round(ratio, 3),
+                "met": None if ratio is None else ratio >= minimum,
+            }
+        )
+    return out
+
+
+def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
+    head = (
+        f"{'benchmark':<38} {'ops/s':>10} {'µs/op':>8}  "
+        f"{'baseline':<28} {'ratio':>6}  {'vs orig':>7}"
+    )
+    print(head)
+    print("-" * len(head))
+    for name, row in res.rows.items():
+        ops = row["ops_per_s"] or float("nan")
+        base = row.get("baseline")
+        ratio = res.ratio(name, base)
+        vs = res.ratio(name, row.get("compare"))
+        print(
+            f"{name:<38} {ops:>10,.0f} {1e6 / ops:>8.1f}  {base or '':<28} "
+            f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
+        )
+    print()
+    print("targets (issue 6):")
+    for t in targets:
+        state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
+        r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        print(f"  [{state}] {t['row']} / {t['compared_with']} = {r} (needs ≥ {t['minimum_ratio']})")
+    for note in res.notes:
+        print(f"note: {note}")
+
+
+def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
+    """Every row a run with these options must produce (the smoke test checks them)."""
+    rows = ["floor.verify.stdlib", "floor.verify.pyjwt", "sw.verify.sync", "sw.verify.async"]
+    for b in backends:
+        rows += [
+            f"floor.select.{b}.seq",
+            f"floor.insert.{b}.seq",
+            f"floor.txn.{b}.seq",
+            f"floor.txn.{b}.c32.threads",
+            f"floor.txn.{b}.c32.async",
+        ]
+        for m in ("sync", "async"):
+            rows += [
+                f"sw.verify_blacklist.{b}.{m}",
+                f"sw.create.{b}.{m}",
+                f"sw.rotation_seq.{b}.{m}",
+                f"sw.rotation_c32.{b}.{m}",
+            ]
+    if node:
+        rows += [
+            "orig.verify",
+            "orig.verify_blacklist",
+            "orig.create",
+            "orig.rotation_seq",
+            "orig.rotation_c32",
+        ]
+    if http:
+        rows += ["http.open", "http.protected"]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="short repetitions (~1 min)")
+    size.add_argument("--tiny", action="store_true", help="smoke-test size; figures meaningless")
+    parser.add_argument("--backends", default="sqlite,mysql,postgres")
+    parser.add_argument("--no-node", action="store_true", help="do not measure the original")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP benchmark")
+    parser.add_argument("--json", default="benchmark-results.json", help="where to write JSON")
+    parser.add_argument("--http-open-path", default="/open")
+    parser.add_argument("--http-protected-path", default="/protected")
+    args = parser.parse_args(argv)
+    mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
+    mode = MODES[mode_name]
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    res = Results()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        print("verify without DB, and its floors", file=sys.stderr)
+        bench_verify_no_db(res, mode, tmp)
+        for b in backends:
+            url = backend_url(b, tmp)
+            print(f"{b}: floors, sync manager, async manager", file=sys.stderr)
+            prepare_database(b, url)
+            bench_floors_db(res, b, url, mode)
+            bench_backend_sync(res, b, url, mode)
+            bench_backend_async(res, b, url, mode)
+        if not args.no_node:
+            print("the original under Node, same MariaDB", file=sys.stderr)
+            bench_original(res, mode)
+        if not args.no_http:
+            from benchmarks import httpbench
+
+            print("HTTP: protected vs unprotected GET", file=sys.stderr)
+            httpbench.run(
+                res,
+                mode,
+                tmp,
+                open_path=args.http_open_path,
+                protected_path=args.http_protected_path,
+            )
+    targets = evaluate_targets(res)
+    elapsed = time.perf_counter() - started
+    print_table(res, targets)
+    print(
+        f"\n{mode_name} run, {elapsed:.0f} s, "
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs"
+    )
+    document = {
+        "mode": mode_name,
+        "seconds_per_rep": mode.seconds,
+        "reps": mode.reps,
+        "elapsed_s": round(elapsed, 1),
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "rows": [
+            {
+                **row,
+                "ratio": res.ratio(name, row.get("baseline")),
+                "vs_original": res.ratio(name, row.get("compare")),
+            }
+            for name, row in res.rows.items()
+        ],
+        "targets": targets,
+        "notes": res.notes,
+    }
+    Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

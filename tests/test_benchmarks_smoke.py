@@ -1,0 +1,48 @@
+"""The benchmark runner works: a tiny run on SQLite (no Node, no HTTP) yields every row, > 0.
+
+Figures of a tiny run mean nothing; no wall-clock limit is asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_tiny_run_writes_every_row(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from benchmarks.run import expected_rows
+
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--tiny",
+            "--backends",
+            "sqlite",
+            "--no-node",
+            "--no-http",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    document = json.loads(out.read_text())
+    rows = {row["name"]: row for row in document["rows"]}
+    for name in expected_rows(["sqlite"], node=False, http=False):
+        assert name in rows, name
+        assert rows[name]["ops_per_s"] > 0, name
+        if rows[name]["baseline"] is not None:
+            assert rows[name]["ratio"] > 0, name
+    assert {t["row"] for t in document["targets"]} >= {"sw.verify.sync", "http.protected"}
