@@ -19,7 +19,7 @@ class Token:
         return f"Token(value=<{len(self.value)} chars>, expires={self.expires})"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: created on every verify, and frozen init costs 2x
 class Session:
     """Who the session belongs to; the handle never changes during the session's life."""
 
@@ -42,7 +42,7 @@ class SessionTokens:
         return f"SessionTokens(session={self.session!r}, <tokens hidden>)"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class VerifiedSession:
     """What ``get_session`` hands back; send ``new_access_token`` to the client when it is set."""
 

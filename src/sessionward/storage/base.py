@@ -6,9 +6,10 @@ locked row, and it applies the change that function asks for in the same transac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
@@ -25,6 +26,8 @@ class LockedDecision(Protocol):
 
 
 D = TypeVar("D", bound=LockedDecision)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SessionStore(Protocol):
@@ -61,6 +64,45 @@ class AsyncSessionStore(Protocol):
     async def load_keys(self) -> list[tuple[str, str]]: ...
     async def insert_key_if_absent(self, name: str, value: str, now_ms: int) -> bool: ...
     async def delete_keys(self, names: list[str]) -> int: ...
+
+
+def lost_connection(exc: GeneralError) -> bool:
+    """Whether a database error came from a connection the pool has now discarded as dead.
+
+    The store then retries the whole method once on a fresh connection: every store method is
+    one transaction that either committed or did not, and the managers' decisions are re-taken
+    from what the retry reads.
+    """
+    cause = exc.__cause__
+    return isinstance(cause, DBAPIError) and bool(cause.connection_invalidated)
+
+
+def retry_once_if_connection_lost(method: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except GeneralError as exc:
+            if not lost_connection(exc):
+                raise
+        return method(*args, **kwargs)
+
+    return wrapper
+
+
+def async_retry_once_if_connection_lost(
+    method: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except GeneralError as exc:
+            if not lost_connection(exc):
+                raise
+        return await method(*args, **kwargs)
+
+    return wrapper
 
 
 @contextmanager

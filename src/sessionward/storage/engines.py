@@ -70,7 +70,10 @@ def is_sqlite(url: URL) -> bool:
 def _engine_options(url: URL) -> dict[str, Any]:
     options: dict[str, Any] = {"hide_parameters": True}  # session data never reaches logs
     if not is_sqlite(url):
-        options.update(pool_pre_ping=True, pool_recycle=3600)
+        # No ping before each checkout (a round trip per transaction): a connection found dead
+        # is retried once by the store instead. No ROLLBACK on return either: every store
+        # transaction ends itself, by COMMIT or ROLLBACK, before the connection goes back.
+        options.update(pool_recycle=3600, pool_reset_on_return=None)
     return options
 
 

@@ -19,7 +19,9 @@ from sessionward.errors import GeneralError
 from sessionward.models import SessionRow, SessionSummary
 from sessionward.storage.base import (
     D,
+    async_retry_once_if_connection_lost,
     database_errors,
+    retry_once_if_connection_lost,
     row_from,
     summaries_from,
     update_parameters,
@@ -49,6 +51,7 @@ class SyncSqlStore:
             with conn.begin():
                 yield conn
 
+    @retry_once_if_connection_lost
     def create_tables(self) -> None:
         with database_errors():
             try:
@@ -57,10 +60,12 @@ class SyncSqlStore:
                 # Another process created them between our check and our CREATE: check again.
                 self._s.metadata.create_all(self.engine, checkfirst=True)
 
+    @retry_once_if_connection_lost
     def insert_session(self, values: dict[str, Any]) -> None:
         with self._transaction(write=True) as conn:
             conn.execute(self._s.insert_session, values)
 
+    @retry_once_if_connection_lost
     def decide_locked(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
         with self._transaction(write=True) as conn:
             row = row_from(conn.execute(self._s.lock_session, {"handle": handle}).first())
@@ -72,43 +77,52 @@ class SyncSqlStore:
                 conn.execute(self._s.update_parent, update_parameters(handle, change))
             return decision
 
+    @retry_once_if_connection_lost
     def session_alive(self, handle: str, now_ms: int) -> bool:
         with self._transaction(write=False) as conn:
             params = {"handle": handle, "now": now_ms}
             return conn.execute(self._s.session_alive, params).first() is not None
 
+    @retry_once_if_connection_lost
     def delete_session(self, handle: str) -> bool:
         with self._transaction(write=True) as conn:
             return conn.execute(self._s.delete_session, {"handle": handle}).rowcount > 0
 
+    @retry_once_if_connection_lost
     def delete_user_sessions(self, user_id: str) -> int:
         with self._transaction(write=True) as conn:
             return int(conn.execute(self._s.delete_user_sessions, {"user_id": user_id}).rowcount)
 
+    @retry_once_if_connection_lost
     def list_user_sessions(self, user_id: str, now_ms: int) -> list[SessionSummary]:
         with self._transaction(write=False) as conn:
             params = {"user_id": user_id, "now": now_ms}
             return summaries_from(conn.execute(self._s.list_user_sessions, params))
 
+    @retry_once_if_connection_lost
     def get_session_data(self, handle: str, now_ms: int) -> tuple[bool, str | None]:
         with self._transaction(write=False) as conn:
             params = {"handle": handle, "now": now_ms}
             row = conn.execute(self._s.get_session_data, params).first()
             return (False, None) if row is None else (True, row[0])
 
+    @retry_once_if_connection_lost
     def update_session_data(self, handle: str, data_json: str, now_ms: int) -> bool:
         with self._transaction(write=True) as conn:
             params = {"handle": handle, "now": now_ms, "session_info": data_json}
             return conn.execute(self._s.update_session_data, params).rowcount > 0
 
+    @retry_once_if_connection_lost
     def purge_expired(self, now_ms: int) -> int:
         with self._transaction(write=True) as conn:
             return int(conn.execute(self._s.purge_expired, {"now": now_ms}).rowcount)
 
+    @retry_once_if_connection_lost
     def load_keys(self) -> list[tuple[str, str]]:
         with self._transaction(write=False) as conn:
             return [(name, value) for name, value in conn.execute(self._s.select_keys)]
 
+    @retry_once_if_connection_lost
     def insert_key_if_absent(self, name: str, value: str, now_ms: int) -> bool:
         row = {"key_name": name, "key_value": value, "created_at_time": now_ms}
         try:
@@ -120,6 +134,7 @@ class SyncSqlStore:
             raise
         return True
 
+    @retry_once_if_connection_lost
     def delete_keys(self, names: list[str]) -> int:
         if not names:
             return 0
@@ -147,6 +162,7 @@ class AsyncSqlStore:
                 async with conn.begin():
                     yield conn
 
+    @async_retry_once_if_connection_lost
     async def create_tables(self) -> None:
         with database_errors():
             try:
@@ -156,10 +172,12 @@ class AsyncSqlStore:
                 async with self.engine.begin() as conn:
                     await conn.run_sync(self._s.metadata.create_all, checkfirst=True)
 
+    @async_retry_once_if_connection_lost
     async def insert_session(self, values: dict[str, Any]) -> None:
         async with self._transaction(write=True) as conn:
             await conn.execute(self._s.insert_session, values)
 
+    @async_retry_once_if_connection_lost
     async def decide_locked(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
         async with self._transaction(write=True) as conn:
             result = await conn.execute(self._s.lock_session, {"handle": handle})
@@ -171,44 +189,53 @@ class AsyncSqlStore:
                 await conn.execute(self._s.update_parent, update_parameters(handle, change))
             return decision
 
+    @async_retry_once_if_connection_lost
     async def session_alive(self, handle: str, now_ms: int) -> bool:
         async with self._transaction(write=False) as conn:
             params = {"handle": handle, "now": now_ms}
             return (await conn.execute(self._s.session_alive, params)).first() is not None
 
+    @async_retry_once_if_connection_lost
     async def delete_session(self, handle: str) -> bool:
         async with self._transaction(write=True) as conn:
             return (await conn.execute(self._s.delete_session, {"handle": handle})).rowcount > 0
 
+    @async_retry_once_if_connection_lost
     async def delete_user_sessions(self, user_id: str) -> int:
         async with self._transaction(write=True) as conn:
             result = await conn.execute(self._s.delete_user_sessions, {"user_id": user_id})
             return int(result.rowcount)
 
+    @async_retry_once_if_connection_lost
     async def list_user_sessions(self, user_id: str, now_ms: int) -> list[SessionSummary]:
         async with self._transaction(write=False) as conn:
             params = {"user_id": user_id, "now": now_ms}
             return summaries_from(await conn.execute(self._s.list_user_sessions, params))
 
+    @async_retry_once_if_connection_lost
     async def get_session_data(self, handle: str, now_ms: int) -> tuple[bool, str | None]:
         async with self._transaction(write=False) as conn:
             params = {"handle": handle, "now": now_ms}
             row = (await conn.execute(self._s.get_session_data, params)).first()
             return (False, None) if row is None else (True, row[0])
 
+    @async_retry_once_if_connection_lost
     async def update_session_data(self, handle: str, data_json: str, now_ms: int) -> bool:
         async with self._transaction(write=True) as conn:
             params = {"handle": handle, "now": now_ms, "session_info": data_json}
             return (await conn.execute(self._s.update_session_data, params)).rowcount > 0
 
+    @async_retry_once_if_connection_lost
     async def purge_expired(self, now_ms: int) -> int:
         async with self._transaction(write=True) as conn:
             return int((await conn.execute(self._s.purge_expired, {"now": now_ms})).rowcount)
 
+    @async_retry_once_if_connection_lost
     async def load_keys(self) -> list[tuple[str, str]]:
         async with self._transaction(write=False) as conn:
             return [(name, value) for name, value in await conn.execute(self._s.select_keys)]
 
+    @async_retry_once_if_connection_lost
     async def insert_key_if_absent(self, name: str, value: str, now_ms: int) -> bool:
         row = {"key_name": name, "key_value": value, "created_at_time": now_ms}
         try:
@@ -220,6 +247,7 @@ class AsyncSqlStore:
             raise
         return True
 
+    @async_retry_once_if_connection_lost
     async def delete_keys(self, names: list[str]) -> int:
         if not names:
             return 0
