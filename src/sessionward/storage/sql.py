@@ -30,23 +30,26 @@ from sessionward.storage.engines import LOCK_OPTION, install_sqlite_locking
 from sessionward.storage.schema import Statements
 
 
-def _prepare(engine: Engine) -> None:
-    if engine.dialect.name == "sqlite":
-        install_sqlite_locking(engine)
+def _prepare(engine: Engine) -> bool:
+    """Set SQLite up for sessionward's locking; True if the engine is SQLite."""
+    if engine.dialect.name != "sqlite":
+        return False
+    install_sqlite_locking(engine)
+    return True
 
 
 class SyncSqlStore:
     """Sessions and keys in any SQLAlchemy-supported SQLite, MySQL/MariaDB or PostgreSQL."""
 
     def __init__(self, engine: Engine, statements: Statements) -> None:
-        _prepare(engine)
+        self._sqlite = _prepare(engine)
         self.engine = engine
         self._s = statements
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[Connection]:
         with database_errors(), self.engine.connect() as conn:
-            if write:
+            if write and self._sqlite:
                 conn.execution_options(**{LOCK_OPTION: True})
             with conn.begin():
                 yield conn
@@ -149,7 +152,7 @@ class AsyncSqlStore:
     """The same store over an ``AsyncEngine`` (aiosqlite, asyncmy, psycopg async)."""
 
     def __init__(self, engine: AsyncEngine, statements: Statements) -> None:
-        _prepare(engine.sync_engine)
+        self._sqlite = _prepare(engine.sync_engine)
         self.engine = engine
         self._s = statements
 
@@ -157,7 +160,7 @@ class AsyncSqlStore:
     async def _transaction(self, *, write: bool) -> AsyncIterator[AsyncConnection]:
         with database_errors():
             async with self.engine.connect() as conn:
-                if write:
+                if write and self._sqlite:
                     await conn.execution_options(**{LOCK_OPTION: True})
                 async with conn.begin():
                     yield conn
