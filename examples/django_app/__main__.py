@@ -1,0 +1,41 @@
+"""Run the Django example: ``python examples/django_app --port 8000 [--host H] ...``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
+    parser.add_argument("--blacklisting", action="store_true")
+    parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    args = parser.parse_args(argv)
+
+    import django
+    from django.conf import settings
+    from django.core.servers.basehttp import run
+    from django.core.wsgi import get_wsgi_application
+
+    from django_app.settings import build_settings
+
+    settings.configure(
+        **build_settings(
+            database_url=args.database_url,
+            access_token_validity=args.access_token_validity,
+            blacklisting=args.blacklisting,
+            allowed_hosts=(args.host, "127.0.0.1", "localhost"),
+        )
+    )
+    django.setup()
+    run(args.host, args.port, get_wsgi_application(), threading=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Settings of the Django example, built from the command line (no settings module needed)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+
+def build_settings(
+    *,
+    database_url: str = "sqlite:///sessionward-example.sqlite3",
+    access_token_validity: int = 3600,
+    blacklisting: bool = False,
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "testserver"),
+) -> dict[str, Any]:
+    """Keyword arguments for ``django.conf.settings.configure``."""
+    return {
+        "DEBUG": False,
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": list(allowed_hosts),
+        "ROOT_URLCONF": "django_app.urls",
+        "INSTALLED_APPS": ["sessionward.integrations.django"],
+        "MIDDLEWARE": ["sessionward.integrations.django.middleware.SessionwardMiddleware"],
+        "DATABASES": {},
+        "USE_TZ": True,
+        "SESSIONWARD": {
+            "refresh_path": "/refresh",
+            "database_url": database_url,
+            "access_token_validity": access_token_validity,
+            "allow_short_access_tokens": True,
+            "enable_blacklisting": blacklisting,
+            "cookie_secure": False,  # plain http on a development machine
+            "cookie_same_site": "lax",
+        },
+        "LOGGING_CONFIG": None,
+    }

@@ -1,0 +1,17 @@
+"""Routes of the Django example."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from django_app import views
+
+urlpatterns = [
+    path("login", views.login),
+    path("me", views.me),
+    path("like", views.like),
+    path("logout", views.logout),
+    path("session-data", views.session_data),
+    path("sessions", views.sessions),
+    path("revoke-all", views.revoke_all),
+]

@@ -1,0 +1,84 @@
+"""Views of the Django example; ``me`` is async to show that async views are supported."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from sessionward.integrations.django import create_new_session, get_manager, verify_session
+
+MAX_USER_ID_LENGTH = 128
+
+
+def _json(request: HttpRequest) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return False, None
+
+
+@require_POST
+def login(request: HttpRequest) -> JsonResponse:
+    ok, body = _json(request)
+    user_id = body.get("userId") if ok and isinstance(body, dict) else None
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+        msg = "userId must be a non-empty string of at most 128 characters"
+        return JsonResponse({"message": msg}, status=400)
+    session = create_new_session(
+        request, user_id, {"userId": user_id, "role": "tester"}, {"visits": 0}
+    )
+    return JsonResponse({"userId": session.user_id, "sessionHandle": session.handle})
+
+
+@require_GET
+@verify_session()
+async def me(request: HttpRequest) -> JsonResponse:
+    s = request.sessionward  # type: ignore[attr-defined]
+    return JsonResponse(
+        {"userId": s.user_id, "jwtPayload": s.jwt_payload, "sessionHandle": s.handle}
+    )
+
+
+@require_POST
+@verify_session()
+def like(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"liked": True, "userId": request.sessionward.user_id})  # type: ignore[attr-defined]
+
+
+@require_POST
+@verify_session()
+def logout(request: HttpRequest) -> JsonResponse:
+    request.sessionward.revoke()  # type: ignore[attr-defined]
+    return JsonResponse({"status": "OK"})
+
+
+@require_http_methods(["GET", "PUT"])
+@verify_session()
+def session_data(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    if request.method == "GET":
+        return JsonResponse({"data": session.get_session_data()})
+    ok, body = _json(request)
+    if not ok:
+        return JsonResponse({"message": "the body must be JSON"}, status=400)
+    session.update_session_data(body)
+    return JsonResponse({"data": body})
+
+
+@require_GET
+@verify_session()
+def sessions(request: HttpRequest) -> JsonResponse:
+    user_id = request.sessionward.user_id  # type: ignore[attr-defined]
+    return JsonResponse({"sessions": get_manager().get_all_session_handles_for_user(user_id)})
+
+
+@require_POST
+@verify_session()
+def revoke_all(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    count = get_manager().revoke_all_sessions_for_user(session.user_id)
+    session.revoke()  # already gone; this clears the caller's cookies
+    return JsonResponse({"revoked": count})

@@ -1,0 +1,54 @@
+"""The example JSON API on FastAPI: ``python examples/fastapi_app.py --port 8000``.
+
+The routes are :func:`sessionward.demo_api.demo_router` (shared with the demo); the one-line
+protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(verify_session())]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fastapi import FastAPI
+
+from sessionward import AsyncSessionManager
+from sessionward.demo_api import demo_router
+from sessionward.integrations.starlette import Sessionward
+
+
+def create_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
+    """The example app around ``manager``; ``options`` go to :class:`Sessionward`."""
+    app = FastAPI(title="sessionward example")
+    Sessionward(manager, **options).install(app)
+    app.include_router(demo_router())
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
+    parser.add_argument("--blacklisting", action="store_true")
+    parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    args = parse_args(argv)
+    manager = AsyncSessionManager(
+        refresh_path="/refresh",
+        database_url=args.database_url,
+        access_token_validity=args.access_token_validity,
+        allow_short_access_tokens=True,
+        enable_blacklisting=args.blacklisting,
+        cookie_secure=False,  # plain http on a development machine
+        cookie_same_site="lax",
+    )
+    uvicorn.run(create_app(manager), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""The example JSON API on Flask: ``python examples/flask_app.py --port 8000``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from flask import Flask, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from sessionward import SessionManager
+from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
+
+MAX_USER_ID_LENGTH = 128
+
+
+def create_app(manager: SessionManager, **options: Any) -> Flask:
+    """The example app around ``manager``; ``options`` go to :class:`Sessionward`."""
+    app = Flask(__name__)
+    sessions = Sessionward(app, manager, **options)
+
+    @app.post("/login")
+    def login() -> ResponseReturnValue:
+        body = request.get_json(silent=True)
+        user_id = body.get("userId") if isinstance(body, dict) else None
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+            msg = "userId must be a non-empty string of at most 128 characters"
+            return jsonify({"message": msg}), 400
+        session = create_new_session(user_id, {"userId": user_id, "role": "tester"}, {"visits": 0})
+        return jsonify({"userId": session.user_id, "sessionHandle": session.handle})
+
+    @app.get("/me")
+    @verify_session()
+    def me() -> ResponseReturnValue:
+        s = g.session
+        return jsonify(
+            {"userId": s.user_id, "jwtPayload": s.jwt_payload, "sessionHandle": s.handle}
+        )
+
+    @app.post("/like")
+    @verify_session()
+    def like() -> ResponseReturnValue:
+        return jsonify({"liked": True, "userId": g.session.user_id})
+
+    @app.post("/logout")
+    @verify_session()
+    def logout() -> ResponseReturnValue:
+        g.session.revoke()
+        return jsonify({"status": "OK"})
+
+    @app.get("/session-data")
+    @verify_session()
+    def get_data() -> ResponseReturnValue:
+        return jsonify({"data": g.session.get_session_data()})
+
+    @app.put("/session-data")
+    @verify_session()
+    def put_data() -> ResponseReturnValue:
+        if not request.is_json:
+            return jsonify({"message": "the body must be JSON"}), 400
+        body = request.get_json(silent=True)
+        if body is None and request.get_data() != b"null":
+            return jsonify({"message": "the body must be JSON"}), 400
+        g.session.update_session_data(body)
+        return jsonify({"data": body})
+
+    @app.get("/sessions")
+    @verify_session()
+    def sessions_of_user() -> ResponseReturnValue:
+        handles = sessions.manager.get_all_session_handles_for_user(g.session.user_id)
+        return jsonify({"sessions": handles})
+
+    @app.post("/revoke-all")
+    @verify_session()
+    def revoke_all() -> ResponseReturnValue:
+        count = sessions.manager.revoke_all_sessions_for_user(g.session.user_id)
+        g.session.revoke()  # already gone; this clears the caller's cookies
+        return jsonify({"revoked": count})
+
+    return app
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
+    parser.add_argument("--blacklisting", action="store_true")
+    parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    manager = SessionManager(
+        refresh_path="/refresh",
+        database_url=args.database_url,
+        access_token_validity=args.access_token_validity,
+        allow_short_access_tokens=True,
+        enable_blacklisting=args.blacklisting,
+        cookie_secure=False,  # plain http on a development machine
+        cookie_same_site="lax",
+    )
+    create_app(manager).run(host=args.host, port=args.port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

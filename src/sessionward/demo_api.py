@@ -1,0 +1,98 @@
+"""The small JSON API every example app serves (and the demo reuses), for FastAPI.
+
+``app.include_router(demo_router())`` after :meth:`Sessionward.install
+<sessionward.integrations.starlette.Sessionward.install>`. Routes: ``POST /login``, ``GET /me``,
+``POST /like``, ``POST /logout``, ``GET``/``PUT /session-data``, ``GET /sessions``,
+``POST /revoke-all``; the refresh endpoint comes from ``install``. Every mutating route except
+``/login`` checks anti-CSRF (the default for non-GET methods).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from sessionward.integrations.starlette import (
+    AsyncRequestSession,
+    create_new_session,
+    sessionward,
+    verify_session,
+)
+
+MAX_USER_ID_LENGTH = 128
+
+# The one-line protection idiom: a parameter annotated with this type.
+SessionDep = Annotated[AsyncRequestSession, Depends(verify_session())]
+
+
+async def _json_body(request: Request) -> tuple[bool, Any]:
+    try:
+        return True, json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        return False, None
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=400)
+
+
+def demo_router() -> APIRouter:
+    """A fresh router with the example API."""
+    router = APIRouter()
+
+    @router.post("/login")
+    async def login(request: Request) -> Any:
+        ok, body = await _json_body(request)
+        user_id = body.get("userId") if ok and isinstance(body, dict) else None
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+            return _bad_request("userId must be a non-empty string of at most 128 characters")
+        session = await create_new_session(
+            request, user_id, {"userId": user_id, "role": "tester"}, {"visits": 0}
+        )
+        return {"userId": session.user_id, "sessionHandle": session.handle}
+
+    @router.get("/me")
+    async def me(session: SessionDep) -> Any:
+        return {
+            "userId": session.user_id,
+            "jwtPayload": session.jwt_payload,
+            "sessionHandle": session.handle,
+        }
+
+    @router.post("/like")
+    async def like(session: SessionDep) -> Any:
+        return {"liked": True, "userId": session.user_id}
+
+    @router.post("/logout")
+    async def logout(session: SessionDep) -> Any:
+        await session.revoke()
+        return {"status": "OK"}
+
+    @router.get("/session-data")
+    async def get_data(session: SessionDep) -> Any:
+        return {"data": await session.get_session_data()}
+
+    @router.put("/session-data")
+    async def put_data(request: Request, session: SessionDep) -> Any:
+        ok, body = await _json_body(request)
+        if not ok:
+            return _bad_request("the body must be JSON")
+        await session.update_session_data(body)
+        return {"data": body}
+
+    @router.get("/sessions")
+    async def sessions(request: Request, session: SessionDep) -> Any:
+        manager = sessionward(request).manager
+        return {"sessions": await manager.get_all_session_handles_for_user(session.user_id)}
+
+    @router.post("/revoke-all")
+    async def revoke_all(request: Request, session: SessionDep) -> Any:
+        manager = sessionward(request).manager
+        count = await manager.revoke_all_sessions_for_user(session.user_id)
+        await session.revoke()  # already gone; this clears the caller's cookies
+        return {"revoked": count}
+
+    return router

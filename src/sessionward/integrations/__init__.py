@@ -1,0 +1,112 @@
+"""Framework integrations: each adapts its framework's request and response to
+:mod:`sessionward.transport`, where all the session rules live.
+
+- :mod:`sessionward.integrations.starlette`: Starlette and FastAPI (async manager).
+- :mod:`sessionward.integrations.flask`: Flask (sync manager).
+- :mod:`sessionward.integrations.django`: Django (sync manager; sync and async views).
+
+This module holds the one piece they share: the session object a protected view receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sessionward.models import JSON, Session
+from sessionward.transport import Flow, Outgoing, RequestAdapter, Transport
+
+T = TypeVar("T")
+
+
+class _Base:
+    __slots__ = ("_out", "_request", "_transport", "session")
+
+    def __init__(
+        self, session: Session, transport: Transport, request: RequestAdapter, out: Outgoing
+    ) -> None:
+        self.session = session
+        self._transport = transport
+        self._request = request
+        self._out = out
+
+    @property
+    def user_id(self) -> str:
+        return self.session.user_id
+
+    @property
+    def handle(self) -> str:
+        """The session handle: fixed for the session's life although every token rotates."""
+        return self.session.handle
+
+    @property
+    def jwt_payload(self) -> JSON:
+        return self.session.jwt_payload
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"
+
+
+class RequestSession(_Base):
+    """The verified session of the current request, for sync views (Flask, Django)."""
+
+    __slots__ = ("_run",)
+
+    def __init__(
+        self,
+        session: Session,
+        transport: Transport,
+        request: RequestAdapter,
+        out: Outgoing,
+        run: Callable[[Flow[Any]], Any],
+    ) -> None:
+        super().__init__(session, transport, request, out)
+        self._run = run
+
+    def revoke(self) -> bool:
+        """Log out: delete the session and clear the client's tokens."""
+        return bool(
+            self._run(self._transport.revoke_session(self._request, self._out, self.handle))
+        )
+
+    def get_session_data(self) -> JSON:
+        """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
+        return self._run(self._transport.get_session_data(self.handle))
+
+    def update_session_data(self, data: JSON) -> None:
+        """Replace the server-side data."""
+        self._run(self._transport.update_session_data(self.handle, data))
+
+
+class AsyncRequestSession(_Base):
+    """The verified session of the current request, for async views (FastAPI, Starlette,
+    Django async views): the same methods, awaited."""
+
+    __slots__ = ("_run",)
+
+    def __init__(
+        self,
+        session: Session,
+        transport: Transport,
+        request: RequestAdapter,
+        out: Outgoing,
+        run: Callable[[Flow[Any]], Awaitable[Any]],
+    ) -> None:
+        super().__init__(session, transport, request, out)
+        self._run = run
+
+    async def revoke(self) -> bool:
+        """Log out: delete the session and clear the client's tokens."""
+        flow = self._transport.revoke_session(self._request, self._out, self.handle)
+        return bool(await self._run(flow))
+
+    async def get_session_data(self) -> JSON:
+        """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
+        return await self._run(self._transport.get_session_data(self.handle))
+
+    async def update_session_data(self, data: JSON) -> None:
+        """Replace the server-side data."""
+        await self._run(self._transport.update_session_data(self.handle, data))
+
+
+__all__ = ["AsyncRequestSession", "RequestSession"]

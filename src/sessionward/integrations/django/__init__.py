@@ -1,0 +1,310 @@
+"""Django: an installable app with a middleware and a ``@verify_session()`` decorator.
+
+Protect a view in one line::
+
+    @verify_session()
+    def like(request): ...     # the session is request.sessionward
+
+Set-up: add ``"sessionward.integrations.django"`` to ``INSTALLED_APPS``,
+``"sessionward.integrations.django.middleware.SessionwardMiddleware"`` to ``MIDDLEWARE``, and
+``SESSIONWARD = {"refresh_path": "/refresh", ...}`` (any :class:`~sessionward.Config` setting;
+``database_url`` defaults to the ``default`` entry of ``DATABASES``). The middleware serves the
+refresh endpoint, writes pending cookies and headers to every response and answers the error
+family. Sync and async views are both supported. All rules live in :mod:`sessionward.transport`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction, sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.utils.module_loading import import_string
+
+from sessionward.config import Config
+from sessionward.errors import ConfigError
+from sessionward.integrations import AsyncRequestSession, RequestSession
+from sessionward.manager import SessionManager
+from sessionward.models import JSON, Session
+from sessionward.transport import (
+    Cookie,
+    Flow,
+    Outgoing,
+    TheftHandler,
+    Transport,
+    cors_allowed_headers,
+    cors_exposed_headers,
+    run_async,
+    run_sync,
+)
+
+T = TypeVar("T")
+V = TypeVar("V", bound=Callable[..., Any])
+
+_OUT_ATTR = "_sessionward_outgoing"
+_lock = threading.Lock()
+
+
+class _State:
+    manager: SessionManager | None = None
+    transport: Transport | None = None
+    on_token_theft: TheftHandler | None = None
+    configured: bool = False
+
+
+_state = _State()
+
+
+def database_url_from_django() -> str:
+    """An SQLAlchemy URL for Django's ``default`` database (SQLite, MySQL/MariaDB, PostgreSQL)."""
+    from sqlalchemy.engine import URL
+
+    db = settings.DATABASES.get("default", {})
+    engine = str(db.get("ENGINE", ""))
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{db.get('NAME')}"
+    drivers = {"mysql": "mysql", "postgresql": "postgresql"}
+    for suffix, dialect in drivers.items():
+        if engine.endswith(suffix):
+            return URL.create(
+                dialect,
+                username=db.get("USER") or None,
+                password=db.get("PASSWORD") or None,
+                host=db.get("HOST") or None,
+                port=int(db["PORT"]) if db.get("PORT") else None,
+                database=db.get("NAME") or None,
+            ).render_as_string(hide_password=False)
+    raise ConfigError(
+        f"SESSIONWARD['database_url'] is needed: Django engine {engine!r} is not supported"
+    )
+
+
+def configure(
+    manager: SessionManager | None = None, *, on_token_theft: TheftHandler | None = None
+) -> None:
+    """Use this manager (and theft handler) instead of building one from settings; ``None``
+    returns to settings. For applications that build their own manager, and for tests."""
+    with _lock:
+        _state.manager = manager
+        _state.transport = Transport(manager.config) if manager is not None else None
+        _state.on_token_theft = on_token_theft
+        _state.configured = manager is not None
+
+
+def _ensure() -> _State:
+    if _state.configured:
+        return _state
+    with _lock:
+        if not _state.configured:
+            options = dict(getattr(settings, "SESSIONWARD", {}))
+            if "database_url" not in options:
+                options["database_url"] = database_url_from_django()
+            try:
+                config = Config(**options)
+            except TypeError as exc:
+                raise ConfigError(f"SESSIONWARD: {exc}") from None
+            handler = getattr(settings, "SESSIONWARD_TOKEN_THEFT_HANDLER", None)
+            _state.on_token_theft = import_string(handler) if isinstance(handler, str) else handler
+            _state.manager = SessionManager(config)
+            _state.transport = Transport(config)
+            _state.configured = True
+    return _state
+
+
+def get_manager() -> SessionManager:
+    """The project's :class:`~sessionward.SessionManager` (built from settings on first use)."""
+    manager = _ensure().manager
+    assert manager is not None
+    return manager
+
+
+def get_transport() -> Transport:
+    transport = _ensure().transport
+    assert transport is not None
+    return transport
+
+
+class RequestAdapter:
+    """A Django request as :class:`~sessionward.transport.RequestAdapter`."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: HttpRequest) -> None:
+        self._request = request
+
+    @property
+    def method(self) -> str:
+        return self._request.method or "GET"
+
+    def get_cookie(self, name: str) -> str | None:
+        return self._request.COOKIES.get(name)
+
+    def get_header(self, name: str) -> str | None:
+        return self._request.headers.get(name)
+
+
+class ResponseAdapter:
+    """A Django response as :class:`~sessionward.transport.ResponseAdapter`."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: HttpResponseBase) -> None:
+        self._response = response
+
+    def get_header(self, name: str) -> str | None:
+        return self._response.headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self._response[name] = value
+
+    def add_cookie(self, cookie: Cookie) -> None:
+        self._response.set_cookie(
+            cookie.name,
+            cookie.value,
+            expires=cookie.expires_http,
+            path=cookie.path,
+            domain=cookie.domain,
+            secure=cookie.secure,
+            httponly=cookie.http_only,
+            samesite=cast(Literal["Lax", "Strict", "None"], cookie.same_site_title),
+        )
+
+
+def outgoing(request: HttpRequest) -> Outgoing:
+    """The writes this request owes its response (applied by the middleware)."""
+    out = getattr(request, _OUT_ATTR, None)
+    if not isinstance(out, Outgoing):
+        raise RuntimeError(
+            "SessionwardMiddleware is not in MIDDLEWARE: add "
+            "'sessionward.integrations.django.middleware.SessionwardMiddleware'"
+        )
+    return out
+
+
+def run(flow: Flow[T]) -> T:
+    """Drive a transport flow with the project's manager (sync)."""
+    state = _ensure()
+    return run_sync(state.manager, flow, state.on_token_theft)
+
+
+async def arun(flow: Flow[T]) -> T:
+    """Drive a transport flow from async code; database calls run in a worker thread."""
+    state = _ensure()
+    return await run_async(
+        state.manager,
+        flow,
+        state.on_token_theft,
+        to_thread=lambda f: sync_to_async(f, thread_sensitive=False),
+    )
+
+
+def _session(request: HttpRequest, session: Session) -> RequestSession:
+    return RequestSession(session, get_transport(), RequestAdapter(request), outgoing(request), run)
+
+
+def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
+    return AsyncRequestSession(
+        session, get_transport(), RequestAdapter(request), outgoing(request), arun
+    )
+
+
+def get_session(
+    request: HttpRequest, *, anti_csrf: bool | None = None, optional: bool = False
+) -> RequestSession | None:
+    """The request's session; raises the error family (answered by the middleware)."""
+    flow = get_transport().get_session(
+        RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+    )
+    verified = run(flow)
+    return None if verified is None else _session(request, verified.session)
+
+
+async def aget_session(
+    request: HttpRequest, *, anti_csrf: bool | None = None, optional: bool = False
+) -> AsyncRequestSession | None:
+    """:func:`get_session` for async views."""
+    flow = get_transport().get_session(
+        RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+    )
+    verified = await arun(flow)
+    return None if verified is None else _asession(request, verified.session)
+
+
+def create_new_session(
+    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+) -> RequestSession:
+    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    flow = get_transport().create_session(
+        RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+    )
+    return _session(request, run(flow).session)
+
+
+async def acreate_new_session(
+    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+) -> AsyncRequestSession:
+    """:func:`create_new_session` for async views."""
+    flow = get_transport().create_session(
+        RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+    )
+    return _asession(request, (await arun(flow)).session)
+
+
+def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> Callable[[V], V]:
+    """Decorator for sync or async views: the session on ``request.sessionward`` (None if
+    optional and absent). ``anti_csrf``: None checks every non-GET method, True/False force it."""
+
+    def decorate(view: V) -> V:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                found = await aget_session(request, anti_csrf=anti_csrf, optional=optional)
+                request.sessionward = found  # type: ignore[attr-defined]
+                return await view(request, *args, **kwargs)
+
+            return cast(V, async_wrapper)
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            found = get_session(request, anti_csrf=anti_csrf, optional=optional)
+            request.sessionward = found  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+
+        return cast(V, wrapper)
+
+    return decorate
+
+
+def error_response(request: HttpRequest, error: Exception) -> JsonResponse:
+    """The answer to one of the error family."""
+    reply = get_transport().error_reply(error, RequestAdapter(request), outgoing(request))
+    return JsonResponse(reply.body, status=reply.status)
+
+
+def cors_settings() -> dict[str, Any]:
+    """Values for django-cors-headers: ``CORS_ALLOW_HEADERS``, ``CORS_EXPOSE_HEADERS`` and
+    ``CORS_ALLOW_CREDENTIALS`` (with ``CORS_ALLOWED_ORIGINS`` set explicitly)."""
+    return {
+        "CORS_ALLOW_HEADERS": [*cors_allowed_headers(), "content-type"],
+        "CORS_EXPOSE_HEADERS": cors_exposed_headers(),
+        "CORS_ALLOW_CREDENTIALS": True,
+    }
+
+
+__all__ = [
+    "AsyncRequestSession",
+    "RequestSession",
+    "acreate_new_session",
+    "aget_session",
+    "configure",
+    "cors_settings",
+    "create_new_session",
+    "get_manager",
+    "get_session",
+    "verify_session",
+]

@@ -1,0 +1,227 @@
+"""Flask: an extension object and a ``@verify_session()`` decorator over the sync manager.
+
+Protect a view in one line::
+
+    @verify_session()
+    def like(): ...          # the session is g.session
+
+Set-up, once::
+
+    sessions = Sessionward(app, SessionManager(refresh_path="/refresh"))
+
+The extension registers an ``after_request`` hook that writes the request's pending cookies and
+headers to whatever response Flask sends, an error handler for the error family, and the refresh
+view at the configured path. All rules live in :mod:`sessionward.transport`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Flask, Response, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from sessionward.errors import SessionError
+from sessionward.integrations import RequestSession
+from sessionward.manager import SessionManager
+from sessionward.models import JSON, VerifiedSession
+from sessionward.transport import (
+    Cookie,
+    Flow,
+    Outgoing,
+    TheftHandler,
+    Transport,
+    cors_allowed_headers,
+    cors_exposed_headers,
+    run_sync,
+)
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EXTENSION = "sessionward"
+_OUT = "_sessionward_outgoing"
+
+
+class _RequestAdapter:
+    """The current Flask request as :class:`~sessionward.transport.RequestAdapter`."""
+
+    __slots__ = ()
+
+    @property
+    def method(self) -> str:
+        return request.method
+
+    def get_cookie(self, name: str) -> str | None:
+        return request.cookies.get(name)
+
+    def get_header(self, name: str) -> str | None:
+        return request.headers.get(name)
+
+
+class _ResponseAdapter:
+    """A Flask response as :class:`~sessionward.transport.ResponseAdapter`."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: Response) -> None:
+        self._response = response
+
+    def get_header(self, name: str) -> str | None:
+        return self._response.headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self._response.headers[name] = value
+
+    def add_cookie(self, cookie: Cookie) -> None:
+        self._response.headers.add("Set-Cookie", cookie.header_value())
+
+
+def outgoing() -> Outgoing:
+    """The writes the current request owes its response."""
+    out = g.get(_OUT)
+    if out is None:
+        out = Outgoing()
+        setattr(g, _OUT, out)
+    return cast(Outgoing, out)
+
+
+class Sessionward:
+    """The Flask extension: ``Sessionward(app, manager)`` or ``init_app`` later."""
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        manager: SessionManager | None = None,
+        *,
+        on_token_theft: TheftHandler | None = None,
+        refresh_route: bool = True,
+    ) -> None:
+        """``on_token_theft(error)`` replaces the default, which revokes the session; either way
+        the client gets the session-expired status and cleared cookies."""
+        self.on_token_theft = on_token_theft
+        self.refresh_route = refresh_route
+        self._manager = manager
+        self._transport: Transport | None = None
+        if app is not None and manager is not None:
+            self.init_app(app, manager)
+
+    @property
+    def manager(self) -> SessionManager:
+        if self._manager is None:
+            raise RuntimeError("Sessionward.init_app(app, manager) was not called")
+        return self._manager
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            raise RuntimeError("Sessionward.init_app(app, manager) was not called")
+        return self._transport
+
+    def init_app(self, app: Flask, manager: SessionManager) -> None:
+        self._manager = manager
+        self._transport = Transport(manager.config)
+        app.extensions[_EXTENSION] = self
+        app.after_request(self._apply)
+        app.register_error_handler(SessionError, self._error)
+        if self.refresh_route:
+            app.add_url_rule(
+                manager.config.refresh_path,
+                "sessionward_refresh",
+                self.refresh_view,
+                methods=["POST"],
+            )
+
+    def _run(self, flow: Flow[T]) -> T:
+        return run_sync(self.manager, flow, self.on_token_theft)
+
+    def _session(self, verified: VerifiedSession | Any) -> RequestSession:
+        return RequestSession(
+            verified.session, self.transport, _RequestAdapter(), outgoing(), self._run
+        )
+
+    def _apply(self, response: Response) -> Response:
+        out = g.get(_OUT)
+        if out is not None:
+            out.apply(_ResponseAdapter(response))
+        return response
+
+    def _error(self, error: Exception) -> ResponseReturnValue:
+        reply = self.transport.error_reply(error, _RequestAdapter(), outgoing())
+        return jsonify(reply.body), reply.status
+
+    def create_new_session(
+        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    ) -> RequestSession:
+        """Log ``user_id`` in; the cookies and headers go on this request's response."""
+        flow = self.transport.create_session(
+            _RequestAdapter(), outgoing(), user_id, jwt_payload, session_data
+        )
+        return self._session(self._run(flow))
+
+    def get_session(
+        self, *, anti_csrf: bool | None = None, optional: bool = False
+    ) -> RequestSession | None:
+        """The current request's session; raises the error family otherwise."""
+        flow = self.transport.get_session(
+            _RequestAdapter(), outgoing(), anti_csrf=anti_csrf, optional=optional
+        )
+        verified = self._run(flow)
+        return None if verified is None else self._session(verified)
+
+    def refresh_view(self) -> ResponseReturnValue:
+        """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
+        self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
+        return jsonify({"status": "OK"})
+
+
+def sessionward() -> Sessionward:
+    """The extension of the current app."""
+    ext = current_app.extensions.get(_EXTENSION)
+    if not isinstance(ext, Sessionward):
+        raise RuntimeError("sessionward is not set up on this app: Sessionward(app, manager)")
+    return ext
+
+
+def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> Callable[[F], F]:
+    """Decorator: verify the session first and put it on ``g.session`` (None if optional and
+    absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            g.session = sessionward().get_session(anti_csrf=anti_csrf, optional=optional)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def create_new_session(
+    user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+) -> RequestSession:
+    """Log ``user_id`` in from a view; the tokens go on the response."""
+    return sessionward().create_new_session(user_id, jwt_payload, session_data)
+
+
+def cors_options() -> dict[str, Any]:
+    """Keyword arguments for ``flask_cors.CORS(app, origins=[...], **cors_options())``."""
+    return {
+        "allow_headers": cors_allowed_headers(),
+        "expose_headers": cors_exposed_headers(),
+        "supports_credentials": True,
+    }
+
+
+__all__ = [
+    "RequestSession",
+    "Sessionward",
+    "cors_options",
+    "create_new_session",
+    "outgoing",
+    "sessionward",
+    "verify_session",
+]

@@ -1,0 +1,262 @@
+"""Starlette and FastAPI: the async manager behind a dependency, a middleware and handlers.
+
+Protect a FastAPI route in one line::
+
+    session: AsyncRequestSession = Depends(verify_session())
+
+Set-up, once::
+
+    sessions = Sessionward(AsyncSessionManager(refresh_path="/refresh"))
+    sessions.install(app)  # middleware, error handlers, and POST <refresh_path>
+
+The middleware gives each request an :class:`~sessionward.transport.Outgoing` and writes it to
+whatever response leaves the application (a returned ``Response``, a FastAPI return value, or an
+error handler's answer), so routes never touch a cookie. All rules live in
+:mod:`sessionward.transport`; this module only adapts Starlette's request and ASGI messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar, overload
+
+from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sessionward.errors import SessionError
+from sessionward.integrations import AsyncRequestSession
+from sessionward.manager import AsyncSessionManager
+from sessionward.models import JSON
+from sessionward.transport import (
+    Cookie,
+    Flow,
+    Outgoing,
+    TheftHandler,
+    Transport,
+    cors_allowed_headers,
+    cors_exposed_headers,
+    run_async,
+)
+
+T = TypeVar("T")
+
+_OUT_KEY = "sessionward.outgoing"
+_INTEGRATION_KEY = "sessionward.integration"
+
+
+class _RequestAdapter:
+    """A Starlette request as :class:`~sessionward.transport.RequestAdapter`."""
+
+    __slots__ = ("_request",)
+
+    def __init__(self, request: Request) -> None:
+        self._request = request
+
+    @property
+    def method(self) -> str:
+        return self._request.method
+
+    def get_cookie(self, name: str) -> str | None:
+        return self._request.cookies.get(name)
+
+    def get_header(self, name: str) -> str | None:
+        return self._request.headers.get(name)
+
+
+class _MessageAdapter:
+    """An ASGI ``http.response.start`` message as a ``ResponseAdapter``."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, message: Message) -> None:
+        message["headers"] = list(message.get("headers", []))
+        self._headers = MutableHeaders(scope=message)
+
+    def get_header(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
+    def add_cookie(self, cookie: Cookie) -> None:
+        self._headers.append("set-cookie", cookie.header_value())
+
+
+class SessionwardMiddleware:
+    """Pure ASGI middleware: one Outgoing per request, applied when the response starts."""
+
+    def __init__(self, app: ASGIApp, integration: Sessionward) -> None:
+        self.app = app
+        self.integration = integration
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        out = Outgoing()
+        scope[_OUT_KEY] = out
+        scope[_INTEGRATION_KEY] = self.integration
+
+        async def send_with_writes(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                out.apply(_MessageAdapter(message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_writes)
+
+
+class Sessionward:
+    """Sessions for one Starlette or FastAPI application."""
+
+    def __init__(
+        self,
+        manager: AsyncSessionManager,
+        *,
+        on_token_theft: TheftHandler | None = None,
+    ) -> None:
+        """``on_token_theft(error)`` (sync or async) replaces the default, which revokes the
+        session; either way the client gets the session-expired status and cleared cookies."""
+        self.manager = manager
+        self.transport = Transport(manager.config)
+        self.on_token_theft = on_token_theft
+
+    def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
+        """Add the middleware, the error handlers and (by default) ``POST <refresh_path>``."""
+        app.add_middleware(SessionwardMiddleware, integration=self)
+        app.add_exception_handler(SessionError, self.error_response)
+        if refresh_route:
+            app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
+
+    def _run(self, flow: Flow[T]) -> Awaitable[T]:
+        return run_async(self.manager, flow, self.on_token_theft)
+
+    def _session(self, request: Request, verified: Any) -> AsyncRequestSession:
+        return AsyncRequestSession(
+            verified.session, self.transport, _RequestAdapter(request), outgoing(request), self._run
+        )
+
+    async def create_new_session(
+        self,
+        request: Request,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+    ) -> AsyncRequestSession:
+        """Log in; the tokens go on whatever response this request sends."""
+        flow = self.transport.create_session(
+            _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+        )
+        return self._session(request, await self._run(flow))
+
+    async def get_session(
+        self, request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+    ) -> AsyncRequestSession | None:
+        """The request's session; raises the error family (answered by :meth:`error_response`)."""
+        flow = self.transport.get_session(
+            _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+        )
+        verified = await self._run(flow)
+        return None if verified is None else self._session(request, verified)
+
+    async def refresh_endpoint(self, request: Request) -> Response:
+        """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
+        await self._run(self.transport.refresh_session(_RequestAdapter(request), outgoing(request)))
+        return JSONResponse({"status": "OK"})
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The exception handler for the error family."""
+        reply = self.transport.error_reply(exc, _RequestAdapter(request), outgoing(request))
+        return JSONResponse(reply.body, status_code=reply.status)
+
+
+def outgoing(request: Request) -> Outgoing:
+    """The writes this request owes its response (needs :meth:`Sessionward.install`)."""
+    out = request.scope.get(_OUT_KEY)
+    if not isinstance(out, Outgoing):
+        raise RuntimeError("sessionward is not installed on this app: call Sessionward.install")
+    return out
+
+
+def sessionward(request: Request) -> Sessionward:
+    """The :class:`Sessionward` installed on the app serving ``request``."""
+    integration = request.scope.get(_INTEGRATION_KEY)
+    if not isinstance(integration, Sessionward):
+        raise RuntimeError("sessionward is not installed on this app: call Sessionward.install")
+    return integration
+
+
+@overload
+def verify_session(
+    *, anti_csrf: bool | None = ..., optional: Literal[False] = ...
+) -> Callable[[Request], Awaitable[AsyncRequestSession]]: ...
+
+
+@overload
+def verify_session(
+    *, anti_csrf: bool | None = ..., optional: Literal[True]
+) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]: ...
+
+
+def verify_session(
+    *, anti_csrf: bool | None = None, optional: bool = False
+) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]:
+    """A FastAPI dependency: ``session = Depends(verify_session())``.
+
+    ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
+    ``optional``: give None instead of an error when the request carries no session at all.
+    """
+
+    async def verified_session(request: Request) -> AsyncRequestSession | None:
+        return await sessionward(request).get_session(
+            request, anti_csrf=anti_csrf, optional=optional
+        )
+
+    return verified_session
+
+
+async def get_session(
+    request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+) -> AsyncRequestSession | None:
+    """Plain Starlette: ``session = await get_session(request)``."""
+    return await sessionward(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
+
+
+async def create_new_session(
+    request: Request, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+) -> AsyncRequestSession:
+    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    return await sessionward(request).create_new_session(
+        request, user_id, jwt_payload, session_data
+    )
+
+
+def add_cors(
+    app: Starlette, allow_origins: Sequence[str], allow_methods: Sequence[str] = ("*",)
+) -> None:
+    """CORS with credentials, the anti-CSRF and SDK request headers, and the token headers
+    readable by the frontend (PROTOCOL §8's preflight helper). Origins must be explicit."""
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(allow_origins),
+        allow_methods=list(allow_methods),
+        allow_headers=cors_allowed_headers(),
+        expose_headers=cors_exposed_headers(),
+        allow_credentials=True,
+    )
+
+
+__all__ = [
+    "AsyncRequestSession",
+    "Sessionward",
+    "SessionwardMiddleware",
+    "add_cors",
+    "create_new_session",
+    "get_session",
+    "outgoing",
+    "sessionward",
+    "verify_session",
+]

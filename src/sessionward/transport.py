@@ -1,0 +1,476 @@
+"""PROTOCOL §8 once, for every web framework: which token travels where, and what each outcome
+writes to the response.
+
+An integration adapts its framework's request to :class:`RequestAdapter` and its response to
+:class:`ResponseAdapter`; everything else is here. Operations are written as *flows*
+(generators that yield each manager call they need as :class:`Call`), so the same rules drive the
+sync manager (Flask, Django) and the async one (Starlette, FastAPI): see :func:`run_sync` and
+:func:`run_async`. What a flow decides to write is collected in an :class:`Outgoing` owned by the
+request, and applied once to whatever response is finally sent, success or error.
+
+Two ways of carrying tokens, chosen per request by the client (:func:`transfer_mode`):
+
+- ``cookie`` (the default, the original protocol): the three cookies, the ``anti-csrf`` and
+  ``id-refresh-token`` headers.
+- ``header`` (beyond the original, for non-browser clients): the client sends
+  ``st-auth-mode: header`` (at login) or ``Authorization: Bearer <token>``; tokens come back in
+  the ``st-access-token`` and ``st-refresh-token`` response headers, the access token (or, at the
+  refresh endpoint, the refresh token) goes in ``Authorization: Bearer``. No cookies are set and
+  no anti-CSRF check is needed: a browser never attaches such a header on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Generator
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, Protocol, TypeVar, cast
+
+from sessionward.config import Config
+from sessionward.errors import (
+    GeneralError,
+    SessionError,
+    TokenTheftDetectedError,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
+from sessionward.models import JSON, SessionTokens, Token, VerifiedSession
+
+logger = logging.getLogger("sessionward")
+
+T = TypeVar("T")
+
+ACCESS_TOKEN_COOKIE = "sAccessToken"
+REFRESH_TOKEN_COOKIE = "sRefreshToken"
+ID_REFRESH_TOKEN_COOKIE = "sIdRefreshToken"
+ANTI_CSRF_HEADER = "anti-csrf"
+ID_REFRESH_TOKEN_HEADER = "id-refresh-token"
+AUTH_MODE_HEADER = "st-auth-mode"
+ACCESS_TOKEN_HEADER = "st-access-token"
+REFRESH_TOKEN_HEADER = "st-refresh-token"
+EXPOSE_HEADERS = "Access-Control-Expose-Headers"
+REMOVE = "remove"
+FRONTEND_SDK_HEADERS = ("supertokens-sdk-name", "supertokens-sdk-version")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+MAX_HEADER_TOKEN_LENGTH = 8192  # longer values are garbage, not tokens: do not even parse them
+
+
+def cors_allowed_headers() -> list[str]:
+    """Request headers a CORS preflight must allow for the frontend SDK and the header mode."""
+    return [ANTI_CSRF_HEADER, *FRONTEND_SDK_HEADERS, AUTH_MODE_HEADER, "authorization"]
+
+
+def cors_exposed_headers() -> list[str]:
+    """Response headers a cross-origin frontend must be able to read."""
+    return [ID_REFRESH_TOKEN_HEADER, ANTI_CSRF_HEADER, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER]
+
+
+# --- what the framework adapters provide ----------------------------------------------------
+
+
+class RequestAdapter(Protocol):
+    """Read access to one request: its method, a cookie by name, a header by name (any case)."""
+
+    @property
+    def method(self) -> str: ...
+
+    def get_cookie(self, name: str) -> str | None: ...
+
+    def get_header(self, name: str) -> str | None: ...
+
+
+class ResponseAdapter(Protocol):
+    """Write access to one response."""
+
+    def get_header(self, name: str) -> str | None: ...
+
+    def set_header(self, name: str, value: str) -> None: ...
+
+    def add_cookie(self, cookie: Cookie) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """One ``Set-Cookie``: every attribute explicit, so every framework writes the same bytes."""
+
+    name: str
+    value: str
+    expires_ms: int
+    path: str
+    domain: str | None
+    secure: bool
+    http_only: bool
+    same_site: str
+
+    @property
+    def expires_http(self) -> str:
+        """The ``Expires`` attribute (an HTTP date; the epoch for a cleared cookie)."""
+        return formatdate(self.expires_ms // 1000, usegmt=True)
+
+    @property
+    def same_site_title(self) -> str:
+        return self.same_site.capitalize()
+
+    def header_value(self) -> str:
+        """The full ``Set-Cookie`` header value."""
+        parts = [f"{self.name}={self.value}", f"Expires={self.expires_http}", f"Path={self.path}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        if self.secure:
+            parts.append("Secure")
+        if self.http_only:
+            parts.append("HttpOnly")
+        parts.append(f"SameSite={self.same_site_title}")
+        return "; ".join(parts)
+
+    def __repr__(self) -> str:  # cookie values are tokens: never in logs
+        return f"Cookie({self.name!r}, <{len(self.value)} chars>, path={self.path!r})"
+
+
+class Outgoing:
+    """The writes one request owes its response, applied once by the integration.
+
+    Cookies are keyed by name so that a later decision (an error clearing the session) replaces an
+    earlier one (a new access token) instead of sending both.
+    """
+
+    __slots__ = ("cookies", "expose", "headers")
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, Cookie] = {}
+        self.headers: dict[str, str] = {}
+        self.expose: list[str] = []
+
+    def reset(self) -> None:
+        self.cookies.clear()
+        self.headers.clear()
+        self.expose.clear()
+
+    def set_header(self, name: str, value: str, *, expose: bool = False) -> None:
+        self.headers[name] = value
+        if expose and name not in self.expose:
+            self.expose.append(name)
+
+    def apply(self, response: ResponseAdapter) -> None:
+        """Write everything to the response; merges with any ``Access-Control-Expose-Headers``."""
+        for cookie in self.cookies.values():
+            response.add_cookie(cookie)
+        for name, value in self.headers.items():
+            response.set_header(name, value)
+        if self.expose:
+            existing = response.get_header(EXPOSE_HEADERS)
+            names = [n.strip() for n in existing.split(",") if n.strip()] if existing else []
+            lower = {n.lower() for n in names}
+            names += [n for n in self.expose if n not in lower]
+            response.set_header(EXPOSE_HEADERS, ", ".join(names))
+
+    def __repr__(self) -> str:
+        return f"Outgoing(cookies={list(self.cookies)}, headers={list(self.headers)})"
+
+
+# --- flows and their drivers ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A manager method a flow needs called (or ``"token_theft"``: the application's handler)."""
+
+    method: str
+    args: tuple[Any, ...]
+
+
+Flow = Generator[Call, Any, T]
+TheftHandler = Callable[[TokenTheftDetectedError], Any]
+
+
+def run_sync(manager: Any, flow: Flow[T], on_token_theft: TheftHandler | None = None) -> T:
+    """Drive a flow with a :class:`~sessionward.SessionManager`; errors go back into the flow."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = flow.send(send) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            return cast(T, stop.value)
+        send, error = None, None
+        try:
+            if call.method == "token_theft":
+                handler = on_token_theft or _default_theft_handler(manager)
+                handler(*call.args)
+            else:
+                send = getattr(manager, call.method)(*call.args)
+        except Exception as exc:
+            error = exc
+
+
+async def run_async(
+    manager: Any,
+    flow: Flow[T],
+    on_token_theft: TheftHandler | None = None,
+    *,
+    to_thread: Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]] | None = None,
+) -> T:
+    """Drive a flow with an :class:`~sessionward.AsyncSessionManager` (or, given ``to_thread``,
+    a sync manager whose calls run off the event loop, as Django's async views need)."""
+    send: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            call = flow.send(send) if error is None else flow.throw(error)
+        except StopIteration as stop:
+            return cast(T, stop.value)
+        send, error = None, None
+        try:
+            if call.method == "token_theft":
+                handler = on_token_theft or _default_theft_handler(manager)
+                if to_thread is not None and not inspect.iscoroutinefunction(handler):
+                    handler = to_thread(handler)
+                result = handler(*call.args)
+            else:
+                method = getattr(manager, call.method)
+                result = (to_thread(method) if to_thread else method)(*call.args)
+            send = await result if inspect.isawaitable(result) else result
+        except Exception as exc:
+            error = exc
+
+
+def _default_theft_handler(manager: Any) -> TheftHandler:
+    """Without an application handler, theft revokes the session the stolen token belongs to."""
+
+    def revoke(error: TokenTheftDetectedError) -> Any:
+        logger.warning("refresh token theft detected; revoking session %s", error.session_handle)
+        return manager.revoke_session(error.session_handle)
+
+    return revoke
+
+
+# --- the rules -----------------------------------------------------------------------------
+
+
+class TransferMode(enum.Enum):
+    COOKIE = "cookie"
+    HEADER = "header"
+
+
+def _bearer(request: RequestAdapter) -> str | None:
+    value = request.get_header("authorization")
+    if not value or len(value) > MAX_HEADER_TOKEN_LENGTH:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def transfer_mode(request: RequestAdapter) -> TransferMode:
+    """``header`` if the client asks (``st-auth-mode: header``) or sends a Bearer token."""
+    asked = (request.get_header(AUTH_MODE_HEADER) or "").strip().lower()
+    if asked == "header":
+        return TransferMode.HEADER
+    if asked == "cookie":
+        return TransferMode.COOKIE
+    return TransferMode.HEADER if _bearer(request) is not None else TransferMode.COOKIE
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorReply:
+    """What to answer for an error: status and a small JSON body (never a token, never a trace)."""
+
+    status: int
+    body: dict[str, str]
+
+
+class Transport:
+    """The rules of PROTOCOL §2 and §8 for one :class:`~sessionward.Config`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    # --- writing ---
+
+    def _cookie(self, name: str, token: Token | None, path: str, *, http_only: bool) -> Cookie:
+        c = self.config
+        return Cookie(
+            name=name,
+            value=token.value if token else "",
+            expires_ms=token.expires if token else 0,
+            path=path,
+            domain=c.cookie_domain,
+            secure=c.cookie_secure,
+            http_only=http_only,
+            same_site=c.cookie_same_site,
+        )
+
+    def _set_access_token(self, mode: TransferMode, out: Outgoing, token: Token) -> None:
+        if mode is TransferMode.HEADER:
+            out.set_header(ACCESS_TOKEN_HEADER, token.value, expose=True)
+        else:
+            path = self.config.access_token_path
+            out.cookies[ACCESS_TOKEN_COOKIE] = self._cookie(
+                ACCESS_TOKEN_COOKIE, token, path, http_only=True
+            )
+        out.set_header("Cache-Control", "no-store")
+
+    def write_tokens(self, mode: TransferMode, out: Outgoing, tokens: SessionTokens) -> None:
+        """A full token set (after create or refresh), as PROTOCOL §2 says."""
+        out.reset()
+        self._set_access_token(mode, out, tokens.access_token)
+        if mode is TransferMode.HEADER:
+            out.set_header(REFRESH_TOKEN_HEADER, tokens.refresh_token.value, expose=True)
+            return
+        c = self.config
+        out.cookies[REFRESH_TOKEN_COOKIE] = self._cookie(
+            REFRESH_TOKEN_COOKIE, tokens.refresh_token, c.refresh_path, http_only=True
+        )
+        idr = tokens.id_refresh_token
+        out.cookies[ID_REFRESH_TOKEN_COOKIE] = self._cookie(
+            ID_REFRESH_TOKEN_COOKIE, idr, c.access_token_path, http_only=False
+        )
+        out.set_header(ID_REFRESH_TOKEN_HEADER, f"{idr.value};{idr.expires}", expose=True)
+        if tokens.anti_csrf_token is not None:
+            out.set_header(ANTI_CSRF_HEADER, tokens.anti_csrf_token, expose=True)
+
+    def clear(self, mode: TransferMode, out: Outgoing) -> None:
+        """End the session on the client: cookies emptied and expired, ``remove`` headers."""
+        out.reset()
+        c = self.config
+        if mode is TransferMode.HEADER:
+            out.set_header(ACCESS_TOKEN_HEADER, REMOVE, expose=True)
+            out.set_header(REFRESH_TOKEN_HEADER, REMOVE, expose=True)
+            return
+        out.cookies[ACCESS_TOKEN_COOKIE] = self._cookie(
+            ACCESS_TOKEN_COOKIE, None, c.access_token_path, http_only=True
+        )
+        out.cookies[REFRESH_TOKEN_COOKIE] = self._cookie(
+            REFRESH_TOKEN_COOKIE, None, c.refresh_path, http_only=True
+        )
+        out.cookies[ID_REFRESH_TOKEN_COOKIE] = self._cookie(
+            ID_REFRESH_TOKEN_COOKIE, None, c.access_token_path, http_only=False
+        )
+        out.set_header(ID_REFRESH_TOKEN_HEADER, REMOVE, expose=True)
+
+    def error_reply(
+        self, error: BaseException, request: RequestAdapter, out: Outgoing
+    ) -> ErrorReply:
+        """Turn one of the error family into a response: status, body, and cookie writes."""
+        expired = self.config.session_expired_status
+        if isinstance(error, UnauthorisedError):
+            self.clear(transfer_mode(request), out)
+            if isinstance(error, TokenTheftDetectedError):
+                return ErrorReply(expired, {"message": "token theft detected"})
+            return ErrorReply(expired, {"message": "unauthorised"})
+        if isinstance(error, TryRefreshTokenError):
+            out.reset()
+            return ErrorReply(expired, {"message": "try refresh token"})
+        out.reset()
+        kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
+        logger.error("sessionward %s: %s", kind, error, exc_info=error)
+        return ErrorReply(500, {"message": "internal server error"})
+
+    # --- flows ---
+
+    def create_session(
+        self,
+        request: RequestAdapter,
+        out: Outgoing,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+    ) -> Flow[SessionTokens]:
+        """Log in: a new session, its tokens written to the response."""
+        tokens: SessionTokens = yield Call(
+            "create_new_session", (user_id, jwt_payload, session_data)
+        )
+        self.write_tokens(transfer_mode(request), out, tokens)
+        return tokens
+
+    def csrf_check_wanted(self, request: RequestAdapter, anti_csrf: bool | None) -> bool:
+        """On when the config says so and the route asks (default: every non-GET method)."""
+        if not self.config.anti_csrf:
+            return False
+        if anti_csrf is None:
+            return request.method.upper() not in SAFE_METHODS
+        return anti_csrf
+
+    def get_session(
+        self,
+        request: RequestAdapter,
+        out: Outgoing,
+        *,
+        anti_csrf: bool | None = None,
+        optional: bool = False,
+    ) -> Flow[VerifiedSession | None]:
+        """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
+        mode = transfer_mode(request)
+        csrf: str | None = None
+        if mode is TransferMode.HEADER:
+            access = _bearer(request)
+            if access is None:
+                if optional:
+                    return None
+                raise UnauthorisedError("no access token in the Authorization header")
+        else:
+            if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+                if optional:
+                    return None
+                raise UnauthorisedError("no sIdRefreshToken cookie")
+            access = request.get_cookie(ACCESS_TOKEN_COOKIE)
+            if access is None:
+                raise TryRefreshTokenError("no sAccessToken cookie")
+            if self.csrf_check_wanted(request, anti_csrf):
+                csrf = request.get_header(ANTI_CSRF_HEADER)
+                if csrf is None:
+                    raise TryRefreshTokenError("no anti-csrf header")
+        try:
+            verified: VerifiedSession = yield Call("get_session", (access, csrf))
+        except UnauthorisedError:
+            if not optional:
+                raise
+            self.clear(mode, out)
+            return None
+        if verified.new_access_token is not None:
+            self._set_access_token(mode, out, verified.new_access_token)
+        return verified
+
+    def refresh_session(self, request: RequestAdapter, out: Outgoing) -> Flow[SessionTokens]:
+        """The refresh endpoint: rotate, or detect theft and let the handler act on it."""
+        mode = transfer_mode(request)
+        if mode is TransferMode.HEADER:
+            refresh = _bearer(request)
+        else:
+            refresh = request.get_cookie(REFRESH_TOKEN_COOKIE)
+            if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+                refresh = None
+        if refresh is None:
+            raise UnauthorisedError("no refresh token")
+        try:
+            tokens: SessionTokens = yield Call("refresh_session", (refresh,))
+        except TokenTheftDetectedError as theft:
+            yield Call("token_theft", (theft,))
+            raise
+        self.write_tokens(mode, out, tokens)
+        return tokens
+
+    def revoke_session(
+        self, request: RequestAdapter, out: Outgoing, session_handle: str
+    ) -> Flow[bool]:
+        """Log out: delete the row and clear the client's tokens."""
+        revoked: bool = yield Call("revoke_session", (session_handle,))
+        self.clear(transfer_mode(request), out)
+        return revoked
+
+    def get_session_data(self, session_handle: str) -> Flow[JSON]:
+        """The server-side data; UnauthorisedError (and so cleared cookies) when it is gone."""
+        data: JSON = yield Call("get_session_data", (session_handle,))
+        return data
+
+    def update_session_data(self, session_handle: str, data: JSON) -> Flow[None]:
+        """Replace the server-side data; UnauthorisedError when the session is gone."""
+        yield Call("update_session_data", (session_handle, data))
+
+
+def is_session_error(error: BaseException) -> bool:
+    """True for the errors :meth:`Transport.error_reply` answers on purpose."""
+    return isinstance(error, SessionError)

@@ -1,0 +1,95 @@
+"""Each example started by its one command, as a real server on loopback, spoken to over TCP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import EXAMPLES, TOKEN_COOKIES, Browser
+
+COMMANDS = {
+    "fastapi": [str(EXAMPLES / "fastapi_app.py")],
+    "flask": [str(EXAMPLES / "flask_app.py")],
+    "django": [str(EXAMPLES / "django_app")],
+}
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(params=sorted(COMMANDS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    command = [
+        sys.executable,
+        *COMMANDS[request.param],
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--access-token-validity",
+        "2",
+        "--blacklisting",
+        "--database-url",
+        f"sqlite:///{tmp_path}/example.sqlite3",
+    ]
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    _, err = process.communicate(timeout=5)
+                    pytest.fail(f"{request.param} example did not start: {err.decode()[-2000:]}")
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_example_server_speaks_the_api(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=10) as client:
+        browser = Browser(client, time.time)
+        login = browser.login("dave")
+        assert set(TOKEN_COOKIES) <= set(login.cookies)
+        assert "secure" not in login.cookies["sAccessToken"].attrs
+        assert login.cookies["sRefreshToken"].attrs["path"] == "/refresh"
+        me = browser.request("GET", "/me")
+        assert me.status == 200 and me.json()["jwtPayload"] == {"userId": "dave", "role": "tester"}
+        assert browser.request("POST", "/like", csrf=False).status == 440
+        assert browser.request("POST", "/like").status == 200
+        time.sleep(2.05)  # --access-token-validity 2 (expiries are whole seconds)
+        expired = browser.request("GET", "/me")
+        assert expired.status == 440 and expired.cookies == {}
+        assert browser.refresh().status == 200
+        assert browser.request("GET", "/me").status == 200
+        copied = browser.cookie_header("/")
+        assert browser.request("POST", "/logout").status == 200
+        # --blacklisting: the copied access token is refused as unauthorised (cookies
+        # cleared), not merely as expired
+        after = browser.request("GET", "/me", cookies=copied)
+        assert after.status == 440 and after.cleared_all

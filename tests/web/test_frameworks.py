@@ -1,0 +1,193 @@
+"""What only one framework has: options of the protection idiom, CORS, Django's commands."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+from flask import Flask, g, jsonify
+from starlette.requests import Request
+
+from sessionward import AsyncSessionManager, Config, SessionManager
+from sessionward.integrations import flask as sw_flask
+from sessionward.integrations import starlette as sw_starlette
+
+from .conftest import EXAMPLE_SETTINGS, Browser, FlaskTestClientTransport, django_setup
+
+
+@pytest.fixture
+def config(make_config: Callable[..., Config]) -> Config:
+    return make_config(**EXAMPLE_SETTINGS)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_fastapi_optional_session_and_forced_csrf_and_cors(config: Config, clock: Any) -> None:
+    from starlette.testclient import TestClient
+
+    manager = AsyncSessionManager(config, clock=clock)
+    app = FastAPI()
+    sessions = sw_starlette.Sessionward(manager)
+    sessions.install(app)
+    sw_starlette.add_cors(app, ["https://app.example"])
+
+    @app.get("/maybe")
+    async def maybe(
+        session: Annotated[
+            sw_starlette.AsyncRequestSession | None,
+            Depends(sw_starlette.verify_session(optional=True)),
+        ],
+    ) -> Any:
+        return {"user": session.user_id if session else None}
+
+    @app.get("/strict")
+    async def strict(
+        session: Annotated[
+            sw_starlette.AsyncRequestSession, Depends(sw_starlette.verify_session(anti_csrf=True))
+        ],
+    ) -> Any:
+        return {"user": session.user_id}
+
+    @app.post("/login")
+    async def login(request: Request) -> Any:
+        await sw_starlette.create_new_session(request, "erin")
+        return {}
+
+    with TestClient(app) as client:
+        browser = Browser(client, clock)
+        assert browser.request("GET", "/maybe").json() == {"user": None}
+        browser.request("POST", "/login")
+        assert browser.request("GET", "/maybe").json() == {"user": "erin"}
+        assert browser.request("GET", "/strict", csrf=False).status == 440
+        assert browser.request("GET", "/strict").json() == {"user": "erin"}
+        preflight = client.options(
+            "/strict",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "anti-csrf, supertokens-sdk-name, "
+                "supertokens-sdk-version",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-credentials"] == "true"
+        assert "anti-csrf" in preflight.headers["access-control-allow-headers"].lower()
+        client.portal.call(manager.close)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_flask_optional_session_and_csrf_off(config: Config, clock: Any) -> None:
+    manager = SessionManager(config, clock=clock)
+    app = Flask(__name__)
+    sw_flask.Sessionward(app, manager)
+
+    @app.get("/maybe")
+    @sw_flask.verify_session(optional=True)
+    def maybe() -> Any:
+        return jsonify({"user": g.session.user_id if g.session else None})
+
+    @app.post("/lenient")
+    @sw_flask.verify_session(anti_csrf=False)
+    def lenient() -> Any:
+        return jsonify({"user": g.session.user_id})
+
+    @app.post("/login")
+    def login() -> Any:
+        sw_flask.create_new_session("frank")
+        return jsonify({})
+
+    with httpx.Client(transport=FlaskTestClientTransport(app), base_url="http://t") as client:
+        browser = Browser(client, clock)
+        assert browser.request("GET", "/maybe").json() == {"user": None}
+        browser.request("POST", "/login")
+        assert browser.request("GET", "/maybe").json() == {"user": "frank"}
+        assert browser.request("POST", "/lenient", csrf=False).json() == {"user": "frank"}
+        # optional means "no session is fine", but a broken access token still asks for refresh
+        assert (
+            browser.request("GET", "/maybe", cookies="sIdRefreshToken=x; sAccessToken=y").status
+            == 440
+        )
+    manager.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_django_management_commands(config: Config, clock: Any) -> None:
+    django_setup()
+    from django.core.management import call_command
+
+    from sessionward.integrations import django as sw_django
+
+    manager = SessionManager(config, clock=clock)
+    sw_django.configure(manager)
+    try:
+        out = io.StringIO()
+        call_command("sessionward_create_tables", stdout=out)
+        assert "ready" in out.getvalue()
+        manager.create_new_session("gina")
+        manager.create_new_session("gina")
+        call_command("sessionward_revoke_user", "gina", stdout=out)
+        assert "revoked 2 session(s)" in out.getvalue()
+        assert manager.get_all_session_handles_for_user("gina") == []
+        manager.create_new_session("hal")
+        clock.advance(config.refresh_token_validity + 1)
+        call_command("sessionward_purge", stdout=out)
+        assert "purged 1 expired session(s)" in out.getvalue()
+    finally:
+        sw_django.configure(None)
+        manager.close()
+
+
+def test_django_database_url_from_settings() -> None:
+    django_setup()
+    from django.test import override_settings
+
+    from sessionward.integrations.django import database_url_from_django
+
+    pg = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "app",
+        "USER": "u",
+        "PASSWORD": "p@ss",
+        "HOST": "db",
+        "PORT": "5432",
+    }
+    with override_settings(DATABASES={"default": pg}):
+        assert database_url_from_django() == "postgresql://u:p%40ss@db:5432/app"
+    lite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/x.sqlite3"}
+    with override_settings(DATABASES={"default": lite}):
+        assert database_url_from_django() == "sqlite:////tmp/x.sqlite3"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_django_under_asgi_uses_the_async_middleware_path(config: Config, clock: Any) -> None:
+    django_setup()
+    from django.test import AsyncClient
+
+    from sessionward.integrations import django as sw_django
+
+    manager = SessionManager(config, clock=clock)
+    sw_django.configure(manager)
+    try:
+        client = AsyncClient()
+        login = await client.post("/login", {"userId": "ivy"}, content_type="application/json")
+        assert login.status_code == 200
+        cookies = {name: login.cookies[name].value for name in login.cookies}
+        assert set(cookies) == {"sAccessToken", "sRefreshToken", "sIdRefreshToken"}
+        me = await client.get("/me")  # the async view, in an async middleware chain
+        assert me.status_code == 200 and me.json()["userId"] == "ivy"
+        clock.advance(61)
+        assert (await client.get("/me")).status_code == 440
+        refreshed = await client.post("/refresh")  # served by the middleware's async branch
+        assert refreshed.status_code == 200
+        assert refreshed.cookies["sRefreshToken"].value != cookies["sRefreshToken"]
+        assert (await client.get("/me")).status_code == 200
+        csrf = refreshed.headers["anti-csrf"]
+        assert (await client.post("/logout", headers={"anti-csrf": csrf})).status_code == 200
+        after = await client.post("/refresh")
+        assert after.status_code == 440 and after.headers["id-refresh-token"] == "remove"
+    finally:
+        sw_django.configure(None)
+        manager.close()

@@ -1,0 +1,168 @@
+"""The framework-neutral rules, checked directly through tiny in-memory adapters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sessionward import Config, GeneralError, SessionTokens, TryRefreshTokenError
+from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward.models import Session, Token
+from sessionward.transport import (
+    Call,
+    Cookie,
+    Outgoing,
+    TransferMode,
+    Transport,
+    cors_allowed_headers,
+    run_sync,
+    transfer_mode,
+)
+
+
+class Req:
+    def __init__(self, method: str = "GET", cookies: Any = None, headers: Any = None) -> None:
+        self.method = method
+        self.cookies = cookies or {}
+        self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+
+    def get_cookie(self, name: str) -> str | None:
+        return self.cookies.get(name)
+
+    def get_header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class Resp:
+    def __init__(self) -> None:
+        self.headers: dict[str, str] = {}
+        self.cookies: list[Cookie] = []
+
+    def get_header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self.headers[name] = value
+
+    def add_cookie(self, cookie: Cookie) -> None:
+        self.cookies.append(cookie)
+
+
+TOKENS = SessionTokens(
+    Session("h", "u", None),
+    Token("acc", 1_800_000_060_000),
+    Token("ref", 1_900_000_000_000),
+    Token("idr", 1_900_000_000_000),
+    "csrf",
+)
+
+
+def test_cookie_attributes_follow_the_config() -> None:
+    config = Config(
+        refresh_path="/auth/refresh",
+        access_token_path="/api",
+        cookie_domain="example.com",
+        cookie_secure=True,
+        cookie_same_site="none",
+    )
+    out, resp = Outgoing(), Resp()
+    Transport(config).write_tokens(TransferMode.COOKIE, out, TOKENS)
+    resp.headers["Access-Control-Expose-Headers"] = "X-Mine"
+    out.apply(resp)
+    by_name = {c.name: c.header_value() for c in resp.cookies}
+    assert by_name["sAccessToken"] == (
+        "sAccessToken=acc; Expires=Fri, 15 Jan 2027 08:01:00 GMT; Path=/api; "
+        "Domain=example.com; Secure; HttpOnly; SameSite=None"
+    )
+    assert "Path=/auth/refresh" in by_name["sRefreshToken"]
+    assert (
+        "HttpOnly" not in by_name["sIdRefreshToken"] and "Path=/api" in by_name["sIdRefreshToken"]
+    )
+    assert resp.headers["id-refresh-token"] == "idr;1900000000000"
+    assert resp.headers["anti-csrf"] == "csrf"
+    assert resp.headers["Access-Control-Expose-Headers"] == "X-Mine, id-refresh-token, anti-csrf"
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert "acc" not in repr(out) and "acc" not in repr(resp.cookies)
+
+
+def test_clearing_replaces_pending_token_writes() -> None:
+    transport, out, resp = Transport(Config(refresh_path="/r")), Outgoing(), Resp()
+    transport.write_tokens(TransferMode.COOKIE, out, TOKENS)
+    transport.clear(TransferMode.COOKIE, out)
+    out.apply(resp)
+    assert [(c.name, c.value, c.expires_http) for c in resp.cookies] == [
+        (name, "", "Thu, 01 Jan 1970 00:00:00 GMT")
+        for name in ("sAccessToken", "sRefreshToken", "sIdRefreshToken")
+    ]
+    assert resp.headers["id-refresh-token"] == "remove" and "anti-csrf" not in resp.headers
+
+
+def test_error_replies() -> None:
+    transport = Transport(Config(refresh_path="/r", session_expired_status=401))
+    out = Outgoing()
+    assert transport.error_reply(TryRefreshTokenError("x"), Req(), out).status == 401
+    assert out.cookies == {}
+    assert transport.error_reply(UnauthorisedError("x"), Req(), out).status == 401
+    assert len(out.cookies) == 3
+    theft = transport.error_reply(TokenTheftDetectedError("h", "u"), Req(), Outgoing())
+    assert theft.body == {"message": "token theft detected"}
+    general = transport.error_reply(GeneralError("db password=secret"), Req(), out)
+    assert general.status == 500 and "secret" not in str(general.body) and out.cookies == {}
+
+
+@pytest.mark.parametrize(
+    ("headers", "mode"),
+    [
+        ({}, TransferMode.COOKIE),
+        ({"Authorization": "Bearer abc"}, TransferMode.HEADER),
+        ({"Authorization": "Basic abc"}, TransferMode.COOKIE),
+        ({"Authorization": "Bearer "}, TransferMode.COOKIE),
+        ({"st-auth-mode": "HEADER"}, TransferMode.HEADER),
+        ({"st-auth-mode": "cookie", "Authorization": "Bearer abc"}, TransferMode.COOKIE),
+        ({"Authorization": "Bearer " + "a" * 9000}, TransferMode.COOKIE),
+    ],
+)
+def test_transfer_mode_is_chosen_by_the_client(headers: dict[str, str], mode: TransferMode) -> None:
+    assert transfer_mode(Req(headers=headers)) is mode
+
+
+def test_csrf_check_defaults_to_non_get_methods() -> None:
+    transport = Transport(Config(refresh_path="/r"))
+    assert not transport.csrf_check_wanted(Req("GET"), None)
+    assert transport.csrf_check_wanted(Req("DELETE"), None)
+    assert transport.csrf_check_wanted(Req("GET"), True)
+    assert not transport.csrf_check_wanted(Req("POST"), False)
+    off = Transport(Config(refresh_path="/r", anti_csrf=False))
+    assert not off.csrf_check_wanted(Req("POST"), True)
+
+
+def test_theft_calls_the_handler_then_reraises() -> None:
+    class Manager:
+        def __init__(self) -> None:
+            self.revoked: list[str] = []
+
+        def refresh_session(self, token: str) -> SessionTokens:
+            raise TokenTheftDetectedError("h1", "u1")
+
+        def revoke_session(self, handle: str) -> bool:
+            self.revoked.append(handle)
+            return True
+
+    manager = Manager()
+    flow = Transport(Config(refresh_path="/r")).refresh_session(
+        Req("POST", {"sRefreshToken": "t", "sIdRefreshToken": "i"}), Outgoing()
+    )
+    with pytest.raises(TokenTheftDetectedError):
+        run_sync(manager, flow)
+    assert manager.revoked == ["h1"]
+
+
+def test_flows_yield_calls_not_io() -> None:
+    flow = Transport(Config(refresh_path="/r")).get_session_data("h")
+    assert next(flow) == Call("get_session_data", ("h",))
+
+
+def test_cors_headers_name_the_sdk_headers() -> None:
+    allowed = cors_allowed_headers()
+    assert {"anti-csrf", "supertokens-sdk-name", "supertokens-sdk-version"} <= set(allowed)
