@@ -114,8 +114,11 @@ def _bad_request(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
-    """The demo app around ``manager``: the example API, the page, and the demo-only routes."""
+def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
+    """The demo app around ``manager``: the example API, the page, and the demo-only routes.
+
+    ``options`` go to :class:`~sessionward.integrations.starlette.Sessionward` (``on_token_theft``).
+    """
     config = manager.config
 
     @asynccontextmanager
@@ -124,7 +127,7 @@ def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
         await manager.close()
 
     app = FastAPI(title="sessionward demo", docs_url=None, redoc_url=None, lifespan=lifespan)
-    Sessionward(manager).install(app)
+    Sessionward(manager, **options).install(app)
     app.include_router(demo_router())
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     attackers = _Attackers()
