@@ -32,7 +32,6 @@ from typing import Any, Protocol, TypeVar, cast
 from sessionward.config import Config
 from sessionward.errors import (
     GeneralError,
-    SessionError,
     TokenTheftDetectedError,
     TryRefreshTokenError,
     UnauthorisedError,
@@ -469,8 +468,3 @@ class Transport:
     def update_session_data(self, session_handle: str, data: JSON) -> Flow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""
         yield Call("update_session_data", (session_handle, data))
-
-
-def is_session_error(error: BaseException) -> bool:
-    """True for the errors :meth:`Transport.error_reply` answers on purpose."""
-    return isinstance(error, SessionError)

@@ -16,7 +16,6 @@ from sessionward.integrations.django import (
     arun,
     error_response,
     get_transport,
-    outgoing,
     run,
 )
 from sessionward.transport import Outgoing
@@ -75,6 +74,5 @@ class SessionwardMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
         """A view (or the decorator) raised one of the error family: answer it."""
         if isinstance(exception, SessionError):
-            outgoing(request)
             return error_response(request, exception)
         return None
