@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -313,3 +314,21 @@ def test_the_real_command_end_to_end_on_the_default_database(tmp_path: Path) -> 
     gone = _command("sessions", "carol", cwd=tmp_path)
     assert gone.returncode == EXIT_NOT_FOUND and gone.stdout == ""
     assert gone.stderr.startswith("sessionward: ")
+
+
+def test_demo_refuses_bad_settings_a_down_database_and_a_taken_port(tmp_path: Path) -> None:
+    bad_url = _command("demo", "--database-url", "nonsense", cwd=tmp_path)
+    assert bad_url.returncode == EXIT_USAGE and "not a valid database URL" in bad_url.stderr
+    down = _command("demo", "--database-url", DOWN_URLS["mysql"], cwd=tmp_path)
+    assert down.returncode == EXIT_DATABASE and "cannot use the database" in down.stderr
+    assert "hunter2secret" not in down.stderr
+    bad_path = _command("demo", "--refresh-path", "no-slash", cwd=tmp_path)
+    assert bad_path.returncode == EXIT_USAGE and "refresh_path" in bad_path.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = _command("demo", "--port", port, cwd=tmp_path)
+    assert busy.returncode == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+    for result in (bad_url, down, bad_path, busy):
+        assert "Traceback" not in result.stderr
