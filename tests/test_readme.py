@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .demo_server import running_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
@@ -28,9 +32,39 @@ def test_readme_block_runs(block, tmp_path, monkeypatch, capsys):
         assert "revoked: the user must log in again" in capsys.readouterr().out
 
 
-def test_readme_first_command_runs_the_quickstart(tmp_path):
-    first = (ROOT / "README.md").read_text().split("```sh\n", 1)[1].splitlines()[0]
-    assert first == "pip install -e . && python examples/quickstart.py"
+def test_readme_starts_with_the_two_commands():
+    commands = (ROOT / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
+    assert commands.splitlines() == [
+        "pip install -e . && sessionward demo",
+        "pip install -e '.[dev]' && pytest",
+    ]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'sessionward = "sessionward.cli:main"' in pyproject  # the command the README runs
+
+
+def test_readme_first_command_starts_the_demo_and_serves_the_page(tmp_path):
+    """``sessionward demo`` (the entry point's module, this checkout's code) on a free port, in
+    an empty folder as a newcomer would: it must serve the page, its client and its API."""
+    with running_demo(tmp_path) as demo:
+        with urllib.request.urlopen(demo.url + "/") as reply:
+            page = reply.read().decode()
+            assert reply.status == 200 and "text/html" in reply.headers["content-type"]
+        assert "<title>sessionward demo</title>" in page and "/assets/demo.js" in page
+        with urllib.request.urlopen(demo.url + "/sessionward.js") as reply:
+            assert "export function createClient" in reply.read().decode()
+        login = urllib.request.Request(
+            demo.url + "/login",
+            data=b'{"userId": "newcomer"}',
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(login) as reply:
+            assert json.loads(reply.read())["userId"] == "newcomer"
+    assert (tmp_path / "sessionward.sqlite3").is_file()  # the embedded SQLite default
+    assert "open http://127.0.0.1:" in demo.log()
+    assert "Traceback" not in demo.log()
+
+
+def test_quickstart_runs(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
         cwd=tmp_path,

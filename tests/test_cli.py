@@ -1,0 +1,334 @@
+"""The ``sessionward`` command: every subcommand, its output, its errors and its exit codes.
+
+Most tests call :func:`sessionward.cli.run` in-process on a temp SQLite file (fast); the data
+commands also run on MariaDB and PostgreSQL with tables of their own, and a few tests start the
+real command as a subprocess to check the entry point and stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sessionward import SessionManager
+from sessionward.cli import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
+
+from .conftest import BACKENDS, backend_url, drop_tables, unique_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+DOWN_URLS = {
+    "mysql": "mysql://root:hunter2secret@127.0.0.1:1/sessionward_test",
+    "postgres": "postgresql://postgres:hunter2secret@127.0.0.1:1/sessionward_test",
+}
+
+
+class Db:
+    """A database for the CLI: URL and table options, plus a manager to set up and inspect."""
+
+    def __init__(self, url: str, tables: dict[str, str]) -> None:
+        self.url = url
+        self.tables = tables
+        self.options = [
+            "--database-url",
+            url,
+            "--signing-key-table",
+            tables["signing_key_table"],
+            "--refresh-token-table",
+            tables["refresh_token_table"],
+        ]
+
+    def manager(self) -> SessionManager:
+        return SessionManager(refresh_path="/refresh", database_url=self.url, **self.tables)
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
+    tables = unique_tables()
+    url = backend_url(str(request.param), tmp_path)
+    yield Db(url, tables)
+    drop_tables(url, tables)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Db:
+    return Db(f"sqlite:///{tmp_path}/cli.sqlite3", unique_tables())
+
+
+def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = run(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_create_tables_then_check(db: Db, capsys: Any) -> None:
+    code, _, err = cli(capsys, "check", *db.options)
+    assert code == EXIT_DATABASE
+    assert "missing" in err or "does not exist" in err
+    assert "sessionward create-tables" in err
+
+    code, out, _ = cli(capsys, "create-tables", *db.options)
+    assert code == EXIT_OK
+    assert db.tables["refresh_token_table"] in out
+
+    code, out, err = cli(capsys, "check", *db.options)
+    assert (code, err) == (EXIT_OK, "")
+    assert out.startswith("ok:")
+    # Idempotent: a second create is fine.
+    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+
+
+def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        first = manager.create_new_session("alice").session.handle
+        second = manager.create_new_session("alice").session.handle
+        manager.create_new_session("bob")
+
+    code, out, err = cli(capsys, "sessions", "alice", *db.options)
+    assert (code, err) == (EXIT_OK, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["HANDLE", "CREATED", "(UTC)", "EXPIRES", "(UTC)"]
+    assert [line.split()[0] for line in lines[1:]] == [first, second]
+
+    code, out, _ = cli(capsys, "sessions", "alice", "--json", *db.options)
+    listed = json.loads(out)
+    assert [s["handle"] for s in listed] == [first, second]
+    assert all(s["userId"] == "alice" and s["expiresAt"] > s["createdAt"] for s in listed)
+
+
+def test_unknown_user_is_exit_3_with_a_message(db: Db, capsys: Any) -> None:
+    cli(capsys, "create-tables", *db.options)
+    code, out, err = cli(capsys, "sessions", "nobody", *db.options)
+    assert (code, out) == (EXIT_NOT_FOUND, "")
+    assert "'nobody' has no live sessions" in err
+    code, _, err = cli(capsys, "revoke-user", "nobody", *db.options)
+    assert code == EXIT_NOT_FOUND and "'nobody' has no sessions" in err
+
+
+def test_revoke_one_session(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        keep = manager.create_new_session("alice")
+        gone = manager.create_new_session("alice")
+        code, out, _ = cli(capsys, "revoke", gone.session.handle, *db.options)
+        assert code == EXIT_OK and gone.session.handle in out
+        assert manager.get_all_session_handles_for_user("alice") == [keep.session.handle]
+        code, _, err = cli(capsys, "revoke", gone.session.handle, *db.options)
+        assert code == EXIT_NOT_FOUND and "no session with handle" in err
+
+
+def test_revoke_user_ends_every_session_of_that_user_only(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        for _ in range(3):
+            manager.create_new_session("alice")
+        bob = manager.create_new_session("bob")
+        code, out, _ = cli(capsys, "revoke-user", "alice", *db.options)
+        assert code == EXIT_OK and "revoked 3 session(s)" in out
+        assert manager.get_all_session_handles_for_user("alice") == []
+        assert manager.get_all_session_handles_for_user("bob") == [bob.session.handle]
+
+
+def test_purge_deletes_expired_sessions(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:  # first: its first login purges, with the real clock
+        manager.create_new_session("alice")
+    clock = [time.time() - 10 * 86400]  # ten days ago: its one-hour session is long over
+    with SessionManager(
+        refresh_path="/refresh",
+        database_url=db.url,
+        refresh_token_validity=3600,
+        clock=lambda: clock[0],
+        **db.tables,
+    ) as manager:
+        manager.create_new_session("old")
+    code, out, _ = cli(capsys, "purge", *db.options)
+    assert code == EXIT_OK and out.strip() == "purged 1 expired session(s)"
+    assert cli(capsys, "purge", *db.options)[1].strip() == "purged 0 expired session(s)"
+    with db.manager() as manager:
+        assert len(manager.get_all_session_handles_for_user("alice")) == 1
+
+
+def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        manager.create_tables()
+        secrets = [k.secret.hex() for k in manager.signing_keys()]
+    code, out, _ = cli(capsys, "keys", *db.options)
+    assert code == EXIT_OK
+    header, *rows = out.splitlines()
+    assert header.split()[0] == "KID" and len(rows) == 1 and rows[0].endswith("signing")
+    code, out, _ = cli(capsys, "keys", "--json", *db.options)
+    keys = json.loads(out)
+    assert [set(k) for k in keys] == [{"kid", "signsFrom", "signsUntil", "state"}]
+    for secret in secrets:
+        assert secret not in out
+
+
+def test_rotate_key_starts_a_new_key_and_old_tokens_still_verify(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        before = manager.create_new_session("alice")
+    code, out, _ = cli(capsys, "rotate-key", *db.options)
+    assert code == EXIT_OK
+    kid = out.split()[3]
+    keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
+    assert keys[-1]["kid"] == kid and keys[-1]["state"] == "signing"
+    assert keys[0]["state"] == "verifying only"
+    with db.manager() as manager:  # a fresh process: signs with the new key, verifies the old
+        assert manager.get_session(before.access_token.value, before.anti_csrf_token)
+        after = manager.create_new_session("alice")
+        assert f'"kid":"{kid}"' in _jwt_header(after.access_token.value)
+
+
+def _jwt_header(token: str) -> str:
+    import base64
+
+    segment = token.split(".")[0]
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode()
+
+
+def test_read_commands_refuse_a_database_without_tables_and_create_nothing(
+    sqlite_db: Db, capsys: Any
+) -> None:
+    for argv in (["sessions", "alice"], ["revoke-user", "alice"], ["keys"], ["purge"]):
+        code, out, err = cli(capsys, *argv, *sqlite_db.options)
+        assert code == EXIT_DATABASE, argv
+        assert "does not exist" in err and "sessionward create-tables" in err
+        assert out == ""
+    assert not Path(sqlite_db.url.removeprefix("sqlite:///")).exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("not a url", "not a valid database URL"),
+        ("oracle://scott@db/x", "must name sqlite, mysql, mariadb or postgresql"),
+        ("", "not a valid database URL"),
+    ],
+)
+def test_bad_database_url_is_a_usage_error(url: str, expected: str, capsys: Any) -> None:
+    for command in ("check", "sessions", "create-tables"):
+        argv = [command, "--database-url", url] + (["alice"] if command == "sessions" else [])
+        code, out, err = cli(capsys, *argv)
+        assert code == EXIT_USAGE, command
+        assert expected in err and "Traceback" not in err and out == ""
+
+
+@pytest.mark.parametrize("backend", ["mysql", "postgres"])
+def test_database_down_is_exit_1_with_a_clear_message_and_no_password(
+    backend: str, capsys: Any
+) -> None:
+    for argv in (["check"], ["create-tables"], ["sessions", "alice"], ["rotate-key"]):
+        code, _, err = cli(capsys, *argv, "--database-url", DOWN_URLS[backend])
+        assert code == EXIT_DATABASE, argv
+        assert "cannot use the database at" in err and "127.0.0.1" in err
+        assert "refused" in err.lower()
+        assert "hunter2secret" not in err and "***" in err
+
+
+def test_bad_table_name_and_user_id_are_usage_errors(sqlite_db: Db, capsys: Any) -> None:
+    code, _, err = cli(capsys, "check", "--refresh-token-table", "x; DROP TABLE y")
+    assert code == EXIT_USAGE and "refresh_token_table must be an SQL identifier" in err
+    cli(capsys, "create-tables", *sqlite_db.options)
+    code, _, err = cli(capsys, "sessions", "u" * 129, *sqlite_db.options)
+    assert code == EXIT_USAGE and "user_id" in err
+
+
+def test_database_url_from_the_environment(
+    sqlite_db: Db, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESSIONWARD_DATABASE_URL", sqlite_db.url)
+    monkeypatch.setenv("SESSIONWARD_SIGNING_KEY_TABLE", sqlite_db.tables["signing_key_table"])
+    monkeypatch.setenv("SESSIONWARD_REFRESH_TOKEN_TABLE", sqlite_db.tables["refresh_token_table"])
+    assert cli(capsys, "create-tables")[0] == EXIT_OK
+    with sqlite_db.manager() as manager:
+        manager.create_new_session("envuser")
+    code, out, _ = cli(capsys, "sessions", "envuser")
+    assert code == EXIT_OK and len(out.splitlines()) == 2
+
+
+def test_usage_errors_exit_2(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run([])
+    assert exited.value.code == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
+        run(["sessions"])  # USER_ID missing
+    assert exited.value.code == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
+        run(["demo", "--port", "70000"])
+    assert exited.value.code == EXIT_USAGE
+    assert "not a TCP port" in capsys.readouterr().err
+
+
+def _command(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sessionward", *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+
+
+def test_help_reads_well(tmp_path: Path) -> None:
+    result = _command("--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for command in (
+        "demo",
+        "create-tables",
+        "check",
+        "purge",
+        "sessions",
+        "revoke",
+        "revoke-user",
+        "keys",
+        "rotate-key",
+    ):
+        assert f"\n    {command} " in result.stdout or f"\n    {command}\n" in result.stdout
+    assert "exit codes:" in result.stdout and "SESSIONWARD_DATABASE_URL" in result.stdout
+    demo_help = _command("demo", "--help", cwd=tmp_path).stdout
+    for option in ("--host", "--port", "--database-url", "--access-token-validity",
+                   "--blacklisting", "--cookie-domain", "--refresh-path"):  # fmt: skip
+        assert option in demo_help
+
+
+def test_the_real_command_end_to_end_on_the_default_database(tmp_path: Path) -> None:
+    """No --database-url: the embedded SQLite default in the current folder, as the demo uses."""
+    check = _command("check", cwd=tmp_path)
+    assert check.returncode == EXIT_DATABASE and "Traceback" not in check.stderr
+    assert _command("create-tables", cwd=tmp_path).returncode == EXIT_OK
+    assert (tmp_path / "sessionward.sqlite3").is_file()
+    with SessionManager(
+        refresh_path="/refresh", database_url=f"sqlite:///{tmp_path}/sessionward.sqlite3"
+    ) as manager:
+        handle = manager.create_new_session("carol").session.handle
+    listed = _command("sessions", "carol", cwd=tmp_path)
+    assert listed.returncode == EXIT_OK and handle in listed.stdout
+    revoked = _command("revoke", handle, cwd=tmp_path)
+    assert revoked.returncode == EXIT_OK
+    gone = _command("sessions", "carol", cwd=tmp_path)
+    assert gone.returncode == EXIT_NOT_FOUND and gone.stdout == ""
+    assert gone.stderr.startswith("sessionward: ")
+
+
+def test_demo_refuses_bad_settings_a_down_database_and_a_taken_port(tmp_path: Path) -> None:
+    bad_url = _command("demo", "--database-url", "nonsense", cwd=tmp_path)
+    assert bad_url.returncode == EXIT_USAGE and "not a valid database URL" in bad_url.stderr
+    down = _command("demo", "--database-url", DOWN_URLS["mysql"], cwd=tmp_path)
+    assert down.returncode == EXIT_DATABASE and "cannot use the database" in down.stderr
+    assert "hunter2secret" not in down.stderr
+    bad_path = _command("demo", "--refresh-path", "no-slash", cwd=tmp_path)
+    assert bad_path.returncode == EXIT_USAGE and "refresh_path" in bad_path.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = _command("demo", "--port", port, cwd=tmp_path)
+    assert busy.returncode == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+    for result in (bad_url, down, bad_path, busy):
+        assert "Traceback" not in result.stderr
