@@ -25,13 +25,17 @@ for _name in dir(scenarios):
         globals()[_name] = getattr(scenarios, _name)
 
 
+# What DemoOptions.config() sets differently from the examples (see sessionward.demo).
+DEMO_DIFFERENCES = {"refresh_grace_window": 0, "access_token_leeway": 0}
+
+
 @pytest.fixture
 def make_web_app(make_config: Callable[..., Config], clock: Any) -> Iterator[Callable[..., WebApp]]:
     """The demo app on a fresh config, behind Starlette's TestClient (real ASGI stack)."""
     clients: list[TestClient] = []
 
     def factory(*, on_token_theft: Any = None, **settings: Any) -> WebApp:
-        config = make_config(**{**EXAMPLE_SETTINGS, **settings})
+        config = make_config(**{**EXAMPLE_SETTINGS, **DEMO_DIFFERENCES, **settings})
         manager = AsyncSessionManager(config, clock=clock)
         options = {"on_token_theft": on_token_theft} if on_token_theft else {}
         client = TestClient(create_demo_app(manager, **options), base_url="http://testserver")

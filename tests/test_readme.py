@@ -35,7 +35,7 @@ def test_readme_block_runs(block, tmp_path, monkeypatch, capsys):
 def test_readme_starts_with_the_two_commands():
     commands = (ROOT / "README.md").read_text().split("```sh\n", 1)[1].split("```", 1)[0]
     assert commands.splitlines() == [
-        "pip install -e . && sessionward demo",
+        "pip install -e '.[demo]' && sessionward demo",
         "pip install -e '.[dev]' && pytest",
     ]
     pyproject = (ROOT / "pyproject.toml").read_text()

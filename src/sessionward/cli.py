@@ -351,7 +351,13 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sessionward.demo import DemoOptions, serve
+    try:
+        from sessionward.demo import DemoOptions, serve
+    except ImportError as exc:
+        raise CliError(
+            f"the demo needs {exc.name}, which is not installed: pip install 'sessionward[demo]'",
+            EXIT_USAGE,
+        ) from None
 
     options = DemoOptions(
         host=args.host,
@@ -361,6 +367,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         blacklisting=args.blacklisting,
         cookie_domain=args.cookie_domain,
         refresh_path=args.refresh_path,
+        refresh_grace_window=args.refresh_grace_window,
     )
     try:
         serve(options)
@@ -368,7 +375,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CliError(f"invalid setting: {exc}", EXIT_USAGE) from None
     except ImportError as exc:
         raise CliError(
-            f"the demo needs {exc.name}, which is not installed (pip install sessionward)",
+            f"the demo needs {exc.name}, which is not installed: pip install 'sessionward[demo]'",
             EXIT_USAGE,
         ) from None
     except OSError as exc:
@@ -508,6 +515,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="/refresh",
         help="the refresh endpoint (default: /refresh; supertokens-website 5.x needs "
         "/session/refresh)",
+    )
+    demo.add_argument(
+        "--refresh-grace-window",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="how long a replayed refresh token still gets the same new tokens instead of a "
+        "theft report (default here: 0, so the theft demonstration is immediate; the library's "
+        "default is 30)",
     )
 
     add("create-tables", "create the tables and keys if they are missing", cmd_create_tables,

@@ -58,6 +58,9 @@ class DemoOptions:
     blacklisting: bool = False
     cookie_domain: str | None = None
     refresh_path: str = "/refresh"
+    # The library's default is 30 s; without a grace window the theft demonstration is
+    # immediate, and the browser client serialises its own refreshes, so it needs none.
+    refresh_grace_window: int = 0
 
     def config(self) -> Config:
         """The demo's Config: short access tokens allowed; cookies not Secure (plain http)."""
@@ -70,6 +73,8 @@ class DemoOptions:
             cookie_domain=self.cookie_domain,
             cookie_secure=False,
             cookie_same_site="lax",
+            refresh_grace_window=self.refresh_grace_window,
+            access_token_leeway=0,  # one server, one clock: expiry shows exactly when it happens
         )
 
 
