@@ -440,7 +440,7 @@ class SessionLogic:
             return VerifiedSession(session)
         key = yield from self._signing_key(now)
         decision = yield _call(
-            "decide_locked",
+            "decide_and_apply",
             claims.handle,
             lambda row: decide_promotion(
                 row,
@@ -480,7 +480,7 @@ class SessionLogic:
 
         timing = self._timing(now)
         decision = yield _call(
-            "decide_locked",
+            "decide_and_apply",
             token.handle,
             lambda row: decide_refresh(
                 row,
@@ -621,9 +621,10 @@ class SessionManager:
             statements = build_statements(
                 self.config.signing_key_table, self.config.refresh_token_table
             )
+            own_engine = engine is None
             if engine is None:
                 engine = create_sync_engine(self.config.database_url)
-            store = SyncSqlStore(engine, statements)
+            store = SyncSqlStore(engine, statements, autocommit=own_engine)
         self.store = store
         self._logic = SessionLogic(self.config, clock)
 
@@ -717,9 +718,10 @@ class AsyncSessionManager:
             statements = build_statements(
                 self.config.signing_key_table, self.config.refresh_token_table
             )
+            own_engine = engine is None
             if engine is None:
                 engine = create_async_sql_engine(self.config.database_url)
-            store = AsyncSqlStore(engine, statements)
+            store = AsyncSqlStore(engine, statements, autocommit=own_engine)
         self.store = store
         self._logic = SessionLogic(self.config, clock)
 

@@ -4,8 +4,9 @@ One URL serves both managers: ``mysql://…`` means PyMySQL for the sync manager
 the async one; ``postgresql://…`` means psycopg 3 for both; ``sqlite:///file`` means the standard
 library's sqlite3 and aiosqlite. An explicit driver in the URL is kept when it fits the mode.
 
-SQLite gets WAL journaling, a busy timeout, and explicit ``BEGIN`` statements so that a locking
-transaction can start as ``BEGIN IMMEDIATE`` (SQLite's equivalent of ``SELECT … FOR UPDATE``).
+Every statement the stores run is a transaction of its own (see ``storage/sql.py``), so the
+engines sessionward creates run in autocommit mode: no ``BEGIN``/``COMMIT`` round trips. SQLite
+also gets WAL journaling and a busy timeout, so that concurrent writers queue instead of failing.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ import weakref
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sessionward.errors import ConfigError
 
-LOCK_OPTION = "sessionward_lock"  # execution option: begin this transaction with a write lock
 _SQLITE_PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 _SYNC_DRIVERS = {
@@ -68,11 +68,15 @@ def is_sqlite(url: URL) -> bool:
 
 
 def _engine_options(url: URL) -> dict[str, Any]:
-    options: dict[str, Any] = {"hide_parameters": True}  # session data never reaches logs
+    # Autocommit: each statement commits itself. Parameters hidden: session data never reaches
+    # logs. For servers, no ping before each checkout and no ROLLBACK on return (each costs a
+    # round trip per statement): a connection found dead is retried once by the store instead.
+    options: dict[str, Any] = {
+        "hide_parameters": True,
+        "isolation_level": "AUTOCOMMIT",
+        "skip_autocommit_rollback": True,  # nothing to roll back: every statement committed
+    }
     if not is_sqlite(url):
-        # No ping before each checkout (a round trip per transaction): a connection found dead
-        # is retried once by the store instead. No ROLLBACK on return either: every store
-        # transaction ends itself, by COMMIT or ROLLBACK, before the connection goes back.
         options.update(pool_recycle=3600, pool_reset_on_return=None)
     return options
 
@@ -81,7 +85,7 @@ def create_sync_engine(database_url: str) -> Engine:
     url = resolve_url(database_url, asynchronous=False)
     engine = create_engine(url, **_engine_options(url))
     if is_sqlite(url):
-        install_sqlite_locking(engine)
+        prepare_sqlite(engine)
     return engine
 
 
@@ -89,12 +93,12 @@ def create_async_sql_engine(database_url: str) -> AsyncEngine:
     url = resolve_url(database_url, asynchronous=True)
     engine = create_async_engine(url, **_engine_options(url))
     if is_sqlite(url):
-        install_sqlite_locking(engine.sync_engine)
+        prepare_sqlite(engine.sync_engine)
     return engine
 
 
-def install_sqlite_locking(engine: Engine) -> None:
-    """Let sessionward control SQLite transactions: WAL, busy timeout, BEGIN [IMMEDIATE].
+def prepare_sqlite(engine: Engine) -> None:
+    """WAL journaling (readers never block the writer) and a busy timeout (writers queue).
 
     Idempotent, so an application may pass its own SQLite engine, prepared or not.
     """
@@ -104,14 +108,8 @@ def install_sqlite_locking(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # the driver must not issue BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout = 10000")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        locking = connection.get_execution_options().get(LOCK_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if locking else "BEGIN")

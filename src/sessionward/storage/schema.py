@@ -4,6 +4,10 @@ Columns match the original so its data can be read; ``created_at`` and the index
 ``user_id`` and ``expires_at`` are additions. Times are milliseconds since the epoch; JSON values
 are stored as text. Statements use bound parameters only and are compiled once per dialect by
 SQLAlchemy's cache.
+
+Writes that depend on what was read are compare-and-set: they name the session's current hash
+and anchor in their ``WHERE`` clause and so change nothing if another request changed the row in
+between (the store then reads again and decides again).
 """
 
 from __future__ import annotations
@@ -66,9 +70,10 @@ class Statements:
 
     metadata: MetaData
     insert_session: Insert
-    lock_session: Select[str, str, str, int, str | None, int | None, int | None, int | None]
+    read_session: Select[str, str, str, int, str | None, int | None, int | None, int | None]
     session_alive: Select[str]
-    update_parent: Update
+    update_if_unchanged: Update
+    delete_if_unchanged: Delete
     delete_session: Delete
     delete_user_sessions: Delete
     list_user_sessions: Select[str, str, int | None, int]
@@ -84,10 +89,17 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
     metadata, keys, s = build_tables(signing_key_table, refresh_token_table)
     by_handle = s.c.session_handle == bindparam("handle")
     alive = s.c.expires_at > bindparam("now")
+    unchanged = (
+        by_handle,
+        s.c.refresh_token_hash_2 == bindparam("old_hash_2"),
+        s.c.child_issued_at.is_not_distinct_from(
+            bindparam("old_child_issued_at", type_=BigInteger)
+        ),
+    )
     return Statements(
         metadata=metadata,
         insert_session=insert(s),
-        lock_session=select(
+        read_session=select(
             s.c.session_handle,
             s.c.user_id,
             s.c.refresh_token_hash_2,
@@ -96,18 +108,17 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             s.c.created_at,
             s.c.parent_issued_at,
             s.c.child_issued_at,
-        )
-        .where(by_handle)
-        .with_for_update(),
+        ).where(by_handle),
         session_alive=select(s.c.session_handle).where(by_handle, alive),
-        update_parent=update(s)
-        .where(by_handle)
+        update_if_unchanged=update(s)
+        .where(*unchanged)
         .values(
             refresh_token_hash_2=bindparam("new_hash_2"),
             expires_at=bindparam("new_expires_at"),
             parent_issued_at=bindparam("new_parent_issued_at"),
             child_issued_at=bindparam("new_child_issued_at"),
         ),
+        delete_if_unchanged=delete(s).where(*unchanged),
         delete_session=delete(s).where(by_handle),
         delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),
         list_user_sessions=select(s.c.session_handle, s.c.user_id, s.c.created_at, s.c.expires_at)
