@@ -279,6 +279,42 @@ def test_cut_during_a_locked_refresh(proxied: Proxied, drivers: Callable[..., Dr
     assert m.get_session(again.access_token.value, again.anti_csrf_token).new_access_token
 
 
+async def test_cancelled_refresh_gives_back_its_connection(proxied: Proxied) -> None:
+    """A request cancelled while its refresh waits on the row lock (a client gone, a timeout)
+    leaves neither its connection checked out nor the row locked: with a pool of one, the next
+    operations go through, and the same refresh token still works."""
+    real = resolve_url(proxied.real_url, asynchronous=True)
+    engine = create_async_engine(real, pool_pre_ping=True, **POOL_OPTIONS)
+    config = Config(refresh_path="/r", database_url=proxied.real_url, **proxied.tables)
+    manager = AsyncSessionManager(config, engine=engine)
+    table = proxied.tables["refresh_token_table"]
+    direct = create_engine(resolve_url(proxied.real_url, asynchronous=False))
+    try:
+        tokens = await manager.create_new_session("erin")
+        with direct.connect() as holder:
+            holder.begin()
+            holder.execute(text(f"SELECT session_handle FROM {table} FOR UPDATE")).all()
+            task = asyncio.ensure_future(manager.refresh_session(tokens.refresh_token.value))
+            deadline = time.monotonic() + 20
+            while not await asyncio.to_thread(
+                _waiting_for_row_lock, proxied.real_url, proxied.server, table
+            ):
+                assert time.monotonic() < deadline, "the refresh never reached the row lock"
+                assert not task.done(), task
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            holder.rollback()
+        again = await manager.refresh_session(tokens.refresh_token.value)
+        assert again.session.handle == tokens.session.handle
+        verified = await manager.get_session(again.access_token.value, again.anti_csrf_token)
+        assert verified.new_access_token is not None
+        assert await manager.revoke_session(tokens.session.handle) is True
+    finally:
+        await manager.close()
+        direct.dispose()
+
+
 # --- the web layer -------------------------------------------------------------------------------
 
 
