@@ -4,6 +4,8 @@ It forwards bytes both ways on threads. :meth:`TcpProxy.cut` kills every establi
 (RST, as a crashed server or a pulled cable looks to the client) and resets every new connection
 at once (as a server that is down looks); :meth:`TcpProxy.kill_established` kills only the
 established ones and keeps forwarding new ones; :meth:`TcpProxy.restore` forwards again.
+:meth:`TcpProxy.lose_reply_to` loses one answer: the request reaches the server, which does the
+work, but the connection dies before the answer reaches the client.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class TcpProxy:
         self._threads: list[threading.Thread] = []
         self.accepted = 0  # connections forwarded since start
         self.refused = 0  # connections reset at once while cut
+        self.lost_replies = 0  # answers swallowed by lose_reply_to
+        self._lose_marker: bytes | None = None
 
     # --- control ---------------------------------------------------------------------------
 
@@ -70,6 +74,12 @@ class TcpProxy:
             _reset(client)
             _reset(upstream)
         return len(pairs)
+
+    def lose_reply_to(self, marker: bytes) -> None:
+        """The next client message containing ``marker`` is forwarded; the server's answer to
+        it is swallowed and the connection reset, so the client never learns the outcome."""
+        with self._lock:
+            self._lose_marker = marker
 
     @property
     def established(self) -> int:
@@ -141,6 +151,7 @@ class TcpProxy:
     def _pump(self, pair: tuple[socket.socket, socket.socket]) -> None:
         client, upstream = pair
         other = {client: upstream, upstream: client}
+        losing = False  # the server's next answer is to be swallowed
         try:
             while not self._stopping.is_set():
                 readable, _, _ = select.select([client, upstream], [], [], 0.2)
@@ -148,6 +159,19 @@ class TcpProxy:
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is upstream and losing:
+                        self.lost_replies += 1
+                        with self._lock:
+                            self._pairs.discard(pair)
+                        _reset(client)
+                        _reset(upstream)
+                        return
+                    if sock is client:
+                        with self._lock:
+                            marker = self._lose_marker
+                            if marker is not None and marker in data:
+                                self._lose_marker = None
+                                losing = True
                     other[sock].sendall(data)
         except (OSError, ValueError):  # reset by a peer, or closed by kill_established
             return

@@ -9,6 +9,9 @@ What must hold while the database is unreachable (PROTOCOL §3: GENERAL means "a
 - after the database is back, the same refresh token works: no session is lost, and the rotation
   continues normally;
 - pooled connections killed under the pool are replaced (``pool_pre_ping``);
+- a connection cut while a refresh waits on the row lock changes nothing; a COMMIT that takes
+  effect but whose answer is lost is recovered by the client's retry with the same token;
+- a refresh cancelled while it waits on the row lock gives back its connection;
 - the web layer answers 500 with a generic body and leaves the cookies alone;
 - a connection pool of size 1 never deadlocks (no flow holds a connection while taking another).
 
@@ -35,6 +38,7 @@ from sessionward.errors import (
     TokenTheftDetectedError,
     UnauthorisedError,
 )
+from sessionward.protocol import sha256_hex
 from sessionward.storage.engines import resolve_url
 from tests.conftest import backend_url, drop_tables, ensure_database, unique_tables
 from tests.hardening.proxy import TcpProxy, proxy_for
@@ -212,6 +216,65 @@ def test_killed_pooled_connections_are_replaced(
         assert m.get_session_data(handle) == {"n": int(restore_after_cut)}
         assert proxied.proxy.accepted > accepted, "no new connection: nothing was really killed"
     assert m.revoke_session(handle) is True
+
+
+def _row(proxied: Proxied, handle: str) -> Any:
+    """The session row's changing columns, read straight from the server."""
+    table = proxied.tables["refresh_token_table"]
+    engine = create_engine(resolve_url(proxied.real_url, asynchronous=False))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                text(
+                    f"SELECT refresh_token_hash_2, parent_issued_at, child_issued_at "
+                    f"FROM {table} WHERE session_handle = :h"
+                ),
+                {"h": handle},
+            ).one()
+    finally:
+        engine.dispose()
+
+
+def _h2(refresh_token: str) -> str:
+    return sha256_hex(sha256_hex(refresh_token))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_committed_but_unacknowledged_writes(
+    proxied: Proxied, drivers: Callable[..., Driver], mode: str
+) -> None:
+    """The COMMIT reaches the server and takes effect, but its answer is lost: the library says
+    GeneralError, and the client's retry with the same token gets what the lost answer held."""
+    m = drivers(mode, proxied.config())
+    start = m.create_new_session("frank")
+    handle = start.session.handle
+
+    # 1. A parent's first refresh: the commit stored the grace window's anchor.
+    proxied.proxy.lose_reply_to(b"COMMIT")
+    fails_general(m.refresh_session, start.refresh_token.value)
+    assert proxied.proxy.lost_replies == 1
+    assert _row(proxied, handle).child_issued_at is not None  # it did commit
+    child = m.refresh_session(start.refresh_token.value)
+    again = m.refresh_session(start.refresh_token.value)
+    assert again.refresh_token.value == child.refresh_token.value
+
+    # 2. A promotion by access token: committed, unacknowledged; the retry finds it done.
+    proxied.proxy.lose_reply_to(b"COMMIT")
+    fails_general(m.get_session, child.access_token.value, child.anti_csrf_token)
+    assert _row(proxied, handle).refresh_token_hash_2 == _h2(child.refresh_token.value)
+    assert m.get_session(child.access_token.value, child.anti_csrf_token).new_access_token
+
+    # 3. A promotion by refresh token (the child presents itself): same again.
+    grandchild = m.refresh_session(child.refresh_token.value)
+    proxied.proxy.lose_reply_to(b"COMMIT")
+    fails_general(m.refresh_session, grandchild.refresh_token.value)
+    assert _row(proxied, handle).refresh_token_hash_2 == _h2(grandchild.refresh_token.value)
+    retry = m.refresh_session(grandchild.refresh_token.value)
+    again = m.refresh_session(grandchild.refresh_token.value)
+    assert again.refresh_token.value == retry.refresh_token.value
+    assert m.get_session(retry.access_token.value, retry.anti_csrf_token).new_access_token
+    assert proxied.proxy.lost_replies == 3
+    assert m.refresh_session(retry.refresh_token.value).session.handle == handle
 
 
 def _waiting_for_row_lock(real_url: str, server: str, table: str) -> bool:
