@@ -243,33 +243,33 @@ def _h2(refresh_token: str) -> str:
 def test_committed_but_unacknowledged_writes(
     proxied: Proxied, drivers: Callable[..., Driver], mode: str
 ) -> None:
-    """The COMMIT reaches the server and takes effect, but its answer is lost: the library says
-    GeneralError, and the client's retry with the same token gets what the lost answer held."""
+    """The write reaches the server and takes effect, but its answer is lost with the connection.
+    The store retries on a fresh connection and decides again from what was committed, so the
+    caller gets exactly what the lost answer held, and later calls agree with it."""
     m = drivers(mode, proxied.config())
     start = m.create_new_session("frank")
     handle = start.session.handle
 
-    # 1. A parent's first refresh: the commit stored the grace window's anchor.
-    proxied.proxy.lose_reply_to(b"COMMIT")
-    fails_general(m.refresh_session, start.refresh_token.value)
+    # 1. A parent's first refresh: the write stored the grace window's anchor.
+    proxied.proxy.lose_reply_to(b"UPDATE")
+    child = m.refresh_session(start.refresh_token.value)
     assert proxied.proxy.lost_replies == 1
     assert _row(proxied, handle).child_issued_at is not None  # it did commit
-    child = m.refresh_session(start.refresh_token.value)
     again = m.refresh_session(start.refresh_token.value)
     assert again.refresh_token.value == child.refresh_token.value
 
     # 2. A promotion by access token: committed, unacknowledged; the retry finds it done.
-    proxied.proxy.lose_reply_to(b"COMMIT")
-    fails_general(m.get_session, child.access_token.value, child.anti_csrf_token)
+    proxied.proxy.lose_reply_to(b"UPDATE")
+    promoted = m.get_session(child.access_token.value, child.anti_csrf_token)
+    assert promoted.new_access_token is not None
     assert _row(proxied, handle).refresh_token_hash_2 == _h2(child.refresh_token.value)
     assert m.get_session(child.access_token.value, child.anti_csrf_token).new_access_token
 
     # 3. A promotion by refresh token (the child presents itself): same again.
     grandchild = m.refresh_session(child.refresh_token.value)
-    proxied.proxy.lose_reply_to(b"COMMIT")
-    fails_general(m.refresh_session, grandchild.refresh_token.value)
-    assert _row(proxied, handle).refresh_token_hash_2 == _h2(grandchild.refresh_token.value)
+    proxied.proxy.lose_reply_to(b"UPDATE")
     retry = m.refresh_session(grandchild.refresh_token.value)
+    assert _row(proxied, handle).refresh_token_hash_2 == _h2(grandchild.refresh_token.value)
     again = m.refresh_session(grandchild.refresh_token.value)
     assert again.refresh_token.value == retry.refresh_token.value
     assert m.get_session(retry.access_token.value, retry.anti_csrf_token).new_access_token
@@ -278,16 +278,16 @@ def test_committed_but_unacknowledged_writes(
 
 
 def _waiting_for_row_lock(real_url: str, server: str, table: str) -> bool:
-    """Whether some connection is waiting on ``SELECT … FOR UPDATE`` of ``table``."""
+    """Whether some connection's ``UPDATE`` of ``table`` is waiting on a row lock."""
     if server == "postgres":
         sql = (
             "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
-            "AND wait_event_type = 'Lock' AND query LIKE :table AND query LIKE '%FOR UPDATE%'"
+            "AND wait_event_type = 'Lock' AND query LIKE :table AND query LIKE 'UPDATE%'"
         )
     else:
         sql = (
             "SELECT count(*) FROM information_schema.processlist WHERE id <> connection_id() "
-            "AND info LIKE :table AND info LIKE '%FOR UPDATE%'"
+            "AND info LIKE :table AND info LIKE 'UPDATE%'"
         )
     engine = create_engine(resolve_url(real_url, asynchronous=False))
     try:
@@ -298,8 +298,8 @@ def _waiting_for_row_lock(real_url: str, server: str, table: str) -> bool:
 
 
 def test_cut_during_a_locked_refresh(proxied: Proxied, drivers: Callable[..., Driver]) -> None:
-    """The connection dies while the refresh waits on the row lock: GeneralError, no change, and
-    the same refresh token works afterwards."""
+    """The connection dies while the refresh's write waits on the row lock (held here by another
+    transaction): GeneralError, the session unchanged, and the same refresh token works."""
     m = drivers("sync", proxied.config())
     tokens = m.create_new_session("dave")
     handle, table = tokens.session.handle, proxied.tables["refresh_token_table"]
@@ -325,7 +325,7 @@ def test_cut_during_a_locked_refresh(proxied: Proxied, drivers: Callable[..., Dr
             worker.start()
             deadline = time.monotonic() + 20
             while not _waiting_for_row_lock(proxied.real_url, proxied.server, table):
-                assert time.monotonic() < deadline, "the refresh never reached the row lock"
+                assert time.monotonic() < deadline, "the refresh never waited on the row lock"
                 time.sleep(0.05)
             proxied.proxy.cut()
             worker.join(timeout=20)
@@ -333,7 +333,11 @@ def test_cut_during_a_locked_refresh(proxied: Proxied, drivers: Callable[..., Dr
             holder.rollback()
         assert len(outcome) == 1 and isinstance(outcome[0], GeneralError), outcome
         with direct.connect() as conn:
-            assert conn.execute(select_row, {"h": handle}).one() == before
+            after = conn.execute(select_row, {"h": handle}).one()
+        # The session is where it was: same parent, same expiry. (The server may still have
+        # completed the single statement after its client vanished, recording the grace anchor
+        # for this parent; that is invisible to clients, as the refresh below shows.)
+        assert after[:3] == before[:3]
     finally:
         direct.dispose()
     proxied.proxy.restore()
@@ -362,7 +366,7 @@ async def test_cancelled_refresh_gives_back_its_connection(proxied: Proxied) -> 
             while not await asyncio.to_thread(
                 _waiting_for_row_lock, proxied.real_url, proxied.server, table
             ):
-                assert time.monotonic() < deadline, "the refresh never reached the row lock"
+                assert time.monotonic() < deadline, "the refresh never waited on the row lock"
                 assert not task.done(), task
             task.cancel()
             with pytest.raises(asyncio.CancelledError):

@@ -78,7 +78,24 @@ def _engine_options(url: URL) -> dict[str, Any]:
     }
     if not is_sqlite(url):
         options.update(pool_recycle=3600, pool_reset_on_return=None)
+        options["connect_args"] = _TIMEOUTS.get(url.get_driver_name(), {})
     return options
+
+
+# A server that accepts connections but never answers must not hang a request forever. (Pass
+# ``engine=`` with other ``connect_args`` to choose differently.)
+_TIMEOUTS: dict[str, dict[str, Any]] = {
+    "pymysql": {"connect_timeout": 10, "read_timeout": 30, "write_timeout": 30},
+    "asyncmy": {"connect_timeout": 10},
+    "aiomysql": {"connect_timeout": 10},
+    "psycopg": {
+        "connect_timeout": 10,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    },
+}
 
 
 def create_sync_engine(database_url: str) -> Engine:
