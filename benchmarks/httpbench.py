@@ -71,7 +71,9 @@ def _wrk(wrk: str, url: str, seconds: float, cookie: str | None) -> float:
     return float(match.group(1))
 
 
-def run(res: Any, mode: Any, tmp: Path, *, open_path: str, protected_path: str) -> None:
+def run(
+    res: Any, mode: Any, tmp: Path, *, open_path: str | None, protected_path: str | None
+) -> None:
     wrk = ensure_wrk()
     if wrk is None:
         res.notes.append("wrk is missing and could not be installed: no HTTP benchmark")
@@ -82,8 +84,10 @@ def run(res: Any, mode: Any, tmp: Path, *, open_path: str, protected_path: str) 
     cookie = f"sAccessToken={token}; sIdRefreshToken=bench"
     port = _free_port()
     if EXAMPLE.exists():
-        cmd = [sys.executable, str(EXAMPLE), "--port", str(port)]
+        cmd = [sys.executable, str(EXAMPLE), "--port", str(port), "--database-url", db_url]
         app_name = "examples/fastapi_app.py"
+        open_path = open_path or "/ping"
+        protected_path = protected_path or "/ping/protected"
     else:
         cmd = [
             sys.executable,
@@ -97,6 +101,8 @@ def run(res: Any, mode: Any, tmp: Path, *, open_path: str, protected_path: str) 
             "warning",
         ]
         app_name = "benchmarks/http_app.py"
+        open_path = open_path or "/open"
+        protected_path = protected_path or "/protected"
     src = str(REPO / "src")
     env = {
         **os.environ,

@@ -605,8 +605,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-node", action="store_true", help="do not measure the original")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP benchmark")
     parser.add_argument("--json", default="benchmark-results.json", help="where to write JSON")
-    parser.add_argument("--http-open-path", default="/open")
-    parser.add_argument("--http-protected-path", default="/protected")
+    parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
+    parser.add_argument(
+        "--http-protected-path", help="default: /ping/protected (example app) or /protected"
+    )
     args = parser.parse_args(argv)
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     mode = MODES[mode_name]

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from sessionward import AsyncSessionManager
-from sessionward.demo_api import demo_router
+from sessionward.demo_api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 
 
@@ -21,6 +21,16 @@ def create_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
     app = FastAPI(title="sessionward example")
     Sessionward(manager, **options).install(app)
     app.include_router(demo_router())
+
+    # The same GET without and with protection: the HTTP benchmark's pair (docs/benchmarks.md).
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    @app.get("/ping/protected")
+    async def ping_protected(session: SessionDep) -> dict[str, bool]:
+        return {"pong": True}
+
     return app
 
 
