@@ -13,6 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import free_port, stop_process
+
 from .conftest import EXAMPLES, TOKEN_COOKIES, Browser
 
 COMMANDS = {
@@ -21,12 +23,6 @@ COMMANDS = {
     "django": [str(EXAMPLES / "django_app")],
 }
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(params=sorted(COMMANDS))
@@ -63,12 +59,7 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
                 time.sleep(0.05)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def test_example_server_speaks_the_api(server: str) -> None:
