@@ -46,11 +46,11 @@ def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeCl
     manager = make_manager(signing_key_update_interval=1, access_token_validity=HOUR)
     clock.now = 1_800_000_000 + 10 * 60  # 10 minutes into an hour slot
     old = manager.create_new_session("alice")
-    clock.advance(45 * 60)  # the next slot's key is published ahead, not yet signing
-    assert len(manager.signing_keys()) == 2
+    clock.advance(45 * 60)  # near the end: signing publishes the next key, which does not sign yet
     assert kid_of(manager.create_new_session("x").access_token.value) == kid_of(
         old.access_token.value
     )
+    assert len(manager.signing_keys()) == 2
     clock.advance(6 * 60)  # next slot: a new key signs
     new = manager.create_new_session("bob")
     assert kid_of(new.access_token.value) != kid_of(old.access_token.value)
@@ -141,3 +141,12 @@ def test_failing_key_getter_is_a_general_error(make_manager):
     manager = make_manager(signing_key_getter=broken)
     with pytest.raises(GeneralError, match="signing_key_getter"):
         manager.create_new_session("alice")
+
+
+def test_listing_keys_creates_none(make_manager, clock: FakeClock):
+    manager = make_manager(signing_key_update_interval=1)
+    manager.create_new_session("alice")
+    clock.advance(2 * HOUR)  # a new key is due, but only signing creates it
+    assert len(manager.signing_keys()) == 1
+    manager.create_new_session("bob")
+    assert len(manager.signing_keys()) == 2

@@ -263,11 +263,13 @@ class SessionLogic:
         return name.rsplit(":", 1)[1]
 
     def signing_keys(self) -> Flow[list[SigningKey]]:
-        """The keys this deployment signs or verifies with, oldest first (secrets included)."""
+        """The keys this deployment signs or verifies with, oldest first (secrets included).
+
+        Reads the key table as it is: listing keys never creates one."""
         yield from self.ready()
-        now = self.now_ms()
-        rows = yield _call("load_keys")
-        yield from self._install_signing_keys(rows, now)
+        if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
+            rows = yield _call("load_keys")
+            self._apply_dynamic_rows(rows, self.now_ms())
         return list(self._ring.keys)
 
     # --- tokens ------------------------------------------------------------------------------
