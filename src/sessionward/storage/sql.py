@@ -103,18 +103,25 @@ class SyncSqlStore:
     @retry_once_if_connection_lost
     def decide_and_apply(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
         """Read the row, decide, and write the decision if the row is still as read."""
-        for _ in range(MAX_DECISION_ATTEMPTS):
-            with self._transaction() as conn:
+        with database_errors(), self.engine.connect() as conn:
+            for _ in range(MAX_DECISION_ATTEMPTS):
                 row = row_from(conn.execute(self._s.read_session, {"handle": handle}).first())
-            decision = decide(row)
-            change = decision.change
-            if row is None or (change.new_hash_2 is None and not change.delete):
-                return decision
-            statement, values = _conditional_write(self._s, handle, row, change)
-            with self._transaction() as conn:
-                if conn.execute(statement, values).rowcount == 1:
+                self._end_statement(conn)
+                decision = decide(row)
+                change = decision.change
+                if row is None or (change.new_hash_2 is None and not change.delete):
+                    return decision
+                statement, values = _conditional_write(self._s, handle, row, change)
+                written = conn.execute(statement, values).rowcount
+                self._end_statement(conn)
+                if written == 1:
                     return decision
         raise _contention()
+
+    def _end_statement(self, conn: Connection) -> None:
+        """Commit, so that the next read sees what others committed (autocommit: already)."""
+        if not self._autocommit:
+            conn.commit()
 
     @retry_once_if_connection_lost
     def session_alive(self, handle: str, now_ms: int) -> bool:
@@ -227,19 +234,27 @@ class AsyncSqlStore:
     @async_retry_once_if_connection_lost
     async def decide_and_apply(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
         """Read the row, decide, and write the decision if the row is still as read."""
-        for _ in range(MAX_DECISION_ATTEMPTS):
-            async with self._transaction() as conn:
-                result = await conn.execute(self._s.read_session, {"handle": handle})
-                row = row_from(result.first())
-            decision = decide(row)
-            change = decision.change
-            if row is None or (change.new_hash_2 is None and not change.delete):
-                return decision
-            statement, values = _conditional_write(self._s, handle, row, change)
-            async with self._transaction() as conn:
-                if (await conn.execute(statement, values)).rowcount == 1:
-                    return decision
+        with database_errors():
+            async with self.engine.connect() as conn:
+                for _ in range(MAX_DECISION_ATTEMPTS):
+                    result = await conn.execute(self._s.read_session, {"handle": handle})
+                    row = row_from(result.first())
+                    await self._end_statement(conn)
+                    decision = decide(row)
+                    change = decision.change
+                    if row is None or (change.new_hash_2 is None and not change.delete):
+                        return decision
+                    statement, values = _conditional_write(self._s, handle, row, change)
+                    written = (await conn.execute(statement, values)).rowcount
+                    await self._end_statement(conn)
+                    if written == 1:
+                        return decision
         raise _contention()
+
+    async def _end_statement(self, conn: AsyncConnection) -> None:
+        """Commit, so that the next read sees what others committed (autocommit: already)."""
+        if not self._autocommit:
+            await conn.commit()
 
     @async_retry_once_if_connection_lost
     async def session_alive(self, handle: str, now_ms: int) -> bool:
