@@ -25,8 +25,12 @@ MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding wo
 MAX_COOKIE_TOKEN_LENGTH = 3800  # browsers drop cookies over ~4 KiB: refuse to mint such tokens
 
 _b64encode = base64.urlsafe_b64encode
-_b64decode = base64.urlsafe_b64decode
 _hmac_digest = hmac.digest
+# The hot path calls binascii directly: base64.urlsafe_b64* add two Python layers per call.
+_to_b64 = binascii.b2a_base64
+_from_b64 = binascii.a2b_base64
+_URLSAFE_BYTES = bytes.maketrans(b"+/", b"-_")
+_STANDARD_BYTES = bytes.maketrans(b"-_", b"+/")
 _compare = hmac.compare_digest
 _loads = json.loads
 
@@ -121,10 +125,12 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         raise InvalidAccessToken("malformed")
     try:
         signing_input = token[: len(header) + 1 + len(body)].encode()
-        expected = _b64encode(_hmac_digest(key.secret, signing_input, "sha256")).rstrip(b"=")
+        mac = _hmac_digest(key.secret, signing_input, "sha256")
+        expected = _to_b64(mac, newline=False).translate(_URLSAFE_BYTES).rstrip(b"=")
         if not _compare(expected, signature.encode()):
             raise InvalidAccessToken("bad signature")
-        claims = _loads(_b64decode(body + "=" * (-len(body) % 4)))
+        padded = (body + "=" * (-len(body) % 4)).encode()
+        claims = _loads(_from_b64(padded.translate(_STANDARD_BYTES)))
         exp = claims["exp"]
         if type(exp) is not int or exp * 1000 <= now_ms:
             raise InvalidAccessToken("expired")
@@ -146,12 +152,16 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         raise InvalidAccessToken("malformed") from exc
 
 
+def _b64decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
 def read_header_kid(header_segment: str) -> object:
     """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
     if len(header_segment) > 200:
         return None
     try:
-        header = _loads(_b64decode(header_segment + "=" * (-len(header_segment) % 4)))
+        header = _loads(_b64decode(header_segment))
     except (ValueError, TypeError, binascii.Error):
         return None
     if (
