@@ -50,6 +50,7 @@ TABLES = {
     "signing_key_table": "sw_bench_signing_key",
     "refresh_token_table": "sw_bench_refresh_token",
 }
+SETTINGS: dict[str, Any] = {}  # extra manager settings from the command line (--grace-window)
 PAYLOAD = {"role": "user", "tenant": "acme"}
 
 # --- targets of issue 6: (row, compared with, minimum ratio) ---------------------------------
@@ -250,7 +251,9 @@ def _check_promoted(verified: Any) -> None:
 def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
     """verify without DB (sync and async managers) and the verify floors, on the same token."""
     url = backend_url("sqlite", tmp)
-    with SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr:
+    with SessionManager(
+        refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+    ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
         key = mgr._logic._ring.keys[-1].secret  # the HMAC key, for the baselines
@@ -322,7 +325,9 @@ def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
 def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None:
     b = backend
     with (
-        SessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+        SessionManager(
+            refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+        ) as mgr,
         SessionManager(
             refresh_path="/session/refresh", database_url=url, enable_blacklisting=True, **TABLES
         ) as bl,
@@ -376,7 +381,9 @@ def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> Non
 
     async def run() -> None:
         async with (
-            AsyncSessionManager(refresh_path="/session/refresh", database_url=url, **TABLES) as mgr,
+            AsyncSessionManager(
+                refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+            ) as mgr,
             AsyncSessionManager(
                 refresh_path="/session/refresh",
                 database_url=url,
@@ -605,11 +612,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-node", action="store_true", help="do not measure the original")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP benchmark")
     parser.add_argument("--json", default="benchmark-results.json", help="where to write JSON")
+    parser.add_argument(
+        "--grace-window",
+        type=int,
+        metavar="SECONDS",
+        help="refresh_grace_window of every manager (default: the library's, 30; 0 measures the "
+        "original's semantics, without the anchor write)",
+    )
     parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
     parser.add_argument(
         "--http-protected-path", help="default: /ping/protected (example app) or /protected"
     )
     args = parser.parse_args(argv)
+    if args.grace_window is not None:
+        SETTINGS["refresh_grace_window"] = args.grace_window
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     mode = MODES[mode_name]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
