@@ -1,7 +1,8 @@
 """The decisions of PROTOCOL §4 as pure functions: no I/O, no clock, no framework.
 
-Both managers (sync and async) read the row under lock, call one of these functions, and apply the
-answer in the same transaction. Keeping the rules here means theft detection exists exactly once.
+Both managers (sync and async) read the row, call one of these functions, and the store applies
+the answer only if the row is still as read (compare-and-set; otherwise it reads and asks again).
+Keeping the rules here means theft detection exists exactly once.
 
 Notation: ``H`` is SHA-256 in hex. For a refresh token ``RT``, ``H1 = H(RT)`` and
 ``H2 = H(H1)``. A session row stores only ``H2`` of the session's current parent refresh token.
@@ -54,7 +55,7 @@ class RefreshOutcome(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RowUpdate:
-    """What to write to the locked row: new values for its changing columns, or its deletion."""
+    """What to write to the row as read: new values for its changing columns, or its deletion."""
 
     new_hash_2: str | None = None  # None: nothing to write
     new_expires_at: int | None = None
