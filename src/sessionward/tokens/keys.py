@@ -54,10 +54,6 @@ class KeyRing:
                 return key
         return None
 
-    @property
-    def kids(self) -> list[str]:
-        return [k.kid for k in self.keys]
-
 
 def new_key_secret() -> str:
     """A fresh key as text: 48 random bytes, base64url (384 bits). The HMAC key is this text."""
