@@ -24,6 +24,10 @@
 #   GALERA_TIMEOUT=120                    seconds to wait for Synced
 #   GALERA_STOP_TIMEOUT=60                seconds to wait for a node to stop before SIGKILL
 #   GALERA_USER=mysql                     OS user the servers run as
+#   GALERA_PROVIDER_OPTIONS=              extra wsrep_provider_options, e.g.
+#       "evs.keepalive_period=PT0.5S;evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.install_timeout=PT3S"
+#       (after a node crashes, writes on the others stall until it is declared dead:
+#       about 6 s with the defaults); written to my.cnf on 'up' and 'start'
 set -euo pipefail
 
 GALERA_DIR=${GALERA_DIR:-/tmp/sessionward-galera}
@@ -92,6 +96,14 @@ find_provider() {
 }
 
 # --- processes -------------------------------------------------------------------------
+# pid_running PID: the process exists and is not a zombie (a killed server stays a zombie
+# for a second or two until whoever inherited it reaps it)
+pid_running() {
+  local st
+  st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $st && $st != Z ]]
+}
+
 # The pid of node N's mariadbd, or nothing. A pid only counts when its command line names
 # this node's my.cnf, so a stale pid file can never point us at another process (such as
 # the system MariaDB).
@@ -99,12 +111,13 @@ node_pid() {
   local cnf pid f
   cnf=$(node_cnf "$1")
   pid=$(cat "$(node_dir "$1")/mariadbd.pid" 2>/dev/null || true)
-  if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--defaults-file=$cnf "; then
+  if [[ $pid =~ ^[0-9]+$ ]] && pid_running "$pid" && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--defaults-file=$cnf "; then
     echo "$pid"; return 0
   fi
   for f in /proc/[0-9]*/cmdline; do
     if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$MARIADBD --defaults-file=$cnf "; then
-      pid=${f#/proc/}; echo "${pid%/cmdline}"; return 0
+      pid=${f#/proc/}; pid=${pid%/cmdline}
+      pid_running "$pid" && { echo "$pid"; return 0; }
     fi
   done
   return 0
@@ -257,7 +270,7 @@ wsrep_node_address=$HOST
 wsrep_node_incoming_address=$HOST:$port
 wsrep_sst_method=rsync
 wsrep_sst_receive_address=$HOST:$((GALERA_SST_BASE_PORT + n - 1))
-wsrep_provider_options="gmcast.listen_addr=tcp://$HOST:$(gcomm_port "$n");ist.recv_addr=$HOST:$((GALERA_IST_BASE_PORT + n - 1));gcache.size=64M;gcache.dir=$(node_data "$n")"
+wsrep_provider_options="gmcast.listen_addr=tcp://$HOST:$(gcomm_port "$n");ist.recv_addr=$HOST:$((GALERA_IST_BASE_PORT + n - 1));gcache.size=64M;gcache.dir=$(node_data "$n")${GALERA_PROVIDER_OPTIONS:+;$GALERA_PROVIDER_OPTIONS}"
 
 [client]
 port=$port
@@ -290,7 +303,7 @@ launch() {  # launch N [extra mariadbd options...]: start node N's mariadbd in t
   disown 2>/dev/null || true
   local i
   for i in $(seq 50); do alive "$n" && return 0; sleep 0.1; done
-  log "node$n's mariadbd did not start"; show_logs; exit 1
+  log "node$n's mariadbd exited during startup"; show_logs; exit 1
 }
 
 # start_joiner N: start node N so that it joins the running cluster (IST when it can)
@@ -393,6 +406,8 @@ cmd_up() {
       # a node without data gets everything by SST (rsync) from a donor
       mkdir -p "$(node_data "$n")"
       start_joiner "$n"
+      # one joiner at a time: two nodes joining at once made gcomm reconnect for ~5 s
+      wait_synced "$n"
     fi
   done
   wait_all_synced
@@ -410,11 +425,11 @@ stop_node() {  # stop_node N: SIGTERM, wait, SIGKILL after GALERA_STOP_TIMEOUT
   log "node$n: stopping mariadbd (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   deadline=$((SECONDS + GALERA_STOP_TIMEOUT))
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-  if kill -0 "$pid" 2>/dev/null; then
+  while pid_running "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+  if pid_running "$pid"; then
     log "node$n did not stop within ${GALERA_STOP_TIMEOUT}s; SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while pid_running "$pid"; do sleep 0.1; done
   fi
 }
 
@@ -437,12 +452,12 @@ cmd_kill() {
   [[ -n $pid ]] || { log "node$n is not running"; return 0; }
   log "node$n: SIGKILL mariadbd (pid $pid)"
   kill -KILL "$pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  while pid_running "$pid"; do sleep 0.05; done
 }
 
 cmd_start() {
   check_node_arg "${1:-}"
-  local n=$1 logf offset=0
+  local n=$1 logf offset=-1
   logf=$(node_log "$n")
   if alive "$n"; then
     log "node$n is already running"
@@ -457,8 +472,9 @@ cmd_start() {
   local m size=${#NODES[@]}
   for m in "${NODES[@]}"; do alive "$m" || size=; done
   wait_synced "$n" $size
-  local how="no state transfer needed"
-  if tail -c +$((offset + 1)) "$logf" 2>/dev/null | grep -aq 'IST received'; then
+  local how="was running"
+  if ((offset < 0)); then :
+  elif tail -c +$((offset + 1)) "$logf" 2>/dev/null | grep -aq 'IST received'; then
     how="rejoined by IST"
   elif tail -c +$((offset + 1)) "$logf" 2>/dev/null | grep -aqE 'SST (succeeded|received)|SST complete'; then
     how="rejoined by full SST"

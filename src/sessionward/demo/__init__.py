@@ -119,11 +119,8 @@ def _bad_request(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
-    """The demo app around ``manager``: the example API, the page, and the demo-only routes.
-
-    ``options`` go to :class:`~sessionward.integrations.starlette.Sessionward` (``on_token_theft``).
-    """
+def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
+    """The demo app around ``manager``: the example API, the page, and the demo-only routes."""
     config = manager.config
 
     @asynccontextmanager
@@ -132,7 +129,7 @@ def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
         await manager.close()
 
     app = FastAPI(title="sessionward demo", docs_url=None, redoc_url=None, lifespan=lifespan)
-    Sessionward(manager, **options).install(app)
+    Sessionward(manager).install(app)
     app.include_router(demo_router())
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     attackers = _Attackers()
@@ -204,8 +201,7 @@ def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
             return _bad_request("unknown attackerId: copy a refresh token first", 404)
         try:
             tokens = await manager.refresh_session(stolen)
-        except TokenTheftDetectedError as theft:
-            await manager.revoke_session(theft.session_handle)  # what the integration does
+        except TokenTheftDetectedError:  # the manager has revoked the session
             return {
                 "outcome": "theft",
                 "message": "token theft detected: this refresh token was already rotated, so "
