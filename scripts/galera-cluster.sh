@@ -114,12 +114,11 @@ node_pid() {
   if [[ $pid =~ ^[0-9]+$ ]] && pid_running "$pid" && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "--defaults-file=$cnf "; then
     echo "$pid"; return 0
   fi
-  for f in /proc/[0-9]*/cmdline; do
-    if tr '\0' ' ' 2>/dev/null <"$f" | grep -qF -- "$MARIADBD --defaults-file=$cnf "; then
-      pid=${f#/proc/}; pid=${pid%/cmdline}
-      pid_running "$pid" && { echo "$pid"; return 0; }
-    fi
-  done
+  # no usable pid file (still starting, or gone): look for a process with that argument
+  while read -r f; do
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    pid_running "$pid" && { echo "$pid"; return 0; }
+  done < <(grep -lzxF -- "--defaults-file=$cnf" /proc/[0-9]*/cmdline 2>/dev/null || true)
   return 0
 }
 
@@ -301,8 +300,7 @@ launch() {  # launch N [extra mariadbd options...]: start node N's mariadbd in t
   setsid nohup "$MARIADBD" --defaults-file="$(node_cnf "$n")" "$@" \
     >>"$dir/console.log" 2>&1 </dev/null &
   disown 2>/dev/null || true
-  local i
-  for i in $(seq 50); do alive "$n" && return 0; sleep 0.1; done
+  for _ in $(seq 50); do alive "$n" && return 0; sleep 0.1; done
   log "node$n's mariadbd exited during startup"; show_logs; exit 1
 }
 
@@ -455,6 +453,21 @@ cmd_kill() {
   while pid_running "$pid"; do sleep 0.05; done
 }
 
+# wait_evicted N: right after a crash the others still count node N as a member until
+# they declare it dead (evs.suspect_timeout, ~5-6 s); a new incarnation that joins before
+# that makes gcomm churn for ~15-20 s, so wait for the eviction first
+wait_evicted() {
+  local n=$1 m prim nrunning=0 deadline=$((SECONDS + GALERA_TIMEOUT)) said=0
+  prim=$(primary_node)
+  for m in "${NODES[@]}"; do alive "$m" && nrunning=$((nrunning + 1)); done
+  while ((SECONDS < deadline)); do
+    [[ $(node_size "$prim") -le $nrunning ]] && return 0
+    ((said)) || { log "waiting until the cluster has dropped node$n's previous incarnation"; said=1; }
+    sleep 0.3
+  done
+  log "node$n still counted as a member after ${GALERA_TIMEOUT}s; starting anyway"
+}
+
 cmd_start() {
   check_node_arg "${1:-}"
   local n=$1 logf offset=-1
@@ -465,13 +478,14 @@ cmd_start() {
     [[ -f $(node_cnf "$n") ]] || die "node$n was never set up; run 'up'"
     [[ -n $(primary_node) ]] || die "no running node is Synced in a Primary component to join; run 'up'"
     ensure_packages
+    wait_evicted "$n"
     write_cnf "$n"
     offset=$(stat -c %s "$logf" 2>/dev/null || echo 0)
     start_joiner "$n"
   fi
   local m size=${#NODES[@]}
   for m in "${NODES[@]}"; do alive "$m" || size=; done
-  wait_synced "$n" $size
+  wait_synced "$n" ${size:+"$size"}
   local how="was running"
   if ((offset < 0)); then :
   elif tail -c +$((offset + 1)) "$logf" 2>/dev/null | grep -aq 'IST received'; then

@@ -41,7 +41,7 @@ find_bin() {
   if [[ -n ${PG_BIN:-} ]]; then echo "$PG_BIN"; return; fi
   if [[ -x /usr/lib/postgresql/15/bin/pg_ctl ]]; then echo /usr/lib/postgresql/15/bin; return; fi
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | grep -v '\*' | sort -V | tail -n1 || true)
   echo "$d"
 }
 
@@ -88,6 +88,8 @@ wal_level = replica
 max_wal_senders = 5
 wal_keep_size = 128MB
 hot_standby = on
+# the replica retries a lost primary every second (default 5 s)
+wal_retrieve_retry_interval = 1s
 max_connections = 100
 shared_buffers = 32MB
 fsync = off

@@ -365,3 +365,16 @@ def test_an_async_hook_on_the_sync_manager_is_a_config_error(make_config: Any):
 
     with pytest.raises(ConfigError, match="AsyncSessionManager"):
         SessionManager(make_config(), hooks=SessionHooks(on_session_created=hook))
+
+
+def test_a_browser_proves_possession_over_its_id_refresh_token(manager: SessionManager, clock):
+    """A browser cannot read its HttpOnly refresh-token cookie; the id-refresh token it can read
+    is derived from that refresh token, so a proof over it is bound just as tightly."""
+    key = ProofKey()
+    tokens = _bound_session(manager, key, clock.now)
+    proof = _refresh_proof(key, tokens.id_refresh_token.value, clock.now)
+    fresh = manager.refresh_session(tokens.refresh_token.value, client=VICTIM, proof=proof)
+    # ...but only the id-refresh token of the refresh token actually presented
+    stale = _refresh_proof(key, tokens.id_refresh_token.value, clock.now)
+    with pytest.raises(TokenTheftDetectedError, match="proof_invalid"):
+        manager.refresh_session(fresh.refresh_token.value, client=VICTIM, proof=stale)

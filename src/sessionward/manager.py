@@ -368,11 +368,15 @@ class SessionLogic:
             session=session,
             access_token=self._access_token(key, claims, payload_json, now),
             refresh_token=Token(refresh_token, session_expires),
-            id_refresh_token=Token(
-                _b64(self._cipher.derive("id-refresh", refresh_hash_1)[:24]), session_expires
-            ),
+            id_refresh_token=Token(self._id_refresh_token(refresh_hash_1), session_expires),
             anti_csrf_token=anti_csrf,
         )
+
+    def _id_refresh_token(self, refresh_hash_1: str) -> str:
+        """The id-refresh token that goes with a refresh token: derived, so it is the same
+        whenever that refresh token is issued again, and only this deployment can compute it."""
+        assert self._cipher is not None
+        return _b64(self._cipher.derive("id-refresh", refresh_hash_1)[:24])
 
     def _verify(self, access_token: object, anti_csrf_token: str | None, now: int) -> AccessClaims:
         try:
@@ -404,7 +408,7 @@ class SessionLogic:
         thumbprint = None
         if proof is not None:
             try:
-                thumbprint = verify_proof(proof, now_s=now / 1000, token=None).thumbprint
+                thumbprint = verify_proof(proof, now_s=now / 1000).thumbprint
             except InvalidProof as exc:
                 raise InvalidArgumentError(f"the DPoP proof is invalid: {exc}") from None
         key = yield from self._signing_key(now)
@@ -612,8 +616,10 @@ class SessionLogic:
         """The thumbprint of a valid, first-seen proof for this refresh token, else None."""
         if proof is None:
             return None
+        assert self._cipher is not None
+        id_refresh = self._id_refresh_token(sha256_hex(refresh_token))
         try:
-            verified = verify_proof(proof, now_s=now / 1000, token=refresh_token)
+            verified = verify_proof(proof, now_s=now / 1000, tokens=(refresh_token, id_refresh))
         except InvalidProof:
             return None
         if not self._seen_proofs.first_use(f"{verified.thumbprint}:{verified.jti}", now / 1000):

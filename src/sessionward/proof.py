@@ -4,7 +4,8 @@ A client that holds an ES256 key pair sends, at login, a *proof*: a small JWT si
 private key that carries the public key (``jwk`` header). The session then stores only the key's
 RFC 7638 thumbprint. Every later refresh of that session must carry a fresh proof by the same key
 that covers the request's method and URL, a time within a minute, and ``ath``, the hash of the
-very refresh token presented. A copied refresh token is then worthless without the key, which a
+very refresh token presented (or of its id-refresh token, for browsers, which cannot read the
+HttpOnly refresh-token cookie). A copied refresh token is then worthless without the key, which a
 browser keeps non-extractable.
 
 Proofs travel in the ``DPoP`` request header. Verification costs one ECDSA P-256 verify and is
@@ -124,8 +125,14 @@ class VerifiedProof:
     jti: str
 
 
-def verify_proof(proof: ProofOfPossession, *, now_s: float, token: str | None) -> VerifiedProof:
-    """Check one proof; ``token`` is the refresh token it must cover (None at login).
+def verify_proof(
+    proof: ProofOfPossession, *, now_s: float, tokens: tuple[str, ...] = ()
+) -> VerifiedProof:
+    """Check one proof; its ``ath`` must be the hash of one of ``tokens`` (none at login).
+
+    For a refresh, ``tokens`` are the refresh token presented and its id-refresh token: a
+    browser cannot read its HttpOnly refresh-token cookie, so it proves possession over the
+    id-refresh token, which only the server can derive from that refresh token (1:1).
 
     Raises :class:`InvalidProof` with a short reason. Checks, in order of cost: size and shape,
     header (``typ``, ``alg`` fixed to ES256 whatever the token says, a public ``jwk``), claims
@@ -158,7 +165,7 @@ def verify_proof(proof: ProofOfPossession, *, now_s: float, token: str | None) -
         or abs(now_s - iat) > PROOF_MAX_AGE_S
     ):
         raise InvalidProof("iat is not within a minute of now")
-    if token is not None and claims.get("ath") != token_hash(token):
+    if tokens and claims.get("ath") not in {token_hash(token) for token in tokens}:
         raise InvalidProof("ath does not match the refresh token presented")
     signature = _unb64url(signature_b64)
     if len(signature) != 2 * _COORDINATE_BYTES:
