@@ -291,6 +291,56 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
             )
 
     asyncio.run(run_async())
+    bench_proof_of_possession(res, mode, url)
+
+
+def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
+    """What binding a session to a key costs: one ECDSA P-256 verify per refresh (none per
+    request), shown alone and inside a sequential rotation on SQLite (where the database costs
+    least, so the proof's share is largest), against the same rotation unbound."""
+    from sessionward.proof import ProofKey, ProofOfPossession, verify_proof
+
+    key = ProofKey()
+    refresh_url = "https://bench.example/session/refresh"
+    token = "r" * 200
+    header = key.proof("POST", refresh_url, token=token)
+    proof = ProofOfPossession(header, "POST", refresh_url)
+    assert verify_proof(proof, now_s=time.time(), tokens=(token,)).thumbprint == key.thumbprint
+    res.add("pop.sign_proof", loop_sync(lambda: key.proof("POST", refresh_url, token=token), mode))
+    res.add(
+        "pop.verify_proof",
+        loop_sync(lambda: verify_proof(proof, now_s=time.time(), tokens=(token,)), mode),
+    )
+    with SessionManager(
+        refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+    ) as mgr:
+        login = ProofOfPossession(
+            key.proof("POST", "https://bench.example/login"), "POST", "/login"
+        )
+
+        def rotation(bound: bool) -> Callable[[], None]:
+            first = mgr.create_new_session("pop-user", PAYLOAD, proof=login if bound else None)
+            state = {"rt": first.refresh_token.value}
+
+            def cycle() -> None:
+                rt = state["rt"]
+                pop = None
+                if bound:
+                    pop = ProofOfPossession(
+                        key.proof("POST", refresh_url, token=rt), "POST", refresh_url
+                    )
+                tokens = mgr.refresh_session(rt, proof=pop)
+                _check_promoted(mgr.get_session(tokens.access_token.value, tokens.anti_csrf_token))
+                state["rt"] = tokens.refresh_token.value
+
+            return cycle
+
+        res.add("pop.rotation_seq.sqlite.unbound", sample_threads([rotation(False)], mode))
+        res.add(
+            "pop.rotation_seq.sqlite.bound",
+            sample_threads([rotation(True)], mode),
+            "pop.rotation_seq.sqlite.unbound",
+        )
 
 
 def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
@@ -573,6 +623,12 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
 def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
     """Every row a run with these options must produce (the smoke test checks them)."""
     rows = ["floor.verify.stdlib", "floor.verify.pyjwt", "sw.verify.sync", "sw.verify.async"]
+    rows += [
+        "pop.sign_proof",
+        "pop.verify_proof",
+        "pop.rotation_seq.sqlite.unbound",
+        "pop.rotation_seq.sqlite.bound",
+    ]
     for b in backends:
         rows += [
             f"floor.select.{b}.seq",

@@ -7,7 +7,6 @@ protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(veri
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -16,10 +15,10 @@ from sessionward.demo_api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 
 
-def create_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
-    """The example app around ``manager``; ``options`` go to :class:`Sessionward`."""
+def create_app(manager: AsyncSessionManager) -> FastAPI:
+    """The example app around ``manager``."""
     app = FastAPI(title="sessionward example")
-    Sessionward(manager, **options).install(app)
+    Sessionward(manager).install(app)
     app.include_router(demo_router())
 
     # The same GET without and with protection: the HTTP benchmark's pair (docs/benchmarks.md).

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
+from sessionward.validation import parse_json_body
 
 MAX_USER_ID_LENGTH = 128
 
 
-def create_app(manager: SessionManager, **options: Any) -> Flask:
-    """The example app around ``manager``; ``options`` go to :class:`Sessionward`."""
+def create_app(manager: SessionManager) -> Flask:
+    """The example app around ``manager``."""
     app = Flask(__name__)
-    sessions = Sessionward(app, manager, **options)
+    sessions = Sessionward(app, manager)
 
     @app.post("/login")
     def login() -> ResponseReturnValue:
-        body = request.get_json(silent=True)
+        if not request.is_json:  # a cross-site form cannot send JSON: no login CSRF
+            return jsonify({"message": "the body must be Content-Type: application/json"}), 415
+        body = parse_json_body(request.get_data())
         user_id = body.get("userId") if isinstance(body, dict) else None
         if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
             msg = "userId must be a non-empty string of at most 128 characters"
@@ -56,11 +58,7 @@ def create_app(manager: SessionManager, **options: Any) -> Flask:
     @app.put("/session-data")
     @verify_session()
     def put_data() -> ResponseReturnValue:
-        if not request.is_json:
-            return jsonify({"message": "the body must be JSON"}), 400
-        body = request.get_json(silent=True)
-        if body is None and request.get_data() != b"null":
-            return jsonify({"message": "the body must be JSON"}), 400
+        body = parse_json_body(request.get_data())  # InvalidArgumentError: 400 or 413
         g.session.update_session_data(body)
         return jsonify({"data": body})
 

@@ -181,3 +181,30 @@ async def async_manager(
     make_async_manager: Callable[..., AsyncSessionManager],
 ) -> AsyncSessionManager:
     return make_async_manager()
+
+
+class Db:
+    """A database for the CLI: URL and table options, plus a manager to set up and inspect."""
+
+    def __init__(self, url: str, tables: dict[str, str]) -> None:
+        self.url = url
+        self.tables = tables
+        self.options = [
+            "--database-url",
+            url,
+            "--signing-key-table",
+            tables["signing_key_table"],
+            "--refresh-token-table",
+            tables["refresh_token_table"],
+        ]
+
+    def manager(self) -> SessionManager:
+        return SessionManager(refresh_path="/refresh", database_url=self.url, **self.tables)
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Db]:
+    tables = unique_tables()
+    url = backend_url(str(request.param), tmp_path)
+    yield Db(url, tables)
+    drop_tables(url, tables)

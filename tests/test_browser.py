@@ -111,8 +111,9 @@ def open_demo(context: Any, demo: DemoProcess) -> Any:
     return page
 
 
-def log_in(page: Any, user: str) -> None:
+def log_in(page: Any, user: str, *, bind: bool = True) -> None:
     page.fill("#user-id-input", user)
+    page.set_checked("#bind-key", bind)
     page.click("#login-button")
     page.wait_for_selector("#session-panel:not([hidden])", timeout=10_000)
 
@@ -236,9 +237,10 @@ def test_two_tabs_at_expiry_share_one_refresh(chromium: Any, demo: DemoProcess) 
 
 
 def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> None:
+    """An unbound session: the copy works once, and the rotation catches it."""
     context = chromium.new_context()
     page = open_demo(context, demo)
-    log_in(page, "carol")
+    log_in(page, "carol", bind=False)
     page.click("#attacker-copy")
     page.wait_for_function("document.getElementById('theft-status').textContent.includes('copy')")
     page.click("#attacker-use")
@@ -255,6 +257,60 @@ def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> 
         "document.getElementById('theft-status').textContent.includes('session is over')"
     )
     assert page.evaluate("window.demo.client.doesSessionExist()") is False
+    context.close()
+
+
+def test_a_bound_session_makes_a_copied_refresh_token_worthless(
+    chromium: Any, demo: DemoProcess
+) -> None:
+    """Proof of possession, by default: the key lives in IndexedDB, non-extractable, shared by
+    the tabs; refreshes from any tab are signed; the attacker's copy is theft at first use."""
+    context = chromium.new_context()
+    wire = Wire(context)
+    page = open_demo(context, demo)
+    log_in(page, "erin")
+    key = page.evaluate(
+        """() => new Promise((resolve, reject) => {
+            const open = indexedDB.open("sessionward");
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+                const get = open.result.transaction("keys").objectStore("keys")
+                    .get("key:" + location.origin);
+                get.onsuccess = () => resolve({
+                    type: get.result.privateKey.type,
+                    extractable: get.result.privateKey.extractable,
+                    algorithm: get.result.privateKey.algorithm,
+                });
+            };
+        })"""
+    )
+    assert key == {
+        "type": "private",
+        "extractable": False,
+        "algorithm": {"name": "ECDSA", "namedCurve": "P-256"},
+    }
+    # A second tab (same browser profile) refreshes with the same key, found in IndexedDB.
+    second = open_demo(context, demo)
+    assert second.text_content("#status") == "logged in as erin"
+    time.sleep(PAST_EXPIRY)
+    wire.clear()
+    assert click_call_api(second).startswith('200 {"liked":true')
+    assert wire.statuses("POST", "/refresh") == [200]
+    # ...and after a reload of the first tab too.
+    page.reload()
+    page.wait_for_selector("body[data-ready=true]")
+    time.sleep(PAST_EXPIRY)
+    assert click_call_api(page).startswith('200 {"liked":true')
+    assert wire.statuses("POST", "/refresh") == [200, 200]
+
+    page.click("#attacker-copy")
+    page.wait_for_function("document.getElementById('theft-status').textContent.includes('copy')")
+    page.click("#attacker-use")
+    page.wait_for_selector("#theft-status.theft")
+    status = page.text_content("#theft-status") or ""
+    assert "token theft detected" in status and "cannot sign a proof" in status
+    # The session is revoked for the victim too: its next refresh finds no session.
+    assert page.evaluate("window.demo.client.refresh()") == "expired"
     context.close()
 
 

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,40 +21,13 @@ import pytest
 from sessionward import SessionManager
 from sessionward.cli import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
-from .conftest import BACKENDS, backend_url, drop_tables, unique_tables
+from .conftest import Db, unique_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 DOWN_URLS = {
     "mysql": "mysql://root:hunter2secret@127.0.0.1:1/sessionward_test",
     "postgres": "postgresql://postgres:hunter2secret@127.0.0.1:1/sessionward_test",
 }
-
-
-class Db:
-    """A database for the CLI: URL and table options, plus a manager to set up and inspect."""
-
-    def __init__(self, url: str, tables: dict[str, str]) -> None:
-        self.url = url
-        self.tables = tables
-        self.options = [
-            "--database-url",
-            url,
-            "--signing-key-table",
-            tables["signing_key_table"],
-            "--refresh-token-table",
-            tables["refresh_token_table"],
-        ]
-
-    def manager(self) -> SessionManager:
-        return SessionManager(refresh_path="/refresh", database_url=self.url, **self.tables)
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Db]:
-    tables = unique_tables()
-    url = backend_url(str(request.param), tmp_path)
-    yield Db(url, tables)
-    drop_tables(url, tables)
 
 
 @pytest.fixture
@@ -332,3 +304,18 @@ def test_demo_refuses_bad_settings_a_down_database_and_a_taken_port(tmp_path: Pa
     assert busy.returncode == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
     for result in (bad_url, down, bad_path, busy):
         assert "Traceback" not in result.stderr
+
+
+def test_arguments_that_are_not_utf8_exit_2_with_a_message(tmp_path: Path) -> None:
+    """The real command with raw bytes in argv (a Latin-1 terminal, a broken script)."""
+    result = subprocess.run(
+        [sys.executable.encode(), b"-m", b"sessionward", b"revoke-user", b"caf\xe9"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src"), "LC_ALL": "C.UTF-8"},
+    )
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert result.returncode == EXIT_USAGE, stderr
+    assert "argument 2" in stderr and "not valid UTF-8" in stderr
+    assert "Traceback" not in stderr

@@ -92,3 +92,25 @@ def test_unsupported_database_urls_fail_at_start(url, message):
 def test_manager_rejects_unknown_settings():
     with pytest.raises(ConfigError, match="unexpected keyword"):
         SessionManager(refresh_path="/r", access_token_lifetime=5)
+
+
+@pytest.mark.parametrize(
+    "domain",
+    [
+        "localhost; SameSite=None; Path=/",  # would inject cookie attributes
+        "example.com\r\nX-Injected: 1",  # would inject a header (and crash the server)
+        "exa mple.com",
+        "-example.com",
+        "example..com",
+        "a" * 64 + ".com",
+        "ex_ample.com",
+    ],
+)
+def test_cookie_domains_that_could_inject_attributes_are_refused(domain: str):
+    with pytest.raises(ConfigError, match="cookie_domain must be a domain name"):
+        Config(refresh_path="/r", cookie_domain=domain)
+
+
+@pytest.mark.parametrize("domain", ["localhost", "example.com", ".example.com", "a-b.c.example"])
+def test_ordinary_cookie_domains_are_accepted(domain: str):
+    assert Config(refresh_path="/r", cookie_domain=domain).cookie_domain == domain

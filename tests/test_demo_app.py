@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from sessionward import AsyncSessionManager, Config
 from sessionward.demo import create_demo_app
+from sessionward.events import NO_HOOKS, SessionHooks
 from tests.web import test_scenarios as scenarios
 from tests.web.conftest import EXAMPLE_SETTINGS, Browser, WebApp
 
@@ -34,11 +35,10 @@ def make_web_app(make_config: Callable[..., Config], clock: Any) -> Iterator[Cal
     """The demo app on a fresh config, behind Starlette's TestClient (real ASGI stack)."""
     clients: list[TestClient] = []
 
-    def factory(*, on_token_theft: Any = None, **settings: Any) -> WebApp:
+    def factory(*, hooks: SessionHooks = NO_HOOKS, **settings: Any) -> WebApp:
         config = make_config(**{**EXAMPLE_SETTINGS, **DEMO_DIFFERENCES, **settings})
-        manager = AsyncSessionManager(config, clock=clock)
-        options = {"on_token_theft": on_token_theft} if on_token_theft else {}
-        client = TestClient(create_demo_app(manager, **options), base_url="http://testserver")
+        manager = AsyncSessionManager(config, clock=clock, hooks=hooks)
+        client = TestClient(create_demo_app(manager), base_url="http://testserver")
         client.__enter__()
         clients.append(client)
 

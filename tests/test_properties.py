@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionward import (
+    ClientContext,
     Config,
     SessionManager,
     SessionTokens,
@@ -25,6 +26,29 @@ HONEST_STEPS = st.lists(
         st.just(("use",)),
         st.just(("refresh_lost",)),
         st.just(("refresh_twice",)),
+        st.tuples(st.just("wait"), st.integers(min_value=0, max_value=2 * 3600)),
+    ),
+    max_size=25,
+)
+
+# One honest client: its requests come from any address of its /24 (DHCP, several devices
+# behind one router) with its one User-Agent. The thief is on another network.
+HOME_HOSTS = st.integers(min_value=1, max_value=254)
+UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
+
+
+def home(host: int) -> ClientContext:
+    return ClientContext(f"203.0.113.{host}", UA)
+
+
+THIEF_CLIENT = ClientContext("198.51.100.7", UA)
+
+BOUND_HONEST_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("refresh"), HOME_HOSTS),
+        st.tuples(st.just("use"), HOME_HOSTS),
+        st.tuples(st.just("refresh_lost"), HOME_HOSTS),
+        st.tuples(st.just("refresh_twice"), HOME_HOSTS, HOME_HOSTS),
         st.tuples(st.just("wait"), st.integers(min_value=0, max_value=2 * 3600)),
     ),
     max_size=25,
@@ -123,7 +147,10 @@ def test_once_theft_is_reported_the_thief_has_no_working_session(tmp_path, steps
                 if kind == "use":
                     manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
                 else:
-                    holders[actor].tokens = manager.refresh_session(tokens.refresh_token.value)
+                    client = home(1) if actor == "victim" else THIEF_CLIENT
+                    holders[actor].tokens = manager.refresh_session(
+                        tokens.refresh_token.value, client=client
+                    )
                 succeeded = True
             except TokenTheftDetectedError:
                 theft_reported = True
@@ -134,5 +161,43 @@ def test_once_theft_is_reported_the_thief_has_no_working_session(tmp_path, steps
                 assert not succeeded, f"thief succeeded at {kind} after theft was reported"
         if theft_reported:
             assert manager.get_all_session_handles_for_user("victim") == []
+    finally:
+        manager.close()
+
+
+@SETTINGS
+@given(steps=BOUND_HONEST_STEPS)
+def test_an_honest_client_on_one_network_is_never_called_a_thief(tmp_path, steps):
+    """With the default (client-bound) grace window: tabs racing, lost answers, retries, any
+    address of the client's /24: never logged out, never a theft report."""
+    clock = FakeClock()
+    manager = new_manager(tmp_path, clock)
+    try:
+        client = Client(manager.create_new_session("honest", client=home(1)))
+        for step in steps:
+            assert client.tokens is not None
+            kind = step[0]
+            tokens = client.tokens
+            if kind == "wait":
+                clock.advance(step[1])
+            elif kind == "refresh":
+                client.tokens = manager.refresh_session(
+                    tokens.refresh_token.value, client=home(step[1])
+                )
+            elif kind == "refresh_lost":
+                manager.refresh_session(tokens.refresh_token.value, client=home(step[1]))
+            elif kind == "refresh_twice":  # two tabs on two devices of the same home
+                manager.refresh_session(tokens.refresh_token.value, client=home(step[1]))
+                client.tokens = manager.refresh_session(
+                    tokens.refresh_token.value, client=home(step[2])
+                )
+            elif kind == "use":
+                try:
+                    manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+                except TryRefreshTokenError:
+                    assert tokens.access_token.expires <= clock.now * 1000
+                    client.tokens = manager.refresh_session(
+                        tokens.refresh_token.value, client=home(step[1])
+                    )
     finally:
         manager.close()

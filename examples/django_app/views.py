@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessionward.integrations.django import create_new_session, get_manager, verify_session
+from sessionward.validation import parse_json_body
 
 MAX_USER_ID_LENGTH = 128
 
 
-def _json(request: HttpRequest) -> tuple[bool, Any]:
-    try:
-        return True, json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return False, None
-
-
 @require_POST
 def login(request: HttpRequest) -> JsonResponse:
-    ok, body = _json(request)
-    user_id = body.get("userId") if ok and isinstance(body, dict) else None
+    if request.content_type != "application/json":  # a cross-site form cannot send JSON
+        msg = "the body must be Content-Type: application/json"
+        return JsonResponse({"message": msg}, status=415)
+    body = parse_json_body(request.body)  # InvalidArgumentError: answered 400 or 413
+    user_id = body.get("userId") if isinstance(body, dict) else None
     if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
         msg = "userId must be a non-empty string of at most 128 characters"
         return JsonResponse({"message": msg}, status=400)
@@ -61,9 +55,7 @@ def session_data(request: HttpRequest) -> JsonResponse:
     session = request.sessionward  # type: ignore[attr-defined]
     if request.method == "GET":
         return JsonResponse({"data": session.get_session_data()})
-    ok, body = _json(request)
-    if not ok:
-        return JsonResponse({"message": "the body must be JSON"}, status=400)
+    body = parse_json_body(request.body)
     session.update_session_data(body)
     return JsonResponse({"data": body})
 

@@ -7,6 +7,7 @@ theft detection, anti-CSRF tokens, and storage in the application's own SQL data
 from sessionward.config import Config
 from sessionward.errors import (
     ConfigError,
+    DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
     SessionError,
@@ -14,23 +15,47 @@ from sessionward.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from sessionward.events import (
+    SessionCreated,
+    SessionHooks,
+    SessionRefreshed,
+    SessionRevoked,
+    TokenTheft,
+)
 from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import Session, SessionSummary, SessionTokens, Token, VerifiedSession
+from sessionward.models import (
+    ClientContext,
+    Session,
+    SessionSummary,
+    SessionTokens,
+    Token,
+    VerifiedSession,
+)
+from sessionward.proof import ProofKey, ProofOfPossession
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AsyncSessionManager",
+    "ClientContext",
     "Config",
     "ConfigError",
+    "DataTooLargeError",
     "GeneralError",
     "InvalidArgumentError",
+    "ProofKey",
+    "ProofOfPossession",
     "Session",
+    "SessionCreated",
     "SessionError",
+    "SessionHooks",
     "SessionManager",
+    "SessionRefreshed",
+    "SessionRevoked",
     "SessionSummary",
     "SessionTokens",
     "Token",
+    "TokenTheft",
     "TokenTheftDetectedError",
     "TryRefreshTokenError",
     "UnauthorisedError",

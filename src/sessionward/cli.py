@@ -554,6 +554,18 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the subcommand, and return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # the OS handed over bytes that are not UTF-8
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            print(
+                f"sessionward: argument {position} ({shown!r}) is not valid UTF-8; user ids, "
+                "handles and URLs must be UTF-8 text",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler

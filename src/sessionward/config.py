@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from sessionward.clients import GRACE_BINDINGS, GraceBinding, IPNetwork, parse_networks
 from sessionward.errors import ConfigError
 
 SECOND = 1
@@ -22,6 +23,9 @@ DEFAULT_DATABASE_URL = "sqlite:///sessionward.sqlite3"
 SameSite = Literal["strict", "lax", "none"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# A cookie Domain: dot-separated labels of letters, digits and hyphens (RFC 6265 §4.1.2.3 and
+# RFC 1034); anything else could smuggle attributes (";") or headers (CR/LF) into Set-Cookie.
+_DOMAIN = re.compile(r"^\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,14 @@ class Config:
     access_token_leeway: int = 5
     # on theft, delete the session at once so that no token of it works any more.
     revoke_session_on_theft: bool = True
+    # which duplicate presentations the grace window serves: only those from the same network
+    # (IPv4 /24, IPv6 /64) and User-Agent as the first (default), the same User-Agent, or any.
+    refresh_grace_binding: GraceBinding = "network_and_user_agent"
+    # proxies (CIDRs) whose Forwarded / X-Forwarded-For headers name the client's address.
+    trusted_proxies: tuple[str, ...] = ()
+    trusted_networks: tuple[IPNetwork, ...] = field(
+        init=False, repr=False, compare=False, default=()
+    )
 
     def __post_init__(self) -> None:
         _check_path("refresh_path", self.refresh_path)
@@ -111,11 +123,33 @@ class Config:
                 "cookie_same_site='none' requires cookie_secure=True (browsers say so)"
             )
         if self.cookie_domain is not None and (
-            not isinstance(self.cookie_domain, str) or not self.cookie_domain.strip(".")
+            not isinstance(self.cookie_domain, str)
+            or len(self.cookie_domain) > 253
+            or not _DOMAIN.match(self.cookie_domain)
         ):
             raise ConfigError(
-                f"cookie_domain must be a domain name or None; got {self.cookie_domain!r}"
+                "cookie_domain must be a domain name (letters, digits, hyphens and dots, such as "
+                f"'example.com') or None; got {self.cookie_domain!r}"
             )
+        if self.refresh_grace_binding not in GRACE_BINDINGS:
+            raise ConfigError(
+                f"refresh_grace_binding must be one of {', '.join(map(repr, GRACE_BINDINGS))}; "
+                f"got {self.refresh_grace_binding!r}"
+            )
+        proxies = self.trusted_proxies
+        if isinstance(proxies, str) or not isinstance(proxies, tuple | list | frozenset | set):
+            raise ConfigError(
+                "trusted_proxies must be a sequence of CIDRs such as ('10.0.0.0/8',); "
+                f"got {proxies!r}"
+            )
+        try:
+            networks = parse_networks(proxies)
+        except ValueError as exc:
+            raise ConfigError(
+                f"trusted_proxies: {exc} (expected CIDRs like '10.0.0.0/8')"
+            ) from None
+        object.__setattr__(self, "trusted_proxies", tuple(proxies))
+        object.__setattr__(self, "trusted_networks", networks)
 
     @property
     def access_token_validity_ms(self) -> int:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -21,6 +20,7 @@ from sessionward.integrations.starlette import (
     sessionward,
     verify_session,
 )
+from sessionward.validation import parse_json_body
 
 MAX_USER_ID_LENGTH = 128
 
@@ -28,15 +28,19 @@ MAX_USER_ID_LENGTH = 128
 SessionDep = Annotated[AsyncRequestSession, Depends(verify_session())]
 
 
-async def _json_body(request: Request) -> tuple[bool, Any]:
-    try:
-        return True, json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return False, None
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
-def _bad_request(message: str) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=400)
+def _bad_request(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+NOT_JSON = (
+    "the body must be sent as Content-Type: application/json (a cross-site form cannot, "
+    "which is what protects this route from login CSRF)"
+)
 
 
 def demo_router() -> APIRouter:
@@ -45,8 +49,10 @@ def demo_router() -> APIRouter:
 
     @router.post("/login")
     async def login(request: Request) -> Any:
-        ok, body = await _json_body(request)
-        user_id = body.get("userId") if ok and isinstance(body, dict) else None
+        if not _is_json(request):
+            return _bad_request(NOT_JSON, 415)
+        body = parse_json_body(await request.body())
+        user_id = body.get("userId") if isinstance(body, dict) else None
         if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
             return _bad_request("userId must be a non-empty string of at most 128 characters")
         session = await create_new_session(
@@ -77,9 +83,7 @@ def demo_router() -> APIRouter:
 
     @router.put("/session-data")
     async def put_data(request: Request, session: SessionDep) -> Any:
-        ok, body = await _json_body(request)
-        if not ok:
-            return _bad_request("the body must be JSON")
+        body = parse_json_body(await request.body())  # InvalidArgumentError: 400 or 413
         await session.update_session_data(body)
         return {"data": body}
 

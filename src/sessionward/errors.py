@@ -24,7 +24,14 @@ class ConfigError(GeneralError, ValueError):
 
 
 class InvalidArgumentError(GeneralError, TypeError):
-    """A caller passed a value of the wrong type or shape (e.g. a non-string user id)."""
+    """A caller passed a value of the wrong type or shape (e.g. a non-string user id).
+
+    Web integrations answer it 400 with the message: it is the client's input that is wrong.
+    """
+
+
+class DataTooLargeError(InvalidArgumentError):
+    """A value is over its documented size limit (session data, jwt payload). Answered 413."""
 
 
 class UnauthorisedError(SessionError):
@@ -38,7 +45,8 @@ class TryRefreshTokenError(SessionError):
 class TokenTheftDetectedError(UnauthorisedError):
     """A refresh token that was already rotated was presented again: somebody copied it."""
 
-    def __init__(self, session_handle: str, user_id: str) -> None:
-        super().__init__(f"refresh token reuse detected for session {session_handle!r}")
+    def __init__(self, session_handle: str, user_id: str, reason: str = "old_token") -> None:
+        super().__init__(f"refresh token theft detected for session {session_handle!r} ({reason})")
         self.session_handle = session_handle
         self.user_id = user_id
+        self.reason = reason  # a TheftReason value: replayed_parent, other_client, proof_missing…

@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sessionward.clients import clean_client
 from sessionward.config import Config
 from sessionward.errors import (
     ConfigError,
@@ -30,8 +31,30 @@ from sessionward.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.models import JSON, Session, SessionSummary, SessionTokens, Token, VerifiedSession
+from sessionward.events import (
+    NO_HOOKS,
+    Emission,
+    RevokeReason,
+    SessionCreated,
+    SessionHooks,
+    SessionRefreshed,
+    SessionRevoked,
+    TokenTheft,
+    emit_async,
+    emit_sync,
+)
+from sessionward.models import (
+    JSON,
+    ClientContext,
+    Session,
+    SessionSummary,
+    SessionTokens,
+    Token,
+    VerifiedSession,
+)
+from sessionward.proof import InvalidProof, ProofOfPossession, SeenProofs, verify_proof
 from sessionward.protocol import (
+    Presentation,
     PromotionOutcome,
     RefreshOutcome,
     Timing,
@@ -39,6 +62,7 @@ from sessionward.protocol import (
     decide_promotion,
     decide_refresh,
     purge_due,
+    renewed_expiry,
     sha256_hex,
 )
 from sessionward.storage.base import AsyncSessionStore, SessionStore
@@ -76,13 +100,21 @@ from sessionward.tokens.refresh import (
     decode_refresh_key,
     new_refresh_key,
 )
+from sessionward.validation import (
+    MAX_JWT_PAYLOAD_BYTES,
+    MAX_SESSION_DATA_BYTES,
+    check_identifier,
+    check_user_id,
+    to_json,
+)
 
 T = TypeVar("T")
 StoreCall = tuple[str, tuple[Any, ...]]
 Flow = Generator[StoreCall, Any, T]
 Clock = Callable[[], float]
 
-MAX_USER_ID_LENGTH = 128  # the column's width, as in the original
+Emissions = list[Emission[Any]]
+_NONE: Emissions = []  # operations without events (never appended to)
 KEY_RECHECK_MS = 60_000  # a signing process looks for new or due keys at most this often
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
@@ -95,31 +127,17 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _to_json(value: JSON, name: str) -> str:
-    try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"{name} must be a JSON-serialisable value: {exc}") from None
-
-
-def _check_str(value: object, name: str, max_length: int = 255) -> str:
-    if type(value) is not str or not 0 < len(value) <= max_length:
-        raise InvalidArgumentError(
-            f"{name} must be a non-empty str of at most {max_length} characters; "
-            f"got {type(value).__name__}"
-        )
-    return value
-
-
 class SessionLogic:
     """Every operation of PROTOCOL §3, as I/O-free flows, plus the state they share.
 
     Shared by both managers; holds the key ring and the refresh-token cipher once loaded.
     """
 
-    def __init__(self, config: Config, clock: Clock) -> None:
+    def __init__(self, config: Config, clock: Clock, hooks: SessionHooks = NO_HOOKS) -> None:
         self.config = config
+        self.hooks = hooks
         self._clock = clock
+        self._seen_proofs = SeenProofs()
         self._ready = False
         self._ring = KeyRing()
         self._cipher: RefreshTokenCipher | None = None
@@ -350,11 +368,15 @@ class SessionLogic:
             session=session,
             access_token=self._access_token(key, claims, payload_json, now),
             refresh_token=Token(refresh_token, session_expires),
-            id_refresh_token=Token(
-                _b64(self._cipher.derive("id-refresh", refresh_hash_1)[:24]), session_expires
-            ),
+            id_refresh_token=Token(self._id_refresh_token(refresh_hash_1), session_expires),
             anti_csrf_token=anti_csrf,
         )
+
+    def _id_refresh_token(self, refresh_hash_1: str) -> str:
+        """The id-refresh token that goes with a refresh token: derived, so it is the same
+        whenever that refresh token is issued again, and only this deployment can compute it."""
+        assert self._cipher is not None
+        return _b64(self._cipher.derive("id-refresh", refresh_hash_1)[:24])
 
     def _verify(self, access_token: object, anti_csrf_token: str | None, now: int) -> AccessClaims:
         try:
@@ -370,12 +392,25 @@ class SessionLogic:
     # --- operations --------------------------------------------------------------------------
 
     def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+        self,
+        user_id: str,
+        jwt_payload: JSON,
+        session_data: JSON,
+        client: ClientContext | None,
+        proof: ProofOfPossession | None,
+        emissions: Emissions,
     ) -> Flow[SessionTokens]:
-        user_id = _check_str(user_id, "user_id", MAX_USER_ID_LENGTH)
-        payload_json = _to_json(jwt_payload, "jwt_payload")
-        data_json = _to_json(session_data, "session_data")
+        user_id = check_user_id(user_id)
+        payload_json = to_json(jwt_payload, "jwt_payload", MAX_JWT_PAYLOAD_BYTES)
+        data_json = to_json(session_data, "session_data", MAX_SESSION_DATA_BYTES)
+        client = clean_client(client)
         now = self.now_ms()
+        thumbprint = None
+        if proof is not None:
+            try:
+                thumbprint = verify_proof(proof, now_s=now / 1000).thumbprint
+            except InvalidProof as exc:
+                raise InvalidArgumentError(f"the DPoP proof is invalid: {exc}") from None
         key = yield from self._signing_key(now)
         yield from self._purge_if_due(now)
         assert self._cipher is not None
@@ -404,8 +439,20 @@ class SessionLogic:
             "created_at": now,
             "parent_issued_at": None,
             "child_issued_at": None,
+            "created_ip": client.ip if client else None,
+            "created_user_agent": client.user_agent if client else None,
+            "refreshed_at": None,
+            "refreshed_ip": None,
+            "refreshed_user_agent": None,
+            "pop_key_thumbprint": thumbprint,
         }
         yield _call("insert_session", row)
+        emissions.append(
+            Emission(
+                self.hooks.on_session_created,
+                SessionCreated(handle, user_id, client, thumbprint is not None),
+            )
+        )
         return tokens
 
     def quick_get_session(
@@ -457,10 +504,16 @@ class SessionLogic:
         confirmed = AccessClaims(
             claims.handle, claims.user_id, claims.refresh_hash_1, None, claims.anti_csrf, None, 0
         )
-        payload_json = _to_json(claims.payload, "jwt_payload")
+        payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
         return VerifiedSession(session, self._access_token(key, confirmed, payload_json, now))
 
-    def refresh_session(self, refresh_token: object) -> Flow[SessionTokens]:
+    def refresh_session(
+        self,
+        refresh_token: object,
+        client: ClientContext | None,
+        proof: ProofOfPossession | None,
+        emissions: Emissions,
+    ) -> Flow[SessionTokens]:
         yield from self.ready()
         assert self._cipher is not None
         now = self.now_ms()
@@ -471,10 +524,18 @@ class SessionLogic:
         if token.expires_ms <= now:
             raise UnauthorisedError("the refresh token has expired")
         assert isinstance(refresh_token, str)
+        client = clean_client(client)
         refresh_hash_1 = sha256_hex(refresh_token)
         refresh_hash_2 = sha256_hex(refresh_hash_1)
+        presented = Presentation(
+            user_id=token.user_id,
+            hash_2=refresh_hash_2,
+            parent_hash_1=token.parent_hash_1,
+            client=client,
+            proof_thumbprint=self._proof_thumbprint(proof, refresh_token, now),
+            proof_presented=proof is not None,
+        )
         key = yield from self._signing_key(now)
-        cipher = self._cipher
 
         def child_hash_2(anchor: int) -> str:
             child = self._child_refresh_token(token.handle, token.user_id, refresh_hash_1, anchor)
@@ -486,59 +547,123 @@ class SessionLogic:
             token.handle,
             lambda row: decide_refresh(
                 row,
-                token_user_id=token.user_id,
-                token_hash_2=refresh_hash_2,
-                token_parent_hash_1=token.parent_hash_1,
+                presented,
                 child_hash_2=child_hash_2,
                 timing=timing,
+                binding=self.config.refresh_grace_binding,
                 revoke_on_theft=self.config.revoke_session_on_theft,
             ),
         )
         if decision.outcome is RefreshOutcome.UNAUTHORISED:
             raise UnauthorisedError("the session was revoked or has expired")
         if decision.outcome is RefreshOutcome.THEFT:
-            raise TokenTheftDetectedError(token.handle, token.user_id)
+            assert decision.row is not None and decision.theft_reason is not None
+            row = decision.row
+            revoked = decision.change.delete
+            emissions.append(
+                Emission(
+                    self.hooks.on_token_theft,
+                    TokenTheft(
+                        session_handle=token.handle,
+                        user_id=token.user_id,
+                        reason=decision.theft_reason,
+                        token_fingerprint=refresh_hash_2[:16],
+                        seconds_since_rotation=None
+                        if decision.rotated_at is None
+                        else (now - decision.rotated_at) / 1000,
+                        first_client=ClientContext(row.refreshed_ip, row.refreshed_user_agent),
+                        replay_client=client,
+                        session_revoked=revoked,
+                    ),
+                )
+            )
+            if revoked:
+                emissions.append(
+                    Emission(
+                        self.hooks.on_session_revoked,
+                        SessionRevoked(token.handle, token.user_id, "theft"),
+                    )
+                )
+            raise TokenTheftDetectedError(token.handle, token.user_id, decision.theft_reason.value)
         row, anchor = decision.row, decision.child_anchor
-        assert row is not None and anchor is not None and cipher is not None
+        assert row is not None and anchor is not None
         child = self._child_refresh_token(token.handle, token.user_id, refresh_hash_1, anchor)
-        expires = now + timing.refresh_validity_ms
-        if timing.absolute_lifetime_ms is not None and row.created_at is not None:
-            expires = min(expires, row.created_at + timing.absolute_lifetime_ms)
         payload_json = row.jwt_payload_json or "null"
+        emissions.append(
+            Emission(
+                self.hooks.on_session_refreshed,
+                SessionRefreshed(
+                    token.handle,
+                    token.user_id,
+                    client,
+                    repeated=decision.change.new_hash_2 is None,
+                ),
+            )
+        )
         return self._token_set(
             key,
             refresh_token=child,
             session=Session(token.handle, token.user_id, json.loads(payload_json)),
             payload_json=payload_json,
             parent_hash_1=refresh_hash_1,
-            session_expires=expires,
+            session_expires=renewed_expiry(row, timing),
             now=now,
         )
 
-    def revoke_session(self, session_handle: str) -> Flow[bool]:
-        handle = _check_str(session_handle, "session_handle")
+    def _proof_thumbprint(
+        self, proof: ProofOfPossession | None, refresh_token: str, now: int
+    ) -> str | None:
+        """The thumbprint of a valid, first-seen proof for this refresh token, else None."""
+        if proof is None:
+            return None
+        assert self._cipher is not None
+        id_refresh = self._id_refresh_token(sha256_hex(refresh_token))
+        try:
+            verified = verify_proof(proof, now_s=now / 1000, tokens=(refresh_token, id_refresh))
+        except InvalidProof:
+            return None
+        if not self._seen_proofs.first_use(f"{verified.thumbprint}:{verified.jti}", now / 1000):
+            return None
+        return verified.thumbprint
+
+    def revoke_session(
+        self, session_handle: str, reason: RevokeReason, emissions: Emissions
+    ) -> Flow[bool]:
+        handle = check_identifier(session_handle, "session_handle")
         yield from self.ready()
         deleted: bool = yield _call("delete_session", handle)
+        if deleted:
+            emissions.append(
+                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, None, reason))
+            )
         return deleted
 
-    def revoke_all_sessions_for_user(self, user_id: str) -> Flow[int]:
-        user_id = _check_str(user_id, "user_id", MAX_USER_ID_LENGTH)
+    def revoke_all_sessions_for_user(self, user_id: str, emissions: Emissions) -> Flow[int]:
+        user_id = check_user_id(user_id)
         yield from self.ready()
+        handles: list[str] = []
+        if self.hooks.on_session_revoked is not None:  # only then is it worth a read
+            handles = yield from self.get_all_session_handles_for_user(user_id)
         count: int = yield _call("delete_user_sessions", user_id)
+        for handle in handles:
+            emissions.append(
+                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, user_id, "admin"))
+            )
         return count
 
     def list_sessions_for_user(self, user_id: str) -> Flow[list[SessionSummary]]:
-        user_id = _check_str(user_id, "user_id", MAX_USER_ID_LENGTH)
+        user_id = check_user_id(user_id)
         yield from self.ready()
         rows: list[SessionSummary] = yield _call("list_user_sessions", user_id, self.now_ms())
-        return rows
+        # The column compares exactly on every backend; this guards tables not yet migrated.
+        return [row for row in rows if row.user_id == user_id]
 
     def get_all_session_handles_for_user(self, user_id: str) -> Flow[list[str]]:
         rows = yield from self.list_sessions_for_user(user_id)
         return [row.handle for row in rows]
 
     def get_session_data(self, session_handle: str) -> Flow[JSON]:
-        handle = _check_str(session_handle, "session_handle")
+        handle = check_identifier(session_handle, "session_handle")
         yield from self.ready()
         found, data_json = yield _call("get_session_data", handle, self.now_ms())
         if not found:
@@ -546,8 +671,8 @@ class SessionLogic:
         return None if data_json is None else json.loads(data_json)
 
     def update_session_data(self, session_handle: str, session_data: JSON) -> Flow[None]:
-        handle = _check_str(session_handle, "session_handle")
-        data_json = _to_json(session_data, "session_data")
+        handle = check_identifier(session_handle, "session_handle")
+        data_json = to_json(session_data, "session_data", MAX_SESSION_DATA_BYTES)
         yield from self.ready()
         updated = yield _call("update_session_data", handle, data_json, self.now_ms())
         if not updated:
@@ -616,9 +741,11 @@ class SessionManager:
         engine: Engine | None = None,
         store: SessionStore | None = None,
         clock: Clock = time.time,
+        hooks: SessionHooks = NO_HOOKS,
         **settings: Any,
     ) -> None:
         self.config = _build_config(config, settings)
+        hooks.check(allow_async=False)
         if store is None:
             statements = build_statements(
                 self.config.signing_key_table, self.config.refresh_token_table
@@ -628,20 +755,39 @@ class SessionManager:
                 engine = create_sync_engine(self.config.database_url)
             store = SyncSqlStore(engine, statements, autocommit=own_engine)
         self.store = store
-        self._logic = SessionLogic(self.config, clock)
+        self._logic = SessionLogic(self.config, clock, hooks)
 
-    def _run(self, flow: Flow[T]) -> T:
-        return _run_sync(self.store, flow)
+    def _run(self, flow: Flow[T], emissions: Emissions = _NONE) -> T:
+        """Drive ``flow``; then hand its events to the hooks (also when it raised)."""
+        try:
+            return _run_sync(self.store, flow)
+        finally:
+            for emission in emissions:
+                emit_sync(emission)
 
     def create_tables(self) -> None:
         """Create the tables and keys now instead of on first use."""
         self._run(self._logic.ready())
 
     def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        client: ClientContext | None = None,
+        proof: ProofOfPossession | None = None,
     ) -> SessionTokens:
-        """Log ``user_id`` in: a new handle, a new token set, one new row."""
-        return self._run(self._logic.create_new_session(user_id, jwt_payload, session_data))
+        """Log ``user_id`` in: a new handle, a new token set, one new row.
+
+        ``client``: who is logging in (stored, and compared by the grace window). ``proof``: a
+        DPoP proof whose key the session is then bound to (every refresh must prove it).
+        """
+        emissions: Emissions = []
+        flow = self._logic.create_new_session(
+            user_id, jwt_payload, session_data, client, proof, emissions
+        )
+        return self._run(flow, emissions)
 
     def get_session(self, access_token: str, anti_csrf_token: str | None = None) -> VerifiedSession:
         """Verify an access token; send ``new_access_token`` back to the client when set."""
@@ -650,17 +796,32 @@ class SessionManager:
             return quick
         return self._run(self._logic.get_session(access_token, anti_csrf_token))
 
-    def refresh_session(self, refresh_token: str) -> SessionTokens:
-        """Rotate: new access, refresh, id-refresh and anti-CSRF tokens."""
-        return self._run(self._logic.refresh_session(refresh_token))
+    def refresh_session(
+        self,
+        refresh_token: str,
+        *,
+        client: ClientContext | None = None,
+        proof: ProofOfPossession | None = None,
+    ) -> SessionTokens:
+        """Rotate: new access, refresh, id-refresh and anti-CSRF tokens.
 
-    def revoke_session(self, session_handle: str) -> bool:
-        """Delete the session; True if it existed."""
-        return self._run(self._logic.revoke_session(session_handle))
+        ``client``: who presents the token (the grace window serves a duplicate only to the
+        client that refreshed first). ``proof``: required for a session bound to a key.
+        """
+        emissions: Emissions = []
+        flow = self._logic.refresh_session(refresh_token, client, proof, emissions)
+        return self._run(flow, emissions)
+
+    def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+        """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
+        emissions: Emissions = []
+        return self._run(self._logic.revoke_session(session_handle, reason, emissions), emissions)
 
     def revoke_all_sessions_for_user(self, user_id: str) -> int:
         """Delete all of a user's sessions; returns how many there were."""
-        return self._run(self._logic.revoke_all_sessions_for_user(user_id))
+        emissions: Emissions = []
+        flow = self._logic.revoke_all_sessions_for_user(user_id, emissions)
+        return self._run(flow, emissions)
 
     def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
         """Handles of the user's live sessions, oldest first."""
@@ -713,9 +874,11 @@ class AsyncSessionManager:
         engine: AsyncEngine | None = None,
         store: AsyncSessionStore | None = None,
         clock: Clock = time.time,
+        hooks: SessionHooks = NO_HOOKS,
         **settings: Any,
     ) -> None:
         self.config = _build_config(config, settings)
+        hooks.check(allow_async=True)
         if store is None:
             statements = build_statements(
                 self.config.signing_key_table, self.config.refresh_token_table
@@ -725,20 +888,36 @@ class AsyncSessionManager:
                 engine = create_async_sql_engine(self.config.database_url)
             store = AsyncSqlStore(engine, statements, autocommit=own_engine)
         self.store = store
-        self._logic = SessionLogic(self.config, clock)
+        self._logic = SessionLogic(self.config, clock, hooks)
 
-    async def _run(self, flow: Flow[T]) -> T:
-        return await _run_async(self.store, flow)
+    async def _run(self, flow: Flow[T], emissions: Emissions = _NONE) -> T:
+        """Drive ``flow``; then hand its events to the hooks (also when it raised)."""
+        try:
+            return await _run_async(self.store, flow)
+        finally:
+            for emission in emissions:
+                await emit_async(emission)
 
     async def create_tables(self) -> None:
         """Create the tables and keys now instead of on first use."""
         await self._run(self._logic.ready())
 
     async def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        client: ClientContext | None = None,
+        proof: ProofOfPossession | None = None,
     ) -> SessionTokens:
-        """Log ``user_id`` in: a new handle, a new token set, one new row."""
-        return await self._run(self._logic.create_new_session(user_id, jwt_payload, session_data))
+        """Log ``user_id`` in: a new handle, a new token set, one new row (see the sync
+        manager for ``client`` and ``proof``)."""
+        emissions: Emissions = []
+        flow = self._logic.create_new_session(
+            user_id, jwt_payload, session_data, client, proof, emissions
+        )
+        return await self._run(flow, emissions)
 
     async def get_session(
         self, access_token: str, anti_csrf_token: str | None = None
@@ -749,17 +928,30 @@ class AsyncSessionManager:
             return quick
         return await self._run(self._logic.get_session(access_token, anti_csrf_token))
 
-    async def refresh_session(self, refresh_token: str) -> SessionTokens:
-        """Rotate: new access, refresh, id-refresh and anti-CSRF tokens."""
-        return await self._run(self._logic.refresh_session(refresh_token))
+    async def refresh_session(
+        self,
+        refresh_token: str,
+        *,
+        client: ClientContext | None = None,
+        proof: ProofOfPossession | None = None,
+    ) -> SessionTokens:
+        """Rotate: new access, refresh, id-refresh and anti-CSRF tokens (see the sync manager
+        for ``client`` and ``proof``)."""
+        emissions: Emissions = []
+        flow = self._logic.refresh_session(refresh_token, client, proof, emissions)
+        return await self._run(flow, emissions)
 
-    async def revoke_session(self, session_handle: str) -> bool:
-        """Delete the session; True if it existed."""
-        return await self._run(self._logic.revoke_session(session_handle))
+    async def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+        """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
+        emissions: Emissions = []
+        flow = self._logic.revoke_session(session_handle, reason, emissions)
+        return await self._run(flow, emissions)
 
     async def revoke_all_sessions_for_user(self, user_id: str) -> int:
         """Delete all of a user's sessions; returns how many there were."""
-        return await self._run(self._logic.revoke_all_sessions_for_user(user_id))
+        emissions: Emissions = []
+        flow = self._logic.revoke_all_sessions_for_user(user_id, emissions)
+        return await self._run(flow, emissions)
 
     async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
         """Handles of the user's live sessions, oldest first."""

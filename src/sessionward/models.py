@@ -9,6 +9,18 @@ JSON = Any  # any value that json.dumps accepts
 
 
 @dataclass(frozen=True, slots=True)
+class ClientContext:
+    """Who presented a request: the client's IP address and User-Agent, as far as known.
+
+    The web integrations derive it from each request (the address through ``trusted_proxies``
+    only); direct callers of the managers pass it as ``client=``. Either field may be None.
+    """
+
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Token:
     """A token value and the moment it expires, in milliseconds since the epoch."""
 
@@ -62,6 +74,13 @@ class SessionRow:
     created_at: int | None = None
     parent_issued_at: int | None = None  # the anchor the current parent was derived with
     child_issued_at: int | None = None  # when the current parent's child was first issued
+    # The client that presented the current parent first (and so holds its newest child), and
+    # when: the grace window serves that child again only to the same client.
+    refreshed_at: int | None = None
+    refreshed_ip: str | None = None
+    refreshed_user_agent: str | None = None
+    # RFC 7638 thumbprint of the key the session is bound to (proof of possession), or None.
+    pop_thumbprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,18 +25,22 @@ import enum
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Any, Protocol, TypeVar, cast
 
+from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
+    DataTooLargeError,
     GeneralError,
+    InvalidArgumentError,
     TokenTheftDetectedError,
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.models import JSON, SessionTokens, Token, VerifiedSession
+from sessionward.models import JSON, ClientContext, SessionTokens, Token, VerifiedSession
+from sessionward.proof import PROOF_HEADER, ProofOfPossession
 
 logger = logging.getLogger("sessionward")
 
@@ -59,7 +63,13 @@ MAX_HEADER_TOKEN_LENGTH = 8192  # longer values are garbage, not tokens: do not 
 
 def cors_allowed_headers() -> list[str]:
     """Request headers a CORS preflight must allow for the frontend SDK and the header mode."""
-    return [ANTI_CSRF_HEADER, *FRONTEND_SDK_HEADERS, AUTH_MODE_HEADER, "authorization"]
+    return [
+        ANTI_CSRF_HEADER,
+        *FRONTEND_SDK_HEADERS,
+        AUTH_MODE_HEADER,
+        "authorization",
+        PROOF_HEADER.lower(),
+    ]
 
 
 def cors_exposed_headers() -> list[str]:
@@ -71,10 +81,17 @@ def cors_exposed_headers() -> list[str]:
 
 
 class RequestAdapter(Protocol):
-    """Read access to one request: its method, a cookie by name, a header by name (any case)."""
+    """Read access to one request: its method, URL and socket peer, a cookie by name, a header
+    by name (any case)."""
 
     @property
     def method(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def peer_address(self) -> str | None: ...
 
     def get_cookie(self, name: str) -> str | None: ...
 
@@ -175,17 +192,17 @@ class Outgoing:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """A manager method a flow needs called (or ``"token_theft"``: the application's handler)."""
+    """A manager method a flow needs called, with its arguments."""
 
     method: str
     args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 Flow = Generator[Call, Any, T]
-TheftHandler = Callable[[TokenTheftDetectedError], Any]
 
 
-def run_sync(manager: Any, flow: Flow[T], on_token_theft: TheftHandler | None = None) -> T:
+def run_sync(manager: Any, flow: Flow[T]) -> T:
     """Drive a flow with a :class:`~sessionward.SessionManager`; errors go back into the flow."""
     send: Any = None
     error: BaseException | None = None
@@ -196,11 +213,7 @@ def run_sync(manager: Any, flow: Flow[T], on_token_theft: TheftHandler | None = 
             return cast(T, stop.value)
         send, error = None, None
         try:
-            if call.method == "token_theft":
-                handler = on_token_theft or _default_theft_handler(manager)
-                handler(*call.args)
-            else:
-                send = getattr(manager, call.method)(*call.args)
+            send = getattr(manager, call.method)(*call.args, **call.kwargs)
         except Exception as exc:
             error = exc
 
@@ -208,7 +221,6 @@ def run_sync(manager: Any, flow: Flow[T], on_token_theft: TheftHandler | None = 
 async def run_async(
     manager: Any,
     flow: Flow[T],
-    on_token_theft: TheftHandler | None = None,
     *,
     to_thread: Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]] | None = None,
 ) -> T:
@@ -223,27 +235,11 @@ async def run_async(
             return cast(T, stop.value)
         send, error = None, None
         try:
-            if call.method == "token_theft":
-                handler = on_token_theft or _default_theft_handler(manager)
-                if to_thread is not None and not inspect.iscoroutinefunction(handler):
-                    handler = to_thread(handler)
-                result = handler(*call.args)
-            else:
-                method = getattr(manager, call.method)
-                result = (to_thread(method) if to_thread else method)(*call.args)
+            method = getattr(manager, call.method)
+            result = (to_thread(method) if to_thread else method)(*call.args, **call.kwargs)
             send = await result if inspect.isawaitable(result) else result
         except Exception as exc:
             error = exc
-
-
-def _default_theft_handler(manager: Any) -> TheftHandler:
-    """Without an application handler, theft revokes the session the stolen token belongs to."""
-
-    def revoke(error: TokenTheftDetectedError) -> Any:
-        logger.warning("refresh token theft detected; revoking session %s", error.session_handle)
-        return manager.revoke_session(error.session_handle)
-
-    return revoke
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -261,6 +257,26 @@ def _bearer(request: RequestAdapter) -> str | None:
     scheme, _, token = value.strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def client_context(request: RequestAdapter, config: Config) -> ClientContext:
+    """Who sent ``request``: its address (forwarding headers believed only from
+    ``trusted_proxies``) and its User-Agent."""
+    ip = client_ip(
+        request.peer_address,
+        forwarded=request.get_header("forwarded"),
+        x_forwarded_for=request.get_header("x-forwarded-for"),
+        trusted_proxies=config.trusted_networks,
+    )
+    return ClientContext(ip, request.get_header("user-agent"))
+
+
+def proof_of_possession(request: RequestAdapter) -> ProofOfPossession | None:
+    """The request's ``DPoP`` proof, if it sent one (checked by the manager, not here)."""
+    value = request.get_header(PROOF_HEADER)
+    if not value:
+        return None
+    return ProofOfPossession(value.strip(), request.method, request.url)
 
 
 def transfer_mode(request: RequestAdapter) -> TransferMode:
@@ -334,6 +350,7 @@ class Transport:
     def clear(self, mode: TransferMode, out: Outgoing) -> None:
         """End the session on the client: cookies emptied and expired, ``remove`` headers."""
         out.reset()
+        out.set_header("Cache-Control", "no-store")
         c = self.config
         if mode is TransferMode.HEADER:
             out.set_header(ACCESS_TOKEN_HEADER, REMOVE, expose=True)
@@ -362,8 +379,14 @@ class Transport:
             return ErrorReply(expired, {"message": "unauthorised"})
         if isinstance(error, TryRefreshTokenError):
             out.reset()
+            out.set_header("Cache-Control", "no-store")
             return ErrorReply(expired, {"message": "try refresh token"})
         out.reset()
+        out.set_header("Cache-Control", "no-store")
+        if isinstance(error, InvalidArgumentError):
+            # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
+            status = 413 if isinstance(error, DataTooLargeError) else 400
+            return ErrorReply(status, {"message": str(error)})
         kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
         logger.error("sessionward %s: %s", kind, error, exc_info=error)
         return ErrorReply(500, {"message": "internal server error"})
@@ -380,7 +403,12 @@ class Transport:
     ) -> Flow[SessionTokens]:
         """Log in: a new session, its tokens written to the response."""
         tokens: SessionTokens = yield Call(
-            "create_new_session", (user_id, jwt_payload, session_data)
+            "create_new_session",
+            (user_id, jwt_payload, session_data),
+            {
+                "client": client_context(request, self.config),
+                "proof": proof_of_possession(request),
+            },
         )
         self.write_tokens(transfer_mode(request), out, tokens)
         return tokens
@@ -429,12 +457,15 @@ class Transport:
                 raise
             self.clear(mode, out)
             return None
+        # A verified session's responses are personal: no shared cache may keep them.
+        out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
             self._set_access_token(mode, out, verified.new_access_token)
         return verified
 
     def refresh_session(self, request: RequestAdapter, out: Outgoing) -> Flow[SessionTokens]:
-        """The refresh endpoint: rotate, or detect theft and let the handler act on it."""
+        """The refresh endpoint: rotate, or detect theft (the manager revokes the session and
+        fires its hook; the client's tokens are cleared)."""
         mode = transfer_mode(request)
         if mode is TransferMode.HEADER:
             refresh = _bearer(request)
@@ -444,11 +475,14 @@ class Transport:
                 refresh = None
         if refresh is None:
             raise UnauthorisedError("no refresh token")
-        try:
-            tokens: SessionTokens = yield Call("refresh_session", (refresh,))
-        except TokenTheftDetectedError as theft:
-            yield Call("token_theft", (theft,))
-            raise
+        tokens: SessionTokens = yield Call(
+            "refresh_session",
+            (refresh,),
+            {
+                "client": client_context(request, self.config),
+                "proof": proof_of_possession(request),
+            },
+        )
         self.write_tokens(mode, out, tokens)
         return tokens
 
@@ -456,7 +490,7 @@ class Transport:
         self, request: RequestAdapter, out: Outgoing, session_handle: str
     ) -> Flow[bool]:
         """Log out: delete the row and clear the client's tokens."""
-        revoked: bool = yield Call("revoke_session", (session_handle,))
+        revoked: bool = yield Call("revoke_session", (session_handle,), {"reason": "logout"})
         self.clear(transfer_mode(request), out)
         return revoked
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from sessionward import AsyncSessionManager, Config, SessionManager
+from sessionward.events import NO_HOOKS, SessionHooks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ["fastapi", "flask", "django"]
@@ -262,11 +263,11 @@ EXAMPLE_SETTINGS = {
 }
 
 
-def _fastapi(config: Config, clock: Any, options: dict[str, Any]) -> Iterator[WebApp]:
+def _fastapi(config: Config, clock: Any, hooks: SessionHooks) -> Iterator[WebApp]:
     from starlette.testclient import TestClient
 
-    manager = AsyncSessionManager(config, clock=clock)
-    app = load_example("fastapi_app").create_app(manager, **options)
+    manager = AsyncSessionManager(config, clock=clock, hooks=hooks)
+    app = load_example("fastapi_app").create_app(manager)
     with TestClient(app, base_url="http://testserver") as client:
 
         def handles(user_id: str) -> list[str]:
@@ -278,9 +279,9 @@ def _fastapi(config: Config, clock: Any, options: dict[str, Any]) -> Iterator[We
             client.portal.call(manager.close)
 
 
-def _flask(config: Config, clock: Any, options: dict[str, Any]) -> Iterator[WebApp]:
-    manager = SessionManager(config, clock=clock)
-    app = load_example("flask_app").create_app(manager, **options)
+def _flask(config: Config, clock: Any, hooks: SessionHooks) -> Iterator[WebApp]:
+    manager = SessionManager(config, clock=clock, hooks=hooks)
+    app = load_example("flask_app").create_app(manager)
     transport = FlaskTestClientTransport(app)
     with httpx.Client(transport=transport, base_url="http://testserver") as client:
         try:
@@ -309,12 +310,12 @@ def django_setup() -> None:
     _django_ready = True
 
 
-def _django(config: Config, clock: Any, options: dict[str, Any]) -> Iterator[WebApp]:
+def _django(config: Config, clock: Any, hooks: SessionHooks) -> Iterator[WebApp]:
     django_setup()
     from sessionward.integrations import django as sw_django
 
-    manager = SessionManager(config, clock=clock)
-    sw_django.configure(manager, **options)
+    manager = SessionManager(config, clock=clock, hooks=hooks)
+    sw_django.configure(manager)
     transport = DjangoTestClientTransport()
     with httpx.Client(transport=transport, base_url="http://testserver") as client:
         try:
@@ -334,10 +335,9 @@ def make_web_app(
     """Start the framework's example app on a fresh config (``make_web_app(enable_...=True)``)."""
     running: list[Iterator[WebApp]] = []
 
-    def factory(*, on_token_theft: Any = None, **settings: Any) -> WebApp:
+    def factory(*, hooks: SessionHooks = NO_HOOKS, **settings: Any) -> WebApp:
         config = make_config(**{**EXAMPLE_SETTINGS, **settings})
-        options = {"on_token_theft": on_token_theft} if on_token_theft else {}
-        gen = _BUILDERS[framework](config, clock, options)
+        gen = _BUILDERS[framework](config, clock, hooks)
         running.append(gen)
         return next(gen)
 

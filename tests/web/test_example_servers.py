@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,27 +26,25 @@ COMMANDS = {
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-@pytest.fixture(params=sorted(COMMANDS))
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[str]:
+    """The example started by its command on a free loopback port; yields its base URL."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [
         sys.executable,
-        *COMMANDS[request.param],
+        *COMMANDS[framework],
         "--port",
         str(port),
         "--host",
         "127.0.0.1",
-        "--access-token-validity",
-        "2",
-        "--blacklisting",
         "--database-url",
         f"sqlite:///{tmp_path}/example.sqlite3",
+        *options,
     ]
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -55,11 +54,18 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     _, err = process.communicate(timeout=5)
-                    pytest.fail(f"{request.param} example did not start: {err.decode()[-2000:]}")
+                    pytest.fail(f"{framework} example did not start: {err.decode()[-2000:]}")
                 time.sleep(0.05)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)
+
+
+@pytest.fixture(params=sorted(COMMANDS))
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    options = ("--access-token-validity", "2", "--blacklisting")
+    with running_example(request.param, tmp_path, *options) as url:
+        yield url
 
 
 def test_example_server_speaks_the_api(server: str) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from sessionward.events import SessionHooks
+from sessionward.protocol import TheftReason
 from sessionward.storage.engines import resolve_url
 
 from .conftest import FRAMEWORKS, TOKEN_COOKIES, Browser, WebApp
@@ -76,7 +78,8 @@ def test_login_rejects_bad_input(web: WebApp) -> None:
     browser = web.browser()
     for body in ({}, {"userId": ""}, {"userId": 7}, ["x"], {"userId": "x" * 200}):
         assert browser.request("POST", "/login", json=body).status == 400
-    assert browser.request("POST", "/login", content=b"{not json").status == 400
+    json_type = {"content-type": "application/json"}
+    assert browser.request("POST", "/login", content=b"{not json", headers=json_type).status == 400
     assert browser.jar == {}
 
 
@@ -149,10 +152,12 @@ def test_replayed_refresh_token_is_theft_and_ends_the_session(web: WebApp) -> No
     assert victim.jar == {}
 
 
-def test_custom_theft_handler_replaces_the_default(make_web_app: Any) -> None:
+def test_theft_hook_receives_the_event_and_the_session_can_be_kept(make_web_app: Any) -> None:
     seen: list[Any] = []
     # records, does not revoke (nor does the library, with revoke_session_on_theft off)
-    web = make_web_app(on_token_theft=seen.append, revoke_session_on_theft=False)
+    web = make_web_app(
+        hooks=SessionHooks(on_token_theft=seen.append), revoke_session_on_theft=False
+    )
     victim = logged_in(web)
     stolen = victim.cookie("sRefreshToken")
     victim.refresh()
@@ -163,6 +168,12 @@ def test_custom_theft_handler_replaces_the_default(make_web_app: Any) -> None:
     )
     assert reply.status == EXPIRED and reply.cleared_all
     assert [e.user_id for e in seen] == ["alice"]
+    assert not seen[0].session_revoked
+    if web.config.refresh_grace_window:  # a derived child: the replayed generation is known
+        assert seen[0].reason is TheftReason.REPLAYED_PARENT
+        assert seen[0].seconds_since_rotation >= 31
+    else:  # the original's random children: only "an old token"
+        assert seen[0].reason is TheftReason.OLD_TOKEN
     assert web.handles("alice") == [seen[0].session_handle]  # not revoked by the library
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from sessionward import Config, GeneralError, SessionTokens, TryRefreshTokenError
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.models import Session, Token
+from sessionward.models import ClientContext, Session, Token
+from sessionward.proof import ProofOfPossession
 from sessionward.transport import (
     Call,
     Cookie,
@@ -22,8 +23,17 @@ from sessionward.transport import (
 
 
 class Req:
-    def __init__(self, method: str = "GET", cookies: Any = None, headers: Any = None) -> None:
+    def __init__(
+        self,
+        method: str = "GET",
+        cookies: Any = None,
+        headers: Any = None,
+        peer_address: str | None = "127.0.0.1",
+        url: str = "http://testserver/r",
+    ) -> None:
         self.method = method
+        self.peer_address = peer_address
+        self.url = url
         self.cookies = cookies or {}
         self.headers = {k.lower(): v for k, v in (headers or {}).items()}
 
@@ -137,25 +147,31 @@ def test_csrf_check_defaults_to_non_get_methods() -> None:
     assert not off.csrf_check_wanted(Req("POST"), True)
 
 
-def test_theft_calls_the_handler_then_reraises() -> None:
+def test_refresh_hands_the_client_and_its_proof_to_the_manager_and_theft_through() -> None:
     class Manager:
         def __init__(self) -> None:
-            self.revoked: list[str] = []
+            self.seen: list[Any] = []
 
-        def refresh_session(self, token: str) -> SessionTokens:
-            raise TokenTheftDetectedError("h1", "u1")
-
-        def revoke_session(self, handle: str) -> bool:
-            self.revoked.append(handle)
-            return True
+        def refresh_session(self, token: str, *, client: Any, proof: Any) -> SessionTokens:
+            self.seen.append((token, client, proof))
+            raise TokenTheftDetectedError("h1", "u1", "other_client")
 
     manager = Manager()
-    flow = Transport(Config(refresh_path="/r")).refresh_session(
-        Req("POST", {"sRefreshToken": "t", "sIdRefreshToken": "i"}), Outgoing()
+    config = Config(refresh_path="/r", trusted_proxies=("10.0.0.0/8",))
+    request = Req(
+        "POST",
+        {"sRefreshToken": "t", "sIdRefreshToken": "i"},
+        {"X-Forwarded-For": "6.6.6.6, 203.0.113.9", "User-Agent": "UA/1", "DPoP": "a.b.c"},
+        peer_address="10.0.0.2",
+        url="https://app.example/r",
     )
+    out = Outgoing()
     with pytest.raises(TokenTheftDetectedError):
-        run_sync(manager, flow)
-    assert manager.revoked == ["h1"]
+        run_sync(manager, Transport(config).refresh_session(request, out))
+    ((token, client, proof),) = manager.seen  # called once; theft is the manager's business
+    assert token == "t"
+    assert client == ClientContext("203.0.113.9", "UA/1")
+    assert proof == ProofOfPossession("a.b.c", "POST", "https://app.example/r")
 
 
 def test_flows_yield_calls_not_io() -> None:

@@ -37,11 +37,14 @@ from sessionward.demo_api import demo_router
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
 from sessionward.integrations.starlette import AsyncRequestSession, Sessionward, verify_session
 from sessionward.manager import AsyncSessionManager, SessionManager
+from sessionward.models import ClientContext
 from sessionward.transport import REFRESH_TOKEN_COOKIE
 
 STATIC = Path(str(resources.files("sessionward.demo") / "static"))
 CLIENT_JS = Path(str(resources.files("sessionward") / "js" / "sessionward.js"))
 MAX_ATTACKERS = 64
+# The simulated attacker works from another network with its own tool, as a real one would.
+ATTACKER = ClientContext("198.51.100.66", "curl/8.5.0")
 MAX_BODY = 4096
 
 SessionDep = Annotated[AsyncRequestSession, Depends(verify_session())]
@@ -119,11 +122,8 @@ def _bad_request(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
-    """The demo app around ``manager``: the example API, the page, and the demo-only routes.
-
-    ``options`` go to :class:`~sessionward.integrations.starlette.Sessionward` (``on_token_theft``).
-    """
+def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
+    """The demo app around ``manager``: the example API, the page, and the demo-only routes."""
     config = manager.config
 
     @asynccontextmanager
@@ -132,7 +132,7 @@ def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
         await manager.close()
 
     app = FastAPI(title="sessionward demo", docs_url=None, redoc_url=None, lifespan=lifespan)
-    Sessionward(manager, **options).install(app)
+    Sessionward(manager).install(app)
     app.include_router(demo_router())
     app.mount("/assets", StaticFiles(directory=STATIC), name="assets")
     attackers = _Attackers()
@@ -203,13 +203,18 @@ def create_demo_app(manager: AsyncSessionManager, **options: Any) -> FastAPI:
         if stolen is None:
             return _bad_request("unknown attackerId: copy a refresh token first", 404)
         try:
-            tokens = await manager.refresh_session(stolen)
-        except TokenTheftDetectedError as theft:
-            await manager.revoke_session(theft.session_handle)  # what the integration does
+            tokens = await manager.refresh_session(stolen, client=ATTACKER)
+        except TokenTheftDetectedError as theft:  # the manager has revoked the session
+            why = (
+                "the session is bound to the victim's key, and the attacker cannot sign a proof"
+                if theft.reason.startswith("proof_")
+                else "this refresh token was already rotated, so somebody holds a copy"
+            )
             return {
                 "outcome": "theft",
-                "message": "token theft detected: this refresh token was already rotated, so "
-                "somebody holds a copy. The session is revoked: attacker and victim are out.",
+                "reason": theft.reason,
+                "message": f"token theft detected: {why}. The session is revoked: attacker "
+                "and victim are out.",
             }
         except UnauthorisedError:
             return {"outcome": "unauthorised", "message": "the session is over; nothing to use"}

@@ -31,7 +31,6 @@ from sessionward.transport import (
     Cookie,
     Flow,
     Outgoing,
-    TheftHandler,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
@@ -53,6 +52,14 @@ class _RequestAdapter:
     @property
     def method(self) -> str:
         return request.method
+
+    @property
+    def url(self) -> str:
+        return request.url
+
+    @property
+    def peer_address(self) -> str | None:
+        return request.remote_addr
 
     def get_cookie(self, name: str) -> str | None:
         return request.cookies.get(name)
@@ -96,12 +103,9 @@ class Sessionward:
         app: Flask | None = None,
         manager: SessionManager | None = None,
         *,
-        on_token_theft: TheftHandler | None = None,
         refresh_route: bool = True,
     ) -> None:
-        """``on_token_theft(error)`` replaces the default, which revokes the session; either way
-        the client gets the session-expired status and cleared cookies."""
-        self.on_token_theft = on_token_theft
+        """Security events (theft, revocations) go to the manager's ``hooks``."""
         self.refresh_route = refresh_route
         self._manager = manager
         self._transport: Transport | None = None
@@ -135,7 +139,7 @@ class Sessionward:
             )
 
     def _run(self, flow: Flow[T]) -> T:
-        return run_sync(self.manager, flow, self.on_token_theft)
+        return run_sync(self.manager, flow)
 
     def _session(self, verified: VerifiedSession | Any) -> RequestSession:
         return RequestSession(

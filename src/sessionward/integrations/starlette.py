@@ -35,7 +35,6 @@ from sessionward.transport import (
     Cookie,
     Flow,
     Outgoing,
-    TheftHandler,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
@@ -59,6 +58,15 @@ class _RequestAdapter:
     @property
     def method(self) -> str:
         return self._request.method
+
+    @property
+    def url(self) -> str:
+        return str(self._request.url)
+
+    @property
+    def peer_address(self) -> str | None:
+        client = self._request.client
+        return client.host if client else None
 
     def get_cookie(self, name: str) -> str | None:
         return self._request.cookies.get(name)
@@ -112,17 +120,10 @@ class SessionwardMiddleware:
 class Sessionward:
     """Sessions for one Starlette or FastAPI application."""
 
-    def __init__(
-        self,
-        manager: AsyncSessionManager,
-        *,
-        on_token_theft: TheftHandler | None = None,
-    ) -> None:
-        """``on_token_theft(error)`` (sync or async) replaces the default, which revokes the
-        session; either way the client gets the session-expired status and cleared cookies."""
+    def __init__(self, manager: AsyncSessionManager) -> None:
+        """Security events (theft, revocations) go to the manager's ``hooks``."""
         self.manager = manager
         self.transport = Transport(manager.config)
-        self.on_token_theft = on_token_theft
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
         """Add the middleware, the error handlers and (by default) ``POST <refresh_path>``."""
@@ -132,7 +133,7 @@ class Sessionward:
             app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
 
     def _run(self, flow: Flow[T]) -> Awaitable[T]:
-        return run_async(self.manager, flow, self.on_token_theft)
+        return run_async(self.manager, flow)
 
     def _session(self, request: Request, verified: Any) -> AsyncRequestSession:
         return AsyncRequestSession(

@@ -9,6 +9,14 @@
 //   and finds that the id-refresh token changed meanwhile (another tab refreshed) just retries,
 //   so two tabs never present the same refresh token concurrently.
 //
+// - proof of possession (PROTOCOL §4a, DPoP-style): by default the client holds an ECDSA P-256
+//   key pair made with WebCrypto, its private half non-extractable and kept in IndexedDB, shared
+//   by the tabs. While there is no session every request carries a `DPoP` proof, so the login
+//   binds the session to the key; every refresh then carries a proof over the id-refresh token
+//   (the refresh-token cookie is HttpOnly, and the id-refresh token is derived from it). A copy of
+//   the cookies is then useless without this browser's key. Where WebCrypto or IndexedDB is
+//   missing (or with `proofOfPossession: false`) sessions are simply unbound.
+//
 //   import { createClient } from "/sessionward.js";
 //   const session = createClient({ refreshPath: "/refresh" });
 //   const response = await session.fetch("/me");
@@ -18,6 +26,44 @@ const ID_COOKIE = "sIdRefreshToken";
 const ANTI_CSRF_HEADER = "anti-csrf";
 const ID_HEADER = "id-refresh-token";
 const THEFT_MESSAGE = "token theft detected";
+const PROOF_HEADER = "DPoP";
+const KEY_DB = "sessionward";
+const KEY_STORE = "keys";
+
+const utf8 = (text) => new TextEncoder().encode(text);
+
+function base64url(bytes) {
+  let binary = "";
+  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+function proofsPossible() {
+  return Boolean(globalThis.crypto && crypto.subtle && globalThis.indexedDB && globalThis.isSecureContext);
+}
+
+// IndexedDB: one object store of key pairs by origin. CryptoKey objects are stored as they are
+// (structured clone), so a non-extractable private key stays non-extractable.
+function keyStore(mode, action) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open(KEY_DB, 1);
+    open.onupgradeneeded = () => open.result.createObjectStore(KEY_STORE);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const transaction = db.transaction(KEY_STORE, mode);
+      const request = action(transaction.objectStore(KEY_STORE));
+      transaction.oncomplete = () => {
+        db.close();
+        resolve(request.result);
+      };
+      transaction.onerror = transaction.onabort = () => {
+        db.close();
+        reject(transaction.error);
+      };
+    };
+  });
+}
 
 function readCookie(name) {
   for (const part of document.cookie.split(";")) {
@@ -39,6 +85,7 @@ export class SessionwardClient {
    * @param {number} [options.sessionExpiredStatus] the backend's session-expired status (440)
    * @param {typeof fetch} [options.fetch] the fetch to wrap (default: the page's)
    * @param {(event: object) => void} [options.onEvent] told of refreshes, expiry, theft, sign-out
+   * @param {boolean} [options.proofOfPossession] bind sessions to this browser's key (default true)
    */
   constructor(options = {}) {
     const base = new URL(options.apiBase || "/", location.href);
@@ -53,6 +100,54 @@ export class SessionwardClient {
     this._storageKey = `sessionward:${base.origin}`;
     this._lockName = `sessionward-refresh:${base.origin}`;
     this._queue = Promise.resolve(); // the fallback lock where Web Locks are missing
+    this.proofOfPossession = options.proofOfPossession !== false;
+    this._keyName = `key:${base.origin}`;
+    this._keyLockName = `sessionward-key:${base.origin}`;
+    this._clockSkewMs = 0; // the server's clock minus ours, from Date headers
+  }
+
+  // --- proof of possession -------------------------------------------------------------------
+
+  /** This browser's key pair (made on first login; shared by the tabs), or undefined. */
+  async _keyPair(create) {
+    if (!this.proofOfPossession || !proofsPossible()) return undefined;
+    const load = () => keyStore("readonly", (store) => store.get(this._keyName));
+    try {
+      const found = await load();
+      if (found || !create) return found || undefined;
+      // One key per browser: two tabs logging in at once must not each make their own.
+      return await this._withNamedLock(this._keyLockName, async () => {
+        const again = await load();
+        if (again) return again;
+        const pair = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+          "sign",
+          "verify",
+        ]);
+        await keyStore("readwrite", (store) => store.put(pair, this._keyName));
+        return pair;
+      });
+    } catch (error) {
+      console.warn("sessionward: no key for proof of possession; the session is unbound", error);
+      return undefined;
+    }
+  }
+
+  /** A DPoP proof for one request; `token`: the id-refresh token presented (at refresh). */
+  async _proof(method, url, token) {
+    const pair = await this._keyPair(token === undefined);
+    if (!pair) return undefined;
+    const { kty, crv, x, y } = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    const header = { typ: "dpop+jwt", alg: "ES256", jwk: { kty, crv, x, y } };
+    const claims = {
+      jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+      htm: method.toUpperCase(),
+      htu: new URL(url, location.href).href,
+      iat: Math.floor((Date.now() + this._clockSkewMs) / 1000),
+    };
+    if (token !== undefined) claims.ath = base64url(await crypto.subtle.digest("SHA-256", utf8(token)));
+    const input = `${base64url(utf8(JSON.stringify(header)))}.${base64url(utf8(JSON.stringify(claims)))}`;
+    const signature = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, pair.privateKey, utf8(input));
+    return `${input}.${base64url(signature)}`; // WebCrypto signs as r || s: what JWS wants
   }
 
   // --- state ---------------------------------------------------------------------------------
@@ -91,6 +186,11 @@ export class SessionwardClient {
   }
 
   _absorb(response) {
+    const date = Date.parse(response.headers.get("date") || "");
+    if (!Number.isNaN(date)) {
+      const skew = date - Date.now();
+      this._clockSkewMs = Math.abs(skew) > 5000 ? skew : 0; // Date has one-second resolution
+    }
     const idHeader = response.headers.get(ID_HEADER);
     const csrf = response.headers.get(ANTI_CSRF_HEADER);
     if (idHeader === null && csrf === null) return;
@@ -138,6 +238,11 @@ export class SessionwardClient {
       const headers = new Headers(original.headers);
       const csrf = this.antiCsrfToken();
       if (csrf !== undefined) headers.set(ANTI_CSRF_HEADER, csrf);
+      if (before === undefined) {
+        // No session yet: whatever this request is (a login, typically), offer the key.
+        const proof = await this._proof(original.method, original.url);
+        if (proof !== undefined) headers.set(PROOF_HEADER, proof);
+      }
       const request = new Request(original.clone(), { headers, credentials: "include" });
       const response = await this._fetch(request);
       this._absorb(response);
@@ -161,8 +266,12 @@ export class SessionwardClient {
   }
 
   _withLock(task) {
+    return this._withNamedLock(this._lockName, task);
+  }
+
+  _withNamedLock(name, task) {
     if (globalThis.navigator && navigator.locks && navigator.locks.request) {
-      return navigator.locks.request(this._lockName, { mode: "exclusive" }, task);
+      return navigator.locks.request(name, { mode: "exclusive" }, task);
     }
     const run = this._queue.then(task, task);
     this._queue = run.catch(() => {});
@@ -177,10 +286,11 @@ export class SessionwardClient {
         return "no-session";
       }
       if (before !== undefined && now !== before) return "refreshed-elsewhere";
-      const response = await this._fetch(this._url(this.refreshPath), {
-        method: "POST",
-        credentials: "include",
-      });
+      const url = this._url(this.refreshPath);
+      const headers = new Headers();
+      const proof = await this._proof("POST", url, now);
+      if (proof !== undefined) headers.set(PROOF_HEADER, proof);
+      const response = await this._fetch(url, { method: "POST", credentials: "include", headers });
       this._absorb(response);
       if (response.ok) {
         this.refreshCount += 1;

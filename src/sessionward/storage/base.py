@@ -121,18 +121,36 @@ def database_errors() -> Iterator[None]:
 
 
 def row_from(result_row: Any) -> SessionRow | None:
+    """A ``read_session`` result as a :class:`SessionRow` (None when there is no row)."""
     if result_row is None:
         return None
-    handle, user_id, hash_2, expires_at, payload, created, since, previous = result_row
+    (
+        handle,
+        user_id,
+        hash_2,
+        expires_at,
+        payload,
+        created_at,
+        parent_issued_at,
+        child_issued_at,
+        refreshed_at,
+        refreshed_ip,
+        refreshed_user_agent,
+        pop_thumbprint,
+    ) = result_row
     return SessionRow(
         handle,
         user_id,
         hash_2,
         int(expires_at),
         payload,
-        _int_or_none(created),
-        _int_or_none(since),
-        _int_or_none(previous),
+        _int_or_none(created_at),
+        _int_or_none(parent_issued_at),
+        _int_or_none(child_issued_at),
+        _int_or_none(refreshed_at),
+        refreshed_ip,
+        refreshed_user_agent,
+        pop_thumbprint,
     )
 
 
@@ -141,12 +159,16 @@ def _int_or_none(value: Any) -> int | None:
 
 
 def update_parameters(handle: str, change: RowUpdate) -> dict[str, Any]:
+    client = change.new_refreshed_client
     return {
         "handle": handle,
         "new_hash_2": change.new_hash_2,
         "new_expires_at": change.new_expires_at,
         "new_parent_issued_at": change.new_parent_issued_at,
         "new_child_issued_at": change.new_child_issued_at,
+        "new_refreshed_at": change.new_refreshed_at,
+        "new_refreshed_ip": client.ip if client else None,
+        "new_refreshed_user_agent": client.user_agent if client else None,
     }
 
 

@@ -1,9 +1,15 @@
 """The two tables of PROTOCOL §6 and every SQL statement on them, defined once for all backends.
 
-Columns match the original so its data can be read; ``created_at`` and the indexes on
-``user_id`` and ``expires_at`` are additions. Times are milliseconds since the epoch; JSON values
-are stored as text. Statements use bound parameters only and are compiled once per dialect by
-SQLAlchemy's cache.
+Columns match the original so its data can be read; the others (creation time, grace anchors,
+client context, the proof-of-possession key) and the indexes on ``user_id`` and ``expires_at``
+are additions, all nullable so that ``create_tables`` can add them to an older table. Times are
+milliseconds since the epoch; JSON values are stored as text (MEDIUMTEXT on MySQL/MariaDB, so
+that the 1 MiB session-data limit holds there too). Statements use bound parameters only and are
+compiled once per dialect by SQLAlchemy's cache.
+
+Identifiers and hashes compare byte for byte on every backend: on MySQL/MariaDB that needs a
+binary, no-pad collation (:class:`ExactString`); the default ``utf8mb4_general_ci`` would make
+``ALICE``, ``Alíce`` and ``alice `` the same user.
 
 Writes that depend on what was read are compare-and-set: they name the session's current hash
 and anchor in their ``WHERE`` clause and so change nothing if another request changed the row in
@@ -13,10 +19,12 @@ between (the store then reads again and decides again).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Delete,
     Index,
     Insert,
@@ -29,9 +37,42 @@ from sqlalchemy import (
     bindparam,
     delete,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateColumn
+
+MAX_USER_AGENT_COLUMN = 512
+
+
+class ExactString(String):
+    """A VARCHAR compared byte for byte: SQLite and PostgreSQL already do; MySQL/MariaDB get
+    ``utf8mb4`` with a binary collation that also keeps trailing spaces significant."""
+
+    cache_ok = True
+
+
+@compiles(ExactString, "mysql")
+@compiles(ExactString, "mariadb")
+def _exact_string_mysql(type_: ExactString, compiler: Any, **_kw: Any) -> str:
+    dialect = compiler.dialect
+    if getattr(dialect, "is_mariadb", False):
+        collation = "utf8mb4_nopad_bin"  # MariaDB's utf8mb4_bin pads: 'a' = 'a '
+    elif (getattr(dialect, "server_version_info", None) or (0,)) >= (8, 0):
+        collation = "utf8mb4_0900_bin"  # MySQL 8: binary and no-pad
+    else:
+        collation = "utf8mb4_bin"  # MySQL 5.7: binary; trailing spaces still pad
+    return f"VARCHAR({type_.length}) CHARACTER SET utf8mb4 COLLATE {collation}"
+
+
+def _long_text() -> Any:
+    """TEXT, but MEDIUMTEXT on MySQL/MariaDB whose TEXT stops at 64 KiB."""
+    return Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 
 def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[MetaData, Table, Table]:
@@ -40,24 +81,33 @@ def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[Meta
     keys = Table(
         signing_key_table,
         metadata,
-        Column("key_name", String(128), primary_key=True),
+        Column("key_name", ExactString(128), primary_key=True),
         Column("key_value", String(255), nullable=False),
         Column("created_at_time", BigInteger, nullable=False),
     )
     sessions = Table(
         refresh_token_table,
         metadata,
-        Column("session_handle", String(255), primary_key=True),
-        Column("user_id", String(128), nullable=False),
-        Column("refresh_token_hash_2", String(128), nullable=False),
-        Column("session_info", Text, nullable=True),
+        Column("session_handle", ExactString(255), primary_key=True),
+        Column("user_id", ExactString(128), nullable=False),
+        Column("refresh_token_hash_2", ExactString(128), nullable=False),
+        Column("session_info", _long_text(), nullable=True),
         Column("expires_at", BigInteger, nullable=False),
-        Column("jwt_user_payload", Text, nullable=True),
+        Column("jwt_user_payload", _long_text(), nullable=True),
         Column("created_at", BigInteger, nullable=True),
         # The grace window for duplicate refreshes (see protocol.py): when the current parent
         # and its child were first issued. Times, not token material.
         Column("parent_issued_at", BigInteger, nullable=True),
         Column("child_issued_at", BigInteger, nullable=True),
+        # Client context (PROTOCOL §4a): the client that logged in, and the one that presented
+        # the current parent first (the grace window serves its child to that client only).
+        Column("created_ip", String(64), nullable=True),
+        Column("created_user_agent", String(MAX_USER_AGENT_COLUMN), nullable=True),
+        Column("refreshed_at", BigInteger, nullable=True),
+        Column("refreshed_ip", String(64), nullable=True),
+        Column("refreshed_user_agent", String(MAX_USER_AGENT_COLUMN), nullable=True),
+        # Proof of possession: RFC 7638 thumbprint of the client's key, if the session is bound.
+        Column("pop_key_thumbprint", String(64), nullable=True),
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
@@ -70,7 +120,7 @@ class Statements:
 
     metadata: MetaData
     insert_session: Insert
-    read_session: Select[str, str, str, int, str | None, int | None, int | None, int | None]
+    read_session: Select[Any]
     session_alive: Select[str]
     update_if_unchanged: Update
     delete_if_unchanged: Delete
@@ -108,6 +158,10 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             s.c.created_at,
             s.c.parent_issued_at,
             s.c.child_issued_at,
+            s.c.refreshed_at,
+            s.c.refreshed_ip,
+            s.c.refreshed_user_agent,
+            s.c.pop_key_thumbprint,
         ).where(by_handle),
         session_alive=select(s.c.session_handle).where(by_handle, alive),
         update_if_unchanged=update(s)
@@ -117,6 +171,9 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             expires_at=bindparam("new_expires_at"),
             parent_issued_at=bindparam("new_parent_issued_at"),
             child_issued_at=bindparam("new_child_issued_at"),
+            refreshed_at=bindparam("new_refreshed_at"),
+            refreshed_ip=bindparam("new_refreshed_ip"),
+            refreshed_user_agent=bindparam("new_refreshed_user_agent"),
         ),
         delete_if_unchanged=delete(s).where(*unchanged),
         delete_session=delete(s).where(by_handle),
@@ -133,3 +190,34 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         insert_key=insert(keys),
         delete_keys=delete(keys).where(keys.c.key_name.in_(bindparam("names", expanding=True))),
     )
+
+
+def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
+    """Add to existing tables the nullable columns this version defines and they lack.
+
+    Tables created by the original library, or by an older sessionward, then work as they are:
+    new columns start as NULL, which every reader treats as "not recorded". Each ``ALTER`` is
+    committed on its own; two processes adding the same column race harmlessly (the loser finds
+    it present and goes on).
+    """
+    added = []
+    preparer = conn.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+        conn.commit()
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            ddl = CreateColumn(column).compile(dialect=conn.dialect)
+            statement = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {ddl}"
+            try:
+                conn.execute(text(statement))
+                conn.commit()
+            except (OperationalError, ProgrammingError):
+                conn.rollback()
+                if column.name not in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+                    raise
+                conn.commit()
+                continue
+            added.append(f"{table.name}.{column.name}")
+    return added

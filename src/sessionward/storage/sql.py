@@ -34,7 +34,7 @@ from sessionward.storage.base import (
     update_parameters,
 )
 from sessionward.storage.engines import prepare_sqlite
-from sessionward.storage.schema import Statements
+from sessionward.storage.schema import Statements, add_missing_columns
 
 CREATE_ATTEMPTS = 5  # concurrent first starts: each attempt skips the tables that now exist
 _CREATE_RACE = (OperationalError, ProgrammingError, IntegrityError)
@@ -87,6 +87,8 @@ class SyncSqlStore:
             for attempt in range(CREATE_ATTEMPTS):
                 try:
                     self._s.metadata.create_all(self.engine, checkfirst=True)
+                    with self.engine.connect() as conn:
+                        add_missing_columns(conn, self._s.metadata)
                     return
                 except _CREATE_RACE:
                     # Another process created a table between our check and our CREATE; what
@@ -220,6 +222,8 @@ class AsyncSqlStore:
                 try:
                     async with self.engine.begin() as conn:
                         await conn.run_sync(self._s.metadata.create_all, checkfirst=True)
+                    async with self.engine.connect() as conn:
+                        await conn.run_sync(add_missing_columns, self._s.metadata)
                     return
                 except _CREATE_RACE:
                     if attempt == CREATE_ATTEMPTS - 1:

@@ -22,7 +22,7 @@ from typing import Any
 from sessionward.tokens.keys import KeyRing, SigningKey
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
-MAX_COOKIE_TOKEN_LENGTH = 3800  # browsers drop cookies over ~4 KiB: refuse to mint such tokens
+MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value): refuse such
 
 _b64encode = base64.urlsafe_b64encode
 _hmac_digest = hmac.digest
@@ -94,9 +94,9 @@ def sign_access_token(
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
-        json.dumps(handle),
+        json.dumps(handle, ensure_ascii=False),
         ',"sub":',
-        json.dumps(user_id),
+        json.dumps(user_id, ensure_ascii=False),
         ',"rt":"',
         refresh_hash_1,
         '"',

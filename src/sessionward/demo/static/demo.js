@@ -142,7 +142,8 @@ async function loadSessions() {
 
 // --- actions ---------------------------------------------------------------------------------
 
-async function login(userId) {
+async function login(userId, bind = $("bind-key").checked) {
+  client.proofOfPossession = bind;
   const result = await call("/login", jsonInit("POST", { userId }));
   if (result.status !== 200) {
     setStatus(`login failed: ${result.body ? result.body.message : result.status}`, false);
@@ -253,7 +254,7 @@ function tick() {
 $("validity").textContent = String(settings.accessTokenValidity);
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  login($("user-id-input").value.trim());
+  login($("user-id-input").value.trim(), $("bind-key").checked);
 });
 $("call-api").addEventListener("click", callApi);
 $("auto-call").addEventListener("change", (e) => setAuto(e.target.checked));

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 
 from sessionward.config import Config
 from sessionward.errors import ConfigError
+from sessionward.events import SessionHooks
 from sessionward.integrations import AsyncRequestSession, RequestSession
 from sessionward.manager import SessionManager
 from sessionward.models import JSON, Session
@@ -34,7 +35,6 @@ from sessionward.transport import (
     Cookie,
     Flow,
     Outgoing,
-    TheftHandler,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
@@ -52,7 +52,6 @@ _lock = threading.Lock()
 class _State:
     manager: SessionManager | None = None
     transport: Transport | None = None
-    on_token_theft: TheftHandler | None = None
     configured: bool = False
 
 
@@ -83,16 +82,29 @@ def database_url_from_django() -> str:
     )
 
 
-def configure(
-    manager: SessionManager | None = None, *, on_token_theft: TheftHandler | None = None
-) -> None:
-    """Use this manager (and theft handler) instead of building one from settings; ``None``
-    returns to settings. For applications that build their own manager, and for tests."""
+def configure(manager: SessionManager | None = None) -> None:
+    """Use this manager instead of building one from settings; ``None`` returns to settings.
+    For applications that build their own manager, and for tests."""
     with _lock:
         _state.manager = manager
         _state.transport = Transport(manager.config) if manager is not None else None
-        _state.on_token_theft = on_token_theft
         _state.configured = manager is not None
+
+
+def hooks_from_settings() -> SessionHooks:
+    """``SESSIONWARD_HOOKS = {"on_token_theft": "myapp.security.on_theft", ...}``: each value a
+    callable or its dotted path."""
+    configured = getattr(settings, "SESSIONWARD_HOOKS", None) or {}
+    if not isinstance(configured, dict):
+        raise ConfigError("SESSIONWARD_HOOKS must be a dict of hook name to callable")
+    hooks = {
+        name: import_string(value) if isinstance(value, str) else value
+        for name, value in configured.items()
+    }
+    try:
+        return SessionHooks(**hooks)
+    except TypeError as exc:
+        raise ConfigError(f"SESSIONWARD_HOOKS: {exc}") from None
 
 
 def _ensure() -> _State:
@@ -107,9 +119,7 @@ def _ensure() -> _State:
                 config = Config(**options)
             except TypeError as exc:
                 raise ConfigError(f"SESSIONWARD: {exc}") from None
-            handler = getattr(settings, "SESSIONWARD_TOKEN_THEFT_HANDLER", None)
-            _state.on_token_theft = import_string(handler) if isinstance(handler, str) else handler
-            _state.manager = SessionManager(config)
+            _state.manager = SessionManager(config, hooks=hooks_from_settings())
             _state.transport = Transport(config)
             _state.configured = True
     return _state
@@ -139,6 +149,17 @@ class RequestAdapter:
     @property
     def method(self) -> str:
         return self._request.method or "GET"
+
+    @property
+    def url(self) -> str:
+        # The path is what a proof of possession must name (scheme and host are not compared),
+        # and unlike build_absolute_uri() it cannot fail on a host outside ALLOWED_HOSTS.
+        return self._request.get_full_path()
+
+    @property
+    def peer_address(self) -> str | None:
+        value = self._request.META.get("REMOTE_ADDR")
+        return value if isinstance(value, str) else None
 
     def get_cookie(self, name: str) -> str | None:
         return self._request.COOKIES.get(name)
@@ -188,7 +209,7 @@ def outgoing(request: HttpRequest) -> Outgoing:
 def run(flow: Flow[T]) -> T:
     """Drive a transport flow with the project's manager (sync)."""
     state = _ensure()
-    return run_sync(state.manager, flow, state.on_token_theft)
+    return run_sync(state.manager, flow)
 
 
 async def arun(flow: Flow[T]) -> T:
@@ -197,7 +218,6 @@ async def arun(flow: Flow[T]) -> T:
     return await run_async(
         state.manager,
         flow,
-        state.on_token_theft,
         to_thread=lambda f: sync_to_async(f, thread_sensitive=False),
     )
 

@@ -1,0 +1,144 @@
+"""Client context: the address and User-Agent a request came from, and when two presentations of
+one refresh token count as "the same client" for the grace window (PROTOCOL §4a).
+
+Pure functions, no framework: the integrations hand in the socket peer and the forwarding
+headers; the managers compare stored and presented contexts.
+
+Why a network and not the address: one honest browser's tabs share an address, but a phone that
+moves between cells or a user behind carrier-grade NAT changes address within its provider's
+range. An IPv4 /24 or an IPv6 /64 (one customer's prefix) absorbs that while still separating a
+thief on another network. The trade-offs of each binding are in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Literal
+
+from sessionward.models import ClientContext
+
+GraceBinding = Literal["network_and_user_agent", "user_agent", "none"]
+GRACE_BINDINGS: tuple[GraceBinding, ...] = ("network_and_user_agent", "user_agent", "none")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+MAX_USER_AGENT_LENGTH = 512  # longer values are cut: a User-Agent is a label, not an identity
+MAX_IP_LENGTH = 64
+_IPV4_PREFIX = 24
+_IPV6_PREFIX = 64
+_MAX_FORWARDED_HOPS = 32  # a header longer than this is not walked further
+
+
+def parse_networks(values: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """CIDR strings (``"10.0.0.0/8"``, ``"::1"``) as networks; ValueError names a bad one."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except (ValueError, TypeError, AttributeError):
+            raise ValueError(f"not an IP network: {value!r}") from None
+    return tuple(networks)
+
+
+def parse_ip(text: str | None) -> IPAddress | None:
+    """An address from a peer or a forwarding header (``[v6]:port`` and ``v4:port`` too)."""
+    if not text:
+        return None
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _forwarded_for(forwarded: str) -> list[str]:
+    """The ``for=`` values of an RFC 7239 ``Forwarded`` header, in order."""
+    hops = []
+    for element in forwarded.split(","):
+        for pair in element.split(";"):
+            name, _, value = pair.strip().partition("=")
+            if name.strip().lower() == "for":
+                hops.append(value.strip())
+    return hops
+
+
+def client_ip(
+    peer: str | None,
+    *,
+    forwarded: str | None = None,
+    x_forwarded_for: str | None = None,
+    trusted_proxies: tuple[IPNetwork, ...] = (),
+) -> str | None:
+    """The client's address: the socket peer, unless the peer is a trusted proxy; then the
+    nearest hop of ``Forwarded`` (or else ``X-Forwarded-For``) that is not a trusted proxy.
+
+    Walking from the right means a client cannot forge its address by sending the header itself:
+    only entries appended by trusted proxies are ever believed.
+    """
+    address = parse_ip(peer)
+    if address is None or not trusted_proxies:
+        return None if address is None else str(address)
+    if forwarded:
+        hops = _forwarded_for(forwarded)
+    elif x_forwarded_for:
+        hops = [hop.strip() for hop in x_forwarded_for.split(",")]
+    else:
+        hops = []
+    for hop in reversed(hops[-_MAX_FORWARDED_HOPS:]):
+        if not any(address in network for network in trusted_proxies):
+            break
+        previous = parse_ip(hop)
+        if previous is None:
+            return None  # a trusted proxy says "unknown" (or wrote garbage): no address
+        address = previous
+    return str(address)
+
+
+def network_of(ip: str | None) -> str | None:
+    """The /24 (IPv4) or /64 (IPv6) that ``ip`` belongs to; an unparseable value stands for
+    itself, and None stays None."""
+    address = parse_ip(ip)
+    if address is None:
+        return ip
+    prefix = _IPV4_PREFIX if address.version == 4 else _IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def clean_user_agent(value: str | None) -> str | None:
+    """A User-Agent safe to store and show: printable characters only, at most 512."""
+    if not value:
+        return None
+    cleaned = "".join(c for c in value[: MAX_USER_AGENT_LENGTH * 2] if c.isprintable())
+    return cleaned[:MAX_USER_AGENT_LENGTH].strip() or None
+
+
+def clean_client(client: ClientContext | None) -> ClientContext | None:
+    """A context fit for storage: a parseable address (IPv4-mapped IPv6 as IPv4), a clean UA."""
+    if client is None:
+        return None
+    address = parse_ip(client.ip) if isinstance(client.ip, str) else None
+    agent = client.user_agent if isinstance(client.user_agent, str) else None
+    return ClientContext(None if address is None else str(address), clean_user_agent(agent))
+
+
+def same_client(
+    first: ClientContext | None, second: ClientContext | None, binding: GraceBinding
+) -> bool:
+    """Whether two presentations of one refresh token may come from one client, under
+    ``binding``. A missing context equals only another missing one."""
+    if binding == "none":
+        return True
+    first = first or ClientContext()
+    second = second or ClientContext()
+    if first.user_agent != second.user_agent:
+        return False
+    return binding == "user_agent" or network_of(first.ip) == network_of(second.ip)

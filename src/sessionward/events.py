@@ -1,0 +1,132 @@
+"""Security events: typed records of what happened to a session, and the hooks that receive them.
+
+An application passes :class:`SessionHooks` to a manager to log, alert or audit. Hooks are
+called after the operation took effect; a hook may be sync, or async with the async manager. A
+hook that raises never breaks the request: the error is logged and the operation's result
+stands. Events carry no token, only handles, user ids and client context.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Literal, TypeVar
+
+from sessionward.errors import ConfigError
+from sessionward.models import ClientContext
+from sessionward.protocol import TheftReason
+
+logger = logging.getLogger("sessionward")
+
+RevokeReason = Literal["logout", "admin", "theft", "expiry", "evicted"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCreated:
+    session_handle: str
+    user_id: str
+    client: ClientContext | None
+    proof_bound: bool  # the session is bound to a key (proof of possession)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRefreshed:
+    session_handle: str
+    user_id: str
+    client: ClientContext | None
+    repeated: bool  # a duplicate within the grace window: the same tokens were served again
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRevoked:
+    session_handle: str
+    user_id: str | None  # None when the operation did not learn it (revoke by handle)
+    reason: RevokeReason
+
+
+@dataclass(frozen=True, slots=True)
+class TokenTheft:
+    """A refresh token came back that its session had already moved past (PROTOCOL §4, §4a)."""
+
+    session_handle: str
+    user_id: str
+    reason: TheftReason
+    # A short, non-secret id of the replayed token: the first 16 hex digits of its H2, the
+    # form the database stores, so it can be matched against audit records.
+    token_fingerprint: str
+    seconds_since_rotation: float | None  # since the replayed token was first rotated, if known
+    first_client: ClientContext | None  # who presented that token (or the session's token) first
+    replay_client: ClientContext | None  # who presented it now
+    session_revoked: bool
+
+
+E = TypeVar("E")
+Hook = Callable[[E], None] | Callable[[E], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class SessionHooks:
+    """Callables that receive the events; each may be None."""
+
+    on_token_theft: Hook[TokenTheft] | None = None
+    on_session_created: Hook[SessionCreated] | None = None
+    on_session_refreshed: Hook[SessionRefreshed] | None = None
+    on_session_revoked: Hook[SessionRevoked] | None = None
+
+    def check(self, *, allow_async: bool) -> None:
+        """ConfigError for a hook that is not callable, or an async one on the sync manager."""
+        for name in (
+            "on_token_theft",
+            "on_session_created",
+            "on_session_refreshed",
+            "on_session_revoked",
+        ):
+            hook = getattr(self, name)
+            if hook is None:
+                continue
+            if not callable(hook):
+                raise ConfigError(f"hooks.{name} must be callable; got {hook!r}")
+            if not allow_async and inspect.iscoroutinefunction(hook):
+                raise ConfigError(
+                    f"hooks.{name} is async: use it with AsyncSessionManager, or pass a sync one"
+                )
+
+
+NO_HOOKS = SessionHooks()
+
+
+@dataclass(frozen=True, slots=True)
+class Emission(Generic[E]):
+    """One event and the hook that should receive it."""
+
+    hook: Hook[E] | None
+    event: E
+
+
+def emit_sync(emission: Emission[object]) -> None:
+    """Call the hook; log (never raise) whatever goes wrong."""
+    if emission.hook is None:
+        return
+    try:
+        result = emission.hook(emission.event)
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            raise TypeError("an async hook cannot run on the sync manager")
+    except Exception:
+        logger.exception("sessionward: a %s hook raised", type(emission.event).__name__)
+
+
+async def emit_async(emission: Emission[object]) -> None:
+    """Call (and await, if async) the hook; log (never raise) whatever goes wrong."""
+    if emission.hook is None:
+        return
+    try:
+        result = emission.hook(emission.event)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception("sessionward: a %s hook raised", type(emission.event).__name__)

@@ -1,0 +1,254 @@
+"""Proof of possession for refresh tokens, modelled on DPoP (RFC 9449).
+
+A client that holds an ES256 key pair sends, at login, a *proof*: a small JWT signed by its
+private key that carries the public key (``jwk`` header). The session then stores only the key's
+RFC 7638 thumbprint. Every later refresh of that session must carry a fresh proof by the same key
+that covers the request's method and URL, a time within a minute, and ``ath``, the hash of the
+very refresh token presented (or of its id-refresh token, for browsers, which cannot read the
+HttpOnly refresh-token cookie). A copied refresh token is then worthless without the key, which a
+browser keeps non-extractable.
+
+Proofs travel in the ``DPoP`` request header. Verification costs one ECDSA P-256 verify and is
+done only at login and refresh, never on an ordinary request.
+
+:class:`ProofKey` is the client side (for Python clients and tests): it holds a key pair and
+makes proofs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+
+PROOF_HEADER = "DPoP"
+PROOF_TYPE = "dpop+jwt"
+MAX_PROOF_LENGTH = 2048  # longer header values are refused before any decoding
+PROOF_MAX_AGE_S = 60  # a proof's iat must be within this many seconds of the server's clock
+_COORDINATE_BYTES = 32
+_SEEN_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProofOfPossession:
+    """A proof as it arrived with one request: the header's value, and that request's method
+    and URL (which the proof must name)."""
+
+    jwt: str
+    method: str
+    url: str
+
+    def __repr__(self) -> str:  # proofs are short-lived credentials: never in logs
+        return f"ProofOfPossession(<{len(self.jwt)} chars>, {self.method} {self.url!r})"
+
+
+class InvalidProof(Exception):
+    """Internal: the proof is malformed, mis-signed, stale, replayed, or names another request."""
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    if not isinstance(text, str) or not text.isascii():
+        raise InvalidProof("not base64url")
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (ValueError, binascii.Error):
+        raise InvalidProof("not base64url") from None
+
+
+def token_hash(token: str) -> str:
+    """``ath``: base64url SHA-256 of the token the proof is made for (RFC 9449 §4.2)."""
+    return b64url(hashlib.sha256(token.encode()).digest())
+
+
+def jwk_thumbprint(jwk: dict[str, str]) -> str:
+    """RFC 7638 thumbprint of a P-256 public JWK: SHA-256 of its required members, base64url."""
+    canonical = json.dumps(
+        {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"], "y": jwk["y"]},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    return b64url(hashlib.sha256(canonical.encode()).digest())
+
+
+def _public_key(jwk: object) -> tuple[ec.EllipticCurvePublicKey, str]:
+    if (
+        not isinstance(jwk, dict)
+        or jwk.get("kty") != "EC"
+        or jwk.get("crv") != "P-256"
+        or "d" in jwk  # a private key sent by mistake is refused, not used
+    ):
+        raise InvalidProof("jwk must be a public P-256 EC key")
+    x, y = _unb64url(jwk.get("x", "")), _unb64url(jwk.get("y", ""))
+    if len(x) != _COORDINATE_BYTES or len(y) != _COORDINATE_BYTES:
+        raise InvalidProof("jwk coordinates must be 32 bytes")
+    try:
+        numbers = ec.EllipticCurvePublicNumbers(
+            int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
+        )
+        key = numbers.public_key()
+    except ValueError:
+        raise InvalidProof("jwk is not a point on P-256") from None
+    return key, jwk_thumbprint(jwk)
+
+
+def _same_target(htu: str, url: str) -> bool:
+    """``htu`` names the request's URL: the same path (query and fragment are ignored, and so
+    are scheme and host, which proxies rewrite; the proof is bound to the token regardless)."""
+    try:
+        return (urlsplit(htu).path or "/") == (urlsplit(url).path or "/")
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedProof:
+    thumbprint: str
+    jti: str
+
+
+def verify_proof(
+    proof: ProofOfPossession, *, now_s: float, tokens: tuple[str, ...] = ()
+) -> VerifiedProof:
+    """Check one proof; its ``ath`` must be the hash of one of ``tokens`` (none at login).
+
+    For a refresh, ``tokens`` are the refresh token presented and its id-refresh token: a
+    browser cannot read its HttpOnly refresh-token cookie, so it proves possession over the
+    id-refresh token, which only the server can derive from that refresh token (1:1).
+
+    Raises :class:`InvalidProof` with a short reason. Checks, in order of cost: size and shape,
+    header (``typ``, ``alg`` fixed to ES256 whatever the token says, a public ``jwk``), claims
+    (``htm``, ``htu``, ``iat`` within a minute, ``ath``, ``jti``), and last the signature.
+    """
+    raw = proof.jwt
+    if not isinstance(raw, str) or len(raw) > MAX_PROOF_LENGTH or raw.count(".") != 2:
+        raise InvalidProof("not a compact JWT")
+    header_b64, claims_b64, signature_b64 = raw.split(".")
+    try:
+        header = json.loads(_unb64url(header_b64))
+        claims = json.loads(_unb64url(claims_b64))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidProof("not JSON") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise InvalidProof("not a JWT")
+    if header.get("typ") != PROOF_TYPE or header.get("alg") != "ES256":
+        raise InvalidProof("typ must be dpop+jwt and alg ES256")
+    public_key, thumbprint = _public_key(header.get("jwk"))
+    jti, htm, htu, iat = (claims.get(k) for k in ("jti", "htm", "htu", "iat"))
+    if not isinstance(jti, str) or not 0 < len(jti) <= 128:
+        raise InvalidProof("jti must be a short string")
+    if not isinstance(htm, str) or htm.upper() != proof.method.upper():
+        raise InvalidProof("htm does not name this request's method")
+    if not isinstance(htu, str) or not _same_target(htu, proof.url):
+        raise InvalidProof("htu does not name this request's URL")
+    if (
+        not isinstance(iat, int | float)
+        or isinstance(iat, bool)
+        or abs(now_s - iat) > PROOF_MAX_AGE_S
+    ):
+        raise InvalidProof("iat is not within a minute of now")
+    if tokens and claims.get("ath") not in {token_hash(token) for token in tokens}:
+        raise InvalidProof("ath does not match the refresh token presented")
+    signature = _unb64url(signature_b64)
+    if len(signature) != 2 * _COORDINATE_BYTES:
+        raise InvalidProof("signature must be 64 bytes")
+    r = int.from_bytes(signature[:_COORDINATE_BYTES], "big")
+    s = int.from_bytes(signature[_COORDINATE_BYTES:], "big")
+    try:
+        public_key.verify(
+            encode_dss_signature(r, s),
+            f"{header_b64}.{claims_b64}".encode(),
+            ec.ECDSA(hashes.SHA256()),
+        )
+    except InvalidSignature:
+        raise InvalidProof("bad signature") from None
+    return VerifiedProof(thumbprint, jti)
+
+
+class SeenProofs:
+    """The ``jti`` of recently accepted proofs, so that one proof is accepted once per process.
+
+    Bounded and in memory: a proof older than a minute is refused by time anyway, so only that
+    minute's ids matter. (Processes do not share it; the proof also names the refresh token,
+    which rotates, so a replay elsewhere gains nothing a stolen request did not already give.)
+    """
+
+    def __init__(self, limit: int = _SEEN_LIMIT) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._limit = limit
+
+    def first_use(self, key: str, now_s: float) -> bool:
+        """Record ``key``; False if it was seen within the last two minutes."""
+        cutoff = now_s - 2 * PROOF_MAX_AGE_S
+        while self._seen:
+            oldest_key, seen_at = next(iter(self._seen.items()))
+            if seen_at >= cutoff and len(self._seen) < self._limit:
+                break
+            del self._seen[oldest_key]
+        if key in self._seen:
+            return False
+        self._seen[key] = now_s
+        return True
+
+
+class ProofKey:
+    """A client's ES256 key pair, making proofs (the Python side of what the browser client does
+    with WebCrypto). Keep one per client; its thumbprint is what the session is bound to."""
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey | None = None) -> None:
+        self._key = private_key or ec.generate_private_key(ec.SECP256R1())
+        numbers = self._key.public_key().public_numbers()
+        self.public_jwk: dict[str, str] = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.x.to_bytes(_COORDINATE_BYTES, "big")),
+            "y": b64url(numbers.y.to_bytes(_COORDINATE_BYTES, "big")),
+        }
+        self.thumbprint = jwk_thumbprint(self.public_jwk)
+
+    def proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        token: str | None = None,
+        now_s: float | None = None,
+    ) -> str:
+        """A proof for one request; ``token``: the refresh token being presented, if any."""
+        header = {"typ": PROOF_TYPE, "alg": "ES256", "jwk": self.public_jwk}
+        claims: dict[str, Any] = {
+            "jti": secrets.token_urlsafe(16),
+            "htm": method.upper(),
+            "htu": url,
+            "iat": int(time.time() if now_s is None else now_s),
+        }
+        if token is not None:
+            claims["ath"] = token_hash(token)
+        signing_input = ".".join(
+            b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
+        )
+        der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        raw = r.to_bytes(_COORDINATE_BYTES, "big") + s.to_bytes(_COORDINATE_BYTES, "big")
+        return f"{signing_input}.{b64url(raw)}"
+
+    def __repr__(self) -> str:
+        return f"ProofKey(thumbprint={self.thumbprint!r})"

@@ -1,0 +1,72 @@
+"""Checks on what callers and clients hand in: identifiers, JSON values and their sizes.
+
+Every value that reaches the database or a token passes through here first, so a hostile value
+(a lone surrogate, a NUL byte, a nesting 100,000 deep, megabytes of data) is refused with an
+:class:`~sessionward.errors.InvalidArgumentError` that names it, the same on every backend,
+instead of failing inside a driver.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+
+from sessionward.errors import DataTooLargeError, InvalidArgumentError
+from sessionward.models import JSON
+
+MAX_USER_ID_LENGTH = 128  # characters: the column's width, as in the original
+MAX_HANDLE_LENGTH = 255
+MAX_SESSION_DATA_BYTES = 1 << 20  # 1 MiB of JSON text (UTF-8), on every backend
+MAX_JWT_PAYLOAD_BYTES = 2048  # it travels in the access token, which must fit in a cookie
+
+
+def check_identifier(value: object, name: str, max_length: int = MAX_HANDLE_LENGTH) -> str:
+    """A non-empty str of at most ``max_length`` characters, valid UTF-8, without control
+    characters (a NUL byte, a newline in a user id only ever means trouble downstream)."""
+    if type(value) is not str or not 0 < len(value) <= max_length:
+        raise InvalidArgumentError(
+            f"{name} must be a non-empty str of at most {max_length} characters; "
+            f"got {type(value).__name__}"
+            + (f" of {len(value)} characters" if isinstance(value, str) else "")
+        )
+    if not value.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise InvalidArgumentError(f"{name} must not contain control characters or lone surrogates")
+    return value
+
+
+def check_user_id(value: object) -> str:
+    return check_identifier(value, "user_id", MAX_USER_ID_LENGTH)
+
+
+def to_json(value: JSON, name: str, max_bytes: int) -> str:
+    """``value`` as compact JSON text, refused if it is not JSON, not valid Unicode, or larger
+    than ``max_bytes`` in UTF-8."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(text.encode())
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"{name} must be a JSON-serialisable value: {exc}") from None
+    except UnicodeEncodeError:
+        raise InvalidArgumentError(f"{name} contains a lone surrogate (invalid Unicode)") from None
+    except RecursionError:
+        raise InvalidArgumentError(f"{name} is nested too deeply") from None
+    if size > max_bytes:
+        raise DataTooLargeError(
+            f"{name} is too large: {size} bytes of JSON, the limit is {max_bytes} bytes"
+        )
+    return text
+
+
+def parse_json_body(body: bytes, max_bytes: int = MAX_SESSION_DATA_BYTES + 4096) -> JSON:
+    """A request body as JSON, for the example and demo APIs; InvalidArgumentError otherwise
+    (DataTooLargeError when it is over ``max_bytes``)."""
+    if len(body) > max_bytes:
+        raise DataTooLargeError(
+            f"the body is too large: {len(body)} bytes, the limit is {max_bytes}"
+        )
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidArgumentError("the body must be JSON") from None
+    except RecursionError:
+        raise InvalidArgumentError("the body's JSON is nested too deeply") from None
