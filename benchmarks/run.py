@@ -256,7 +256,7 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
-        key = mgr._logic._ring.keys[-1].secret  # the HMAC key, for the baselines
+        key = mgr._logic.keys.ring.keys[-1].secret  # the HMAC key, for the baselines
         assert mgr.get_session(at, csrf).new_access_token is None
         now_s = time.time()
         assert floors.stdlib_verify(at, key, now_s)["sub"] == "verify-user"

@@ -1,6 +1,6 @@
 """The example JSON API on FastAPI: ``python examples/fastapi_app.py --port 8000``.
 
-The routes are :func:`sessionward.demo_api.demo_router` (shared with the demo); the one-line
+The routes are :func:`sessionward.demo.api.demo_router` (shared with the demo); the one-line
 protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(verify_session())]``.
 """
 
@@ -11,7 +11,7 @@ import argparse
 from fastapi import FastAPI
 
 from sessionward import AsyncSessionManager
-from sessionward.demo_api import SessionDep, demo_router
+from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 
 

@@ -13,13 +13,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from sessionward.calls import ManagerFlow
 from sessionward.models import JSON, Session
-from sessionward.transport import Flow, Outgoing, RequestAdapter, Transport
+from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
 
 
-class _Base:
+class _VerifiedRequest:
+    """What the sync and the async request sessions share: the session and where to write."""
+
     __slots__ = ("_out", "_request", "_transport", "session")
 
     def __init__(
@@ -47,7 +50,7 @@ class _Base:
         return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"
 
 
-class RequestSession(_Base):
+class RequestSession(_VerifiedRequest):
     """The verified session of the current request, for sync views (Flask, Django)."""
 
     __slots__ = ("_run",)
@@ -58,7 +61,7 @@ class RequestSession(_Base):
         transport: Transport,
         request: RequestAdapter,
         out: Outgoing,
-        run: Callable[[Flow[Any]], Any],
+        run: Callable[[ManagerFlow[Any]], Any],
     ) -> None:
         super().__init__(session, transport, request, out)
         self._run = run
@@ -78,7 +81,7 @@ class RequestSession(_Base):
         self._run(self._transport.update_session_data(self.handle, data))
 
 
-class AsyncRequestSession(_Base):
+class AsyncRequestSession(_VerifiedRequest):
     """The verified session of the current request, for async views (FastAPI, Starlette,
     Django async views): the same methods, awaited."""
 
@@ -90,7 +93,7 @@ class AsyncRequestSession(_Base):
         transport: Transport,
         request: RequestAdapter,
         out: Outgoing,
-        run: Callable[[Flow[Any]], Awaitable[Any]],
+        run: Callable[[ManagerFlow[Any]], Awaitable[Any]],
     ) -> None:
         super().__init__(session, transport, request, out)
         self._run = run

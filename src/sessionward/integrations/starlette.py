@@ -18,7 +18,7 @@ error handler's answer), so routes never touch a cookie. All rules live in
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Literal, TypeVar, overload
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -27,18 +27,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
+from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
 from sessionward.manager import AsyncSessionManager
-from sessionward.models import JSON
+from sessionward.models import JSON, Session
 from sessionward.transport import (
     Cookie,
-    Flow,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    run_async,
 )
 
 T = TypeVar("T")
@@ -132,12 +132,12 @@ class Sessionward:
         if refresh_route:
             app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
 
-    def _run(self, flow: Flow[T]) -> Awaitable[T]:
-        return run_async(self.manager, flow)
+    def _run(self, flow: ManagerFlow[T]) -> Awaitable[T]:
+        return arun_flow(flow, self.manager)
 
-    def _session(self, request: Request, verified: Any) -> AsyncRequestSession:
+    def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
-            verified.session, self.transport, _RequestAdapter(request), outgoing(request), self._run
+            session, self.transport, _RequestAdapter(request), outgoing(request), self._run
         )
 
     async def create_new_session(
@@ -151,7 +151,7 @@ class Sessionward:
         flow = self.transport.create_session(
             _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
         )
-        return self._session(request, await self._run(flow))
+        return self._session(request, (await self._run(flow)).session)
 
     async def get_session(
         self, request: Request, *, anti_csrf: bool | None = None, optional: bool = False
@@ -161,7 +161,7 @@ class Sessionward:
             _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
         )
         verified = await self._run(flow)
-        return None if verified is None else self._session(request, verified)
+        return None if verified is None else self._session(request, verified.session)
 
     async def refresh_endpoint(self, request: Request) -> Response:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
@@ -182,7 +182,7 @@ def outgoing(request: Request) -> Outgoing:
     return out
 
 
-def sessionward(request: Request) -> Sessionward:
+def integration(request: Request) -> Sessionward:
     """The :class:`Sessionward` installed on the app serving ``request``."""
     integration = request.scope.get(_INTEGRATION_KEY)
     if not isinstance(integration, Sessionward):
@@ -212,7 +212,7 @@ def verify_session(
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
-        return await sessionward(request).get_session(
+        return await integration(request).get_session(
             request, anti_csrf=anti_csrf, optional=optional
         )
 
@@ -223,14 +223,14 @@ async def get_session(
     request: Request, *, anti_csrf: bool | None = None, optional: bool = False
 ) -> AsyncRequestSession | None:
     """Plain Starlette: ``session = await get_session(request)``."""
-    return await sessionward(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
+    return await integration(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
 
 
 async def create_new_session(
     request: Request, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
 ) -> AsyncRequestSession:
     """Log ``user_id`` in; the cookies and headers go on this request's response."""
-    return await sessionward(request).create_new_session(
+    return await integration(request).create_new_session(
         request, user_id, jwt_payload, session_data
     )
 
@@ -257,7 +257,7 @@ __all__ = [
     "add_cors",
     "create_new_session",
     "get_session",
+    "integration",
     "outgoing",
-    "sessionward",
     "verify_session",
 ]

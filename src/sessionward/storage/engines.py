@@ -2,7 +2,9 @@
 
 One URL serves both managers: ``mysql://…`` means PyMySQL for the sync manager and asyncmy for
 the async one; ``postgresql://…`` means psycopg 3 for both; ``sqlite:///file`` means the standard
-library's sqlite3 and aiosqlite. An explicit driver in the URL is kept when it fits the mode.
+library's sqlite3 for both (the async manager runs it on a thread pool, see ``storage/sql.py``).
+An explicit driver in the URL is kept when it fits the mode. The stores run statements on the
+drivers' own connections, so only drivers with DB-API cursors are supported (asyncpg is not).
 
 Every statement the stores run is a transaction of its own (see ``storage/sql.py``), so the
 engines sessionward creates run in autocommit mode: no ``BEGIN``/``COMMIT`` round trips. SQLite
@@ -39,7 +41,7 @@ _KNOWN = {
     "sqlite": ({"pysqlite"}, {"aiosqlite"}),
     "mysql": ({"pymysql", "mysqldb", "mysqlconnector"}, {"asyncmy", "aiomysql"}),
     "mariadb": ({"pymysql", "mysqldb", "mysqlconnector"}, {"asyncmy", "aiomysql"}),
-    "postgresql": ({"psycopg", "psycopg2", "pg8000"}, {"psycopg", "asyncpg"}),
+    "postgresql": ({"psycopg", "psycopg2", "pg8000"}, {"psycopg"}),
 }
 
 
@@ -98,7 +100,8 @@ _TIMEOUTS: dict[str, dict[str, Any]] = {
 }
 
 
-def create_sync_engine(database_url: str) -> Engine:
+def make_sync_engine(database_url: str) -> Engine:
+    """A sync engine for ``database_url`` with sessionward's settings (autocommit, timeouts)."""
     url = resolve_url(database_url, asynchronous=False)
     engine = create_engine(url, **_engine_options(url))
     if is_sqlite(url):
@@ -106,7 +109,8 @@ def create_sync_engine(database_url: str) -> Engine:
     return engine
 
 
-def create_async_sql_engine(database_url: str) -> AsyncEngine:
+def make_async_engine(database_url: str) -> AsyncEngine:
+    """An async engine for a server ``database_url`` (MySQL/MariaDB, PostgreSQL)."""
     url = resolve_url(database_url, asynchronous=True)
     engine = create_async_engine(url, **_engine_options(url))
     if is_sqlite(url):
