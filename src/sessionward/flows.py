@@ -42,49 +42,64 @@ def perform(step: Step[S, A, R]) -> Generator[Step[S, A, R], Any, R]:
     return cast(R, (yield step))
 
 
-class _Outcome:
-    """What became of one step: its result, or the error it raised."""
+Outcome = tuple[Any, Exception | None]  # a step's result, or the error it raised
 
-    __slots__ = ("error", "value")
 
-    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
-        self.value = value
-        self.error = error
+class _Driving:
+    """The state of one flow being driven: its current step, and its result once it returns.
 
-    def resume(self, flow: Flow[Any, Any, Any]) -> Step[Any, Any, Any]:
-        """Send the result into the flow, or throw the error in; the flow's next step."""
-        if self.error is not None:
-            return flow.throw(self.error)
-        return flow.send(self.value)
+    Both drivers share it, so that what to do with a step's outcome (send the result in, or
+    throw the error in; notice the end; close the flow however it ends) is written once.
+    """
+
+    __slots__ = ("flow", "result", "step")
+
+    def __init__(self, flow: Flow[Any, Any, Any]) -> None:
+        self.flow = flow
+        self.result: Any = None
+        self.step: Step[Any, Any, Any] | None = None
+
+    def __enter__(self) -> _Driving:
+        self.advance((None, None))  # sending None into a fresh generator starts it
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.flow.close()
+
+    def advance(self, outcome: Outcome) -> None:
+        """Hand the last step's outcome to the flow, and take its next step (or its result)."""
+        value, error = outcome
+        try:
+            self.step = self.flow.send(value) if error is None else self.flow.throw(error)
+        except StopIteration as stop:
+            self.step, self.result = None, stop.value
+
+
+def _outcome(step: Step[S, Any, Any], target: S) -> Outcome:
+    try:
+        return step.run(target), None
+    except Exception as exc:
+        return None, exc
+
+
+async def _async_outcome(step: Step[Any, A, Any], target: A) -> Outcome:
+    try:
+        return await step.arun(target), None
+    except Exception as exc:
+        return None, exc
 
 
 def run_flow(flow: Flow[S, Any, R], target: S) -> R:
     """Drive ``flow`` to its end, performing each step on the sync ``target``."""
-    try:
-        step = next(flow)
-        while True:
-            try:
-                outcome = _Outcome(step.run(target))
-            except Exception as exc:
-                outcome = _Outcome(error=exc)
-            step = outcome.resume(flow)
-    except StopIteration as stop:
-        return cast(R, stop.value)
-    finally:
-        flow.close()
+    with _Driving(flow) as driving:
+        while driving.step is not None:
+            driving.advance(_outcome(driving.step, target))
+        return cast(R, driving.result)
 
 
 async def arun_flow(flow: Flow[Any, A, R], target: A) -> R:
     """Drive ``flow`` to its end, awaiting each step on the async ``target``."""
-    try:
-        step = next(flow)
-        while True:
-            try:
-                outcome = _Outcome(await step.arun(target))
-            except Exception as exc:
-                outcome = _Outcome(error=exc)
-            step = outcome.resume(flow)
-    except StopIteration as stop:
-        return cast(R, stop.value)
-    finally:
-        flow.close()
+    with _Driving(flow) as driving:
+        while driving.step is not None:
+            driving.advance(await _async_outcome(driving.step, target))
+        return cast(R, driving.result)

@@ -92,13 +92,22 @@ class Keys:
         yield from self._queries.insert_key(name, value, now)
         return (yield from self._queries.load_keys())
 
-    def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
-        value = dict(rows).get(REFRESH_KEY_NAME)
+    def _stored_or_created(
+        self, rows: KeyRows, name: str, make: Callable[[], str], now: int
+    ) -> StoreFlow[tuple[KeyRows, str]]:
+        """The value of key ``name``, created (``make()``) if it is not among ``rows``."""
+        value = dict(rows).get(name)
         if value is None:
-            rows = yield from self._insert_and_reload(REFRESH_KEY_NAME, new_refresh_key(), now)
-            value = dict(rows).get(REFRESH_KEY_NAME)
+            rows = yield from self._insert_and_reload(name, make(), now)
+            value = dict(rows).get(name)
             if value is None:
-                raise GeneralError("the refresh token key could not be stored")
+                raise GeneralError(f"the key {name!r} could not be stored")
+        return rows, value
+
+    def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
+        rows, value = yield from self._stored_or_created(
+            rows, REFRESH_KEY_NAME, new_refresh_key, now
+        )
         try:
             key = decode_refresh_key(value)
         except ValueError as exc:
@@ -113,12 +122,9 @@ class Keys:
         if config.signing_key_getter is not None:
             self._install_getter_key()
         elif not config.signing_key_dynamic:
-            value = dict(rows).get(ACCESS_KEY_NAME)
-            if value is None:
-                rows = yield from self._insert_and_reload(ACCESS_KEY_NAME, new_key_secret(), now)
-                value = dict(rows).get(ACCESS_KEY_NAME)
-                if value is None:
-                    raise GeneralError("the signing key could not be stored")
+            rows, value = yield from self._stored_or_created(
+                rows, ACCESS_KEY_NAME, new_key_secret, now
+            )
             self.ring = build_static_ring(value, "static")
         else:
             interval = config.signing_key_interval_ms

@@ -71,6 +71,7 @@ from sessionward.storage.schema import build_statements
 from sessionward.tokens.access import (
     MAX_COOKIE_TOKEN_LENGTH,
     AccessClaims,
+    AccessContent,
     InvalidAccessToken,
     UnknownSigningKey,
     sign_access_token,
@@ -129,29 +130,9 @@ class SessionLogic:
             absolute_lifetime_ms=self._lifetime_ms,
         )
 
-    def _access_token(
-        self,
-        key: SigningKey,
-        *,
-        handle: str,
-        user_id: str,
-        refresh_hash_1: str,
-        parent_hash_1: str | None,
-        anti_csrf: str | None,
-        payload_json: str,
-        now: int,
-    ) -> Token:
+    def _access_token(self, key: SigningKey, content: AccessContent, now: int) -> Token:
         expires = (now + self.config.access_token_validity_ms) // 1000 * 1000
-        value = sign_access_token(
-            key,
-            handle=handle,
-            user_id=user_id,
-            refresh_hash_1=refresh_hash_1,
-            parent_hash_1=parent_hash_1,
-            anti_csrf=anti_csrf,
-            payload_json=payload_json,
-            expires_ms=expires,
-        )
+        value = sign_access_token(key, content, expires)
         if len(value) > MAX_COOKIE_TOKEN_LENGTH:
             raise InvalidArgumentError(
                 f"the access token would be {len(value)} characters, more than browsers keep in "
@@ -202,16 +183,10 @@ class SessionLogic:
         if self.config.anti_csrf:
             anti_csrf = b64url(self.keys.derivation.derive("anti-csrf", refresh_hash_1))
         payload_json = claims.payload_json or "null"
-        access = self._access_token(
-            key,
-            handle=claims.handle,
-            user_id=claims.user_id,
-            refresh_hash_1=refresh_hash_1,
-            parent_hash_1=parent_hash_1,
-            anti_csrf=anti_csrf,
-            payload_json=payload_json,
-            now=now,
+        content = AccessContent(
+            claims.handle, claims.user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json
         )
+        access = self._access_token(key, content, now)
         return SessionTokens(
             session=Session(claims.handle, claims.user_id, json.loads(payload_json)),
             access_token=access,
@@ -270,24 +245,24 @@ class SessionLogic:
             now=now,
         )
         yield from self.queries.insert_session(
-            {
-                "session_handle": handle,
-                "user_id": user_id,
-                "refresh_token_hash_2": sha256_hex(sha256_hex(refresh_token)),
-                "session_info": data_json,
-                "expires_at": expires,
-                "jwt_user_payload": payload_json,
-                "created_at": now,
-                "parent_issued_at": None,
-                "child_issued_at": None,
-                "created_ip": client.ip if client else None,
-                "created_user_agent": client.user_agent if client else None,
-                "refreshed_at": None,
-                "refreshed_ip": None,
-                "refreshed_user_agent": None,
-                "pop_key_thumbprint": thumbprint,
-                "payload_version": None,
-            }
+            dict(
+                session_handle=handle,
+                user_id=user_id,
+                refresh_token_hash_2=sha256_hex(sha256_hex(refresh_token)),
+                session_info=data_json,
+                expires_at=expires,
+                jwt_user_payload=payload_json,
+                created_at=now,
+                parent_issued_at=None,
+                child_issued_at=None,
+                created_ip=client.ip if client else None,
+                created_user_agent=client.user_agent if client else None,
+                refreshed_at=None,
+                refreshed_ip=None,
+                refreshed_user_agent=None,
+                pop_key_thumbprint=thumbprint,
+                payload_version=None,
+            )
         )
         emissions.append(
             Emission(
@@ -332,16 +307,16 @@ class SessionLogic:
             return VerifiedSession(session)
         yield from self._confirm(claims, now)
         key = yield from self.keys.signing_key(now)
-        confirmed = self._access_token(
-            key,
-            handle=claims.handle,
-            user_id=claims.user_id,
-            refresh_hash_1=claims.refresh_hash_1,
-            parent_hash_1=None,
-            anti_csrf=claims.anti_csrf,
-            payload_json=to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES),
-            now=now,
+        payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
+        content = AccessContent(
+            claims.handle,
+            claims.user_id,
+            claims.refresh_hash_1,
+            None,
+            claims.anti_csrf,
+            payload_json,
         )
+        confirmed = self._access_token(key, content, now)
         return VerifiedSession(session, confirmed)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
@@ -350,14 +325,9 @@ class SessionLogic:
         assert claims.parent_hash_1 is not None
         parent_hash_2 = sha256_hex(claims.parent_hash_1)
         child_hash_2 = sha256_hex(claims.refresh_hash_1)
+        renewed, lifetime = now + self.config.refresh_token_validity_ms, self._lifetime_ms
         promoted = yield from self.queries.promote_child(
-            handle=claims.handle,
-            parent_hash_2=parent_hash_2,
-            child_hash_2=child_hash_2,
-            user_id=claims.user_id,
-            now=now,
-            expires_at=now + self.config.refresh_token_validity_ms,
-            lifetime_ms=self._lifetime_ms,
+            claims.handle, claims.user_id, parent_hash_2, child_hash_2, now, renewed, lifetime
         )
         if promoted:
             return

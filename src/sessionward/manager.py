@@ -10,9 +10,9 @@ JSON parse, and no database call.
 from __future__ import annotations
 
 import time
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sessionward.config import Config
@@ -34,6 +34,8 @@ from sessionward.storage.sql import AsyncSqlStore, SyncSqlStore, ThreadedStore
 from sessionward.tokens.keys import SigningKey
 
 T = TypeVar("T")
+EngineT = TypeVar("EngineT", Engine, AsyncEngine)
+StoreT = TypeVar("StoreT", SyncStore, AsyncStore)
 
 
 def build_config(config: Config | None, settings: dict[str, Any]) -> Config:
@@ -50,23 +52,35 @@ def build_config(config: Config | None, settings: dict[str, Any]) -> Config:
     return config
 
 
-class ManagerBase:
-    """What both facades share: the configuration, the hooks, and the logic with its state."""
+class ManagerBase(Generic[EngineT, StoreT]):
+    """What both facades share: the constructor (configuration, hooks, the logic with its state,
+    the store) and the verify path that needs no I/O."""
+
+    _allow_async_hooks = False
 
     def __init__(
         self,
-        config: Config | None,
-        settings: dict[str, Any],
+        config: Config | None = None,
         *,
-        clock: Clock,
-        hooks: SessionHooks,
-        allow_async_hooks: bool,
+        engine: EngineT | None = None,
+        store: StoreT | None = None,
+        clock: Clock = time.time,
+        hooks: SessionHooks = NO_HOOKS,
+        **settings: Any,
     ) -> None:
         self.config = build_config(config, settings)
-        hooks.check(allow_async=allow_async_hooks)
+        hooks.check(allow_async=self._allow_async_hooks)
         self.hooks = hooks
         self._logic = SessionLogic(self.config, clock, hooks)
-        self._metadata = self._logic.queries.statements.metadata
+        self.store: StoreT = store if store is not None else self._own_store(engine)
+
+    def _own_store(self, engine: EngineT | None) -> StoreT:
+        """The store on ``engine`` (the application's own), or on one made from the config."""
+        raise NotImplementedError
+
+    @property
+    def _metadata(self) -> MetaData:
+        return self._logic.queries.statements.metadata
 
     def _verified_without_io(
         self, access_token: str, anti_csrf_token: str | None
@@ -74,7 +88,7 @@ class ManagerBase:
         return self._logic.quick_get_session(access_token, anti_csrf_token)
 
 
-class SessionManager(ManagerBase):
+class SessionManager(ManagerBase[Engine, SyncStore]):
     """Sessions for a synchronous application (Flask, Django, scripts). Thread-safe.
 
     ``SessionManager(refresh_path="/session/refresh")`` uses the embedded SQLite default; pass
@@ -82,22 +96,11 @@ class SessionManager(ManagerBase):
     ``hooks=SessionHooks(...)`` receives the security events.
     """
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        *,
-        engine: Engine | None = None,
-        store: SyncStore | None = None,
-        clock: Clock = time.time,
-        hooks: SessionHooks = NO_HOOKS,
-        **settings: Any,
-    ) -> None:
-        super().__init__(config, settings, clock=clock, hooks=hooks, allow_async_hooks=False)
-        if store is None:
-            own = engine is None
-            engine = engine or make_sync_engine(self.config.database_url)
-            store = SyncSqlStore(engine, self._metadata, autocommit=own)
-        self.store = store
+    def _own_store(self, engine: Engine | None) -> SyncStore:
+        if engine is not None:
+            return SyncSqlStore(engine, self._metadata, autocommit=False)
+        engine = make_sync_engine(self.config.database_url)
+        return SyncSqlStore(engine, self._metadata, autocommit=True)
 
     def _run(self, flow: StoreFlow[T], emissions: Emissions | None = None) -> T:
         """Drive ``flow``; then hand its events to the hooks (also when it raised)."""
@@ -203,36 +206,22 @@ class SessionManager(ManagerBase):
         self.close()
 
 
-class AsyncSessionManager(ManagerBase):
+class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     """Sessions for an asyncio application (Starlette, FastAPI): the same methods, awaited.
 
     On MySQL/MariaDB and PostgreSQL statements run on the driver's native async connection; on
-    SQLite they run on a small thread pool that the manager owns.
+    SQLite they run on a small thread pool that the manager owns. Hooks may be async.
     """
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        *,
-        engine: AsyncEngine | None = None,
-        store: AsyncStore | None = None,
-        clock: Clock = time.time,
-        hooks: SessionHooks = NO_HOOKS,
-        **settings: Any,
-    ) -> None:
-        super().__init__(config, settings, clock=clock, hooks=hooks, allow_async_hooks=True)
-        if store is None:
-            store = self._own_store(engine)
-        self.store = store
+    _allow_async_hooks = True
 
     def _own_store(self, engine: AsyncEngine | None) -> AsyncStore:
         if engine is not None:
             return AsyncSqlStore(engine, self._metadata, autocommit=False)
         url = self.config.database_url
         if is_sqlite(resolve_url(url, asynchronous=False)):
-            return ThreadedStore(
-                SyncSqlStore(make_sync_engine(url), self._metadata, autocommit=True)
-            )
+            sync = SyncSqlStore(make_sync_engine(url), self._metadata, autocommit=True)
+            return ThreadedStore(sync)
         return AsyncSqlStore(make_async_engine(url), self._metadata, autocommit=True)
 
     async def _run(self, flow: StoreFlow[T], emissions: Emissions | None = None) -> T:

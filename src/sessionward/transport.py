@@ -179,6 +179,10 @@ class Outgoing:
         if expose and name not in self.expose:
             self.expose.append(name)
 
+    def __bool__(self) -> bool:
+        """Whether there is anything to write."""
+        return bool(self.cookies or self.headers)
+
     def apply(self, response: ResponseAdapter) -> None:
         """Write everything to the response; merges with any ``Access-Control-Expose-Headers``."""
         for cookie in self.cookies.values():

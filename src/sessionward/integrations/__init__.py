@@ -11,27 +11,35 @@ This module holds the one piece they share: the session object a protected view 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sessionward.calls import ManagerFlow
 from sessionward.models import JSON, Session
 from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
+RunResult = TypeVar("RunResult")
 
 
-class _VerifiedRequest:
-    """What the sync and the async request sessions share: the session and where to write."""
+class _VerifiedRequest(Generic[RunResult]):
+    """What the sync and the async request sessions share: the session, where to write, and
+    how to run a transport flow (``run`` returns its result, or an awaitable of it)."""
 
-    __slots__ = ("_out", "_request", "_transport", "session")
+    __slots__ = ("_out", "_request", "_run", "_transport", "session")
 
     def __init__(
-        self, session: Session, transport: Transport, request: RequestAdapter, out: Outgoing
+        self,
+        session: Session,
+        transport: Transport,
+        request: RequestAdapter,
+        out: Outgoing,
+        run: Callable[[ManagerFlow[Any]], RunResult],
     ) -> None:
         self.session = session
         self._transport = transport
         self._request = request
         self._out = out
+        self._run = run
 
     @property
     def user_id(self) -> str:
@@ -50,21 +58,10 @@ class _VerifiedRequest:
         return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"
 
 
-class RequestSession(_VerifiedRequest):
+class RequestSession(_VerifiedRequest[Any]):
     """The verified session of the current request, for sync views (Flask, Django)."""
 
-    __slots__ = ("_run",)
-
-    def __init__(
-        self,
-        session: Session,
-        transport: Transport,
-        request: RequestAdapter,
-        out: Outgoing,
-        run: Callable[[ManagerFlow[Any]], Any],
-    ) -> None:
-        super().__init__(session, transport, request, out)
-        self._run = run
+    __slots__ = ()
 
     def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""
@@ -81,22 +78,11 @@ class RequestSession(_VerifiedRequest):
         self._run(self._transport.update_session_data(self.handle, data))
 
 
-class AsyncRequestSession(_VerifiedRequest):
+class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
     """The verified session of the current request, for async views (FastAPI, Starlette,
     Django async views): the same methods, awaited."""
 
-    __slots__ = ("_run",)
-
-    def __init__(
-        self,
-        session: Session,
-        transport: Transport,
-        request: RequestAdapter,
-        out: Outgoing,
-        run: Callable[[ManagerFlow[Any]], Awaitable[Any]],
-    ) -> None:
-        super().__init__(session, transport, request, out)
-        self._run = run
+    __slots__ = ()
 
     async def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""

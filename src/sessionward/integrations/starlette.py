@@ -50,10 +50,11 @@ _INTEGRATION_KEY = "sessionward.integration"
 class _RequestAdapter:
     """A Starlette request as :class:`~sessionward.transport.RequestAdapter`."""
 
-    __slots__ = ("_request",)
+    __slots__ = ("_headers", "_request")
 
     def __init__(self, request: Request) -> None:
         self._request = request
+        self._headers: dict[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -72,7 +73,14 @@ class _RequestAdapter:
         return self._request.cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
-        return self._request.headers.get(name)
+        # A few lookups per request: one pass over the raw headers beats a scan per lookup.
+        # (A repeated header keeps its first value, as Starlette's ``headers.get`` does.)
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for key, value in self._request.scope["headers"]:
+                headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+            self._headers = headers
+        return self._headers.get(name.lower())
 
 
 class _MessageAdapter:
@@ -110,7 +118,7 @@ class SessionwardMiddleware:
         scope[_INTEGRATION_KEY] = self.integration
 
         async def send_with_writes(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and out:
                 out.apply(_MessageAdapter(message))
             await send(message)
 

@@ -72,14 +72,16 @@ def is_sqlite(url: URL) -> bool:
 def _engine_options(url: URL) -> dict[str, Any]:
     # Autocommit: each statement commits itself. Parameters hidden: session data never reaches
     # logs. For servers, no ping before each checkout and no ROLLBACK on return (each costs a
-    # round trip per statement): a connection found dead is retried once by the store instead.
+    # round trip per statement), and no recycling: a connection found dead (a server's idle
+    # timeout) is discarded and the statement retried once by the store instead, so the async
+    # store can take an idle connection from the pool without the greenlet bridge.
     options: dict[str, Any] = {
         "hide_parameters": True,
         "isolation_level": "AUTOCOMMIT",
         "skip_autocommit_rollback": True,  # nothing to roll back: every statement committed
     }
     if not is_sqlite(url):
-        options.update(pool_recycle=3600, pool_reset_on_return=None)
+        options.update(pool_recycle=-1, pool_reset_on_return=None)
         options["connect_args"] = _TIMEOUTS.get(url.get_driver_name(), {})
     return options
 

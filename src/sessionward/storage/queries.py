@@ -139,11 +139,10 @@ class Queries:
 
     def promote_child(
         self,
-        *,
         handle: str,
+        user_id: str,
         parent_hash_2: str,
         child_hash_2: str,
-        user_id: str,
         now: int,
         expires_at: int,
         lifetime_ms: int | None,

@@ -152,6 +152,16 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
     metadata, keys, s = build_tables(signing_key_table, refresh_token_table)
     by_handle = s.c.session_handle == bindparam("handle")
     alive = s.c.expires_at > bindparam("now")
+
+    def current(hash_parameter: str) -> tuple[Any, ...]:
+        """The live row of the token's session and user, whose current parent hashes so."""
+        return (
+            by_handle,
+            s.c.refresh_token_hash_2 == bindparam(hash_parameter),
+            s.c.user_id == bindparam("user_id"),
+            alive,
+        )
+
     unchanged = (
         by_handle,
         s.c.refresh_token_hash_2 == bindparam("old_hash_2"),
@@ -177,10 +187,7 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         read_session=select(*(s.c[name] for name in SESSION_ROW_COLUMNS)).where(by_handle),
         refresh_by_parent=update(s)
         .where(
-            by_handle,
-            s.c.refresh_token_hash_2 == bindparam("hash_2"),
-            s.c.user_id == bindparam("user_id"),
-            alive,
+            *current("hash_2"),
             or_(
                 s.c.child_issued_at.is_(None),
                 s.c.child_issued_at <= bindparam("grace_cutoff", type_=BigInteger),
@@ -201,12 +208,7 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         # MySQL assigns left to right, each seeing the ones before: the anchor moves to
         # parent_issued_at before child_issued_at is cleared (others evaluate all at once).
         promote_child=update(s)
-        .where(
-            by_handle,
-            s.c.refresh_token_hash_2 == bindparam("parent_hash_2"),
-            s.c.user_id == bindparam("user_id"),
-            alive,
-        )
+        .where(*current("parent_hash_2"))
         .ordered_values(
             (s.c.parent_issued_at, s.c.child_issued_at),
             (s.c.child_issued_at, null()),

@@ -22,8 +22,14 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Connection, Dialect, Engine, MetaData
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy import Connection, Dialect, Engine, MetaData, PoolProxiedConnection
+from sqlalchemy.exc import (
+    IntegrityError,
+    MissingGreenlet,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
@@ -150,10 +156,13 @@ class AsyncSqlStore:
         self._metadata = metadata
         self._autocommit = autocommit
         self._compile = _Compiler(engine.dialect)
+        # Checkouts still to take through the greenlet bridge, because a connection this store
+        # discarded is back in the pool without a link and will be reopened on checkout.
+        self._reopenings = 0
 
     async def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
         compiled = self._compile(statement)
-        connection = await self.engine.raw_connection()
+        connection = await self._checkout()
         native: Any = connection.driver_connection
         try:
             async with native.cursor() as cursor:
@@ -165,15 +174,39 @@ class AsyncSqlStore:
         except BaseException as exc:
             if connection_failed(exc) or not isinstance(exc, Exception):
                 # Cancelled mid-statement, or broken: discard it, even while being cancelled.
+                pool: Any = self.engine.sync_engine.pool
+                self._reopenings = pool.size() + max(0, pool.overflow()) + 1
                 await asyncio.shield(greenlet_spawn(connection.invalidate))
             else:
                 await greenlet_spawn(connection.close)  # back to the pool (rolled back if needed)
             raise
-        if self._autocommit:
-            connection.close()  # nothing to roll back: no await needed
+        await self._checkin(connection)
+        return result
+
+    async def _checkout(self) -> PoolProxiedConnection:
+        """A connection from the pool. An idle, open one is taken directly; opening one (or
+        waiting for one) needs the greenlet bridge of SQLAlchemy's async dialects.
+
+        Direct only on engines this store made (no recycling, no ping, no reset: a checkout
+        of an idle connection does no I/O) and when it has discarded none lately."""
+        pool: Any = self.engine.sync_engine.pool  # not kept: dispose() replaces it
+        if self._autocommit and self._reopenings == 0 and pool.checkedin() > 0:
+            try:
+                return pool.connect()  # type: ignore[no-any-return]
+            except MissingGreenlet:  # pragma: no cover - a reopening not foreseen above
+                self._reopenings = pool.size() + 1  # the pool took the connection back
+        connection = await self.engine.raw_connection()
+        self._reopenings = max(0, self._reopenings - 1)  # one more connection known to be open
+        return connection
+
+    async def _checkin(self, connection: PoolProxiedConnection) -> None:
+        """Back to the pool: directly, unless the checkin may do I/O (closing an overflow
+        connection when the pool is full, or rolling back for an engine not in autocommit)."""
+        pool: Any = self.engine.sync_engine.pool
+        if self._autocommit and pool.checkedin() < pool.size():
+            connection.close()
         else:
             await greenlet_spawn(connection.close)
-        return result
 
     async def backoff(self, seconds: float) -> None:
         await asyncio.sleep(seconds)

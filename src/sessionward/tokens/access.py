@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from sessionward.encoding import b64url, b64url_bytes, from_b64url
 from sessionward.tokens.keys import KeyRing, SigningKey
@@ -72,18 +72,20 @@ class UnknownSigningKey(InvalidAccessToken):
         self.header_segment = header_segment
 
 
-def sign_access_token(
-    key: SigningKey,
-    *,
-    handle: str,
-    user_id: str,
-    refresh_hash_1: str,
-    parent_hash_1: str | None,
-    anti_csrf: str | None,
-    payload_json: str,
-    expires_ms: int,
-) -> str:
-    """Mint a JWT; ``payload_json`` is the application's payload, already serialised."""
+class AccessContent(NamedTuple):
+    """What an access token says, before it is signed (its expiry is given at signing)."""
+
+    handle: str
+    user_id: str
+    refresh_hash_1: str
+    parent_hash_1: str | None
+    anti_csrf: str | None
+    payload_json: str  # the application's payload, already serialised
+
+
+def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
+    """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
+    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json = content
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
