@@ -7,8 +7,9 @@ protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(veri
 from __future__ import annotations
 
 import argparse
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from sessionward import AsyncSessionManager
 from sessionward.demo.api import SessionDep, demo_router
@@ -28,6 +29,14 @@ def create_app(manager: AsyncSessionManager) -> FastAPI:
 
     @app.get("/ping/protected")
     async def ping_protected(session: SessionDep) -> dict[str, bool]:
+        return {"pong": True}
+
+    # ...and behind a dependency that does nothing: FastAPI's own cost for any dependency.
+    async def nothing(request: Request) -> None:
+        return None
+
+    @app.get("/ping/dependency")
+    async def ping_dependency(_: Annotated[None, Depends(nothing)]) -> dict[str, bool]:
         return {"pong": True}
 
     return app
