@@ -16,6 +16,10 @@ from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 
 
+async def nothing(request: Request) -> None:
+    """A dependency that does nothing (the HTTP benchmark's floor for any dependency)."""
+
+
 def create_app(manager: AsyncSessionManager) -> FastAPI:
     """The example app around ``manager``."""
     app = FastAPI(title="sessionward example")
@@ -32,9 +36,6 @@ def create_app(manager: AsyncSessionManager) -> FastAPI:
         return {"pong": True}
 
     # ...and behind a dependency that does nothing: FastAPI's own cost for any dependency.
-    async def nothing(request: Request) -> None:
-        return None
-
     @app.get("/ping/dependency")
     async def ping_dependency(_: Annotated[None, Depends(nothing)]) -> dict[str, bool]:
         return {"pong": True}

@@ -215,6 +215,7 @@ class DriverStatements:
     which the stores bypass): one entry per round trip.
 
     - PyMySQL: every command the connection sends (``Connection._execute_command``);
+    - mysqlclient: every query (``Connection.query``);
     - psycopg: every ``execute`` of a sync or async cursor, and every ``commit``;
     - SQLite: every statement, through the connection's trace callback.
     """
@@ -242,6 +243,11 @@ class DriverStatements:
                     self._record(sql)
 
             event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(trace))
+        elif driver == "mysqldb" and "mysqldb" not in self._patched:
+            import MySQLdb.connections
+
+            self._patch_sync(MySQLdb.connections.Connection, "query", self._record)
+            self._patched.add("mysqldb")
         elif driver == "pymysql" and "pymysql" not in self._patched:
             import pymysql
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -59,6 +60,24 @@ def test_the_common_cases_cost_one_statement_each(
     seen.clear()
     assert manager.revoke_session(created.session.handle) is True
     assert _kinds(seen) == ["DELETE"]
+
+
+def test_pymysql_costs_the_same_round_trips(
+    backend: str, make_config: Callable[..., Any], driver_statements: DriverStatements
+):
+    """With mysqlclient installed it is the default; PyMySQL, the pure-Python driver of the
+    ``mysql`` extra, takes the same path (its URL names it)."""
+    if backend != "mysql":
+        return
+    config = make_config()
+    url = config.database_url.replace("mysql://", "mysql+pymysql://", 1)
+    with SessionManager(replace(config, database_url=url)) as manager:
+        tokens = _warm(manager)
+        seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+        assert manager.store.engine.dialect.driver == "pymysql"  # type: ignore[attr-defined]
+        refreshed = manager.refresh_session(tokens.refresh_token.value)
+        manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+        assert _kinds(seen) == ["UPDATE", "UPDATE"]
 
 
 def test_the_exact_revocation_check_is_one_lookup(

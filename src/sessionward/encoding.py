@@ -7,6 +7,7 @@ shows on the verify hot path.
 from __future__ import annotations
 
 import binascii
+import json
 
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -46,3 +47,14 @@ def from_b64url_canonical(text: str) -> bytes:
     if b64url(raw) != text:
         raise ValueError("not the canonical base64url encoding")
     return raw
+
+
+_dumps = json.dumps
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string literal, as ``json.dumps(text, ensure_ascii=False)`` writes it;
+    without the encoder's machinery for the common identifier that needs no escaping."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return _dumps(text, ensure_ascii=False)

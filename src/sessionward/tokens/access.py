@@ -17,7 +17,7 @@ import hmac
 import json
 from typing import Any, NamedTuple
 
-from sessionward.encoding import b64url, b64url_bytes, from_b64url
+from sessionward.encoding import b64url, b64url_bytes, from_b64url, json_string
 from sessionward.tokens.keys import KeyRing, SigningKey
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
@@ -89,9 +89,9 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
-        json.dumps(handle, ensure_ascii=False),
+        json_string(handle),
         ',"sub":',
-        json.dumps(user_id, ensure_ascii=False),
+        json_string(user_id),
         ',"rt":"',
         refresh_hash_1,
         '"',

@@ -24,7 +24,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sessionward.encoding import b64url, from_b64url, from_b64url_canonical
+from sessionward.encoding import b64url, from_b64url, from_b64url_canonical, json_string
 from sessionward.tokens.derivation import KeyDerivation
 
 MAX_REFRESH_TOKEN_LENGTH = 4096  # longer input is refused before any decoding work
@@ -73,9 +73,9 @@ class RefreshTokenCipher:
         nonce, unique = material[:_NONCE_BYTES], material[_NONCE_BYTES : _NONCE_BYTES + 16]
         parts = [
             '{"sid":',
-            json.dumps(claims.handle, ensure_ascii=False),
+            json_string(claims.handle),
             ',"sub":',
-            json.dumps(claims.user_id, ensure_ascii=False),
+            json_string(claims.user_id),
             f',"exp":{claims.expires_ms},"n":"{unique.hex()}"',
         ]
         if claims.parent_hash_1 is not None:
