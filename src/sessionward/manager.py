@@ -10,7 +10,7 @@ JSON parse, and no database call.
 from __future__ import annotations
 
 import time
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -33,7 +33,20 @@ from sessionward.storage.execution import AsyncStore, StoreFlow, SyncStore
 from sessionward.storage.sql import AsyncSqlStore, SyncSqlStore, ThreadedStore
 from sessionward.tokens.keys import SigningKey
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
 T = TypeVar("T")
+
+
+class By(TypedDict, total=False):
+    """Who presents a login or a refresh, and how: the keyword arguments ``client=`` and
+    ``proof=`` of ``create_new_session`` and ``refresh_session``."""
+
+    client: ClientContext | None  # the request's address and User-Agent
+    proof: ProofOfPossession | None  # a DPoP proof of the client's key
+
+
 EngineT = TypeVar("EngineT", Engine, AsyncEngine)
 StoreT = TypeVar("StoreT", SyncStore, AsyncStore)
 
@@ -115,22 +128,16 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         self._run(self._logic.ready())
 
     def create_new_session(
-        self,
-        user_id: str,
-        jwt_payload: JSON = None,
-        session_data: JSON = None,
-        *,
-        client: ClientContext | None = None,
-        proof: ProofOfPossession | None = None,
+        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None, **by: Unpack[By]
     ) -> SessionTokens:
         """Log ``user_id`` in: a new handle, a new token set, one new row.
 
-        ``client``: who is logging in (stored, and compared by the grace window). ``proof``: a
+        ``client=``: who is logging in (stored, and compared by the grace window). ``proof=``: a
         DPoP proof whose key the session is then bound to (every refresh must prove it).
         """
         emissions: Emissions = []
         flow = self._logic.create_new_session(
-            user_id, jwt_payload, session_data, client, proof, emissions
+            user_id, jwt_payload, session_data, by.get("client"), by.get("proof"), emissions
         )
         return self._run(flow, emissions)
 
@@ -140,20 +147,16 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
             self._logic.get_session(access_token, anti_csrf_token)
         )
 
-    def refresh_session(
-        self,
-        refresh_token: str,
-        *,
-        client: ClientContext | None = None,
-        proof: ProofOfPossession | None = None,
-    ) -> SessionTokens:
+    def refresh_session(self, refresh_token: str, **by: Unpack[By]) -> SessionTokens:
         """Rotate: new access, refresh, id-refresh and anti-CSRF tokens.
 
-        ``client``: who presents the token (the grace window serves a duplicate only to the
-        client that refreshed first). ``proof``: required for a session bound to a key.
+        ``client=``: who presents the token (the grace window serves a duplicate only to the
+        client that refreshed first). ``proof=``: required for a session bound to a key.
         """
         emissions: Emissions = []
-        flow = self._logic.refresh_session(refresh_token, client, proof, emissions)
+        flow = self._logic.refresh_session(
+            refresh_token, by.get("client"), by.get("proof"), emissions
+        )
         return self._run(flow, emissions)
 
     def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
@@ -237,18 +240,12 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         await self._run(self._logic.ready())
 
     async def create_new_session(
-        self,
-        user_id: str,
-        jwt_payload: JSON = None,
-        session_data: JSON = None,
-        *,
-        client: ClientContext | None = None,
-        proof: ProofOfPossession | None = None,
+        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None, **by: Unpack[By]
     ) -> SessionTokens:
         """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
         emissions: Emissions = []
         flow = self._logic.create_new_session(
-            user_id, jwt_payload, session_data, client, proof, emissions
+            user_id, jwt_payload, session_data, by.get("client"), by.get("proof"), emissions
         )
         return await self._run(flow, emissions)
 
@@ -261,16 +258,12 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
             return quick
         return await self._run(self._logic.get_session(access_token, anti_csrf_token))
 
-    async def refresh_session(
-        self,
-        refresh_token: str,
-        *,
-        client: ClientContext | None = None,
-        proof: ProofOfPossession | None = None,
-    ) -> SessionTokens:
+    async def refresh_session(self, refresh_token: str, **by: Unpack[By]) -> SessionTokens:
         """Rotate (see :meth:`SessionManager.refresh_session`)."""
         emissions: Emissions = []
-        flow = self._logic.refresh_session(refresh_token, client, proof, emissions)
+        flow = self._logic.refresh_session(
+            refresh_token, by.get("client"), by.get("proof"), emissions
+        )
         return await self._run(flow, emissions)
 
     async def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:

@@ -11,7 +11,7 @@ This module holds the one piece they share: the session object a protected view 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sessionward.calls import ManagerFlow
 from sessionward.models import JSON, Session
@@ -19,6 +19,30 @@ from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
 RunResult = TypeVar("RunResult")
+
+
+class _Headers(Protocol):
+    """A response's headers: a case-insensitive mapping that can be read and written."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def __setitem__(self, name: str, value: str) -> None: ...
+
+
+class HeadersResponse:
+    """The part of a ``ResponseAdapter`` for responses whose headers are a case-insensitive
+    mapping (Flask, Django); each adds cookies its own way."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: _Headers) -> None:
+        self._headers = headers
+
+    def get_header(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
 
 
 class _VerifiedRequest(Generic[RunResult]):
@@ -98,4 +122,4 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
         await self._run(self._transport.update_session_data(self.handle, data))
 
 
-__all__ = ["AsyncRequestSession", "RequestSession"]
+__all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]

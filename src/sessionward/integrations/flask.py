@@ -26,7 +26,7 @@ from flask.typing import ResponseReturnValue
 from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
 from sessionward.flows import run_flow
-from sessionward.integrations import RequestSession
+from sessionward.integrations import HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
 from sessionward.models import JSON, Session
 from sessionward.transport import (
@@ -68,19 +68,14 @@ class _RequestAdapter:
         return request.headers.get(name)
 
 
-class _ResponseAdapter:
+class _ResponseAdapter(HeadersResponse):
     """A Flask response as :class:`~sessionward.transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
     def __init__(self, response: Response) -> None:
+        super().__init__(response.headers)
         self._response = response
-
-    def get_header(self, name: str) -> str | None:
-        return self._response.headers.get(name)
-
-    def set_header(self, name: str, value: str) -> None:
-        self._response.headers[name] = value
 
     def add_cookie(self, cookie: Cookie) -> None:
         self._response.headers.add("Set-Cookie", cookie.header_value())

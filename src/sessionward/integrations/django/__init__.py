@@ -30,7 +30,7 @@ from sessionward.config import Config
 from sessionward.errors import ConfigError
 from sessionward.events import SessionHooks
 from sessionward.flows import run_flow
-from sessionward.integrations import AsyncRequestSession, RequestSession
+from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
 from sessionward.models import JSON, Session
 from sessionward.transport import (
@@ -167,19 +167,14 @@ class _RequestAdapter:
         return self._request.headers.get(name)
 
 
-class _ResponseAdapter:
+class _ResponseAdapter(HeadersResponse):
     """A Django response as :class:`~sessionward.transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
     def __init__(self, response: HttpResponseBase) -> None:
+        super().__init__(response.headers)
         self._response = response
-
-    def get_header(self, name: str) -> str | None:
-        return self._response.headers.get(name)
-
-    def set_header(self, name: str, value: str) -> None:
-        self._response[name] = value
 
     def add_cookie(self, cookie: Cookie) -> None:
         self._response.set_cookie(
