@@ -129,11 +129,18 @@ def run(
         seconds = max(1.0, mode.seconds * 3)
         _wrk(wrk, base + open_path, 1, None)  # warm up both paths
         _wrk(wrk, base + protected_path, 1, cookie)
-        opened, protected = [], []
-        for _ in range(mode.reps):  # interleaved, so drift hits both alike
+        # The example also has the same GET behind a FastAPI dependency that does nothing: what
+        # any dependency-based protection pays before its own work.
+        dependency_path = "/ping/dependency" if EXAMPLE.exists() else None
+        opened, protected, dependency = [], [], []
+        for _ in range(mode.reps):  # interleaved, so drift hits all alike
             opened.append(_wrk(wrk, base + open_path, seconds, None))
             protected.append(_wrk(wrk, base + protected_path, seconds, cookie))
+            if dependency_path is not None:
+                dependency.append(_wrk(wrk, base + dependency_path, seconds, None))
         res.add("http.open", opened, app=app_name)
+        if dependency:
+            res.add("http.dependency", dependency, "http.open", app=app_name)
         res.add("http.protected", protected, "http.open", app=app_name)
         cost = statistics.median(opened) / statistics.median(protected) - 1
         res.notes.append(

@@ -1,18 +1,23 @@
 """The example JSON API on FastAPI: ``python examples/fastapi_app.py --port 8000``.
 
-The routes are :func:`sessionward.demo_api.demo_router` (shared with the demo); the one-line
+The routes are :func:`sessionward.demo.api.demo_router` (shared with the demo); the one-line
 protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(verify_session())]``.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
 from sessionward import AsyncSessionManager
-from sessionward.demo_api import SessionDep, demo_router
+from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
+
+
+async def nothing(request: Request) -> None:
+    """A dependency that does nothing (the HTTP benchmark's floor for any dependency)."""
 
 
 def create_app(manager: AsyncSessionManager) -> FastAPI:
@@ -28,6 +33,11 @@ def create_app(manager: AsyncSessionManager) -> FastAPI:
 
     @app.get("/ping/protected")
     async def ping_protected(session: SessionDep) -> dict[str, bool]:
+        return {"pong": True}
+
+    # ...and behind a dependency that does nothing: FastAPI's own cost for any dependency.
+    @app.get("/ping/dependency")
+    async def ping_dependency(_: Annotated[None, Depends(nothing)]) -> dict[str, bool]:
         return {"pong": True}
 
     return app

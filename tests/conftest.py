@@ -208,3 +208,100 @@ def db(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Db]:
     url = backend_url(str(request.param), tmp_path)
     yield Db(url, tables)
     drop_tables(url, tables)
+
+
+class DriverStatements:
+    """Records what engines send to the database, counted at the driver (not in SQLAlchemy,
+    which the stores bypass): one entry per round trip.
+
+    - PyMySQL: every command the connection sends (``Connection._execute_command``);
+    - mysqlclient: every query (``Connection.query``);
+    - psycopg: every ``execute`` of a sync or async cursor, and every ``commit``;
+    - SQLite: every statement, through the connection's trace callback.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._monkeypatch = monkeypatch
+        self._patched: set[str] = set()
+        self._lists: list[list[str]] = []
+
+    def _record(self, text: Any) -> None:
+        for seen in self._lists:
+            seen.append(text.decode(errors="replace") if isinstance(text, bytes) else str(text))
+
+    def watch(self, engine: Any) -> list[str]:
+        """A list that receives every statement sent from now on (``engine``: its dialect)."""
+        seen: list[str] = []
+        self._lists.append(seen)
+        driver = engine.dialect.driver
+        if driver == "pysqlite":
+            engine.dispose()  # new connections get the trace callback
+            from sqlalchemy import event
+
+            def trace(sql: str) -> None:
+                if not sql.startswith("PRAGMA"):
+                    self._record(sql)
+
+            event.listen(engine, "connect", lambda dbapi, _record: dbapi.set_trace_callback(trace))
+        elif driver == "mysqldb" and "mysqldb" not in self._patched:
+            import MySQLdb.connections
+
+            self._patch_sync(MySQLdb.connections.Connection, "query", self._record)
+            self._patched.add("mysqldb")
+        elif driver == "pymysql" and "pymysql" not in self._patched:
+            import pymysql
+
+            original = pymysql.connections.Connection._execute_command
+            record = self._record
+
+            def execute_command(conn: Any, command: int, sql: Any) -> Any:
+                record(sql)
+                return original(conn, command, sql)
+
+            self._monkeypatch.setattr(
+                pymysql.connections.Connection, "_execute_command", execute_command
+            )
+            self._patched.add("pymysql")
+        elif driver == "psycopg" and "psycopg" not in self._patched:
+            import psycopg
+
+            record = self._record
+            for cls, name in ((psycopg.Cursor, "execute"), (psycopg.Connection, "commit")):
+                self._patch_sync(cls, name, record)
+            for cls, name in (
+                (psycopg.AsyncCursor, "execute"),
+                (psycopg.AsyncConnection, "commit"),
+            ):
+                self._patch_async(cls, name, record)
+            self._patched.add("psycopg")
+        return seen
+
+    def _patch_sync(self, cls: Any, name: str, record: Any) -> None:
+        original = getattr(cls, name)
+
+        def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            record(args[0] if args else name.upper())
+            return original(obj, *args, **kwargs)
+
+        self._monkeypatch.setattr(cls, name, wrapper)
+
+    def _patch_async(self, cls: Any, name: str, record: Any) -> None:
+        original = getattr(cls, name)
+
+        async def wrapper(obj: Any, *args: Any, **kwargs: Any) -> Any:
+            record(args[0] if args else name.upper())
+            return await original(obj, *args, **kwargs)
+
+        self._monkeypatch.setattr(cls, name, wrapper)
+
+
+@pytest.fixture
+def driver_statements(monkeypatch: pytest.MonkeyPatch) -> DriverStatements:
+    return DriverStatements(monkeypatch)
+
+
+def read_row(manager: Any, handle: str) -> Any:
+    """The session row as stored (a SessionRow, or None), read through the manager's store."""
+    from sessionward.flows import run_flow
+
+    return run_flow(manager._logic.queries.read_session(handle), manager.store)

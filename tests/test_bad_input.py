@@ -7,7 +7,6 @@ import json
 
 import jwt
 import pytest
-from sqlalchemy import event
 
 from sessionward import (
     GeneralError,
@@ -16,7 +15,7 @@ from sessionward import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.storage.engines import create_sync_engine
+from sessionward.storage.engines import make_sync_engine
 
 
 @pytest.fixture
@@ -178,7 +177,7 @@ def test_database_down_is_a_general_error_and_loses_nothing(make_manager, backen
     tokens = manager.create_new_session("alice")
     store = manager.store
     working = store.engine  # type: ignore[attr-defined]
-    store.engine = create_sync_engine(  # type: ignore[attr-defined]
+    store.engine = make_sync_engine(  # type: ignore[attr-defined]
         "postgresql://nobody@127.0.0.1:1/none"
         if backend != "sqlite"
         else f"sqlite:///{tmp_path}/missing-dir/x.sqlite3"
@@ -209,29 +208,19 @@ def test_unreachable_database_at_start_is_a_general_error():
         manager.create_new_session("alice")
 
 
-def test_verify_makes_no_database_call(make_manager):
+def test_verify_makes_no_database_call(make_manager, driver_statements):
     manager = make_manager()
     tokens = manager.create_new_session("alice")
-    statements: list[str] = []
-    event.listen(
-        manager.store.engine,  # type: ignore[attr-defined]
-        "before_cursor_execute",
-        lambda *args: statements.append(args[2]),
-    )
+    statements = driver_statements.watch(manager.store.engine)
     for _ in range(1000):
         manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
     assert statements == []
 
 
-def test_verify_with_blacklisting_makes_one_lookup(make_manager):
+def test_verify_with_blacklisting_makes_one_lookup(make_manager, driver_statements):
     manager = make_manager(enable_blacklisting=True)
     tokens = manager.create_new_session("alice")
-    statements: list[str] = []
-    event.listen(
-        manager.store.engine,  # type: ignore[attr-defined]
-        "before_cursor_execute",
-        lambda *args: None if args[2].startswith("BEGIN") else statements.append(args[2]),
-    )
+    statements = driver_statements.watch(manager.store.engine)
     for _ in range(10):
         manager.get_session(tokens.access_token.value)
     assert len(statements) == 10

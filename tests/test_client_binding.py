@@ -21,7 +21,7 @@ from sessionward.clients import client_ip, network_of, parse_networks, same_clie
 from sessionward.events import SessionHooks
 from sessionward.proof import ProofKey, ProofOfPossession
 from sessionward.protocol import TheftReason
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, read_row
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
@@ -124,19 +124,10 @@ def test_the_client_is_stored_with_the_session(manager: SessionManager, clock: F
     tokens = manager.create_new_session("alice", client=VICTIM)
     clock.advance(10)
     manager.refresh_session(tokens.refresh_token.value, client=VICTIM_NEW_ADDRESS)
-    row = manager.store.decide_and_apply(tokens.session.handle, lambda r: _Keep(r)).row
+    row = read_row(manager, tokens.session.handle)
+    assert row is not None
     assert (row.refreshed_ip, row.refreshed_user_agent) == (VICTIM_NEW_ADDRESS.ip, FIREFOX)
     assert row.refreshed_at == int(clock.now * 1000)
-
-
-class _Keep:
-    """A decision that writes nothing, to read a row through the store."""
-
-    def __init__(self, row: Any) -> None:
-        from sessionward.protocol import NO_CHANGE
-
-        self.row = row
-        self.change = NO_CHANGE
 
 
 # --- client context, pure ---------------------------------------------------------------------

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from sqlalchemy import event
 
-from sessionward import SessionManager, TryRefreshTokenError
+from sessionward import TryRefreshTokenError
 from tests.conftest import FakeClock
 
 HOUR = 3600
@@ -14,18 +13,6 @@ HOUR = 3600
 
 def kid_of(token: str) -> str:
     return str(jwt.get_unverified_header(token)["kid"])
-
-
-def count_statements(manager: SessionManager) -> list[str]:
-    seen: list[str] = []
-    event.listen(
-        manager.store.engine,  # type: ignore[attr-defined]
-        "before_cursor_execute",
-        lambda conn, cursor, statement, *args: (
-            None if statement.startswith("BEGIN") else seen.append(statement)
-        ),
-    )
-    return seen
 
 
 def test_key_is_created_once_and_shared(make_manager, make_config):
@@ -69,7 +56,9 @@ def test_keys_that_can_verify_nothing_are_purged(make_manager, clock: FakeClock)
     assert len(manager.signing_keys()) <= 2
 
 
-def test_key_rotated_by_another_process_is_loaded_on_demand(make_manager, clock: FakeClock):
+def test_key_rotated_by_another_process_is_loaded_on_demand(
+    make_manager, clock: FakeClock, driver_statements
+):
     a = make_manager()
     tables = {
         "signing_key_table": a.config.signing_key_table,
@@ -81,18 +70,20 @@ def test_key_rotated_by_another_process_is_loaded_on_demand(make_manager, clock:
     new_kid = a.rotate_signing_key()
     tokens = a.create_new_session("alice")
     assert kid_of(tokens.access_token.value) == new_kid
-    statements = count_statements(b)
+    statements = driver_statements.watch(b.store.engine)
     assert b.get_session(tokens.access_token.value).session.user_id == "alice"
     assert len(statements) == 1  # one reload of the key table
     assert b.get_session(tokens.access_token.value).session.user_id == "alice"
     assert len(statements) == 1  # known now: no more database calls
 
 
-def test_unknown_keys_are_reloaded_at_most_once_per_second(make_manager, clock: FakeClock):
+def test_unknown_keys_are_reloaded_at_most_once_per_second(
+    make_manager, clock: FakeClock, driver_statements
+):
     manager = make_manager()
     tokens = manager.create_new_session("alice")
     key = manager.signing_keys()[-1]
-    statements = count_statements(manager)
+    statements = driver_statements.watch(manager.store.engine)
     future_kid = str(int(key.kid) + 3600)  # plausible: could be the next key
     forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": future_kid})
     hostile = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "../etc"})

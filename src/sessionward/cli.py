@@ -114,10 +114,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _engine(config: Config) -> Any:
-    from sessionward.storage.engines import create_sync_engine
+    from sessionward.storage.engines import make_sync_engine
 
     try:
-        return create_sync_engine(config.database_url)
+        return make_sync_engine(config.database_url)
     except ConfigError as exc:
         raise CliError(f"invalid setting: {exc}", EXIT_USAGE) from None
     except ImportError as exc:

@@ -64,7 +64,7 @@ class VerifiedSession:
 
 @dataclass(frozen=True, slots=True)
 class SessionRow:
-    """The stored state of one session, as read under lock for a refresh or a promotion."""
+    """The stored state of one session, as read for a refresh or a promotion decision."""
 
     handle: str
     user_id: str
@@ -81,6 +81,7 @@ class SessionRow:
     refreshed_user_agent: str | None = None
     # RFC 7638 thumbprint of the key the session is bound to (proof of possession), or None.
     pop_thumbprint: str | None = None
+    payload_version: int | None = None  # which version of the jwt payload the row holds
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,6 @@ makes proofs.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import secrets
@@ -35,6 +33,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
+
+from sessionward.encoding import b64url, from_b64url
 
 PROOF_HEADER = "DPoP"
 PROOF_TYPE = "dpop+jwt"
@@ -61,16 +61,12 @@ class InvalidProof(Exception):
     """Internal: the proof is malformed, mis-signed, stale, replayed, or names another request."""
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64url(text: str) -> bytes:
+def _unb64url(text: object) -> bytes:
     if not isinstance(text, str) or not text.isascii():
         raise InvalidProof("not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, binascii.Error):
+        return from_b64url(text)
+    except ValueError:
         raise InvalidProof("not base64url") from None
 
 

@@ -2,11 +2,12 @@
 writes to the response.
 
 An integration adapts its framework's request to :class:`RequestAdapter` and its response to
-:class:`ResponseAdapter`; everything else is here. Operations are written as *flows*
-(generators that yield each manager call they need as :class:`Call`), so the same rules drive the
-sync manager (Flask, Django) and the async one (Starlette, FastAPI): see :func:`run_sync` and
-:func:`run_async`. What a flow decides to write is collected in an :class:`Outgoing` owned by the
-request, and applied once to whatever response is finally sent, success or error.
+:class:`ResponseAdapter`; everything else is here. Operations are written as *flows* that ask
+the manager for what they need through the typed steps of :mod:`sessionward.calls`, so the same
+rules drive the sync manager (Flask, Django) and the async one (Starlette, FastAPI), run by the
+drivers of :mod:`sessionward.flows`. What a flow decides to write is collected in an
+:class:`Outgoing` owned by the request, and applied once to whatever response is finally sent,
+success or error.
 
 Two ways of carrying tokens, chosen per request by the client (:func:`transfer_mode`):
 
@@ -22,13 +23,20 @@ Two ways of carrying tokens, chosen per request by the client (:func:`transfer_m
 from __future__ import annotations
 
 import enum
-import inspect
 import logging
-from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.utils import formatdate
-from typing import Any, Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
+from sessionward.calls import (
+    CreateNewSession,
+    GetSession,
+    GetSessionData,
+    ManagerFlow,
+    RefreshSession,
+    RevokeSession,
+    UpdateSessionData,
+)
 from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
@@ -39,6 +47,7 @@ from sessionward.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from sessionward.flows import perform
 from sessionward.models import JSON, ClientContext, SessionTokens, Token, VerifiedSession
 from sessionward.proof import PROOF_HEADER, ProofOfPossession
 
@@ -170,6 +179,10 @@ class Outgoing:
         if expose and name not in self.expose:
             self.expose.append(name)
 
+    def __bool__(self) -> bool:
+        """Whether there is anything to write."""
+        return bool(self.cookies or self.headers)
+
     def apply(self, response: ResponseAdapter) -> None:
         """Write everything to the response; merges with any ``Access-Control-Expose-Headers``."""
         for cookie in self.cookies.values():
@@ -185,61 +198,6 @@ class Outgoing:
 
     def __repr__(self) -> str:
         return f"Outgoing(cookies={list(self.cookies)}, headers={list(self.headers)})"
-
-
-# --- flows and their drivers ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A manager method a flow needs called, with its arguments."""
-
-    method: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-Flow = Generator[Call, Any, T]
-
-
-def run_sync(manager: Any, flow: Flow[T]) -> T:
-    """Drive a flow with a :class:`~sessionward.SessionManager`; errors go back into the flow."""
-    send: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = flow.send(send) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return cast(T, stop.value)
-        send, error = None, None
-        try:
-            send = getattr(manager, call.method)(*call.args, **call.kwargs)
-        except Exception as exc:
-            error = exc
-
-
-async def run_async(
-    manager: Any,
-    flow: Flow[T],
-    *,
-    to_thread: Callable[[Callable[..., Any]], Callable[..., Awaitable[Any]]] | None = None,
-) -> T:
-    """Drive a flow with an :class:`~sessionward.AsyncSessionManager` (or, given ``to_thread``,
-    a sync manager whose calls run off the event loop, as Django's async views need)."""
-    send: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            call = flow.send(send) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            return cast(T, stop.value)
-        send, error = None, None
-        try:
-            method = getattr(manager, call.method)
-            result = (to_thread(method) if to_thread else method)(*call.args, **call.kwargs)
-            send = await result if inspect.isawaitable(result) else result
-        except Exception as exc:
-            error = exc
 
 
 # --- the rules -----------------------------------------------------------------------------
@@ -400,15 +358,11 @@ class Transport:
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
-    ) -> Flow[SessionTokens]:
+    ) -> ManagerFlow[SessionTokens]:
         """Log in: a new session, its tokens written to the response."""
-        tokens: SessionTokens = yield Call(
-            "create_new_session",
-            (user_id, jwt_payload, session_data),
-            {
-                "client": client_context(request, self.config),
-                "proof": proof_of_possession(request),
-            },
+        client, proof = client_context(request, self.config), proof_of_possession(request)
+        tokens = yield from perform(
+            CreateNewSession(user_id, jwt_payload, session_data, client, proof)
         )
         self.write_tokens(transfer_mode(request), out, tokens)
         return tokens
@@ -428,7 +382,7 @@ class Transport:
         *,
         anti_csrf: bool | None = None,
         optional: bool = False,
-    ) -> Flow[VerifiedSession | None]:
+    ) -> ManagerFlow[VerifiedSession | None]:
         """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
         mode = transfer_mode(request)
         csrf: str | None = None
@@ -451,7 +405,7 @@ class Transport:
                 if csrf is None:
                     raise TryRefreshTokenError("no anti-csrf header")
         try:
-            verified: VerifiedSession = yield Call("get_session", (access, csrf))
+            verified = yield from perform(GetSession(access, csrf))
         except UnauthorisedError:
             if not optional:
                 raise
@@ -463,7 +417,7 @@ class Transport:
             self._set_access_token(mode, out, verified.new_access_token)
         return verified
 
-    def refresh_session(self, request: RequestAdapter, out: Outgoing) -> Flow[SessionTokens]:
+    def refresh_session(self, request: RequestAdapter, out: Outgoing) -> ManagerFlow[SessionTokens]:
         """The refresh endpoint: rotate, or detect theft (the manager revokes the session and
         fires its hook; the client's tokens are cleared)."""
         mode = transfer_mode(request)
@@ -475,30 +429,23 @@ class Transport:
                 refresh = None
         if refresh is None:
             raise UnauthorisedError("no refresh token")
-        tokens: SessionTokens = yield Call(
-            "refresh_session",
-            (refresh,),
-            {
-                "client": client_context(request, self.config),
-                "proof": proof_of_possession(request),
-            },
-        )
+        client, proof = client_context(request, self.config), proof_of_possession(request)
+        tokens = yield from perform(RefreshSession(refresh, client, proof))
         self.write_tokens(mode, out, tokens)
         return tokens
 
     def revoke_session(
         self, request: RequestAdapter, out: Outgoing, session_handle: str
-    ) -> Flow[bool]:
+    ) -> ManagerFlow[bool]:
         """Log out: delete the row and clear the client's tokens."""
-        revoked: bool = yield Call("revoke_session", (session_handle,), {"reason": "logout"})
+        revoked = yield from perform(RevokeSession(session_handle, "logout"))
         self.clear(transfer_mode(request), out)
         return revoked
 
-    def get_session_data(self, session_handle: str) -> Flow[JSON]:
+    def get_session_data(self, session_handle: str) -> ManagerFlow[JSON]:
         """The server-side data; UnauthorisedError (and so cleared cookies) when it is gone."""
-        data: JSON = yield Call("get_session_data", (session_handle,))
-        return data
+        return (yield from perform(GetSessionData(session_handle)))
 
-    def update_session_data(self, session_handle: str, data: JSON) -> Flow[None]:
+    def update_session_data(self, session_handle: str, data: JSON) -> ManagerFlow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""
-        yield Call("update_session_data", (session_handle, data))
+        yield from perform(UpdateSessionData(session_handle, data))

@@ -7,17 +7,17 @@ from typing import Any
 import pytest
 
 from sessionward import Config, GeneralError, SessionTokens, TryRefreshTokenError
+from sessionward.calls import GetSessionData
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward.flows import run_flow
 from sessionward.models import ClientContext, Session, Token
 from sessionward.proof import ProofOfPossession
 from sessionward.transport import (
-    Call,
     Cookie,
     Outgoing,
     TransferMode,
     Transport,
     cors_allowed_headers,
-    run_sync,
     transfer_mode,
 )
 
@@ -167,7 +167,7 @@ def test_refresh_hands_the_client_and_its_proof_to_the_manager_and_theft_through
     )
     out = Outgoing()
     with pytest.raises(TokenTheftDetectedError):
-        run_sync(manager, Transport(config).refresh_session(request, out))
+        run_flow(Transport(config).refresh_session(request, out), manager)
     ((token, client, proof),) = manager.seen  # called once; theft is the manager's business
     assert token == "t"
     assert client == ClientContext("203.0.113.9", "UA/1")
@@ -176,7 +176,7 @@ def test_refresh_hands_the_client_and_its_proof_to_the_manager_and_theft_through
 
 def test_flows_yield_calls_not_io() -> None:
     flow = Transport(Config(refresh_path="/r")).get_session_data("h")
-    assert next(flow) == Call("get_session_data", ("h",))
+    assert next(flow) == GetSessionData("h")
 
 
 def test_cors_headers_name_the_sdk_headers() -> None:

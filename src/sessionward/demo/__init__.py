@@ -1,6 +1,6 @@
 """``sessionward demo``: the example JSON API plus a page that shows the protocol at work.
 
-The app is the framework examples' API (:func:`sessionward.demo_api.demo_router` on the Starlette
+The app is the framework examples' API (:func:`sessionward.demo.api.demo_router` on the Starlette
 integration), so every client and test written for one works with the other. On top of it,
 demo-only routes that the page needs:
 
@@ -33,7 +33,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from sessionward.config import DEFAULT_DATABASE_URL, Config
-from sessionward.demo_api import demo_router
+from sessionward.demo.api import demo_router
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
 from sessionward.integrations.starlette import AsyncRequestSession, Sessionward, verify_session
 from sessionward.manager import AsyncSessionManager, SessionManager

@@ -11,24 +11,59 @@ This module holds the one piece they share: the session object a protected view 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from sessionward.calls import ManagerFlow
 from sessionward.models import JSON, Session
-from sessionward.transport import Flow, Outgoing, RequestAdapter, Transport
+from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
+RunResult = TypeVar("RunResult")
 
 
-class _Base:
-    __slots__ = ("_out", "_request", "_transport", "session")
+class _Headers(Protocol):
+    """A response's headers: a case-insensitive mapping that can be read and written."""
+
+    def get(self, name: str) -> str | None: ...
+
+    def __setitem__(self, name: str, value: str) -> None: ...
+
+
+class HeadersResponse:
+    """The part of a ``ResponseAdapter`` for responses whose headers are a case-insensitive
+    mapping (Flask, Django); each adds cookies its own way."""
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: _Headers) -> None:
+        self._headers = headers
+
+    def get_header(self, name: str) -> str | None:
+        return self._headers.get(name)
+
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
+
+class _VerifiedRequest(Generic[RunResult]):
+    """What the sync and the async request sessions share: the session, where to write, and
+    how to run a transport flow (``run`` returns its result, or an awaitable of it)."""
+
+    __slots__ = ("_out", "_request", "_run", "_transport", "session")
 
     def __init__(
-        self, session: Session, transport: Transport, request: RequestAdapter, out: Outgoing
+        self,
+        session: Session,
+        transport: Transport,
+        request: RequestAdapter,
+        out: Outgoing,
+        run: Callable[[ManagerFlow[Any]], RunResult],
     ) -> None:
         self.session = session
         self._transport = transport
         self._request = request
         self._out = out
+        self._run = run
 
     @property
     def user_id(self) -> str:
@@ -47,21 +82,10 @@ class _Base:
         return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"
 
 
-class RequestSession(_Base):
+class RequestSession(_VerifiedRequest[Any]):
     """The verified session of the current request, for sync views (Flask, Django)."""
 
-    __slots__ = ("_run",)
-
-    def __init__(
-        self,
-        session: Session,
-        transport: Transport,
-        request: RequestAdapter,
-        out: Outgoing,
-        run: Callable[[Flow[Any]], Any],
-    ) -> None:
-        super().__init__(session, transport, request, out)
-        self._run = run
+    __slots__ = ()
 
     def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""
@@ -78,22 +102,11 @@ class RequestSession(_Base):
         self._run(self._transport.update_session_data(self.handle, data))
 
 
-class AsyncRequestSession(_Base):
+class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
     """The verified session of the current request, for async views (FastAPI, Starlette,
     Django async views): the same methods, awaited."""
 
-    __slots__ = ("_run",)
-
-    def __init__(
-        self,
-        session: Session,
-        transport: Transport,
-        request: RequestAdapter,
-        out: Outgoing,
-        run: Callable[[Flow[Any]], Awaitable[Any]],
-    ) -> None:
-        super().__init__(session, transport, request, out)
-        self._run = run
+    __slots__ = ()
 
     async def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""
@@ -109,4 +122,4 @@ class AsyncRequestSession(_Base):
         await self._run(self._transport.update_session_data(self.handle, data))
 
 
-__all__ = ["AsyncRequestSession", "RequestSession"]
+__all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]

@@ -23,18 +23,18 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
-from sessionward.integrations import RequestSession
+from sessionward.flows import run_flow
+from sessionward.integrations import HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
-from sessionward.models import JSON, VerifiedSession
+from sessionward.models import JSON, Session
 from sessionward.transport import (
     Cookie,
-    Flow,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    run_sync,
 )
 
 T = TypeVar("T")
@@ -68,19 +68,14 @@ class _RequestAdapter:
         return request.headers.get(name)
 
 
-class _ResponseAdapter:
+class _ResponseAdapter(HeadersResponse):
     """A Flask response as :class:`~sessionward.transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
     def __init__(self, response: Response) -> None:
+        super().__init__(response.headers)
         self._response = response
-
-    def get_header(self, name: str) -> str | None:
-        return self._response.headers.get(name)
-
-    def set_header(self, name: str, value: str) -> None:
-        self._response.headers[name] = value
 
     def add_cookie(self, cookie: Cookie) -> None:
         self._response.headers.add("Set-Cookie", cookie.header_value())
@@ -138,13 +133,11 @@ class Sessionward:
                 methods=["POST"],
             )
 
-    def _run(self, flow: Flow[T]) -> T:
-        return run_sync(self.manager, flow)
+    def _run(self, flow: ManagerFlow[T]) -> T:
+        return run_flow(flow, self.manager)
 
-    def _session(self, verified: VerifiedSession | Any) -> RequestSession:
-        return RequestSession(
-            verified.session, self.transport, _RequestAdapter(), outgoing(), self._run
-        )
+    def _session(self, session: Session) -> RequestSession:
+        return RequestSession(session, self.transport, _RequestAdapter(), outgoing(), self._run)
 
     def _apply(self, response: Response) -> Response:
         out = g.get(_OUT)
@@ -163,7 +156,7 @@ class Sessionward:
         flow = self.transport.create_session(
             _RequestAdapter(), outgoing(), user_id, jwt_payload, session_data
         )
-        return self._session(self._run(flow))
+        return self._session(self._run(flow).session)
 
     def get_session(
         self, *, anti_csrf: bool | None = None, optional: bool = False
@@ -173,7 +166,7 @@ class Sessionward:
             _RequestAdapter(), outgoing(), anti_csrf=anti_csrf, optional=optional
         )
         verified = self._run(flow)
-        return None if verified is None else self._session(verified)
+        return None if verified is None else self._session(verified.session)
 
     def refresh_view(self) -> ResponseReturnValue:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
@@ -181,7 +174,7 @@ class Sessionward:
         return jsonify({"status": "OK"})
 
 
-def sessionward() -> Sessionward:
+def integration() -> Sessionward:
     """The extension of the current app."""
     ext = current_app.extensions.get(_EXTENSION)
     if not isinstance(ext, Sessionward):
@@ -196,7 +189,7 @@ def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.session = sessionward().get_session(anti_csrf=anti_csrf, optional=optional)
+            g.session = integration().get_session(anti_csrf=anti_csrf, optional=optional)
             return view(*args, **kwargs)
 
         return cast(F, wrapper)
@@ -208,7 +201,7 @@ def create_new_session(
     user_id: str, jwt_payload: JSON = None, session_data: JSON = None
 ) -> RequestSession:
     """Log ``user_id`` in from a view; the tokens go on the response."""
-    return sessionward().create_new_session(user_id, jwt_payload, session_data)
+    return integration().create_new_session(user_id, jwt_payload, session_data)
 
 
 def cors_options() -> dict[str, Any]:
@@ -225,7 +218,7 @@ __all__ = [
     "Sessionward",
     "cors_options",
     "create_new_session",
+    "integration",
     "outgoing",
-    "sessionward",
     "verify_session",
 ]

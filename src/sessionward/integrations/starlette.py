@@ -18,7 +18,7 @@ error handler's answer), so routes never touch a cookie. All rules live in
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from typing import Literal, TypeVar, overload
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -27,18 +27,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
+from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
 from sessionward.manager import AsyncSessionManager
-from sessionward.models import JSON
+from sessionward.models import JSON, Session
 from sessionward.transport import (
     Cookie,
-    Flow,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    run_async,
 )
 
 T = TypeVar("T")
@@ -50,10 +50,11 @@ _INTEGRATION_KEY = "sessionward.integration"
 class _RequestAdapter:
     """A Starlette request as :class:`~sessionward.transport.RequestAdapter`."""
 
-    __slots__ = ("_request",)
+    __slots__ = ("_headers", "_request")
 
     def __init__(self, request: Request) -> None:
         self._request = request
+        self._headers: dict[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -72,7 +73,14 @@ class _RequestAdapter:
         return self._request.cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
-        return self._request.headers.get(name)
+        # A few lookups per request: one pass over the raw headers beats a scan per lookup.
+        # (A repeated header keeps its first value, as Starlette's ``headers.get`` does.)
+        if self._headers is None:
+            headers: dict[str, str] = {}
+            for key, value in self._request.scope["headers"]:
+                headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+            self._headers = headers
+        return self._headers.get(name.lower())
 
 
 class _MessageAdapter:
@@ -110,7 +118,7 @@ class SessionwardMiddleware:
         scope[_INTEGRATION_KEY] = self.integration
 
         async def send_with_writes(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and out:
                 out.apply(_MessageAdapter(message))
             await send(message)
 
@@ -132,12 +140,12 @@ class Sessionward:
         if refresh_route:
             app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
 
-    def _run(self, flow: Flow[T]) -> Awaitable[T]:
-        return run_async(self.manager, flow)
+    def _run(self, flow: ManagerFlow[T]) -> Awaitable[T]:
+        return arun_flow(flow, self.manager)
 
-    def _session(self, request: Request, verified: Any) -> AsyncRequestSession:
+    def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
-            verified.session, self.transport, _RequestAdapter(request), outgoing(request), self._run
+            session, self.transport, _RequestAdapter(request), outgoing(request), self._run
         )
 
     async def create_new_session(
@@ -151,7 +159,7 @@ class Sessionward:
         flow = self.transport.create_session(
             _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
         )
-        return self._session(request, await self._run(flow))
+        return self._session(request, (await self._run(flow)).session)
 
     async def get_session(
         self, request: Request, *, anti_csrf: bool | None = None, optional: bool = False
@@ -161,7 +169,7 @@ class Sessionward:
             _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
         )
         verified = await self._run(flow)
-        return None if verified is None else self._session(request, verified)
+        return None if verified is None else self._session(request, verified.session)
 
     async def refresh_endpoint(self, request: Request) -> Response:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
@@ -182,7 +190,7 @@ def outgoing(request: Request) -> Outgoing:
     return out
 
 
-def sessionward(request: Request) -> Sessionward:
+def integration(request: Request) -> Sessionward:
     """The :class:`Sessionward` installed on the app serving ``request``."""
     integration = request.scope.get(_INTEGRATION_KEY)
     if not isinstance(integration, Sessionward):
@@ -212,7 +220,7 @@ def verify_session(
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
-        return await sessionward(request).get_session(
+        return await integration(request).get_session(
             request, anti_csrf=anti_csrf, optional=optional
         )
 
@@ -223,14 +231,14 @@ async def get_session(
     request: Request, *, anti_csrf: bool | None = None, optional: bool = False
 ) -> AsyncRequestSession | None:
     """Plain Starlette: ``session = await get_session(request)``."""
-    return await sessionward(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
+    return await integration(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
 
 
 async def create_new_session(
     request: Request, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
 ) -> AsyncRequestSession:
     """Log ``user_id`` in; the cookies and headers go on this request's response."""
-    return await sessionward(request).create_new_session(
+    return await integration(request).create_new_session(
         request, user_id, jwt_payload, session_data
     )
 
@@ -257,7 +265,7 @@ __all__ = [
     "add_cors",
     "create_new_session",
     "get_session",
+    "integration",
     "outgoing",
-    "sessionward",
     "verify_session",
 ]

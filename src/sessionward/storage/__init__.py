@@ -1,17 +1,21 @@
-"""Storage of sessions and keys: one interface, SQL stores for SQLite, MySQL/MariaDB, PostgreSQL."""
+"""Storage of sessions and keys: typed queries run by SQL stores for SQLite, MySQL/MariaDB and
+PostgreSQL (see ``execution.py`` for how a statement runs, ``queries.py`` for which)."""
 
-from sessionward.storage.base import AsyncSessionStore, SessionStore
-from sessionward.storage.engines import create_async_sql_engine, create_sync_engine
+from sessionward.storage.engines import make_async_engine, make_sync_engine
+from sessionward.storage.execution import AsyncStore, SyncStore
+from sessionward.storage.queries import Queries
 from sessionward.storage.schema import Statements, build_statements
-from sessionward.storage.sql import AsyncSqlStore, SyncSqlStore
+from sessionward.storage.sql import AsyncSqlStore, SyncSqlStore, ThreadedStore
 
 __all__ = [
-    "AsyncSessionStore",
     "AsyncSqlStore",
-    "SessionStore",
+    "AsyncStore",
+    "Queries",
     "Statements",
     "SyncSqlStore",
+    "SyncStore",
+    "ThreadedStore",
     "build_statements",
-    "create_async_sql_engine",
-    "create_sync_engine",
+    "make_async_engine",
+    "make_sync_engine",
 ]

@@ -1,8 +1,11 @@
 """Turning ``database_url`` into SQLAlchemy engines, sync or async, with the right drivers.
 
-One URL serves both managers: ``mysql://…`` means PyMySQL for the sync manager and asyncmy for
-the async one; ``postgresql://…`` means psycopg 3 for both; ``sqlite:///file`` means the standard
-library's sqlite3 and aiosqlite. An explicit driver in the URL is kept when it fits the mode.
+One URL serves both managers. ``mysql://…`` means, for the sync manager, mysqlclient if it is
+installed (compiled, and SQLAlchemy's own default) or else PyMySQL, and asyncmy for the async
+one; ``postgresql://…`` means psycopg 3 for both; ``sqlite:///file`` means the standard
+library's sqlite3 for both (the async manager runs it on a thread pool, see ``storage/sql.py``).
+An explicit driver in the URL is kept when it fits the mode. The stores run statements on the
+drivers' own connections, so only drivers with DB-API cursors are supported (asyncpg is not).
 
 Every statement the stores run is a transaction of its own (see ``storage/sql.py``), so the
 engines sessionward creates run in autocommit mode: no ``BEGIN``/``COMMIT`` round trips. SQLite
@@ -11,6 +14,8 @@ also gets WAL journaling and a busy timeout, so that concurrent writers queue in
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import weakref
 from typing import Any
 
@@ -39,7 +44,7 @@ _KNOWN = {
     "sqlite": ({"pysqlite"}, {"aiosqlite"}),
     "mysql": ({"pymysql", "mysqldb", "mysqlconnector"}, {"asyncmy", "aiomysql"}),
     "mariadb": ({"pymysql", "mysqldb", "mysqlconnector"}, {"asyncmy", "aiomysql"}),
-    "postgresql": ({"psycopg", "psycopg2", "pg8000"}, {"psycopg", "asyncpg"}),
+    "postgresql": ({"psycopg", "psycopg2", "pg8000"}, {"psycopg"}),
 }
 
 
@@ -59,8 +64,15 @@ def resolve_url(database_url: str, *, asynchronous: bool) -> URL:
     driver = url.get_driver_name() if "+" in url.drivername else None
     if driver not in wanted:
         default = (_ASYNC_DRIVERS if asynchronous else _SYNC_DRIVERS)[backend]
+        if default == "pymysql" and _mysqlclient_installed():
+            default = "mysqldb"  # SQLAlchemy's own default, and faster: prefer it when present
         url = url.set(drivername=f"{backend}+{default}")
     return url
+
+
+@functools.cache
+def _mysqlclient_installed() -> bool:
+    return importlib.util.find_spec("MySQLdb") is not None
 
 
 def is_sqlite(url: URL) -> bool:
@@ -70,14 +82,16 @@ def is_sqlite(url: URL) -> bool:
 def _engine_options(url: URL) -> dict[str, Any]:
     # Autocommit: each statement commits itself. Parameters hidden: session data never reaches
     # logs. For servers, no ping before each checkout and no ROLLBACK on return (each costs a
-    # round trip per statement): a connection found dead is retried once by the store instead.
+    # round trip per statement), and no recycling: a connection found dead (a server's idle
+    # timeout) is discarded and the statement retried once by the store instead, so the async
+    # store can take an idle connection from the pool without the greenlet bridge.
     options: dict[str, Any] = {
         "hide_parameters": True,
         "isolation_level": "AUTOCOMMIT",
         "skip_autocommit_rollback": True,  # nothing to roll back: every statement committed
     }
     if not is_sqlite(url):
-        options.update(pool_recycle=3600, pool_reset_on_return=None)
+        options.update(pool_recycle=-1, pool_reset_on_return=None)
         options["connect_args"] = _TIMEOUTS.get(url.get_driver_name(), {})
     return options
 
@@ -86,6 +100,7 @@ def _engine_options(url: URL) -> dict[str, Any]:
 # ``engine=`` with other ``connect_args`` to choose differently.)
 _TIMEOUTS: dict[str, dict[str, Any]] = {
     "pymysql": {"connect_timeout": 10, "read_timeout": 30, "write_timeout": 30},
+    "mysqldb": {"connect_timeout": 10, "read_timeout": 30, "write_timeout": 30},
     "asyncmy": {"connect_timeout": 10},
     "aiomysql": {"connect_timeout": 10},
     "psycopg": {
@@ -98,7 +113,8 @@ _TIMEOUTS: dict[str, dict[str, Any]] = {
 }
 
 
-def create_sync_engine(database_url: str) -> Engine:
+def make_sync_engine(database_url: str) -> Engine:
+    """A sync engine for ``database_url`` with sessionward's settings (autocommit, timeouts)."""
     url = resolve_url(database_url, asynchronous=False)
     engine = create_engine(url, **_engine_options(url))
     if is_sqlite(url):
@@ -106,7 +122,8 @@ def create_sync_engine(database_url: str) -> Engine:
     return engine
 
 
-def create_async_sql_engine(database_url: str) -> AsyncEngine:
+def make_async_engine(database_url: str) -> AsyncEngine:
+    """An async engine for a server ``database_url`` (MySQL/MariaDB, PostgreSQL)."""
     url = resolve_url(database_url, asynchronous=True)
     engine = create_async_engine(url, **_engine_options(url))
     if is_sqlite(url):

@@ -35,9 +35,12 @@ from sqlalchemy import (
     Text,
     Update,
     bindparam,
+    case,
     delete,
     insert,
     inspect,
+    null,
+    or_,
     select,
     text,
     update,
@@ -107,7 +110,10 @@ def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[Meta
         Column("refreshed_ip", String(64), nullable=True),
         Column("refreshed_user_agent", String(MAX_USER_AGENT_COLUMN), nullable=True),
         # Proof of possession: RFC 7638 thumbprint of the client's key, if the session is bound.
-        Column("pop_key_thumbprint", String(64), nullable=True),
+        Column("pop_key_thumbprint", ExactString(64), nullable=True),
+        # Which version of jwt_user_payload the session has: refresh tokens carry the payload
+        # they were issued with and its version, so a refresh reads the row only after a change.
+        Column("payload_version", BigInteger, nullable=True),
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
@@ -116,29 +122,46 @@ def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[Meta
 
 @dataclass(frozen=True)
 class Statements:
-    """Every statement the stores run; parameters are named after the ``bindparam`` keys."""
+    """Every statement the stores run. Parameters are the ``bindparam`` names; the stores compile
+    each statement once per dialect and run it on a pooled DB-API connection."""
 
     metadata: MetaData
+    sessions: Table
+    keys: Table
     insert_session: Insert
     read_session: Select[Any]
-    session_alive: Select[str]
+    # The two writes of a rotation's common case, each a whole decision in one statement:
+    refresh_by_parent: Update  # the current parent is presented, first time (or after the window)
+    promote_child: Update  # an access token confirms its refresh token: the child becomes parent
+    # Compare-and-set of a decision taken on a row as read (the uncommon cases):
     update_if_unchanged: Update
     delete_if_unchanged: Delete
+    session_alive: Select[Any]
     delete_session: Delete
     delete_user_sessions: Delete
-    list_user_sessions: Select[str, str, int | None, int]
-    get_session_data: Select[str | None]
+    list_user_sessions: Select[Any]
+    get_session_data: Select[Any]
     update_session_data: Update
     purge_expired: Delete
-    select_keys: Select[str, str]
+    select_keys: Select[Any]
     insert_key: Insert
-    delete_keys: Delete
+    delete_key: Delete
 
 
 def build_statements(signing_key_table: str, refresh_token_table: str) -> Statements:
     metadata, keys, s = build_tables(signing_key_table, refresh_token_table)
     by_handle = s.c.session_handle == bindparam("handle")
     alive = s.c.expires_at > bindparam("now")
+
+    def current(hash_parameter: str) -> tuple[Any, ...]:
+        """The live row of the token's session and user, whose current parent hashes so."""
+        return (
+            by_handle,
+            s.c.refresh_token_hash_2 == bindparam(hash_parameter),
+            s.c.user_id == bindparam("user_id"),
+            alive,
+        )
+
     unchanged = (
         by_handle,
         s.c.refresh_token_hash_2 == bindparam("old_hash_2"),
@@ -146,24 +169,52 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             bindparam("old_child_issued_at", type_=BigInteger)
         ),
     )
+    # A promotion renews the session's expiry, but never past its absolute lifetime (NULL when
+    # there is none, and then the comparison is NULL and the plain expiry wins).
+    capped_expiry = case(
+        (
+            s.c.created_at + bindparam("lifetime_ms", type_=BigInteger)
+            < bindparam("expires_at", type_=BigInteger),
+            s.c.created_at + bindparam("lifetime_ms", type_=BigInteger),
+        ),
+        else_=bindparam("expires_at", type_=BigInteger),
+    )
     return Statements(
         metadata=metadata,
-        insert_session=insert(s),
-        read_session=select(
-            s.c.session_handle,
-            s.c.user_id,
-            s.c.refresh_token_hash_2,
-            s.c.expires_at,
-            s.c.jwt_user_payload,
-            s.c.created_at,
-            s.c.parent_issued_at,
-            s.c.child_issued_at,
-            s.c.refreshed_at,
-            s.c.refreshed_ip,
-            s.c.refreshed_user_agent,
-            s.c.pop_key_thumbprint,
-        ).where(by_handle),
-        session_alive=select(s.c.session_handle).where(by_handle, alive),
+        sessions=s,
+        keys=keys,
+        insert_session=insert(s).values({c.name: bindparam(c.name) for c in s.columns}),
+        read_session=select(*(s.c[name] for name in SESSION_ROW_COLUMNS)).where(by_handle),
+        refresh_by_parent=update(s)
+        .where(
+            *current("hash_2"),
+            or_(
+                s.c.child_issued_at.is_(None),
+                s.c.child_issued_at <= bindparam("grace_cutoff", type_=BigInteger),
+            ),
+            s.c.payload_version.is_not_distinct_from(
+                bindparam("payload_version", type_=BigInteger)
+            ),
+            s.c.pop_key_thumbprint.is_not_distinct_from(
+                bindparam("pop_thumbprint", type_=ExactString(64))
+            ),
+        )
+        .values(
+            child_issued_at=bindparam("now", type_=BigInteger),
+            refreshed_at=bindparam("now", type_=BigInteger),
+            refreshed_ip=bindparam("refreshed_ip"),
+            refreshed_user_agent=bindparam("refreshed_user_agent"),
+        ),
+        # MySQL assigns left to right, each seeing the ones before: the anchor moves to
+        # parent_issued_at before child_issued_at is cleared (others evaluate all at once).
+        promote_child=update(s)
+        .where(*current("parent_hash_2"))
+        .ordered_values(
+            (s.c.parent_issued_at, s.c.child_issued_at),
+            (s.c.child_issued_at, null()),
+            (s.c.refresh_token_hash_2, bindparam("child_hash_2")),
+            (s.c.expires_at, capped_expiry),
+        ),
         update_if_unchanged=update(s)
         .where(*unchanged)
         .values(
@@ -176,6 +227,7 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             refreshed_user_agent=bindparam("new_refreshed_user_agent"),
         ),
         delete_if_unchanged=delete(s).where(*unchanged),
+        session_alive=select(s.c.session_handle).where(by_handle, alive),
         delete_session=delete(s).where(by_handle),
         delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),
         list_user_sessions=select(s.c.session_handle, s.c.user_id, s.c.created_at, s.c.expires_at)
@@ -187,9 +239,31 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         .values(session_info=bindparam("session_info")),
         purge_expired=delete(s).where(s.c.expires_at <= bindparam("now")),
         select_keys=select(keys.c.key_name, keys.c.key_value),
-        insert_key=insert(keys),
-        delete_keys=delete(keys).where(keys.c.key_name.in_(bindparam("names", expanding=True))),
+        insert_key=insert(keys).values(
+            key_name=bindparam("key_name"),
+            key_value=bindparam("key_value"),
+            created_at_time=bindparam("created_at_time"),
+        ),
+        delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
     )
+
+
+# The columns of a SessionRow, in its field order.
+SESSION_ROW_COLUMNS = (
+    "session_handle",
+    "user_id",
+    "refresh_token_hash_2",
+    "expires_at",
+    "jwt_user_payload",
+    "created_at",
+    "parent_issued_at",
+    "child_issued_at",
+    "refreshed_at",
+    "refreshed_ip",
+    "refreshed_user_agent",
+    "pop_key_thumbprint",
+    "payload_version",
+)
 
 
 def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:

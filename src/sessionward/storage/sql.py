@@ -1,329 +1,253 @@
-"""The SQL stores: one for a sync ``Engine``, one for an ``AsyncEngine``, same statements.
+"""The SQL stores: each runs one statement at a time on a pooled connection, and nothing else.
 
-Every statement is a transaction of its own, and no lock is ever held across a round trip. The
-read-decide-write of a refresh or a promotion (PROTOCOL §4) is serialised by compare-and-set:
-the row is read, the protocol decides, and the write names the hash and anchor it read in its
-``WHERE`` clause. The database executes that single statement under its own row lock, so it
-either applies to exactly the row that was decided on, or changes nothing; then the row is read
-again and the decision taken again. This is the same serialisation as ``SELECT … FOR UPDATE``
-inside a transaction, in two round trips instead of four, and it cannot deadlock.
+Everything a store does beyond the three primitives of ``storage/execution.py`` (which statement,
+with what, how to read it, when to retry) is written once in flows. What is left here differs
+only in whether it waits: :class:`SyncSqlStore` (a SQLAlchemy ``Engine``, for the sync manager),
+:class:`AsyncSqlStore` (an ``AsyncEngine``: asyncmy, aiomysql, psycopg), and
+:class:`ThreadedStore` (a sync store run on a thread pool the store owns, for the async manager
+on SQLite, whose async driver would run every statement on a thread of its own anyway).
+
+The lean path: SQLAlchemy compiles each statement once per dialect (:class:`CompiledStatement`),
+and the store runs the SQL text on the DB-API connection it checks out of SQLAlchemy's pool, with
+no per-call compile, execution context or result wrapper. SQLAlchemy still provides the schema,
+the dialects, the URLs and the pool.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from sessionward.errors import GeneralError
-from sessionward.models import SessionRow, SessionSummary
-from sessionward.protocol import RowUpdate
-from sessionward.storage.base import (
-    D,
-    async_retry_once_if_connection_lost,
-    database_errors,
-    retry_once_if_connection_lost,
-    row_from,
-    summaries_from,
-    update_parameters,
+from sqlalchemy import Connection, Dialect, Engine, MetaData, PoolProxiedConnection
+from sqlalchemy.exc import (
+    IntegrityError,
+    MissingGreenlet,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
 )
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.util import greenlet_spawn
+
 from sessionward.storage.engines import prepare_sqlite
-from sessionward.storage.schema import Statements, add_missing_columns
+from sessionward.storage.execution import Result
+from sessionward.storage.failures import connection_failed, database_error
+from sessionward.storage.schema import add_missing_columns
 
 CREATE_ATTEMPTS = 5  # concurrent first starts: each attempt skips the tables that now exist
 _CREATE_RACE = (OperationalError, ProgrammingError, IntegrityError)
-MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
 
 
-def _prepare(engine: Engine) -> None:
-    if engine.dialect.name == "sqlite":
-        prepare_sqlite(engine)
+class CompiledStatement:
+    """A statement compiled for one dialect: its SQL text, and how to lay out its parameters
+    (a tuple in bind order for positional paramstyles, a dict for named ones)."""
+
+    __slots__ = ("_names", "_positional", "sql")
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)  # type: ignore[attr-defined]
+        self.sql: str = compiled.string
+        self._positional: bool = bool(compiled.positional)
+        self._names: tuple[str, ...] = tuple(
+            compiled.positiontup if compiled.positional else compiled.binds
+        )
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self._positional:
+            return tuple([values[name] for name in self._names])
+        return {name: values[name] for name in self._names}
 
 
-def _conditional_write(
-    statements: Statements, handle: str, row: SessionRow, change: RowUpdate
-) -> tuple[Any, dict[str, Any]]:
-    """The compare-and-set statement for ``change`` to a row as it was read, and its values."""
-    guard = {"old_hash_2": row.refresh_token_hash_2, "old_child_issued_at": row.child_issued_at}
-    if change.delete:
-        return statements.delete_if_unchanged, {"handle": handle, **guard}
-    return statements.update_if_unchanged, {**update_parameters(handle, change), **guard}
+class _Compiler:
+    """Each statement compiled once, on first use, for the engine's dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._cache: dict[int, tuple[Executable, CompiledStatement]] = {}
+
+    def __call__(self, statement: Executable) -> CompiledStatement:
+        found = self._cache.get(id(statement))
+        if found is None:
+            # The statement is kept alongside, so that its id cannot be reused by another.
+            found = (statement, CompiledStatement(statement, self._dialect))
+            self._cache[id(statement)] = found
+        return found[1]
 
 
-def _contention() -> GeneralError:
-    return GeneralError("the session kept changing under concurrent requests; try again")
+def create_schema(conn: Connection, metadata: MetaData) -> None:
+    """Create missing tables and columns; concurrent first starts race harmlessly."""
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            metadata.create_all(conn, checkfirst=True)
+            conn.commit()
+            add_missing_columns(conn, metadata)
+            return
+        except _CREATE_RACE:
+            # Another process created a table between our check and our CREATE; what exists
+            # is skipped on the next attempt, so each attempt makes progress.
+            conn.rollback()
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 class SyncSqlStore:
-    """Sessions and keys in any SQLAlchemy-supported SQLite, MySQL/MariaDB or PostgreSQL."""
+    """Sessions and keys in SQLite, MySQL/MariaDB or PostgreSQL, through a sync ``Engine``."""
 
-    def __init__(self, engine: Engine, statements: Statements, *, autocommit: bool = False) -> None:
+    def __init__(self, engine: Engine, metadata: MetaData, *, autocommit: bool = False) -> None:
         """``autocommit``: the engine commits every statement itself (as the engines that
         sessionward creates do), so no COMMIT round trip is needed; False for any other."""
-        _prepare(engine)
+        if engine.dialect.name == "sqlite":
+            prepare_sqlite(engine)
         self.engine = engine
-        self._s = statements
+        self._metadata = metadata
         self._autocommit = autocommit
+        self._compile = _Compiler(engine.dialect)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A connection whose statements are committed when the block ends."""
-        with database_errors(), self.engine.connect() as conn:
-            if self._autocommit:
-                yield conn
-            else:
-                with conn.begin():
-                    yield conn
-
-    @retry_once_if_connection_lost
-    def create_tables(self) -> None:
-        with database_errors():
-            for attempt in range(CREATE_ATTEMPTS):
-                try:
-                    self._s.metadata.create_all(self.engine, checkfirst=True)
-                    with self.engine.connect() as conn:
-                        add_missing_columns(conn, self._s.metadata)
-                    return
-                except _CREATE_RACE:
-                    # Another process created a table between our check and our CREATE; what
-                    # exists is skipped on the next attempt, so each attempt makes progress.
-                    if attempt == CREATE_ATTEMPTS - 1:
-                        raise
-                    time.sleep(0.05 * (attempt + 1))
-
-    @retry_once_if_connection_lost
-    def insert_session(self, values: dict[str, Any]) -> None:
-        with self._transaction() as conn:
-            conn.execute(self._s.insert_session, values)
-
-    @retry_once_if_connection_lost
-    def decide_and_apply(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
-        """Read the row, decide, and write the decision if the row is still as read."""
-        with database_errors(), self.engine.connect() as conn:
-            for _ in range(MAX_DECISION_ATTEMPTS):
-                row = row_from(conn.execute(self._s.read_session, {"handle": handle}).first())
-                self._end_statement(conn)
-                decision = decide(row)
-                change = decision.change
-                if row is None or (change.new_hash_2 is None and not change.delete):
-                    return decision
-                statement, values = _conditional_write(self._s, handle, row, change)
-                written = conn.execute(statement, values).rowcount
-                self._end_statement(conn)
-                if written == 1:
-                    return decision
-        raise _contention()
-
-    def _end_statement(self, conn: Connection) -> None:
-        """Commit, so that the next read sees what others committed (autocommit: already)."""
-        if not self._autocommit:
-            conn.commit()
-
-    @retry_once_if_connection_lost
-    def session_alive(self, handle: str, now_ms: int) -> bool:
-        with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms}
-            return conn.execute(self._s.session_alive, params).first() is not None
-
-    @retry_once_if_connection_lost
-    def delete_session(self, handle: str) -> bool:
-        with self._transaction() as conn:
-            return conn.execute(self._s.delete_session, {"handle": handle}).rowcount > 0
-
-    @retry_once_if_connection_lost
-    def delete_user_sessions(self, user_id: str) -> int:
-        with self._transaction() as conn:
-            return int(conn.execute(self._s.delete_user_sessions, {"user_id": user_id}).rowcount)
-
-    @retry_once_if_connection_lost
-    def list_user_sessions(self, user_id: str, now_ms: int) -> list[SessionSummary]:
-        with self._transaction() as conn:
-            params = {"user_id": user_id, "now": now_ms}
-            return summaries_from(conn.execute(self._s.list_user_sessions, params))
-
-    @retry_once_if_connection_lost
-    def get_session_data(self, handle: str, now_ms: int) -> tuple[bool, str | None]:
-        with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms}
-            row = conn.execute(self._s.get_session_data, params).first()
-            return (False, None) if row is None else (True, row[0])
-
-    @retry_once_if_connection_lost
-    def update_session_data(self, handle: str, data_json: str, now_ms: int) -> bool:
-        with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms, "session_info": data_json}
-            return conn.execute(self._s.update_session_data, params).rowcount > 0
-
-    @retry_once_if_connection_lost
-    def purge_expired(self, now_ms: int) -> int:
-        with self._transaction() as conn:
-            return int(conn.execute(self._s.purge_expired, {"now": now_ms}).rowcount)
-
-    @retry_once_if_connection_lost
-    def load_keys(self) -> list[tuple[str, str]]:
-        with self._transaction() as conn:
-            return [(name, value) for name, value in conn.execute(self._s.select_keys)]
-
-    @retry_once_if_connection_lost
-    def insert_key_if_absent(self, name: str, value: str, now_ms: int) -> bool:
-        row = {"key_name": name, "key_value": value, "created_at_time": now_ms}
+    def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
+        compiled = self._compile(statement)
+        connection = self.engine.raw_connection()
         try:
-            with self._transaction() as conn:
-                conn.execute(self._s.insert_key, row)
-        except GeneralError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                return False  # another process won the race; its key is the key
+            cursor = connection.cursor()
+            try:
+                cursor.execute(compiled.sql, compiled.parameters(parameters))
+                rows = cursor.fetchall() if cursor.description else ()
+                result = Result(cursor.rowcount, rows)
+            finally:
+                cursor.close()
+            if not self._autocommit:
+                connection.commit()
+            return result
+        except BaseException as exc:
+            if connection_failed(exc) or not isinstance(exc, Exception):
+                connection.invalidate()  # its state is unknown: never hand it out again
             raise
-        return True
+        finally:
+            connection.close()
 
-    @retry_once_if_connection_lost
-    def delete_keys(self, names: list[str]) -> int:
-        if not names:
-            return 0
-        with self._transaction() as conn:
-            return int(conn.execute(self._s.delete_keys, {"names": names}).rowcount)
+    def backoff(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def create_tables(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                create_schema(conn, self._metadata)
+        except SQLAlchemyError as exc:
+            raise database_error(exc) from exc
 
     def close(self) -> None:
         self.engine.dispose()
 
 
 class AsyncSqlStore:
-    """The same store over an ``AsyncEngine`` (aiosqlite, asyncmy, psycopg async)."""
+    """The same over an ``AsyncEngine``, on the driver's native async connection."""
 
     def __init__(
-        self, engine: AsyncEngine, statements: Statements, *, autocommit: bool = False
+        self, engine: AsyncEngine, metadata: MetaData, *, autocommit: bool = False
     ) -> None:
-        _prepare(engine.sync_engine)
+        if engine.dialect.name == "sqlite":
+            prepare_sqlite(engine.sync_engine)
         self.engine = engine
-        self._s = statements
+        self._metadata = metadata
         self._autocommit = autocommit
+        self._compile = _Compiler(engine.dialect)
+        # Checkouts still to take through the greenlet bridge, because a connection this store
+        # discarded is back in the pool without a link and will be reopened on checkout.
+        self._reopenings = 0
 
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection whose statements are committed when the block ends."""
-        with database_errors():
-            async with self.engine.connect() as conn:
-                if self._autocommit:
-                    yield conn
-                else:
-                    async with conn.begin():
-                        yield conn
-
-    @async_retry_once_if_connection_lost
-    async def create_tables(self) -> None:
-        with database_errors():
-            for attempt in range(CREATE_ATTEMPTS):
-                try:
-                    async with self.engine.begin() as conn:
-                        await conn.run_sync(self._s.metadata.create_all, checkfirst=True)
-                    async with self.engine.connect() as conn:
-                        await conn.run_sync(add_missing_columns, self._s.metadata)
-                    return
-                except _CREATE_RACE:
-                    if attempt == CREATE_ATTEMPTS - 1:
-                        raise
-                    await asyncio.sleep(0.05 * (attempt + 1))
-
-    @async_retry_once_if_connection_lost
-    async def insert_session(self, values: dict[str, Any]) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(self._s.insert_session, values)
-
-    @async_retry_once_if_connection_lost
-    async def decide_and_apply(self, handle: str, decide: Callable[[SessionRow | None], D]) -> D:
-        """Read the row, decide, and write the decision if the row is still as read."""
-        with database_errors():
-            async with self.engine.connect() as conn:
-                for _ in range(MAX_DECISION_ATTEMPTS):
-                    result = await conn.execute(self._s.read_session, {"handle": handle})
-                    row = row_from(result.first())
-                    await self._end_statement(conn)
-                    decision = decide(row)
-                    change = decision.change
-                    if row is None or (change.new_hash_2 is None and not change.delete):
-                        return decision
-                    statement, values = _conditional_write(self._s, handle, row, change)
-                    written = (await conn.execute(statement, values)).rowcount
-                    await self._end_statement(conn)
-                    if written == 1:
-                        return decision
-        raise _contention()
-
-    async def _end_statement(self, conn: AsyncConnection) -> None:
-        """Commit, so that the next read sees what others committed (autocommit: already)."""
-        if not self._autocommit:
-            await conn.commit()
-
-    @async_retry_once_if_connection_lost
-    async def session_alive(self, handle: str, now_ms: int) -> bool:
-        async with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms}
-            return (await conn.execute(self._s.session_alive, params)).first() is not None
-
-    @async_retry_once_if_connection_lost
-    async def delete_session(self, handle: str) -> bool:
-        async with self._transaction() as conn:
-            return (await conn.execute(self._s.delete_session, {"handle": handle})).rowcount > 0
-
-    @async_retry_once_if_connection_lost
-    async def delete_user_sessions(self, user_id: str) -> int:
-        async with self._transaction() as conn:
-            result = await conn.execute(self._s.delete_user_sessions, {"user_id": user_id})
-            return int(result.rowcount)
-
-    @async_retry_once_if_connection_lost
-    async def list_user_sessions(self, user_id: str, now_ms: int) -> list[SessionSummary]:
-        async with self._transaction() as conn:
-            params = {"user_id": user_id, "now": now_ms}
-            return summaries_from(await conn.execute(self._s.list_user_sessions, params))
-
-    @async_retry_once_if_connection_lost
-    async def get_session_data(self, handle: str, now_ms: int) -> tuple[bool, str | None]:
-        async with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms}
-            row = (await conn.execute(self._s.get_session_data, params)).first()
-            return (False, None) if row is None else (True, row[0])
-
-    @async_retry_once_if_connection_lost
-    async def update_session_data(self, handle: str, data_json: str, now_ms: int) -> bool:
-        async with self._transaction() as conn:
-            params = {"handle": handle, "now": now_ms, "session_info": data_json}
-            return (await conn.execute(self._s.update_session_data, params)).rowcount > 0
-
-    @async_retry_once_if_connection_lost
-    async def purge_expired(self, now_ms: int) -> int:
-        async with self._transaction() as conn:
-            return int((await conn.execute(self._s.purge_expired, {"now": now_ms})).rowcount)
-
-    @async_retry_once_if_connection_lost
-    async def load_keys(self) -> list[tuple[str, str]]:
-        async with self._transaction() as conn:
-            return [(name, value) for name, value in await conn.execute(self._s.select_keys)]
-
-    @async_retry_once_if_connection_lost
-    async def insert_key_if_absent(self, name: str, value: str, now_ms: int) -> bool:
-        row = {"key_name": name, "key_value": value, "created_at_time": now_ms}
+    async def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
+        compiled = self._compile(statement)
+        connection = await self._checkout()
+        native: Any = connection.driver_connection
         try:
-            async with self._transaction() as conn:
-                await conn.execute(self._s.insert_key, row)
-        except GeneralError as exc:
-            if isinstance(exc.__cause__, IntegrityError):
-                return False
+            async with native.cursor() as cursor:
+                await cursor.execute(compiled.sql, compiled.parameters(parameters))
+                rows = await cursor.fetchall() if cursor.description else ()
+                result = Result(cursor.rowcount, rows)
+            if not self._autocommit:
+                await native.commit()
+        except BaseException as exc:
+            if connection_failed(exc) or not isinstance(exc, Exception):
+                # Cancelled mid-statement, or broken: discard it, even while being cancelled.
+                pool: Any = self.engine.sync_engine.pool
+                self._reopenings = pool.size() + max(0, pool.overflow()) + 1
+                await asyncio.shield(greenlet_spawn(connection.invalidate))
+            else:
+                await greenlet_spawn(connection.close)  # back to the pool (rolled back if needed)
             raise
-        return True
+        await self._checkin(connection)
+        return result
 
-    @async_retry_once_if_connection_lost
-    async def delete_keys(self, names: list[str]) -> int:
-        if not names:
-            return 0
-        async with self._transaction() as conn:
-            return int((await conn.execute(self._s.delete_keys, {"names": names})).rowcount)
+    async def _checkout(self) -> PoolProxiedConnection:
+        """A connection from the pool. An idle, open one is taken directly; opening one (or
+        waiting for one) needs the greenlet bridge of SQLAlchemy's async dialects.
+
+        Direct only on engines this store made (no recycling, no ping, no reset: a checkout
+        of an idle connection does no I/O) and when it has discarded none lately."""
+        pool: Any = self.engine.sync_engine.pool  # not kept: dispose() replaces it
+        if self._autocommit and self._reopenings == 0 and pool.checkedin() > 0:
+            try:
+                return pool.connect()  # type: ignore[no-any-return]
+            except MissingGreenlet:  # pragma: no cover - a reopening not foreseen above
+                self._reopenings = pool.size() + 1  # the pool took the connection back
+        connection = await self.engine.raw_connection()
+        self._reopenings = max(0, self._reopenings - 1)  # one more connection known to be open
+        return connection
+
+    async def _checkin(self, connection: PoolProxiedConnection) -> None:
+        """Back to the pool: directly, unless the checkin may do I/O (closing an overflow
+        connection when the pool is full, or rolling back for an engine not in autocommit)."""
+        pool: Any = self.engine.sync_engine.pool
+        if self._autocommit and pool.checkedin() < pool.size():
+            connection.close()
+        else:
+            await greenlet_spawn(connection.close)
+
+    async def backoff(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def create_tables(self) -> None:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.run_sync(create_schema, self._metadata)
+        except SQLAlchemyError as exc:
+            raise database_error(exc) from exc
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+class ThreadedStore:
+    """An async store that runs a :class:`SyncSqlStore` on a small thread pool of its own.
+
+    For SQLite: its async driver runs each connection on a thread anyway, with a queue and a
+    future per call; here a statement costs one hand-off to an idle thread instead.
+    """
+
+    def __init__(self, store: SyncSqlStore, threads: int | None = None) -> None:
+        self.store = store
+        self.engine = store.engine
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads or min(8, (os.cpu_count() or 1) * 2),
+            thread_name_prefix="sessionward-sqlite",
+        )
+
+    async def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.store.attempt, statement, parameters)
+
+    async def backoff(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def create_tables(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.store.create_tables)
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        self.store.close()

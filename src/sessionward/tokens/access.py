@@ -13,24 +13,17 @@ Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
+from sessionward.encoding import b64url, b64url_bytes, from_b64url, json_string
 from sessionward.tokens.keys import KeyRing, SigningKey
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
 MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value): refuse such
 
-_b64encode = base64.urlsafe_b64encode
 _hmac_digest = hmac.digest
-# The hot path calls binascii directly: base64.urlsafe_b64* add two Python layers per call.
-_to_b64 = binascii.b2a_base64
-_from_b64 = binascii.a2b_base64
-_URLSAFE_BYTES = bytes.maketrans(b"+/", b"-_")
-_STANDARD_BYTES = bytes.maketrans(b"-_", b"+/")
 _compare = hmac.compare_digest
 _loads = json.loads
 
@@ -79,24 +72,26 @@ class UnknownSigningKey(InvalidAccessToken):
         self.header_segment = header_segment
 
 
-def sign_access_token(
-    key: SigningKey,
-    *,
-    handle: str,
-    user_id: str,
-    refresh_hash_1: str,
-    parent_hash_1: str | None,
-    anti_csrf: str | None,
-    payload_json: str,
-    expires_ms: int,
-) -> str:
-    """Mint a JWT; ``payload_json`` is the application's payload, already serialised."""
+class AccessContent(NamedTuple):
+    """What an access token says, before it is signed (its expiry is given at signing)."""
+
+    handle: str
+    user_id: str
+    refresh_hash_1: str
+    parent_hash_1: str | None
+    anti_csrf: str | None
+    payload_json: str  # the application's payload, already serialised
+
+
+def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
+    """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
+    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json = content
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
-        json.dumps(handle, ensure_ascii=False),
+        json_string(handle),
         ',"sub":',
-        json.dumps(user_id, ensure_ascii=False),
+        json_string(user_id),
         ',"rt":"',
         refresh_hash_1,
         '"',
@@ -106,10 +101,9 @@ def sign_access_token(
     if anti_csrf is not None:
         parts += [',"csrf":"', anti_csrf, '"']
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
-    body = _b64encode("".join(parts).encode()).rstrip(b"=").decode()
-    signing_input = f"{key.header_segment}.{body}"
-    signature = _b64encode(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
-    return f"{signing_input}.{signature.rstrip(b'=').decode()}"
+    signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
+    signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    return f"{signing_input}.{signature}"
 
 
 def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClaims:
@@ -125,12 +119,10 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         raise InvalidAccessToken("malformed")
     try:
         signing_input = token[: len(header) + 1 + len(body)].encode()
-        mac = _hmac_digest(key.secret, signing_input, "sha256")
-        expected = _to_b64(mac, newline=False).translate(_URLSAFE_BYTES).rstrip(b"=")
+        expected = b64url_bytes(_hmac_digest(key.secret, signing_input, "sha256"))
         if not _compare(expected, signature.encode()):
             raise InvalidAccessToken("bad signature")
-        padded = (body + "=" * (-len(body) % 4)).encode()
-        claims = _loads(_from_b64(padded.translate(_STANDARD_BYTES)))
+        claims = _loads(from_b64url(body))
         exp = claims["exp"]
         if type(exp) is not int or exp * 1000 <= now_ms:
             raise InvalidAccessToken("expired")
@@ -148,12 +140,8 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000)
     except InvalidAccessToken:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, binascii.Error) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise InvalidAccessToken("malformed") from exc
-
-
-def _b64decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def read_header_kid(header_segment: str) -> object:
@@ -161,8 +149,8 @@ def read_header_kid(header_segment: str) -> object:
     if len(header_segment) > 200:
         return None
     try:
-        header = _loads(_b64decode(header_segment))
-    except (ValueError, TypeError, binascii.Error):
+        header = _loads(from_b64url(header_segment))
+    except (ValueError, TypeError, RecursionError):
         return None
     if (
         type(header) is not dict

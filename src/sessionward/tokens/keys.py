@@ -15,12 +15,13 @@ Everything here is pure: the managers do the reading and inserting.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from sessionward.encoding import b64url
 
 ACCESS_KEY_NAME = "access_token_signing_key"  # the original's row; our static key
 REFRESH_KEY_NAME = "refresh_token_key"
@@ -63,7 +64,7 @@ def new_key_secret() -> str:
 def header_segment(kid: str) -> str:
     """The exact base64url JWT header this library writes for ``kid``."""
     raw = json.dumps({"alg": "HS256", "kid": kid, "typ": "JWT"}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+    return b64url(raw.encode())
 
 
 def dynamic_key_name(start_ms: int) -> str:

@@ -25,21 +25,20 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 
+from sessionward.calls import ManagerFlow
 from sessionward.config import Config
 from sessionward.errors import ConfigError
 from sessionward.events import SessionHooks
-from sessionward.integrations import AsyncRequestSession, RequestSession
+from sessionward.flows import run_flow
+from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
 from sessionward.models import JSON, Session
 from sessionward.transport import (
     Cookie,
-    Flow,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    run_async,
-    run_sync,
 )
 
 T = TypeVar("T")
@@ -138,7 +137,7 @@ def get_transport() -> Transport:
     return transport
 
 
-class RequestAdapter:
+class _RequestAdapter:
     """A Django request as :class:`~sessionward.transport.RequestAdapter`."""
 
     __slots__ = ("_request",)
@@ -168,19 +167,14 @@ class RequestAdapter:
         return self._request.headers.get(name)
 
 
-class ResponseAdapter:
+class _ResponseAdapter(HeadersResponse):
     """A Django response as :class:`~sessionward.transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
     def __init__(self, response: HttpResponseBase) -> None:
+        super().__init__(response.headers)
         self._response = response
-
-    def get_header(self, name: str) -> str | None:
-        return self._response.headers.get(name)
-
-    def set_header(self, name: str, value: str) -> None:
-        self._response[name] = value
 
     def add_cookie(self, cookie: Cookie) -> None:
         self._response.set_cookie(
@@ -206,29 +200,27 @@ def outgoing(request: HttpRequest) -> Outgoing:
     return out
 
 
-def run(flow: Flow[T]) -> T:
+def run(flow: ManagerFlow[T]) -> T:
     """Drive a transport flow with the project's manager (sync)."""
-    state = _ensure()
-    return run_sync(state.manager, flow)
+    return run_flow(flow, get_manager())
 
 
-async def arun(flow: Flow[T]) -> T:
-    """Drive a transport flow from async code; database calls run in a worker thread."""
-    state = _ensure()
-    return await run_async(
-        state.manager,
-        flow,
-        to_thread=lambda f: sync_to_async(f, thread_sensitive=False),
-    )
+async def arun(flow: ManagerFlow[T]) -> T:
+    """Drive a transport flow from async code: the whole flow, database calls included, runs
+    in a worker thread (the flow itself is plain, synchronous code)."""
+    manager = get_manager()
+    return await sync_to_async(run_flow, thread_sensitive=False)(flow, manager)
 
 
 def _session(request: HttpRequest, session: Session) -> RequestSession:
-    return RequestSession(session, get_transport(), RequestAdapter(request), outgoing(request), run)
+    return RequestSession(
+        session, get_transport(), _RequestAdapter(request), outgoing(request), run
+    )
 
 
 def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
     return AsyncRequestSession(
-        session, get_transport(), RequestAdapter(request), outgoing(request), arun
+        session, get_transport(), _RequestAdapter(request), outgoing(request), arun
     )
 
 
@@ -237,7 +229,7 @@ def get_session(
 ) -> RequestSession | None:
     """The request's session; raises the error family (answered by the middleware)."""
     flow = get_transport().get_session(
-        RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+        _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
     )
     verified = run(flow)
     return None if verified is None else _session(request, verified.session)
@@ -248,7 +240,7 @@ async def aget_session(
 ) -> AsyncRequestSession | None:
     """:func:`get_session` for async views."""
     flow = get_transport().get_session(
-        RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+        _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
     )
     verified = await arun(flow)
     return None if verified is None else _asession(request, verified.session)
@@ -259,7 +251,7 @@ def create_new_session(
 ) -> RequestSession:
     """Log ``user_id`` in; the cookies and headers go on this request's response."""
     flow = get_transport().create_session(
-        RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+        _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
     )
     return _session(request, run(flow).session)
 
@@ -269,7 +261,7 @@ async def acreate_new_session(
 ) -> AsyncRequestSession:
     """:func:`create_new_session` for async views."""
     flow = get_transport().create_session(
-        RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+        _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
     )
     return _asession(request, (await arun(flow)).session)
 
@@ -302,7 +294,7 @@ def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> 
 
 def error_response(request: HttpRequest, error: Exception) -> JsonResponse:
     """The answer to one of the error family."""
-    reply = get_transport().error_reply(error, RequestAdapter(request), outgoing(request))
+    reply = get_transport().error_reply(error, _RequestAdapter(request), outgoing(request))
     return JsonResponse(reply.body, status=reply.status)
 
 

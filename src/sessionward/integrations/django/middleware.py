@@ -11,8 +11,8 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from sessionward.errors import SessionError
 from sessionward.integrations.django import (
     _OUT_ATTR,
-    RequestAdapter,
-    ResponseAdapter,
+    _RequestAdapter,
+    _ResponseAdapter,
     arun,
     error_response,
     get_transport,
@@ -48,13 +48,13 @@ class SessionwardMiddleware:
         setattr(request, _OUT_ATTR, out)
         if self._is_refresh(request):
             try:
-                run(get_transport().refresh_session(RequestAdapter(request), out))
+                run(get_transport().refresh_session(_RequestAdapter(request), out))
                 response: HttpResponseBase = JsonResponse({"status": "OK"})
             except SessionError as error:
                 response = error_response(request, error)
         else:
             response = self.get_response(request)
-        out.apply(ResponseAdapter(response))
+        out.apply(_ResponseAdapter(response))
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -62,13 +62,13 @@ class SessionwardMiddleware:
         setattr(request, _OUT_ATTR, out)
         if self._is_refresh(request):
             try:
-                await arun(get_transport().refresh_session(RequestAdapter(request), out))
+                await arun(get_transport().refresh_session(_RequestAdapter(request), out))
                 response: HttpResponseBase = JsonResponse({"status": "OK"})
             except SessionError as error:
                 response = error_response(request, error)
         else:
             response = await self.get_response(request)
-        out.apply(ResponseAdapter(response))
+        out.apply(_ResponseAdapter(response))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:

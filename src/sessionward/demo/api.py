@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from sessionward.integrations.starlette import (
     AsyncRequestSession,
     create_new_session,
-    sessionward,
+    integration,
     verify_session,
 )
 from sessionward.validation import parse_json_body
@@ -89,12 +89,12 @@ def demo_router() -> APIRouter:
 
     @router.get("/sessions")
     async def sessions(request: Request, session: SessionDep) -> Any:
-        manager = sessionward(request).manager
+        manager = integration(request).manager
         return {"sessions": await manager.get_all_session_handles_for_user(session.user_id)}
 
     @router.post("/revoke-all")
     async def revoke_all(request: Request, session: SessionDep) -> Any:
-        manager = sessionward(request).manager
+        manager = integration(request).manager
         count = await manager.revoke_all_sessions_for_user(session.user_id)
         await session.revoke()  # already gone; this clears the caller's cookies
         return {"revoked": count}

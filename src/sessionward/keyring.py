@@ -1,0 +1,228 @@
+"""The deployment's keys as this process knows them, and the flows that load, create, rotate and
+reload them (PROTOCOL §5). The decisions (which key signs, which to create, when to look again)
+are the pure functions of :mod:`sessionward.tokens.keys`; this module holds the state they act
+on, and reads or writes the key table through :class:`~sessionward.storage.queries.Queries`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sessionward.config import Config
+from sessionward.errors import ConfigError, GeneralError
+from sessionward.storage.execution import StoreFlow, create_tables
+from sessionward.storage.queries import Queries
+from sessionward.tokens.access import read_header_kid
+from sessionward.tokens.derivation import KeyDerivation
+from sessionward.tokens.keys import (
+    ACCESS_KEY_NAME,
+    REFRESH_KEY_NAME,
+    KeyRing,
+    SigningKey,
+    build_dynamic_ring,
+    build_static_ring,
+    dynamic_key_name,
+    expired_key_names,
+    getter_kid,
+    key_to_create,
+    new_key_secret,
+    next_key_check_ms,
+    plausible_dynamic_kid,
+)
+from sessionward.tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
+
+KEY_RECHECK_MS = 60_000  # a signing process looks for new or due keys at most this often
+UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
+
+KeyRows = list[tuple[str, str]]
+
+
+class Keys:
+    """The signing-key ring and the refresh-token cipher of one process.
+
+    ``ring`` is replaced whole whenever keys are (re)loaded, so the verify path reads it without
+    a lock. ``now_ms`` is this module's clock (milliseconds since the epoch).
+    """
+
+    def __init__(self, config: Config, queries: Queries, now_ms: Callable[[], int]) -> None:
+        self.config = config
+        self.ring = KeyRing()
+        self._queries = queries
+        self._now_ms = now_ms
+        self._cipher: RefreshTokenCipher | None = None
+        self._derivation: KeyDerivation | None = None
+        self._ready = False
+        self._checked_ms = 0
+        self._next_check_ms = 0
+        self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
+        leeway_ms = config.access_token_leeway * 1000
+        self.verify_window_ms = config.access_token_validity_ms + leeway_ms
+
+    @property
+    def ready_now(self) -> bool:
+        return self._ready
+
+    @property
+    def cipher(self) -> RefreshTokenCipher:
+        """The refresh-token cipher (after :meth:`ready`)."""
+        if self._cipher is None:
+            raise GeneralError("the keys are not loaded yet")
+        return self._cipher
+
+    @property
+    def derivation(self) -> KeyDerivation:
+        """The key derivation for child seeds, anti-CSRF and id-refresh tokens (after ready)."""
+        if self._derivation is None:
+            raise GeneralError("the keys are not loaded yet")
+        return self._derivation
+
+    def ready(self) -> StoreFlow[None]:
+        """Create the tables if missing and load (or create) the keys; once per process."""
+        if self._ready:
+            return
+        yield from create_tables()
+        rows = yield from self._queries.load_keys()
+        now = self._now_ms()
+        rows = yield from self._ensure_refresh_key(rows, now)
+        yield from self._install_signing_keys(rows, now)
+        self._ready = True
+
+    def _insert_and_reload(self, name: str, value: str, now: int) -> StoreFlow[KeyRows]:
+        """Insert a key unless it exists (another process may win the race), then re-read."""
+        yield from self._queries.insert_key(name, value, now)
+        return (yield from self._queries.load_keys())
+
+    def _stored_or_created(
+        self, rows: KeyRows, name: str, make: Callable[[], str], now: int
+    ) -> StoreFlow[tuple[KeyRows, str]]:
+        """The value of key ``name``, created (``make()``) if it is not among ``rows``."""
+        value = dict(rows).get(name)
+        if value is None:
+            rows = yield from self._insert_and_reload(name, make(), now)
+            value = dict(rows).get(name)
+            if value is None:
+                raise GeneralError(f"the key {name!r} could not be stored")
+        return rows, value
+
+    def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
+        rows, value = yield from self._stored_or_created(
+            rows, REFRESH_KEY_NAME, new_refresh_key, now
+        )
+        try:
+            key = decode_refresh_key(value)
+        except ValueError as exc:
+            raise GeneralError(f"the stored refresh token key is unusable: {exc}") from None
+        self._derivation = KeyDerivation(key)
+        self._cipher = RefreshTokenCipher(key, self._derivation)
+        return rows
+
+    def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[None]:
+        """Build the ring from key rows, first creating whatever key should exist but does not."""
+        config = self.config
+        if config.signing_key_getter is not None:
+            self._install_getter_key()
+        elif not config.signing_key_dynamic:
+            rows, value = yield from self._stored_or_created(
+                rows, ACCESS_KEY_NAME, new_key_secret, now
+            )
+            self.ring = build_static_ring(value, "static")
+        else:
+            interval = config.signing_key_interval_ms
+            name = key_to_create(rows, now_ms=now, interval_ms=interval)
+            if name is not None:
+                rows = yield from self._insert_and_reload(name, new_key_secret(), now)
+            self._apply_dynamic_rows(rows, now)
+            self._next_check_ms = next_key_check_ms(rows, now_ms=now, interval_ms=interval)
+        self._checked_ms = now
+
+    def _apply_dynamic_rows(self, rows: KeyRows, now: int) -> None:
+        self.ring = build_dynamic_ring(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
+
+    def _install_getter_key(self) -> None:
+        getter = self.config.signing_key_getter
+        assert getter is not None
+        try:
+            secret = getter()
+        except Exception as exc:
+            raise GeneralError(f"signing_key_getter failed: {type(exc).__name__}") from exc
+        if type(secret) is not str or len(secret) < 32:
+            raise GeneralError(
+                "signing_key_getter must return a str of at least 32 characters (RFC 7518 §3.2)"
+            )
+        kid = getter_kid(secret)
+        current = self.ring.keys[-1] if self.ring.keys else None
+        if current is None or current.kid != kid:
+            self.ring = build_static_ring(secret, kid, previous=self.ring)
+
+    def signing_key(self, now: int) -> StoreFlow[SigningKey]:
+        """The key to sign with now; looks at the key table when a key is due, or once a minute
+        (to learn of keys rotated by hand in another process)."""
+        yield from self.ready()
+        if self.config.signing_key_getter is not None:
+            self._install_getter_key()
+        elif self.config.signing_key_dynamic and (
+            now >= self._next_check_ms
+            or now - self._checked_ms >= KEY_RECHECK_MS
+            or self.ring.signing_key(now) is None
+        ):
+            rows = yield from self._queries.load_keys()
+            yield from self._install_signing_keys(rows, now)
+        key = self.ring.signing_key(now)
+        if key is None:
+            raise GeneralError("no signing key is available")
+        return key
+
+    def reload_for_unknown_key(self, header_segment: str, now: int) -> StoreFlow[None]:
+        """A token names a key we do not know: maybe another process rotated. Reload, cheaply:
+        only for a plausible kid, and at most once a second."""
+        if not self._ready:
+            yield from self.ready()
+            return
+        config = self.config
+        if config.signing_key_getter is not None:
+            self._install_getter_key()
+            return
+        if not config.signing_key_dynamic:
+            return
+        kid = read_header_kid(header_segment)
+        if not plausible_dynamic_kid(
+            kid,
+            now_ms=now,
+            interval_ms=config.signing_key_interval_ms,
+            window_ms=self.verify_window_ms,
+        ):
+            return
+        if now - self._unknown_kid_reload_ms < UNKNOWN_KID_RELOAD_COOLDOWN_MS:
+            return
+        self._unknown_kid_reload_ms = now
+        rows = yield from self._queries.load_keys()
+        self._apply_dynamic_rows(rows, now)
+
+    def rotate(self) -> StoreFlow[str]:
+        """Start a new dynamic signing key now; older keys keep verifying their tokens."""
+        if self.config.signing_key_getter is not None or not self.config.signing_key_dynamic:
+            raise ConfigError("rotate_signing_key needs signing_key_dynamic=True and no getter")
+        yield from self.ready()
+        now = self._now_ms()
+        # Kids are whole seconds: a second rotation within one second starts a second later.
+        latest = max((k.signs_from_ms for k in self.ring.keys), default=0)
+        name = dynamic_key_name(max(now, latest + 1000))
+        rows = yield from self._insert_and_reload(name, new_key_secret(), now)
+        yield from self._install_signing_keys(rows, now)
+        return name.rsplit(":", 1)[1]
+
+    def listing(self) -> StoreFlow[list[SigningKey]]:
+        """The keys this deployment signs or verifies with, oldest first (secrets included).
+
+        Reads the key table as it is: listing keys never creates one."""
+        yield from self.ready()
+        if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
+            rows = yield from self._queries.load_keys()
+            self._apply_dynamic_rows(rows, self._now_ms())
+        return list(self.ring.keys)
+
+    def purge(self, now: int) -> StoreFlow[int]:
+        """Delete signing keys that can neither sign nor verify any more."""
+        rows = yield from self._queries.load_keys()
+        dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
+        return (yield from self._queries.delete_keys(dead))

@@ -1,0 +1,612 @@
+"""Every operation of PROTOCOL §3, written once as a flow (see :mod:`sessionward.flows`).
+
+Both managers run these flows: the sync one on a sync store, the async one on an async store.
+The decisions come from :mod:`sessionward.protocol`; the statements from
+:mod:`sessionward.storage.queries`; this module sequences them.
+
+The common cases cost one statement each: a refresh by the current parent
+(:meth:`Queries.refresh_by_parent`), the promotion of a confirmed child
+(:meth:`Queries.promote_child`), a login, a logout. The row is read, and the decision taken on
+it by the pure functions of ``protocol.py`` and written back by compare-and-set, only when that
+one statement matched nothing: a duplicate inside the grace window, a child refreshed before its
+access token was used, theft, a revoked session, a payload changed since the token was issued.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sessionward.clients import clean_client
+from sessionward.config import Config
+from sessionward.encoding import b64url
+from sessionward.errors import (
+    GeneralError,
+    InvalidArgumentError,
+    TokenTheftDetectedError,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
+from sessionward.events import (
+    NO_HOOKS,
+    Emission,
+    RevokeReason,
+    SessionCreated,
+    SessionHooks,
+    SessionRefreshed,
+    SessionRevoked,
+    TokenTheft,
+)
+from sessionward.keyring import Keys
+from sessionward.models import (
+    JSON,
+    ClientContext,
+    Session,
+    SessionRow,
+    SessionSummary,
+    SessionTokens,
+    Token,
+    VerifiedSession,
+)
+from sessionward.proof import InvalidProof, ProofOfPossession, SeenProofs, verify_proof
+from sessionward.protocol import (
+    Presentation,
+    PromotionOutcome,
+    RefreshDecision,
+    RefreshOutcome,
+    RowUpdate,
+    Timing,
+    csrf_matches,
+    decide_promotion,
+    decide_refresh,
+    purge_due,
+    sha256_hex,
+)
+from sessionward.storage.execution import StoreFlow
+from sessionward.storage.queries import Queries
+from sessionward.storage.schema import build_statements
+from sessionward.tokens.access import (
+    MAX_COOKIE_TOKEN_LENGTH,
+    AccessClaims,
+    AccessContent,
+    InvalidAccessToken,
+    UnknownSigningKey,
+    sign_access_token,
+    verify_access_token,
+)
+from sessionward.tokens.keys import SigningKey
+from sessionward.tokens.refresh import InvalidRefreshToken, RefreshClaims
+from sessionward.validation import (
+    MAX_JWT_PAYLOAD_BYTES,
+    MAX_SESSION_DATA_BYTES,
+    check_identifier,
+    check_user_id,
+    to_json,
+)
+
+Clock = Callable[[], float]
+Emissions = list[Emission[Any]]
+MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
+
+
+def _contention() -> GeneralError:
+    return GeneralError("the session kept changing under concurrent requests; try again")
+
+
+class SessionLogic:
+    """The operations as flows, and the state they share (keys, seen proofs, the last purge)."""
+
+    def __init__(self, config: Config, clock: Clock = time.time, hooks: SessionHooks = NO_HOOKS):
+        self.config = config
+        self.hooks = hooks
+        self._clock = clock
+        self.queries = Queries(
+            build_statements(config.signing_key_table, config.refresh_token_table)
+        )
+        self.keys = Keys(config, self.queries, self.now_ms)
+        self._seen_proofs = SeenProofs()
+        self._last_purge_ms: int | None = None
+        self._leeway_ms = config.access_token_leeway * 1000
+        lifetime = config.absolute_session_lifetime
+        self._lifetime_ms = None if lifetime is None else lifetime * 1000
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def ready(self) -> StoreFlow[None]:
+        """Create the tables if missing and load (or create) the keys; once per process."""
+        return self.keys.ready()
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    def _timing(self, now: int) -> Timing:
+        return Timing(
+            now_ms=now,
+            refresh_validity_ms=self.config.refresh_token_validity_ms,
+            grace_window_ms=self.config.refresh_grace_window * 1000,
+            absolute_lifetime_ms=self._lifetime_ms,
+        )
+
+    def _access_token(self, key: SigningKey, content: AccessContent, now: int) -> Token:
+        expires = (now + self.config.access_token_validity_ms) // 1000 * 1000
+        value = sign_access_token(key, content, expires)
+        if len(value) > MAX_COOKIE_TOKEN_LENGTH:
+            raise InvalidArgumentError(
+                f"the access token would be {len(value)} characters, more than browsers keep in "
+                "a cookie: shorten jwt_payload (keep large values in session_data)"
+            )
+        return Token(value, expires)
+
+    def _child_refresh_token(self, parent: RefreshClaims, parent_hash_1: str, anchor: int) -> str:
+        """The one child of a parent for an anchor time (see :mod:`sessionward.protocol`);
+        random when the grace window is off.
+
+        Its own expiry is an upper bound (anchor + twice the validity): the row's expiry, which
+        promotion extends, is what actually ends the session. ``parent`` supplies what the child
+        carries on (creation time, payload and its version).
+        """
+        claims = RefreshClaims(
+            parent.handle,
+            parent.user_id,
+            parent_hash_1,
+            anchor + 2 * self.config.refresh_token_validity_ms,
+            parent.created_at_ms,
+            parent.payload_json,
+            parent.payload_version,
+        )
+        if self.config.refresh_grace_window == 0:  # the original: every child is random
+            return self.keys.cipher.seal(claims)
+        return self.keys.cipher.seal(claims, seed=f"{parent_hash_1}:{anchor}")
+
+    def _id_refresh_token(self, refresh_hash_1: str) -> str:
+        """The id-refresh token that goes with a refresh token: derived, so it is the same
+        whenever that refresh token is issued again, and only this deployment can compute it."""
+        return b64url(self.keys.derivation.derive("id-refresh", refresh_hash_1)[:24])
+
+    def _token_set(
+        self,
+        key: SigningKey,
+        *,
+        refresh_token: str,
+        claims: RefreshClaims,
+        parent_hash_1: str | None,
+        session_expires: int,
+        now: int,
+    ) -> SessionTokens:
+        """Everything issued with ``refresh_token``; anti-CSRF and id-refresh tokens derive from it,
+        so that a re-issued refresh token comes with the very same companions."""
+        refresh_hash_1 = sha256_hex(refresh_token)
+        anti_csrf = None
+        if self.config.anti_csrf:
+            anti_csrf = b64url(self.keys.derivation.derive("anti-csrf", refresh_hash_1))
+        payload_json = claims.payload_json or "null"
+        content = AccessContent(
+            claims.handle, claims.user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json
+        )
+        access = self._access_token(key, content, now)
+        return SessionTokens(
+            session=Session(claims.handle, claims.user_id, json.loads(payload_json)),
+            access_token=access,
+            refresh_token=Token(refresh_token, session_expires),
+            id_refresh_token=Token(self._id_refresh_token(refresh_hash_1), session_expires),
+            anti_csrf_token=anti_csrf,
+        )
+
+    def _verify(self, access_token: object, anti_csrf_token: str | None, now: int) -> AccessClaims:
+        try:
+            claims = verify_access_token(access_token, self.keys.ring, now - self._leeway_ms)
+        except UnknownSigningKey:
+            raise
+        except InvalidAccessToken:
+            raise TryRefreshTokenError("the access token is invalid or expired") from None
+        if self.config.anti_csrf and not csrf_matches(claims.anti_csrf, anti_csrf_token):
+            raise TryRefreshTokenError("the anti-CSRF token does not match")
+        return claims
+
+    # --- create ------------------------------------------------------------------------------
+
+    def create_new_session(
+        self,
+        user_id: str,
+        jwt_payload: JSON,
+        session_data: JSON,
+        client: ClientContext | None,
+        proof: ProofOfPossession | None,
+        emissions: Emissions,
+    ) -> StoreFlow[SessionTokens]:
+        user_id = check_user_id(user_id)
+        payload_json = to_json(jwt_payload, "jwt_payload", MAX_JWT_PAYLOAD_BYTES)
+        data_json = to_json(session_data, "session_data", MAX_SESSION_DATA_BYTES)
+        client = clean_client(client)
+        now = self.now_ms()
+        thumbprint = None
+        if proof is not None:
+            try:
+                thumbprint = verify_proof(proof, now_s=now / 1000).thumbprint
+            except InvalidProof as exc:
+                raise InvalidArgumentError(f"the DPoP proof is invalid: {exc}") from None
+        key = yield from self.keys.signing_key(now)
+        yield from self._purge_if_due(now)
+        handle = str(uuid.uuid4())
+        expires = now + self.config.refresh_token_validity_ms
+        if self._lifetime_ms is not None:
+            expires = min(expires, now + self._lifetime_ms)
+        claims = RefreshClaims(handle, user_id, None, expires, now, payload_json, None)
+        refresh_token = self.keys.cipher.seal(claims)
+        tokens = self._token_set(
+            key,
+            refresh_token=refresh_token,
+            claims=claims,
+            parent_hash_1=None,
+            session_expires=expires,
+            now=now,
+        )
+        yield from self.queries.insert_session(
+            dict(
+                session_handle=handle,
+                user_id=user_id,
+                refresh_token_hash_2=sha256_hex(sha256_hex(refresh_token)),
+                session_info=data_json,
+                expires_at=expires,
+                jwt_user_payload=payload_json,
+                created_at=now,
+                parent_issued_at=None,
+                child_issued_at=None,
+                created_ip=client.ip if client else None,
+                created_user_agent=client.user_agent if client else None,
+                refreshed_at=None,
+                refreshed_ip=None,
+                refreshed_user_agent=None,
+                pop_key_thumbprint=thumbprint,
+                payload_version=None,
+            )
+        )
+        emissions.append(
+            Emission(
+                self.hooks.on_session_created,
+                SessionCreated(handle, user_id, client, thumbprint is not None),
+            )
+        )
+        return tokens
+
+    # --- verify ------------------------------------------------------------------------------
+
+    def quick_get_session(
+        self, access_token: object, anti_csrf_token: str | None
+    ) -> VerifiedSession | None:
+        """``get_session`` when it needs no I/O (the common case), else None: run the flow."""
+        try:
+            claims = self._verify(access_token, anti_csrf_token, self.now_ms())
+        except UnknownSigningKey:
+            return None
+        if claims.parent_hash_1 is not None or self.config.enable_blacklisting:
+            return None
+        return VerifiedSession(Session(claims.handle, claims.user_id, claims.payload))
+
+    def get_session(
+        self, access_token: object, anti_csrf_token: str | None
+    ) -> StoreFlow[VerifiedSession]:
+        now = self.now_ms()
+        try:
+            claims = self._verify(access_token, anti_csrf_token, now)
+        except UnknownSigningKey as exc:
+            yield from self.keys.reload_for_unknown_key(exc.header_segment, now)
+            try:
+                claims = self._verify(access_token, anti_csrf_token, now)
+            except UnknownSigningKey:
+                raise TryRefreshTokenError("the access token's signing key is unknown") from None
+        session = Session(claims.handle, claims.user_id, claims.payload)
+        if claims.parent_hash_1 is None:
+            if self.config.enable_blacklisting:
+                alive = yield from self.queries.session_alive(claims.handle, now)
+                if not alive:
+                    raise UnauthorisedError("the session was revoked or has expired")
+            return VerifiedSession(session)
+        yield from self._confirm(claims, now)
+        key = yield from self.keys.signing_key(now)
+        payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
+        content = AccessContent(
+            claims.handle,
+            claims.user_id,
+            claims.refresh_hash_1,
+            None,
+            claims.anti_csrf,
+            payload_json,
+        )
+        confirmed = self._access_token(key, content, now)
+        return VerifiedSession(session, confirmed)
+
+    def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
+        """PROTOCOL §4 ``get_session`` step 5: the access token's refresh token is confirmed:
+        promoted if the row still holds its parent (one statement), or already current."""
+        assert claims.parent_hash_1 is not None
+        parent_hash_2 = sha256_hex(claims.parent_hash_1)
+        child_hash_2 = sha256_hex(claims.refresh_hash_1)
+        renewed, lifetime = now + self.config.refresh_token_validity_ms, self._lifetime_ms
+        promoted = yield from self.queries.promote_child(
+            claims.handle, claims.user_id, parent_hash_2, child_hash_2, now, renewed, lifetime
+        )
+        if promoted:
+            return
+        timing = self._timing(now)
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            row = yield from self.queries.read_session(claims.handle)
+            decision = decide_promotion(
+                row,
+                token_user_id=claims.user_id,
+                refresh_hash_1=claims.refresh_hash_1,
+                parent_refresh_hash_1=claims.parent_hash_1,
+                timing=timing,
+            )
+            if decision.outcome is PromotionOutcome.UNAUTHORISED:
+                raise UnauthorisedError("the session was revoked, has expired, or moved on")
+            if decision.outcome is PromotionOutcome.ALREADY_CURRENT:
+                return
+            assert row is not None
+            if (yield from self.queries.apply_change(row, decision.change)):
+                return
+        raise _contention()
+
+    # --- refresh -----------------------------------------------------------------------------
+
+    def refresh_session(
+        self,
+        refresh_token: object,
+        client: ClientContext | None,
+        proof: ProofOfPossession | None,
+        emissions: Emissions,
+    ) -> StoreFlow[SessionTokens]:
+        yield from self.ready()
+        now = self.now_ms()
+        try:
+            token = self.keys.cipher.open(refresh_token)
+        except InvalidRefreshToken:
+            raise UnauthorisedError("the refresh token is invalid") from None
+        if token.expires_ms <= now:
+            raise UnauthorisedError("the refresh token has expired")
+        assert isinstance(refresh_token, str)
+        if (
+            self._lifetime_ms is not None
+            and token.created_at_ms is not None
+            and token.created_at_ms + self._lifetime_ms <= now
+        ):
+            raise UnauthorisedError("the session has reached its absolute lifetime")
+        client = clean_client(client)
+        refresh_hash_1 = sha256_hex(refresh_token)
+        presented = Presentation(
+            user_id=token.user_id,
+            hash_2=sha256_hex(refresh_hash_1),
+            parent_hash_1=token.parent_hash_1,
+            client=client,
+            proof_thumbprint=self._proof_thumbprint(proof, refresh_token, refresh_hash_1, now),
+            proof_presented=proof is not None,
+        )
+        key = yield from self.keys.signing_key(now)
+        decided_in_one = False
+        if token.created_at_ms is not None and token.payload_json is not None:
+            # The common case, decided and recorded by one statement (tokens of older versions
+            # carry no payload, and take the path below).
+            decided_in_one = yield from self.queries.refresh_by_parent(
+                handle=token.handle,
+                hash_2=presented.hash_2,
+                user_id=token.user_id,
+                now=now,
+                grace_cutoff=now - self.config.refresh_grace_window * 1000 - 1,
+                payload_version=token.payload_version,
+                pop_thumbprint=presented.proof_thumbprint,
+                client=client,
+            )
+        if decided_in_one:
+            anchor, carried, repeated = now, token, False
+        else:
+            decision = yield from self._decide_refresh(
+                token, refresh_hash_1, presented, now, emissions
+            )
+            assert decision.row is not None and decision.child_anchor is not None
+            anchor, carried = decision.child_anchor, self._carried(token, decision.row)
+            repeated = decision.change.new_hash_2 is None
+        child = self._child_refresh_token(carried, refresh_hash_1, anchor)
+        emissions.append(
+            Emission(
+                self.hooks.on_session_refreshed,
+                SessionRefreshed(token.handle, token.user_id, client, repeated=repeated),
+            )
+        )
+        expires = now + self.config.refresh_token_validity_ms
+        if self._lifetime_ms is not None and carried.created_at_ms is not None:
+            expires = min(expires, carried.created_at_ms + self._lifetime_ms)
+        return self._token_set(
+            key,
+            refresh_token=child,
+            claims=carried,
+            parent_hash_1=refresh_hash_1,
+            session_expires=expires,
+            now=now,
+        )
+
+    @staticmethod
+    def _carried(token: RefreshClaims, row: SessionRow) -> RefreshClaims:
+        """What the child carries on: the row's creation time and payload, unless the token's
+        are the very same version (then the token's text, so that duplicates match exactly)."""
+        if token.payload_json is not None and token.payload_version == row.payload_version:
+            payload_json = token.payload_json
+        else:
+            payload_json = row.jwt_payload_json or "null"
+        return RefreshClaims(
+            token.handle,
+            token.user_id,
+            token.parent_hash_1,
+            token.expires_ms,
+            row.created_at if row.created_at is not None else token.created_at_ms,
+            payload_json,
+            row.payload_version,
+        )
+
+    def _decide_refresh(
+        self,
+        token: RefreshClaims,
+        refresh_hash_1: str,
+        presented: Presentation,
+        now: int,
+        emissions: Emissions,
+    ) -> StoreFlow[RefreshDecision]:
+        """The uncommon cases: read the row, decide (PROTOCOL §4, §4a), write by compare-and-set;
+        theft and unauthorised end here, reported."""
+        timing = self._timing(now)
+
+        def child_hash_2(anchor: int) -> str:
+            child = self._child_refresh_token(token, refresh_hash_1, anchor)
+            return sha256_hex(sha256_hex(child))
+
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            row = yield from self.queries.read_session(token.handle)
+            decision = decide_refresh(
+                row,
+                presented,
+                child_hash_2=child_hash_2,
+                timing=timing,
+                binding=self.config.refresh_grace_binding,
+                revoke_on_theft=self.config.revoke_session_on_theft,
+            )
+            if row is not None and not (yield from self._write(row, decision.change)):
+                continue  # the row moved on meanwhile: read it again, decide again
+            if decision.outcome is RefreshOutcome.UNAUTHORISED:
+                raise UnauthorisedError("the session was revoked or has expired")
+            if decision.outcome is RefreshOutcome.THEFT:
+                raise self._theft(decision, token, presented, now, emissions)
+            return decision
+        raise _contention()
+
+    def _write(self, row: SessionRow, change: RowUpdate) -> StoreFlow[bool]:
+        """Apply a decision's change to the row as read; True if there was none to apply."""
+        if change.new_hash_2 is None and not change.delete:
+            return True
+        return (yield from self.queries.apply_change(row, change))
+
+    def _theft(
+        self,
+        decision: RefreshDecision,
+        token: RefreshClaims,
+        presented: Presentation,
+        now: int,
+        emissions: Emissions,
+    ) -> TokenTheftDetectedError:
+        """The error to raise, after recording the theft event (and the revocation, if any)."""
+        row, reason = decision.row, decision.theft_reason
+        assert row is not None and reason is not None
+        revoked = decision.change.delete
+        event = TokenTheft(
+            session_handle=token.handle,
+            user_id=token.user_id,
+            reason=reason,
+            token_fingerprint=presented.hash_2[:16],
+            seconds_since_rotation=None
+            if decision.rotated_at is None
+            else (now - decision.rotated_at) / 1000,
+            first_client=ClientContext(row.refreshed_ip, row.refreshed_user_agent),
+            replay_client=presented.client,
+            session_revoked=revoked,
+        )
+        emissions.append(Emission(self.hooks.on_token_theft, event))
+        if revoked:
+            revocation = SessionRevoked(token.handle, token.user_id, "theft")
+            emissions.append(Emission(self.hooks.on_session_revoked, revocation))
+        return TokenTheftDetectedError(token.handle, token.user_id, reason.value)
+
+    def _proof_thumbprint(
+        self,
+        proof: ProofOfPossession | None,
+        refresh_token: str,
+        refresh_hash_1: str,
+        now: int,
+    ) -> str | None:
+        """The thumbprint of a valid, first-seen proof for this refresh token, else None."""
+        if proof is None:
+            return None
+        tokens = (refresh_token, self._id_refresh_token(refresh_hash_1))
+        try:
+            verified = verify_proof(proof, now_s=now / 1000, tokens=tokens)
+        except InvalidProof:
+            return None
+        if not self._seen_proofs.first_use(f"{verified.thumbprint}:{verified.jti}", now / 1000):
+            return None
+        return verified.thumbprint
+
+    # --- the rest ----------------------------------------------------------------------------
+
+    def revoke_session(
+        self, session_handle: str, reason: RevokeReason, emissions: Emissions
+    ) -> StoreFlow[bool]:
+        handle = check_identifier(session_handle, "session_handle")
+        yield from self.ready()
+        deleted = yield from self.queries.delete_session(handle)
+        if deleted:
+            emissions.append(
+                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, None, reason))
+            )
+        return deleted
+
+    def revoke_all_sessions_for_user(self, user_id: str, emissions: Emissions) -> StoreFlow[int]:
+        user_id = check_user_id(user_id)
+        yield from self.ready()
+        handles: list[str] = []
+        if self.hooks.on_session_revoked is not None:  # only then is it worth a read
+            handles = yield from self.get_all_session_handles_for_user(user_id)
+        count = yield from self.queries.delete_user_sessions(user_id)
+        for handle in handles:
+            emissions.append(
+                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, user_id, "admin"))
+            )
+        return count
+
+    def list_sessions_for_user(self, user_id: str) -> StoreFlow[list[SessionSummary]]:
+        user_id = check_user_id(user_id)
+        yield from self.ready()
+        rows = yield from self.queries.list_user_sessions(user_id, self.now_ms())
+        # The column compares exactly on every backend; this guards tables not yet migrated.
+        return [row for row in rows if row.user_id == user_id]
+
+    def get_all_session_handles_for_user(self, user_id: str) -> StoreFlow[list[str]]:
+        rows = yield from self.list_sessions_for_user(user_id)
+        return [row.handle for row in rows]
+
+    def get_session_data(self, session_handle: str) -> StoreFlow[JSON]:
+        handle = check_identifier(session_handle, "session_handle")
+        yield from self.ready()
+        found, data_json = yield from self.queries.get_session_data(handle, self.now_ms())
+        if not found:
+            raise UnauthorisedError("the session does not exist or has expired")
+        return None if data_json is None else json.loads(data_json)
+
+    def update_session_data(self, session_handle: str, session_data: JSON) -> StoreFlow[None]:
+        handle = check_identifier(session_handle, "session_handle")
+        data_json = to_json(session_data, "session_data", MAX_SESSION_DATA_BYTES)
+        yield from self.ready()
+        updated = yield from self.queries.update_session_data(handle, data_json, self.now_ms())
+        if not updated:
+            raise UnauthorisedError("the session does not exist or has expired")
+
+    def purge_expired(self) -> StoreFlow[int]:
+        """Delete expired sessions and signing keys that can no longer verify anything."""
+        yield from self.ready()
+        now = self.now_ms()
+        count = yield from self.queries.purge_expired(now)
+        yield from self.keys.purge(now)
+        self._last_purge_ms = now
+        return count
+
+    def _purge_if_due(self, now: int) -> StoreFlow[None]:
+        if purge_due(now, self._last_purge_ms, self.config.purge_interval * 1000):
+            yield from self.purge_expired()
+
+    def rotate_signing_key(self) -> StoreFlow[str]:
+        return self.keys.rotate()
+
+    def signing_keys(self) -> StoreFlow[list[SigningKey]]:
+        return self.keys.listing()
+
+
+__all__ = ["Emissions", "SessionLogic"]

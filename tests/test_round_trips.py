@@ -1,0 +1,172 @@
+"""How many round trips each operation costs in the common case, counted at the driver.
+
+A full rotation (refresh, then the first verify, which confirms the new pair) is two statements:
+one conditional UPDATE each. A login is one INSERT, a logout one DELETE, a verify none, a verify
+with the exact revocation check one SELECT. The async manager is counted too: on PostgreSQL at
+the driver, on MariaDB by the server's own statement counter (asyncmy is compiled, so it cannot
+be wrapped), and on SQLite at the driver of the thread pool it runs on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from sessionward import AsyncSessionManager, SessionManager
+from sessionward.storage.engines import resolve_url
+
+from .conftest import DriverStatements
+
+
+def _warm(manager: SessionManager) -> Any:
+    """Tables and keys loaded, a session made, the pool's connection open: the steady state."""
+    manager.create_tables()
+    tokens = manager.create_new_session("warm")
+    manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+    return tokens
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    return [re.split(r"\s", s.strip(), maxsplit=1)[0].upper() for s in statements]
+
+
+def test_the_common_cases_cost_one_statement_each(
+    make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
+):
+    manager = make_manager()
+    tokens = _warm(manager)
+    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    _warm(manager)  # reconnects SQLite's pool with the trace on; not counted below
+    seen.clear()
+
+    refreshed = manager.refresh_session(tokens.refresh_token.value)
+    assert _kinds(seen) == ["UPDATE"], seen
+    verified = manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+    assert verified.new_access_token is not None  # the promotion happened
+    assert _kinds(seen) == ["UPDATE", "UPDATE"], "a full rotation is two round trips"
+
+    seen.clear()
+    for _ in range(100):
+        manager.get_session(verified.new_access_token.value, refreshed.anti_csrf_token)
+    assert seen == [], "verify touches no database"
+
+    created = manager.create_new_session("alice", {"r": 1}, {"d": 2})
+    assert _kinds(seen) == ["INSERT"]
+    seen.clear()
+    assert manager.revoke_session(created.session.handle) is True
+    assert _kinds(seen) == ["DELETE"]
+
+
+def test_pymysql_costs_the_same_round_trips(
+    backend: str, make_config: Callable[..., Any], driver_statements: DriverStatements
+):
+    """With mysqlclient installed it is the default; PyMySQL, the pure-Python driver of the
+    ``mysql`` extra, takes the same path (its URL names it)."""
+    if backend != "mysql":
+        return
+    config = make_config()
+    url = config.database_url.replace("mysql://", "mysql+pymysql://", 1)
+    with SessionManager(replace(config, database_url=url)) as manager:
+        tokens = _warm(manager)
+        seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+        assert manager.store.engine.dialect.driver == "pymysql"  # type: ignore[attr-defined]
+        refreshed = manager.refresh_session(tokens.refresh_token.value)
+        manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+        assert _kinds(seen) == ["UPDATE", "UPDATE"]
+
+
+def test_the_exact_revocation_check_is_one_lookup(
+    make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
+):
+    manager = make_manager(enable_blacklisting=True)
+    tokens = _warm(manager)
+    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    _warm(manager)
+    seen.clear()
+    for _ in range(5):
+        manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+    assert _kinds(seen) == ["SELECT"] * 5
+
+
+def test_uncommon_cases_read_the_row_then_decide(
+    make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
+):
+    """A duplicate refresh inside the grace window: the UPDATE matches nothing, then one read."""
+    manager = make_manager()
+    tokens = _warm(manager)
+    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    _warm(manager)
+    manager.refresh_session(tokens.refresh_token.value)
+    seen.clear()
+    manager.refresh_session(tokens.refresh_token.value)
+    assert _kinds(seen) == ["UPDATE", "SELECT"]
+
+
+def _server_statement_counter(url: str) -> Callable[[], int]:
+    """Statements the server ran since this was made, less the counter's own reads."""
+    read = _questions(url)
+    before, reads = read(), 0
+
+    def count() -> int:
+        nonlocal reads
+        reads += 1
+        return read() - before - reads
+
+    return count
+
+
+def _questions(url: str) -> Callable[[], int]:
+    # Autocommit and no reset on return: the counter's own reads add one SHOW each, nothing else.
+    engine = create_engine(
+        resolve_url(url, asynchronous=False),
+        isolation_level="AUTOCOMMIT",
+        pool_reset_on_return=None,
+        skip_autocommit_rollback=True,
+    )
+
+    def read() -> int:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Questions'")).one()[1])
+
+    return read
+
+
+async def test_the_async_manager_costs_the_same_round_trips(
+    backend: str,
+    make_config: Callable[..., Any],
+    driver_statements: DriverStatements,
+    database_url: str,
+):
+    async with AsyncSessionManager(make_config()) as manager:
+        await manager.create_tables()
+        tokens = await manager.create_new_session("warm")
+        await manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+        if backend == "mysql":
+            count = _server_statement_counter(database_url)
+        else:
+            engine = getattr(manager.store, "engine", None)
+            seen = driver_statements.watch(getattr(engine, "sync_engine", engine))
+            if backend == "sqlite":  # the trace is on new connections: open one
+                warm = await manager.create_new_session("warm")
+                await manager.get_session(warm.access_token.value, warm.anti_csrf_token)
+            seen.clear()
+            count = lambda: len(seen)  # noqa: E731
+        refreshed = await manager.refresh_session(tokens.refresh_token.value)
+        verified = await manager.get_session(
+            refreshed.access_token.value, refreshed.anti_csrf_token
+        )
+        assert verified.new_access_token is not None
+        assert count() == 2, "a full rotation is two round trips"
+        await manager.create_new_session("alice")
+        assert count() == 3, "a login is one"
+
+
+@pytest.fixture(autouse=True)
+def _only_for_watchable_drivers(backend: str) -> None:
+    if backend not in ("sqlite", "mysql", "postgres"):  # pragma: no cover - other backends
+        pytest.fail(f"no driver-level counter for {backend}")
