@@ -49,6 +49,7 @@ INFLIGHT = 32
 TABLES = {
     "signing_key_table": "sw_bench_signing_key",
     "refresh_token_table": "sw_bench_refresh_token",
+    "revocation_table": "sw_bench_revocation",
 }
 SETTINGS: dict[str, Any] = {}  # extra manager settings from the command line (--grace-window)
 PAYLOAD = {"role": "user", "tenant": "acme"}

@@ -86,9 +86,19 @@ class SessionRow:
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
-    """One of a user's live sessions, for listing (beyond: the original had no creation time)."""
+    """One of a user's live sessions, for a "your devices" page (beyond the original).
+
+    ``last_refreshed_at`` is the last activity at refresh granularity (no write per request);
+    the client is the one that refreshed last, or else the one that logged in. ``current`` is
+    set by the web integrations for the session of the request asking.
+    """
 
     handle: str
     user_id: str
     created_at: int | None
     expires_at: int
+    last_refreshed_at: int | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    device: str | None = None  # a short label such as "Firefox on Linux"
+    current: bool = False
