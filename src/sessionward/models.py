@@ -102,3 +102,16 @@ class SessionSummary:
     user_agent: str | None = None
     device: str | None = None  # a short label such as "Firefox on Linux"
     current: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict with camelCase keys, as the example APIs' ``GET /devices`` answer."""
+        return {
+            "sessionHandle": self.handle,
+            "device": self.device,
+            "clientIp": self.client_ip,
+            "userAgent": self.user_agent,
+            "createdAt": self.created_at,
+            "lastActiveAt": self.last_refreshed_at,
+            "expiresAt": self.expires_at,
+            "current": self.current,
+        }
