@@ -224,3 +224,19 @@ def test_access_tokens_never_outlive_the_absolute_lifetime(make_manager: Any, cl
     session_end = (tokens.refresh_token.expires // 1000) * 1000
     assert refreshed.access_token.expires <= session_end
     assert refreshed.access_token.expires < int(clock.now * 1000) + 3600_000
+
+
+def test_the_revocation_table_stays_small(manager: SessionManager, clock: FakeClock):
+    """Rows are purged once no access token they concern can live, without the weekly purge."""
+    from sessionward.flows import run_flow
+
+    def rows() -> int:
+        every = manager._logic.queries.revocations_since(0, 0)  # drop_after > 0: all rows
+        return len(run_flow(every, manager.store))
+
+    manager.revoke_session(manager.create_new_session("alice").session.handle)
+    manager.revoke_session(manager.create_new_session("alice").session.handle)
+    assert rows() == 2
+    clock.advance(3600 + 5 + 11)  # both rows are useless now
+    manager.revoke_session(manager.create_new_session("bob").session.handle)
+    assert rows() == 1  # bob's: the revocation that wrote it purged the old ones

@@ -95,6 +95,7 @@ logger = logging.getLogger("sessionward")
 
 Clock = Callable[[], float]
 Emissions = list[Emission[Any]]
+REVOCATION_PURGE_INTERVAL_MS = 300_000
 MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
 
 
@@ -121,6 +122,7 @@ class SessionLogic:
         lifetime = config.absolute_session_lifetime
         self._lifetime_ms = None if lifetime is None else lifetime * 1000
         self._revocation_mode = config.revocation_mode
+        self._revocations_purged_ms = self.now_ms()  # the first purge: minutes from now
         self.revocations = RevocationCache(int(config.revocation_refresh_interval * 1000))
         # How long a revocation can matter: until the last access token it concerns expires.
         self._revocation_life_ms = (
@@ -606,6 +608,11 @@ class SessionLogic:
         revocation = Revocation(handle, user_id, not_before, now, now + self._revocation_life_ms)
         yield from self.queries.insert_revocation(revocation)
         self.revocations.learn([revocation], now)
+        # Rows are useful for an access token's life only: keep the table that small, without
+        # waiting for the weekly purge (one indexed DELETE per process every few minutes).
+        if now - self._revocations_purged_ms >= REVOCATION_PURGE_INTERVAL_MS:
+            self._revocations_purged_ms = now
+            yield from self.queries.purge_revocations(now)
 
     def _read_revocations(self, now: int) -> StoreFlow[None]:
         """Read the revocations written since the last read, if the interval is over and no
