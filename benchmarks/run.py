@@ -49,6 +49,7 @@ INFLIGHT = 32
 TABLES = {
     "signing_key_table": "sw_bench_signing_key",
     "refresh_token_table": "sw_bench_refresh_token",
+    "revocation_table": "sw_bench_revocation",
 }
 SETTINGS: dict[str, Any] = {}  # extra manager settings from the command line (--grace-window)
 PAYLOAD = {"role": "user", "tenant": "acme"}
@@ -71,6 +72,11 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.create.mysql.async", "orig.create", 2.0),
     ("sw.verify_blacklist.mysql.sync", "orig.verify_blacklist", 1.5),
     ("sw.verify_blacklist.mysql.async", "orig.verify_blacklist", 1.5),
+    # revocation that reaches every process at no per-request cost (issue 10)
+    ("sw.verify_cached.sync", "sw.verify.sync", 0.9),
+    ("sw.verify_cached.async", "sw.verify.async", 0.9),
+    ("sw.verify_cached.sync", "orig.verify_blacklist", 10.0),
+    ("sw.verify_cached.async", "orig.verify_blacklist", 10.0),
     # async as fast as sync at 32 in flight (issue 11)
     ("sw.rotation_c32.mysql.async", "sw.rotation_c32.mysql.sync", 1.0),
     ("sw.rotation_c32.postgres.async", "sw.rotation_c32.postgres.sync", 1.0),
@@ -257,10 +263,13 @@ def _check_promoted(verified: Any) -> None:
 
 
 def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
-    """verify without DB (sync and async managers) and the verify floors, on the same token."""
+    """verify without DB (sync and async managers) and the verify floors, on the same token:
+    plain (no revocation check, as the original without blacklisting) and with the default
+    cached revocation check (an in-memory lookup; the feed is read every 2 s meanwhile)."""
     url = backend_url("sqlite", tmp)
+    plain = {**SETTINGS, "revocation_check": "none"}
     with SessionManager(
-        refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+        refresh_path="/session/refresh", database_url=url, **TABLES, **plain
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
@@ -284,10 +293,23 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
             "floor.verify.stdlib",
             compare="orig.verify",
         )
+    cached = {**SETTINGS, "revocation_check": "cached"}
+    with SessionManager(
+        refresh_path="/session/refresh", database_url=url, **TABLES, **cached
+    ) as cmgr:
+        cmgr.revoke_session(cmgr.create_new_session("revoked-user").session.handle)
+        cget = cmgr.get_session
+        assert cget(at, csrf).session.user_id == "verify-user"
+        res.add(
+            "sw.verify_cached.sync",
+            loop_sync(lambda: cget(at, csrf), mode),
+            "sw.verify.sync",
+            compare="orig.verify_blacklist",
+        )
 
     async def run_async() -> None:
         async with AsyncSessionManager(
-            refresh_path="/session/refresh", database_url=url, **TABLES
+            refresh_path="/session/refresh", database_url=url, **TABLES, **plain
         ) as am:
             aget = am.get_session
             assert (await aget(at, csrf)).session.user_id == "verify-user"
@@ -296,6 +318,17 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
                 await loop_async(lambda: aget(at, csrf), mode),
                 "floor.verify.stdlib",
                 compare="orig.verify",
+            )
+        async with AsyncSessionManager(
+            refresh_path="/session/refresh", database_url=url, **TABLES, **cached
+        ) as cam:
+            caget = cam.get_session
+            assert (await caget(at, csrf)).session.user_id == "verify-user"
+            res.add(
+                "sw.verify_cached.async",
+                await loop_async(lambda: caget(at, csrf), mode),
+                "sw.verify.async",
+                compare="orig.verify_blacklist",
             )
 
     asyncio.run(run_async())
@@ -619,7 +652,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6 and 11):")
+    print("targets (issues 6, 10 and 11):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
@@ -631,6 +664,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
 def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
     """Every row a run with these options must produce (the smoke test checks them)."""
     rows = ["floor.verify.stdlib", "floor.verify.pyjwt", "sw.verify.sync", "sw.verify.async"]
+    rows += ["sw.verify_cached.sync", "sw.verify_cached.async"]
     rows += [
         "pop.sign_proof",
         "pop.verify_proof",

@@ -68,6 +68,26 @@ def create_app(manager: SessionManager) -> Flask:
         handles = sessions.manager.get_all_session_handles_for_user(g.session.user_id)
         return jsonify({"sessions": handles})
 
+    @app.get("/devices")
+    @verify_session()
+    def devices() -> ResponseReturnValue:
+        return jsonify({"devices": [s.as_json() for s in g.session.list_sessions()]})
+
+    @app.post("/devices/revoke-others")
+    @verify_session()
+    def revoke_others() -> ResponseReturnValue:
+        return jsonify({"revoked": g.session.revoke_other_sessions()})
+
+    @app.post("/devices/revoke")
+    @verify_session()
+    def revoke_device() -> ResponseReturnValue:
+        body = parse_json_body(request.get_data())
+        handle = body.get("sessionHandle") if isinstance(body, dict) else None
+        if not isinstance(handle, str) or not handle:
+            return jsonify({"message": "sessionHandle must be a non-empty string"}), 400
+        current = handle == g.session.handle
+        return jsonify({"revoked": g.session.revoke_session(handle), "current": current})
+
     @app.post("/revoke-all")
     @verify_session()
     def revoke_all() -> ResponseReturnValue:

@@ -90,7 +90,11 @@ def backend_url(backend: str, tmp_path: Any) -> str:
 
 def unique_tables() -> dict[str, str]:
     suffix = secrets.token_hex(4)
-    return {"signing_key_table": f"sk_{suffix}", "refresh_token_table": f"rt_{suffix}"}
+    return {
+        "signing_key_table": f"sk_{suffix}",
+        "refresh_token_table": f"rt_{suffix}",
+        "revocation_table": f"rv_{suffix}",
+    }
 
 
 def drop_tables(url: str, tables: dict[str, str]) -> None:
@@ -196,6 +200,8 @@ class Db:
             tables["signing_key_table"],
             "--refresh-token-table",
             tables["refresh_token_table"],
+            "--revocation-table",
+            tables["revocation_table"],
         ]
 
     def manager(self) -> SessionManager:

@@ -209,12 +209,25 @@ def test_unreachable_database_at_start_is_a_general_error():
 
 
 def test_verify_makes_no_database_call(make_manager, driver_statements):
-    manager = make_manager()
+    manager = make_manager(revocation_check="none")
     tokens = manager.create_new_session("alice")
     statements = driver_statements.watch(manager.store.engine)
     for _ in range(1000):
         manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
     assert statements == []
+
+
+def test_cached_revocation_reads_at_most_once_per_interval(make_manager, clock, driver_statements):
+    """The default check: verify reads the new revocations once per interval, no more."""
+    manager = make_manager()  # revocation_check="cached", interval 2 s
+    tokens = manager.create_new_session("alice")
+    statements = driver_statements.watch(manager.store.engine)
+    for _second in range(10):
+        for _ in range(100):
+            manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+        clock.advance(1)
+    assert 5 <= len(statements) <= 6  # 10 s of verifies, 1 000 of them: a read per 2 s
+    assert all("revocation" in s.lower() or "rv_" in s for s in statements)
 
 
 def test_verify_with_blacklisting_makes_one_lookup(make_manager, driver_statements):

@@ -230,10 +230,72 @@ def test_two_tabs_at_expiry_share_one_refresh(chromium: Any, demo: DemoProcess) 
     for page in (first, second):
         assert page.text_content("#status") == "logged in as bob"
         assert page.evaluate("window.demo.client.doesSessionExist()") is True
-    sessions = first.evaluate("fetch('/demo/sessions').then(r => r.json())")["sessions"]
-    assert [s["handle"] for s in sessions] == [handle]  # still the one session, not revoked
+    devices = first.evaluate("fetch('/devices').then(r => r.json())")["devices"]
+    assert [d["sessionHandle"] for d in devices] == [handle]  # still the one session
     assert "theft" not in demo.log()
     context.close()
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def test_devices_panel_signs_out_the_other_browser_at_its_next_request(
+    chromium: Any, demo: DemoProcess
+) -> None:
+    """Two browser profiles of one user: each lists both devices and marks itself; "sign out
+    all other devices" in one ends the other at its very next request (its access token is
+    still valid: the revocation, not the expiry, refuses it), and the event log says why."""
+    laptop_context = chromium.new_context(user_agent=DESKTOP_CHROME)
+    phone_context = chromium.new_context(user_agent=IPHONE)
+    phone_wire = Wire(phone_context)
+    laptop = open_demo(laptop_context, demo)
+    phone = open_demo(phone_context, demo)
+    log_in(laptop, "dave")
+    log_in(phone, "dave")
+    laptop.click("#reload-sessions")
+    laptop.wait_for_function("document.querySelectorAll('#sessions-body tr').length === 2")
+    rows = laptop.locator("#sessions-body tr")
+    labels = sorted(rows.nth(i).locator("td").first.text_content() or "" for i in range(2))
+    assert labels == ["Chrome on Linux", "Mobile Safari on iOS"], labels
+    current = laptop.locator("#sessions-body tr.current")
+    assert current.count() == 1
+    assert current.get_attribute("data-handle") == laptop.text_content("#session-handle")
+    assert "this device" in (current.text_content() or "")
+    assert (phone.locator("#sessions-body tr.current").get_attribute("data-handle")
+            == phone.text_content("#session-handle"))  # fmt: skip
+
+    laptop.click("#revoke-others")
+    laptop.wait_for_function("document.querySelectorAll('#sessions-body tr').length === 1")
+    assert laptop.locator("#sessions-body tr.current").count() == 1
+    phone_wire.clear()
+    signed_out_at = time.monotonic()
+    assert click_call_api(phone).startswith("440")  # well inside its 2-s access token's life
+    assert time.monotonic() - signed_out_at < VALIDITY
+    phone.wait_for_selector("#login-panel:not([hidden])")
+    assert phone.text_content("#status") == "logged out: the session is over"
+    assert phone_wire.statuses("POST", "/like") == [440]
+    # The refusal cleared its cookies, so its client knows the session is over: no refresh.
+    assert phone_wire.statuses("POST", "/refresh") == []
+    assert phone.evaluate("window.demo.client.doesSessionExist()") is False
+
+    assert click_call_api(laptop).startswith('200 {"liked":true')
+    laptop.click("#reload-sessions")
+    laptop.wait_for_selector("#events li[data-type=revoked][data-reason=logout]")
+    first_event = laptop.locator("#events li").first
+    assert first_event.get_attribute("data-type") == "revoked"
+    assert "Mobile Safari" not in (first_event.text_content() or "")  # no client on a revoke
+    created = laptop.locator("#events li[data-type=created]")
+    assert created.count() == 2
+    assert "Mobile Safari on iOS" in (laptop.text_content("#events") or "")
+    laptop_context.close()
+    phone_context.close()
 
 
 def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sessionward import SessionManager
+from sessionward import ClientContext, SessionManager
 from sessionward.cli import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
 from .conftest import Db, unique_tables
@@ -59,21 +59,30 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
 
 
 def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
+    firefox = ClientContext(
+        "203.0.113.7", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"
+    )
     with db.manager() as manager:
-        first = manager.create_new_session("alice").session.handle
+        first = manager.create_new_session("alice", client=firefox).session.handle
+        time.sleep(0.01)
         second = manager.create_new_session("alice").session.handle
         manager.create_new_session("bob")
 
     code, out, err = cli(capsys, "sessions", "alice", *db.options)
     assert (code, err) == (EXIT_OK, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["HANDLE", "CREATED", "(UTC)", "EXPIRES", "(UTC)"]
-    assert [line.split()[0] for line in lines[1:]] == [first, second]
+    assert lines[0].split() == ["HANDLE", "DEVICE", "ADDRESS", "SIGNED", "IN", "(UTC)", "LAST",
+                                "ACTIVE", "(UTC)", "EXPIRES", "(UTC)"]  # fmt: skip
+    assert [line.split()[0] for line in lines[1:]] == [second, first]  # most recent first
+    assert "Firefox on Linux" in lines[2] and "203.0.113.7" in lines[2]
 
     code, out, _ = cli(capsys, "sessions", "alice", "--json", *db.options)
     listed = json.loads(out)
-    assert [s["handle"] for s in listed] == [first, second]
+    assert [s["handle"] for s in listed] == [second, first]
     assert all(s["userId"] == "alice" and s["expiresAt"] > s["createdAt"] for s in listed)
+    assert listed[1]["device"] == "Firefox on Linux" and listed[1]["clientIp"] == "203.0.113.7"
+    assert listed[1]["lastRefreshedAt"] == listed[1]["createdAt"]  # never refreshed
+    assert listed[0]["device"] is None and listed[0]["userAgent"] is None
 
 
 def test_unknown_user_is_exit_3_with_a_message(db: Db, capsys: Any) -> None:

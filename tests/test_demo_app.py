@@ -2,8 +2,8 @@
 
 The demo promises to serve the same JSON API as the framework examples, so the examples' shared
 scenario suite (``tests/web/test_scenarios.py``) runs here unchanged against the demo app, on
-every backend. The demo's own routes (page, settings, session list and revoke, the theft
-demonstration) are tested below with the same cookie-keeping test browser.
+every backend, and so do the devices-page tests. The demo's own routes (page, settings, event
+log, the theft demonstration) are tested below with the same cookie-keeping test browser.
 """
 
 from __future__ import annotations
@@ -15,15 +15,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from sessionward import AsyncSessionManager, Config
-from sessionward.demo import create_demo_app
+from sessionward.demo import DemoEvents, create_demo_app
 from sessionward.events import NO_HOOKS, SessionHooks
+from tests.web import test_devices as devices
 from tests.web import test_scenarios as scenarios
 from tests.web.conftest import EXAMPLE_SETTINGS, Browser, WebApp
 
-# The examples' scenarios, collected again in this module against the demo app.
-for _name in dir(scenarios):
-    if _name.startswith("test_"):
-        globals()[_name] = getattr(scenarios, _name)
+# The examples' scenarios and devices page, collected again in this module against the demo app.
+for _module in (scenarios, devices):
+    for _name in dir(_module):
+        if _name.startswith("test_"):
+            globals()[_name] = getattr(_module, _name)
 
 
 # What DemoOptions.config() sets differently from the examples (see sessionward.demo).
@@ -37,8 +39,10 @@ def make_web_app(make_config: Callable[..., Config], clock: Any) -> Iterator[Cal
 
     def factory(*, hooks: SessionHooks = NO_HOOKS, **settings: Any) -> WebApp:
         config = make_config(**{**EXAMPLE_SETTINGS, **DEMO_DIFFERENCES, **settings})
+        events = DemoEvents()  # as the demo runs: its hooks feed the page's event log
+        hooks = events.hooks() if hooks is NO_HOOKS else hooks
         manager = AsyncSessionManager(config, clock=clock, hooks=hooks)
-        client = TestClient(create_demo_app(manager), base_url="http://testserver")
+        client = TestClient(create_demo_app(manager, events), base_url="http://testserver")
         client.__enter__()
         clients.append(client)
 
@@ -55,6 +59,9 @@ def make_web_app(make_config: Callable[..., Config], clock: Any) -> Iterator[Cal
 @pytest.fixture
 def web(make_web_app: Callable[..., WebApp]) -> WebApp:
     return make_web_app()
+
+
+FIREFOX = devices.FIREFOX
 
 
 def logged_in(web: WebApp, user: str = "alice") -> Browser:
@@ -89,53 +96,61 @@ def test_settings_tell_the_page_the_protocol_values(web: WebApp) -> None:
     }
 
 
-def test_sessions_with_times_and_the_current_one_marked(web: WebApp) -> None:
-    other = logged_in(web)
-    me = logged_in(web)
-    assert web.browser().request("GET", "/demo/sessions").status == 440  # needs a session
-    listed = me.request("GET", "/demo/sessions").json()["sessions"]
-    mine = me.request("GET", "/me").json()["sessionHandle"]
-    assert len(listed) == 2
-    assert {s["handle"]: s["current"] for s in listed}[mine] is True
-    assert sorted(s["current"] for s in listed) == [False, True]
-    now_ms = web.clock() * 1000
-    assert all(s["createdAt"] <= now_ms < s["expiresAt"] for s in listed)
-    assert other.request("GET", "/me").status == 200
-
-
-def test_revoke_another_session_keeps_mine(web: WebApp) -> None:
-    other = logged_in(web)
-    other_handle = other.request("GET", "/me").json()["sessionHandle"]
-    me = logged_in(web)
-    reply = me.request("POST", "/demo/revoke", json={"sessionHandle": other_handle})
-    assert (reply.status, reply.json()) == (200, {"revoked": True, "current": False})
-    assert not reply.cookies  # my cookies are untouched
-    assert other.refresh().status == 440
-    assert me.request("GET", "/me").status == 200
-
-
-def test_revoke_my_own_session_clears_my_cookies(web: WebApp) -> None:
-    me = logged_in(web)
-    handle = me.request("GET", "/me").json()["sessionHandle"]
-    reply = me.request("POST", "/demo/revoke", json={"sessionHandle": handle})
-    assert reply.json() == {"revoked": True, "current": True}
-    assert reply.cleared_all
-    assert web.handles("alice") == []
-
-
-def test_revoke_refuses_other_users_sessions_and_bad_input(web: WebApp) -> None:
+def test_event_log_shows_each_user_their_own_sessions_events(web: WebApp) -> None:
+    laptop = web.browser()
+    laptop.request("POST", "/login", json={"userId": "alice"}, headers={"user-agent": FIREFOX})
+    phone = logged_in(web)
     bob = logged_in(web, "bob")
-    bob_handle = bob.request("GET", "/me").json()["sessionHandle"]
-    alice = logged_in(web, "alice")
-    assert alice.request("POST", "/demo/revoke", json={"sessionHandle": bob_handle}).status == 404
-    assert bob.request("GET", "/me").status == 200
-    for body in (None, [], {"sessionHandle": 7}, {"sessionHandle": ""}):
-        assert alice.request("POST", "/demo/revoke", json=body).status == 400
-    assert alice.request("POST", "/demo/revoke", content=b"\xff{").status == 400
-    assert alice.request("POST", "/demo/revoke", content=b"{" * 10_000).status == 400
+    assert phone.refresh().status == 200
+    assert phone.request("POST", "/devices/revoke-others").json() == {"revoked": 1}
+    assert web.browser().request("GET", "/demo/events").status == 440  # needs a session
+
+    events = phone.request("GET", "/demo/events").json()["events"]
+    laptop_handle, phone_handle = web_handles_in_order(events)
+    assert [(e["type"], e["sessionHandle"], e.get("reason")) for e in events] == [
+        ("revoked", laptop_handle, "logout"),  # newest first
+        ("refreshed", phone_handle, None),
+        ("created", phone_handle, None),
+        ("created", laptop_handle, None),
+    ]
+    assert events[-1]["device"] == "Firefox on Linux"
+    assert all(e["at"] > 0 for e in events) and "token" not in str(events).lower()
+    assert [e["type"] for e in bob.request("GET", "/demo/events").json()["events"]] == ["created"]
+
+
+def web_handles_in_order(events: list[dict[str, Any]]) -> tuple[str, str]:
+    """The handles of the two created events, oldest first (the log is newest first)."""
+    created = [e["sessionHandle"] for e in reversed(events) if e["type"] == "created"]
+    assert len(created) == 2
+    return created[0], created[1]
+
+
+def test_event_log_records_theft_with_its_reason(web: WebApp) -> None:
+    victim = logged_in(web)
+    attacker_id = victim.request("POST", "/refresh/attacker-copy").json()["attackerId"]
+    assert victim.refresh().status == 200
+    assert victim.request("GET", "/me").status == 200  # uses (confirms) the new pair
+    caught = victim.request("POST", "/demo/attacker/refresh", json={"attackerId": attacker_id})
+    assert caught.json()["outcome"] == "theft"
+    fresh = logged_in(web)  # the theft signed alice out; she logs in again to read her log
+    events = fresh.request("GET", "/demo/events").json()["events"]
+    theft = [e for e in events if e["type"] == "theft"]
+    assert len(theft) == 1 and theft[0]["reason"] == "old_token"
+    assert theft[0]["sessionRevoked"] is True
+    assert theft[0]["device"] == "curl" and theft[0]["clientIp"] == "198.51.100.66"
+    revoked = [e for e in events if e["type"] == "revoked"]
+    assert [e["reason"] for e in revoked] == ["theft"]
+
+
+def test_device_revoke_refuses_malformed_bodies(web: WebApp) -> None:
+    alice = logged_in(web)
+    handle = alice.request("GET", "/me").json()["sessionHandle"]
+    for content in (b"\xff{", b"{" * 10_000, b"[]", b"null"):
+        assert alice.request("POST", "/devices/revoke", content=content).status == 400
     # The anti-CSRF check applies: without the header the client must refresh first.
-    no_csrf = alice.request("POST", "/demo/revoke", json={"sessionHandle": bob_handle}, csrf=False)
+    no_csrf = alice.request("POST", "/devices/revoke", json={"sessionHandle": handle}, csrf=False)
     assert no_csrf.status == 440
+    assert web.handles("alice") == [handle]
 
 
 def test_theft_demo_attacker_uses_the_copy_then_the_victims_refresh_is_theft(web: WebApp) -> None:
@@ -163,8 +178,10 @@ def test_theft_demo_the_victim_refreshes_first_then_the_attacker_is_caught(web: 
     caught = victim.request("POST", "/demo/attacker/refresh", json={"attackerId": attacker_id})
     assert caught.json()["outcome"] == "theft"
     assert web.handles("alice") == []
-    assert victim.request("GET", "/me").status == 200  # a valid access token lives on (no
-    assert victim.refresh().status == 440  # blacklisting) until its refresh is refused
+    # The theft revoked the session: its access token is refused at once (cached check), and
+    # so is its refresh.
+    assert victim.request("GET", "/me").status == 440
+    assert victim.refresh().status == 440
 
 
 def test_theft_demo_bad_input(web: WebApp) -> None:

@@ -141,6 +141,7 @@ def test_key_rotation_costs_no_refresh_and_no_logout(make_manager, clock: FakeCl
         tables={
             "signing_key_table": manager.config.signing_key_table,
             "refresh_token_table": manager.config.refresh_token_table,
+            "revocation_table": manager.config.revocation_table,
         }
     )
     clients = [manager.create_new_session(f"user{i}") for i in range(5)]

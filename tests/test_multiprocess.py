@@ -21,7 +21,7 @@ INTERVAL_S = 3600
 
 
 def count_rows(config: Config) -> tuple[int, list[str]]:
-    _, keys, sessions = build_tables(config.signing_key_table, config.refresh_token_table)
+    _, keys, sessions, _ = build_tables(config.signing_key_table, config.refresh_token_table)
     engine = create_engine(resolve_url(config.database_url, asynchronous=False))
     try:
         with engine.connect() as conn:

@@ -26,7 +26,7 @@ def h(text: str) -> str:
 
 def stored_rows(manager: SessionManager) -> list[dict[str, object]]:
     config = manager.config
-    _, _, sessions = build_tables(config.signing_key_table, config.refresh_token_table)
+    sessions = build_tables(config.signing_key_table, config.refresh_token_table).sessions
     engine = create_engine(resolve_url(config.database_url, asynchronous=False))
     try:
         with engine.connect() as conn:
@@ -279,7 +279,15 @@ def test_revoke_session(manager: SessionManager):
     assert manager.revoke_session(tokens.session.handle) is False
     with pytest.raises(UnauthorisedError):
         manager.refresh_session(tokens.refresh_token.value)
-    # Without blacklisting the access token stays valid until it expires (by design).
+    # The default cached check refuses its access token too (this process at once).
+    with pytest.raises(UnauthorisedError):
+        manager.get_session(tokens.access_token.value)
+
+
+def test_without_a_revocation_check_access_tokens_live_until_they_expire(make_manager):
+    manager = make_manager(revocation_check="none")  # the original without blacklisting
+    tokens = manager.create_new_session("alice")
+    assert manager.revoke_session(tokens.session.handle) is True
     assert manager.get_session(tokens.access_token.value).session.user_id == "alice"
 
 
@@ -306,9 +314,9 @@ def test_user_sessions_listing_and_revoke_all(manager: SessionManager, clock: Fa
         handles.append(manager.create_new_session("bob").session.handle)
         clock.advance(1)
     other = manager.create_new_session("carol")
-    assert manager.get_all_session_handles_for_user("bob") == handles
+    assert manager.get_all_session_handles_for_user("bob") == handles[::-1]  # most recent first
     listed = manager.list_sessions_for_user("bob")
-    assert [s.created_at for s in listed] == sorted(s.created_at for s in listed)
+    assert [s.created_at for s in listed] == sorted((s.created_at for s in listed), reverse=True)
     assert manager.revoke_all_sessions_for_user("bob") == 3
     assert manager.get_all_session_handles_for_user("bob") == []
     assert manager.get_all_session_handles_for_user("carol") == [other.session.handle]

@@ -14,4 +14,7 @@ urlpatterns = [
     path("session-data", views.session_data),
     path("sessions", views.sessions),
     path("revoke-all", views.revoke_all),
+    path("devices", views.devices),
+    path("devices/revoke-others", views.revoke_others),
+    path("devices/revoke", views.revoke_device),
 ]

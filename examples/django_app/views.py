@@ -74,3 +74,29 @@ def revoke_all(request: HttpRequest) -> JsonResponse:
     count = get_manager().revoke_all_sessions_for_user(session.user_id)
     session.revoke()  # already gone; this clears the caller's cookies
     return JsonResponse({"revoked": count})
+
+
+@require_GET
+@verify_session()
+def devices(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    return JsonResponse({"devices": [s.as_json() for s in session.list_sessions()]})
+
+
+@require_POST
+@verify_session()
+def revoke_others(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    return JsonResponse({"revoked": session.revoke_other_sessions()})
+
+
+@require_POST
+@verify_session()
+def revoke_device(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    body = parse_json_body(request.body)
+    handle = body.get("sessionHandle") if isinstance(body, dict) else None
+    if not isinstance(handle, str) or not handle:
+        return JsonResponse({"message": "sessionHandle must be a non-empty string"}, status=400)
+    current = handle == session.handle
+    return JsonResponse({"revoked": session.revoke_session(handle), "current": current})

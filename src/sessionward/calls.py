@@ -13,7 +13,7 @@ from typing import TypeVar
 from sessionward.events import RevokeReason
 from sessionward.flows import Flow, Step
 from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import JSON, ClientContext, SessionTokens, VerifiedSession
+from sessionward.models import JSON, ClientContext, SessionSummary, SessionTokens, VerifiedSession
 from sessionward.proof import ProofOfPossession
 
 R = TypeVar("R")
@@ -100,3 +100,26 @@ class UpdateSessionData(ManagerStep[None]):
 
     async def arun(self, target: AsyncSessionManager) -> None:
         await target.update_session_data(self.session_handle, self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class ListSessions(ManagerStep[list[SessionSummary]]):
+    user_id: str
+
+    def run(self, target: SessionManager) -> list[SessionSummary]:
+        return target.list_sessions_for_user(self.user_id)
+
+    async def arun(self, target: AsyncSessionManager) -> list[SessionSummary]:
+        return await target.list_sessions_for_user(self.user_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeOtherSessions(ManagerStep[int]):
+    user_id: str
+    keep_session_handle: str
+
+    def run(self, target: SessionManager) -> int:
+        return target.revoke_other_sessions(self.user_id, self.keep_session_handle)
+
+    async def arun(self, target: AsyncSessionManager) -> int:
+        return await target.revoke_other_sessions(self.user_id, self.keep_session_handle)

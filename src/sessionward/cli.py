@@ -35,6 +35,7 @@ EXIT_NOT_FOUND = 3
 ENV_DATABASE_URL = "SESSIONWARD_DATABASE_URL"
 ENV_SIGNING_KEY_TABLE = "SESSIONWARD_SIGNING_KEY_TABLE"
 ENV_REFRESH_TOKEN_TABLE = "SESSIONWARD_REFRESH_TOKEN_TABLE"
+ENV_REVOCATION_TABLE = "SESSIONWARD_REVOCATION_TABLE"
 
 # The admin commands never serve a refresh endpoint; Config only needs a valid path.
 _ADMIN_REFRESH_PATH = "/refresh"
@@ -107,6 +108,7 @@ def _config(args: argparse.Namespace) -> Config:
             database_url=args.database_url,
             signing_key_table=args.signing_key_table,
             refresh_token_table=args.refresh_token_table,
+            revocation_table=args.revocation_table,
             signing_key_update_interval=args.signing_key_interval,
         )
     except ConfigError as exc:
@@ -156,7 +158,9 @@ def table_problems(config: Config) -> list[str]:
     try:
         inspector = inspect(engine)
         present = set(inspector.get_table_names())
-        _, *tables = build_tables(config.signing_key_table, config.refresh_token_table)
+        tables = build_tables(
+            config.signing_key_table, config.refresh_token_table, config.revocation_table
+        )[1:]
         for table in tables:
             if table.name not in present:
                 problems.append(f"table {table.name!r} is missing")
@@ -215,7 +219,8 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
         manager.create_tables()
         config = manager.config
         print(
-            f"tables {config.signing_key_table!r} and {config.refresh_token_table!r} are ready "
+            f"tables {config.signing_key_table!r}, {config.refresh_token_table!r} and "
+            f"{config.revocation_table!r} are ready "
             f"in {safe_url(config.database_url)}"
         )
         return EXIT_OK
@@ -233,7 +238,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_DATABASE
     print(
         f"ok: {safe_url(config.database_url)} has the tables "
-        f"{config.signing_key_table!r} and {config.refresh_token_table!r}"
+        f"{config.signing_key_table!r}, {config.refresh_token_table!r} and "
+        f"{config.revocation_table!r}"
     )
     return EXIT_OK
 
@@ -258,7 +264,11 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                             "handle": s.handle,
                             "userId": s.user_id,
                             "createdAt": s.created_at,
+                            "lastRefreshedAt": s.last_refreshed_at,
                             "expiresAt": s.expires_at,
+                            "clientIp": s.client_ip,
+                            "userAgent": s.user_agent,
+                            "device": s.device,
                         }
                         for s in sessions
                     ],
@@ -266,8 +276,19 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                 )
             )
         elif sessions:
-            rows = [["HANDLE", "CREATED (UTC)", "EXPIRES (UTC)"]]
-            rows += [[s.handle, _utc(s.created_at), _utc(s.expires_at)] for s in sessions]
+            rows = [["HANDLE", "DEVICE", "ADDRESS", "SIGNED IN (UTC)", "LAST ACTIVE (UTC)",
+                     "EXPIRES (UTC)"]]  # fmt: skip
+            rows += [
+                [
+                    s.handle,
+                    s.device or "-",
+                    s.client_ip or "-",
+                    _utc(s.created_at),
+                    _utc(s.last_refreshed_at),
+                    _utc(s.expires_at),
+                ]
+                for s in sessions
+            ]
             _table(rows, sys.stdout)
         if not sessions:
             print(f"sessionward: user {args.user_id!r} has no live sessions", file=sys.stderr)
@@ -447,6 +468,12 @@ def _add_database_options(group: Any, *, tables: bool) -> None:
         metavar="NAME",
         default=env.get(ENV_REFRESH_TOKEN_TABLE) or "refresh_token",
         help=f"the session table (default: ${ENV_REFRESH_TOKEN_TABLE} or refresh_token)",
+    )
+    group.add_argument(
+        "--revocation-table",
+        metavar="NAME",
+        default=env.get(ENV_REVOCATION_TABLE) or "session_revocation",
+        help=f"the revocation table (default: ${ENV_REVOCATION_TABLE} or session_revocation)",
     )
     group.add_argument(
         "--signing-key-interval",

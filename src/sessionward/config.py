@@ -21,6 +21,8 @@ DAY = 86400
 DEFAULT_DATABASE_URL = "sqlite:///sessionward.sqlite3"
 
 SameSite = Literal["strict", "lax", "none"]
+RevocationCheck = Literal["cached", "exact", "none"]
+REVOCATION_CHECKS: tuple[RevocationCheck, ...] = ("cached", "exact", "none")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # A cookie Domain: dot-separated labels of letters, digits and hyphens (RFC 6265 §4.1.2.3 and
@@ -40,6 +42,7 @@ class Config:
     database_url: str = DEFAULT_DATABASE_URL
     signing_key_table: str = "signing_key"
     refresh_token_table: str = "refresh_token"
+    revocation_table: str = "session_revocation"
     access_token_validity: int = HOUR
     enable_blacklisting: bool = False
     access_token_path: str = "/"
@@ -73,6 +76,14 @@ class Config:
     trusted_networks: tuple[IPNetwork, ...] = field(
         init=False, repr=False, compare=False, default=()
     )
+    # How verify learns of revocations (PROTOCOL §4b): "cached" (each process reads new
+    # revocations at most every revocation_refresh_interval seconds and checks them in memory),
+    # "exact" (one lookup per verify; what enable_blacklisting=True means), "none" (access tokens
+    # live until they expire). Default: "exact" with enable_blacklisting, else "cached".
+    revocation_check: RevocationCheck | None = None
+    revocation_refresh_interval: float = 2.0
+    # At most this many live sessions per user; a new login evicts the least recently active.
+    max_sessions_per_user: int | None = None
 
     def __post_init__(self) -> None:
         _check_path("refresh_path", self.refresh_path)
@@ -80,15 +91,18 @@ class Config:
         _check_type("database_url", self.database_url, str)
         if not self.database_url:
             raise ConfigError("database_url must be a non-empty SQLAlchemy URL")
-        for name in ("signing_key_table", "refresh_token_table"):
+        for name in ("signing_key_table", "refresh_token_table", "revocation_table"):
             value = getattr(self, name)
             if not isinstance(value, str) or not _IDENTIFIER.match(value):
                 raise ConfigError(
                     f"{name} must be an SQL identifier (letters, digits, _; at most 63); "
                     f"got {value!r}"
                 )
-        if self.signing_key_table == self.refresh_token_table:
-            raise ConfigError("signing_key_table and refresh_token_table must differ")
+        tables = (self.signing_key_table, self.refresh_token_table, self.revocation_table)
+        if len(set(tables)) != len(tables):
+            raise ConfigError(
+                "signing_key_table, refresh_token_table and revocation_table must differ"
+            )
         for name in (
             "enable_blacklisting",
             "signing_key_dynamic",
@@ -131,6 +145,27 @@ class Config:
                 "cookie_domain must be a domain name (letters, digits, hyphens and dots, such as "
                 f"'example.com') or None; got {self.cookie_domain!r}"
             )
+        if self.revocation_check is not None and self.revocation_check not in REVOCATION_CHECKS:
+            raise ConfigError(
+                f"revocation_check must be one of {', '.join(map(repr, REVOCATION_CHECKS))} or "
+                f"None; got {self.revocation_check!r}"
+            )
+        if self.enable_blacklisting and self.revocation_check not in (None, "exact"):
+            raise ConfigError(
+                "enable_blacklisting=True means revocation_check='exact'; "
+                f"it cannot go with revocation_check={self.revocation_check!r}"
+            )
+        interval = self.revocation_refresh_interval
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not 0.05 <= interval <= 60
+        ):
+            raise ConfigError(
+                f"revocation_refresh_interval must be a number from 0.05 to 60 s; got {interval!r}"
+            )
+        if self.max_sessions_per_user is not None:
+            _check_range("max_sessions_per_user", self.max_sessions_per_user, 1, 100_000, "")
         if self.refresh_grace_binding not in GRACE_BINDINGS:
             raise ConfigError(
                 f"refresh_grace_binding must be one of {', '.join(map(repr, GRACE_BINDINGS))}; "
@@ -150,6 +185,13 @@ class Config:
             ) from None
         object.__setattr__(self, "trusted_proxies", tuple(proxies))
         object.__setattr__(self, "trusted_networks", networks)
+
+    @property
+    def revocation_mode(self) -> RevocationCheck:
+        """The revocation check in force: ``revocation_check``, or what it defaults to."""
+        if self.revocation_check is not None:
+            return self.revocation_check
+        return "exact" if self.enable_blacklisting else "cached"
 
     @property
     def access_token_validity_ms(self) -> int:

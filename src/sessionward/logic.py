@@ -15,13 +15,16 @@ access token was used, theft, a revoked session, a payload changed since the tok
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from sessionward.clients import clean_client
 from sessionward.config import Config
+from sessionward.devices import device_label
 from sessionward.encoding import b64url
 from sessionward.errors import (
     GeneralError,
@@ -65,6 +68,7 @@ from sessionward.protocol import (
     purge_due,
     sha256_hex,
 )
+from sessionward.revocations import READ_MARGIN_MS, Revocation, RevocationCache
 from sessionward.storage.execution import StoreFlow
 from sessionward.storage.queries import Queries
 from sessionward.storage.schema import build_statements
@@ -87,8 +91,11 @@ from sessionward.validation import (
     to_json,
 )
 
+logger = logging.getLogger("sessionward")
+
 Clock = Callable[[], float]
 Emissions = list[Emission[Any]]
+REVOCATION_PURGE_INTERVAL_MS = 300_000
 MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
 
 
@@ -104,7 +111,9 @@ class SessionLogic:
         self.hooks = hooks
         self._clock = clock
         self.queries = Queries(
-            build_statements(config.signing_key_table, config.refresh_token_table)
+            build_statements(
+                config.signing_key_table, config.refresh_token_table, config.revocation_table
+            )
         )
         self.keys = Keys(config, self.queries, self.now_ms)
         self._seen_proofs = SeenProofs()
@@ -112,6 +121,13 @@ class SessionLogic:
         self._leeway_ms = config.access_token_leeway * 1000
         lifetime = config.absolute_session_lifetime
         self._lifetime_ms = None if lifetime is None else lifetime * 1000
+        self._revocation_mode = config.revocation_mode
+        self._revocations_purged_ms = self.now_ms()  # the first purge: minutes from now
+        self.revocations = RevocationCache(int(config.revocation_refresh_interval * 1000))
+        # How long a revocation can matter: until the last access token it concerns expires.
+        self._revocation_life_ms = (
+            config.access_token_validity_ms + self._leeway_ms + READ_MARGIN_MS
+        )
 
     def now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -130,8 +146,15 @@ class SessionLogic:
             absolute_lifetime_ms=self._lifetime_ms,
         )
 
-    def _access_token(self, key: SigningKey, content: AccessContent, now: int) -> Token:
-        expires = (now + self.config.access_token_validity_ms) // 1000 * 1000
+    def _access_token(
+        self, key: SigningKey, content: AccessContent, now: int, not_after: int | None = None
+    ) -> Token:
+        """Sign ``content``; it expires after the validity, but never after ``not_after`` (the
+        session's end), so no access token outlives its session."""
+        expires = now + self.config.access_token_validity_ms
+        if not_after is not None:
+            expires = min(expires, not_after)
+        expires = expires // 1000 * 1000
         value = sign_access_token(key, content, expires)
         if len(value) > MAX_COOKIE_TOKEN_LENGTH:
             raise InvalidArgumentError(
@@ -184,9 +207,15 @@ class SessionLogic:
             anti_csrf = b64url(self.keys.derivation.derive("anti-csrf", refresh_hash_1))
         payload_json = claims.payload_json or "null"
         content = AccessContent(
-            claims.handle, claims.user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json
+            claims.handle,
+            claims.user_id,
+            refresh_hash_1,
+            parent_hash_1,
+            anti_csrf,
+            payload_json,
+            claims.created_at_ms,
         )
-        access = self._access_token(key, content, now)
+        access = self._access_token(key, content, now, not_after=session_expires)
         return SessionTokens(
             session=Session(claims.handle, claims.user_id, json.loads(payload_json)),
             access_token=access,
@@ -194,6 +223,12 @@ class SessionLogic:
             id_refresh_token=Token(self._id_refresh_token(refresh_hash_1), session_expires),
             anti_csrf_token=anti_csrf,
         )
+
+    def _session_end(self, claims: AccessClaims) -> int | None:
+        """When the absolute lifetime ends the session of ``claims`` (None: not bounded)."""
+        if self._lifetime_ms is None or claims.created_at_ms is None:
+            return None
+        return claims.created_at_ms + self._lifetime_ms
 
     def _verify(self, access_token: object, anti_csrf_token: str | None, now: int) -> AccessClaims:
         try:
@@ -270,6 +305,7 @@ class SessionLogic:
                 SessionCreated(handle, user_id, client, thumbprint is not None),
             )
         )
+        yield from self._evict_beyond_cap(user_id, handle, emissions)
         return tokens
 
     # --- verify ------------------------------------------------------------------------------
@@ -278,11 +314,20 @@ class SessionLogic:
         self, access_token: object, anti_csrf_token: str | None
     ) -> VerifiedSession | None:
         """``get_session`` when it needs no I/O (the common case), else None: run the flow."""
+        now = self.now_ms()
         try:
-            claims = self._verify(access_token, anti_csrf_token, self.now_ms())
+            claims = self._verify(access_token, anti_csrf_token, now)
         except UnknownSigningKey:
             return None
-        if claims.parent_hash_1 is not None or self.config.enable_blacklisting:
+        if claims.parent_hash_1 is not None:
+            return None
+        mode = self._revocation_mode
+        if mode == "cached":
+            if self.revocations.due(now):
+                return None  # the flow reads the new revocations first
+            if self.revocations.revoked(claims.handle, claims.user_id, claims.created_at_ms):
+                raise UnauthorisedError("the session was revoked")
+        elif mode == "exact":
             return None
         return VerifiedSession(Session(claims.handle, claims.user_id, claims.payload))
 
@@ -299,8 +344,12 @@ class SessionLogic:
             except UnknownSigningKey:
                 raise TryRefreshTokenError("the access token's signing key is unknown") from None
         session = Session(claims.handle, claims.user_id, claims.payload)
+        if self._revocation_mode == "cached":
+            yield from self._read_revocations(now)
+            if self.revocations.revoked(claims.handle, claims.user_id, claims.created_at_ms):
+                raise UnauthorisedError("the session was revoked")
         if claims.parent_hash_1 is None:
-            if self.config.enable_blacklisting:
+            if self._revocation_mode == "exact":
                 alive = yield from self.queries.session_alive(claims.handle, now)
                 if not alive:
                     raise UnauthorisedError("the session was revoked or has expired")
@@ -315,8 +364,9 @@ class SessionLogic:
             None,
             claims.anti_csrf,
             payload_json,
+            claims.created_at_ms,
         )
-        confirmed = self._access_token(key, content, now)
+        confirmed = self._access_token(key, content, now, not_after=self._session_end(claims))
         return VerifiedSession(session, confirmed)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
@@ -476,6 +526,8 @@ class SessionLogic:
             if decision.outcome is RefreshOutcome.UNAUTHORISED:
                 raise UnauthorisedError("the session was revoked or has expired")
             if decision.outcome is RefreshOutcome.THEFT:
+                if decision.change.delete:
+                    yield from self._record_revocation(now, handle=token.handle)
                 raise self._theft(decision, token, presented, now, emissions)
             return decision
         raise _contention()
@@ -537,17 +589,68 @@ class SessionLogic:
 
     # --- the rest ----------------------------------------------------------------------------
 
+    # --- revocation (PROTOCOL §4b) -----------------------------------------------------------
+
+    def _record_revocation(
+        self,
+        now: int,
+        *,
+        handle: str | None = None,
+        user_id: str | None = None,
+        not_before: int | None = None,
+    ) -> StoreFlow[None]:
+        """For the cached check: write a revocation (other processes read it within their
+        interval) and know it here at once. Written before the session is deleted, so that a
+        failure between the two can only leave a revoked session's tokens refused, never the
+        other way round."""
+        if self._revocation_mode != "cached":
+            return
+        revocation = Revocation(handle, user_id, not_before, now, now + self._revocation_life_ms)
+        yield from self.queries.insert_revocation(revocation)
+        self.revocations.learn([revocation], now)
+        # Rows are useful for an access token's life only: keep the table that small, without
+        # waiting for the weekly purge (one indexed DELETE per process every few minutes).
+        if now - self._revocations_purged_ms >= REVOCATION_PURGE_INTERVAL_MS:
+            self._revocations_purged_ms = now
+            yield from self.queries.purge_revocations(now)
+
+    def _read_revocations(self, now: int) -> StoreFlow[None]:
+        """Read the revocations written since the last read, if the interval is over and no
+        other request is reading already. A failed read is logged and retried after an
+        interval: meanwhile verify goes on with what is known."""
+        cache = self.revocations
+        if not cache.due(now) or not cache.begin_read():
+            return
+        try:
+            try:
+                found = yield from self.queries.revocations_since(cache.read_since(), now)
+            except GeneralError as exc:
+                logger.warning("sessionward: revocations could not be read (%s); retrying", exc)
+                cache.read_failed(now)
+                return
+            cache.learn(found, self.now_ms())
+            cache.read_done(now, self.now_ms())
+        finally:
+            cache.end_read()
+
+    def _revoke_one(
+        self, handle: str, user_id: str | None, reason: RevokeReason, emissions: Emissions
+    ) -> StoreFlow[bool]:
+        """Record the revocation, delete the row, report it; True if the session existed."""
+        yield from self._record_revocation(self.now_ms(), handle=handle)
+        deleted = yield from self.queries.delete_session(handle)
+        if deleted:
+            emissions.append(
+                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, user_id, reason))
+            )
+        return deleted
+
     def revoke_session(
         self, session_handle: str, reason: RevokeReason, emissions: Emissions
     ) -> StoreFlow[bool]:
         handle = check_identifier(session_handle, "session_handle")
         yield from self.ready()
-        deleted = yield from self.queries.delete_session(handle)
-        if deleted:
-            emissions.append(
-                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, None, reason))
-            )
-        return deleted
+        return (yield from self._revoke_one(handle, None, reason, emissions))
 
     def revoke_all_sessions_for_user(self, user_id: str, emissions: Emissions) -> StoreFlow[int]:
         user_id = check_user_id(user_id)
@@ -555,6 +658,8 @@ class SessionLogic:
         handles: list[str] = []
         if self.hooks.on_session_revoked is not None:  # only then is it worth a read
             handles = yield from self.get_all_session_handles_for_user(user_id)
+        now = self.now_ms()
+        yield from self._record_revocation(now, user_id=user_id, not_before=now)
         count = yield from self.queries.delete_user_sessions(user_id)
         for handle in handles:
             emissions.append(
@@ -562,12 +667,50 @@ class SessionLogic:
             )
         return count
 
+    def revoke_other_sessions(
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        reason: RevokeReason,
+        emissions: Emissions,
+    ) -> StoreFlow[int]:
+        """Revoke every session of ``user_id`` but ``keep_session_handle`` ("sign out all other
+        devices"); returns how many there were."""
+        user_id = check_user_id(user_id)
+        keep = check_identifier(keep_session_handle, "keep_session_handle")
+        yield from self.ready()
+        handles = yield from self.queries.list_other_sessions(user_id, keep)
+        revoked = 0
+        for handle in handles:
+            revoked += yield from self._revoke_one(handle, user_id, reason, emissions)
+        return revoked
+
+    def _evict_beyond_cap(
+        self, user_id: str, new_handle: str, emissions: Emissions
+    ) -> StoreFlow[None]:
+        """``max_sessions_per_user``: evict the least recently active sessions beyond it."""
+        cap = self.config.max_sessions_per_user
+        if cap is None:
+            return
+        sessions = yield from self.list_sessions_for_user(user_id)
+        others = [s for s in sessions if s.handle != new_handle]
+        for session in others[cap - 1 :]:  # most recent first: keep cap - 1 besides the new one
+            yield from self._revoke_one(session.handle, user_id, "evicted", emissions)
+
+    # --- listing and data ----------------------------------------------------------------------
+
     def list_sessions_for_user(self, user_id: str) -> StoreFlow[list[SessionSummary]]:
         user_id = check_user_id(user_id)
         yield from self.ready()
         rows = yield from self.queries.list_user_sessions(user_id, self.now_ms())
         # The column compares exactly on every backend; this guards tables not yet migrated.
-        return [row for row in rows if row.user_id == user_id]
+        listed = [
+            replace(row, device=device_label(row.user_agent))
+            for row in rows
+            if row.user_id == user_id
+        ]
+        listed.sort(key=lambda s: (s.last_refreshed_at or 0, s.created_at or 0), reverse=True)
+        return listed
 
     def get_all_session_handles_for_user(self, user_id: str) -> StoreFlow[list[str]]:
         rows = yield from self.list_sessions_for_user(user_id)
@@ -594,6 +737,7 @@ class SessionLogic:
         yield from self.ready()
         now = self.now_ms()
         count = yield from self.queries.purge_expired(now)
+        yield from self.queries.purge_revocations(now)
         yield from self.keys.purge(now)
         self._last_purge_ms = now
         return count

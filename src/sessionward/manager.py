@@ -170,12 +170,20 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         flow = self._logic.revoke_all_sessions_for_user(user_id, emissions)
         return self._run(flow, emissions)
 
+    def revoke_other_sessions(
+        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+    ) -> int:
+        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        emissions: Emissions = []
+        flow = self._logic.revoke_other_sessions(user_id, keep_session_handle, reason, emissions)
+        return self._run(flow, emissions)
+
     def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
-        """Handles of the user's live sessions, oldest first."""
+        """Handles of the user's live sessions, most recently active first."""
         return self._run(self._logic.get_all_session_handles_for_user(user_id))
 
     def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
-        """The user's live sessions with creation and expiry times, oldest first."""
+        """The user's live sessions, most recently active first: times, client, device."""
         return self._run(self._logic.list_sessions_for_user(user_id))
 
     def get_session_data(self, session_handle: str) -> JSON:
@@ -278,12 +286,20 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         flow = self._logic.revoke_all_sessions_for_user(user_id, emissions)
         return await self._run(flow, emissions)
 
+    async def revoke_other_sessions(
+        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+    ) -> int:
+        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        emissions: Emissions = []
+        flow = self._logic.revoke_other_sessions(user_id, keep_session_handle, reason, emissions)
+        return await self._run(flow, emissions)
+
     async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
-        """Handles of the user's live sessions, oldest first."""
+        """Handles of the user's live sessions, most recently active first."""
         return await self._run(self._logic.get_all_session_handles_for_user(user_id))
 
     async def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
-        """The user's live sessions with creation and expiry times, oldest first."""
+        """The user's live sessions, most recently active first: times, client, device."""
         return await self._run(self._logic.list_sessions_for_user(user_id))
 
     async def get_session_data(self, session_handle: str) -> JSON:

@@ -86,9 +86,32 @@ class SessionRow:
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
-    """One of a user's live sessions, for listing (beyond: the original had no creation time)."""
+    """One of a user's live sessions, for a "your devices" page (beyond the original).
+
+    ``last_refreshed_at`` is the last activity at refresh granularity (no write per request);
+    the client is the one that refreshed last, or else the one that logged in. ``current`` is
+    set by the web integrations for the session of the request asking.
+    """
 
     handle: str
     user_id: str
     created_at: int | None
     expires_at: int
+    last_refreshed_at: int | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    device: str | None = None  # a short label such as "Firefox on Linux"
+    current: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-ready dict with camelCase keys, as the example APIs' ``GET /devices`` answer."""
+        return {
+            "sessionHandle": self.handle,
+            "device": self.device,
+            "clientIp": self.client_ip,
+            "userAgent": self.user_agent,
+            "createdAt": self.created_at,
+            "lastActiveAt": self.last_refreshed_at,
+            "expiresAt": self.expires_at,
+            "current": self.current,
+        }

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.utils import formatdate
 from typing import Protocol, TypeVar
 
@@ -32,8 +32,10 @@ from sessionward.calls import (
     CreateNewSession,
     GetSession,
     GetSessionData,
+    ListSessions,
     ManagerFlow,
     RefreshSession,
+    RevokeOtherSessions,
     RevokeSession,
     UpdateSessionData,
 )
@@ -48,7 +50,15 @@ from sessionward.errors import (
     UnauthorisedError,
 )
 from sessionward.flows import perform
-from sessionward.models import JSON, ClientContext, SessionTokens, Token, VerifiedSession
+from sessionward.models import (
+    JSON,
+    ClientContext,
+    Session,
+    SessionSummary,
+    SessionTokens,
+    Token,
+    VerifiedSession,
+)
 from sessionward.proof import PROOF_HEADER, ProofOfPossession
 
 logger = logging.getLogger("sessionward")
@@ -445,6 +455,27 @@ class Transport:
     def get_session_data(self, session_handle: str) -> ManagerFlow[JSON]:
         """The server-side data; UnauthorisedError (and so cleared cookies) when it is gone."""
         return (yield from perform(GetSessionData(session_handle)))
+
+    def list_sessions(self, session: Session) -> ManagerFlow[list[SessionSummary]]:
+        """The user's live sessions, most recently active first, the caller's marked current."""
+        sessions = yield from perform(ListSessions(session.user_id))
+        return [replace(s, current=s.handle == session.handle) for s in sessions]
+
+    def revoke_own_session(
+        self, request: RequestAdapter, out: Outgoing, session: Session, session_handle: str
+    ) -> ManagerFlow[bool]:
+        """Sign out one of the user's own sessions ("this device" clears the caller's tokens).
+        A handle that is not one of the user's is refused (InvalidArgumentError), never revoked."""
+        if session_handle == session.handle:
+            return (yield from self.revoke_session(request, out, session.handle))
+        mine = yield from perform(ListSessions(session.user_id))
+        if session_handle not in {s.handle for s in mine}:
+            raise InvalidArgumentError("no such session of this user")
+        return (yield from perform(RevokeSession(session_handle, "logout")))
+
+    def revoke_other_sessions(self, session: Session) -> ManagerFlow[int]:
+        """Sign out all of the user's other devices; the caller's session stays."""
+        return (yield from perform(RevokeOtherSessions(session.user_id, session.handle)))
 
     def update_session_data(self, session_handle: str, data: JSON) -> ManagerFlow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""

@@ -35,7 +35,7 @@ GRACE = 30  # the default grace window, seconds
 
 def row_count(config: Config, handle: str | None = None) -> int:
     """Rows of the session table (of one session), read straight from the database."""
-    _, _, sessions = build_tables(config.signing_key_table, config.refresh_token_table)
+    sessions = build_tables(config.signing_key_table, config.refresh_token_table).sessions
     query = select(func.count()).select_from(sessions)
     if handle is not None:
         query = query.where(sessions.c.session_handle == handle)

@@ -190,18 +190,18 @@ def test_logout_clears_cookies_and_revokes(web: WebApp) -> None:
     assert replay.status == EXPIRED and replay.cleared_all
 
 
-@pytest.mark.parametrize("blacklisting", [False, True])
-def test_blacklisting_decides_whether_a_revoked_access_token_still_works(
-    make_web_app: Any, blacklisting: bool
+@pytest.mark.parametrize("check", ["cached", "exact", "none"])
+def test_the_revocation_check_decides_whether_a_revoked_access_token_still_works(
+    make_web_app: Any, check: str
 ) -> None:
-    web = make_web_app(enable_blacklisting=blacklisting)
+    web = make_web_app(revocation_check=check)
     browser = logged_in(web)
     copied = browser.cookie_header("/")
     assert browser.request("POST", "/logout").status == 200
     reply = browser.request("GET", "/me", cookies=copied)
-    if blacklisting:
+    if check != "none":  # cached: this process knows at once; others within the interval
         assert reply.status == EXPIRED and reply.cleared_all
-    else:  # verified from the token alone, as the protocol promises, until it expires
+    else:  # verified from the token alone, as the original protocol does, until it expires
         assert reply.status == 200
         web.clock.advance(66)  # validity 60 s + leeway 5 s
         assert browser.request("GET", "/me", cookies=copied).status == EXPIRED
@@ -305,8 +305,9 @@ def test_garbage_in_every_cookie_and_header_never_gives_a_5xx(web: WebApp) -> No
     # a malformed Cookie header as a whole
     for raw in ["sAccessToken", ";;;", "sIdRefreshToken=\x7f; ==; a", "=" * 100]:
         assert web.browser().request("GET", "/me", cookies=raw).status < 500
-    # and the real session still works afterwards (garbage revoked nothing)
-    assert browser.request("GET", "/me").status == 200
+    # and sessions still work afterwards. (Not necessarily this one: among the requests above
+    # are well-formed logouts that carry garbage only in a header the logout does not need.)
+    assert logged_in(web, "after-garbage").request("GET", "/me").status == 200
 
 
 def test_database_failure_is_a_generic_500(web: WebApp, caplog: Any) -> None:

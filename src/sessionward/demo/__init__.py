@@ -6,7 +6,8 @@ demo-only routes that the page needs:
 
 - ``GET /`` the page, ``GET /sessionward.js`` the browser client, ``/assets/*`` the page's files;
 - ``GET /demo/settings``: what the page must know (refresh path, session-expired status, …);
-- ``GET /demo/sessions`` and ``POST /demo/revoke``: the user's sessions with times, revoke one;
+- ``GET /demo/events``: the security events of the user's sessions (created, refreshed, revoked
+  with its reason, theft), recorded by :class:`DemoEvents` through the manager's hooks;
 - the theft demonstration: ``POST <refresh path>/attacker-copy`` copies the caller's refresh
   token into a simulated attacker (it lives under the refresh path because only there does the
   browser send that cookie), and ``POST /demo/attacker/refresh`` makes the attacker use it.
@@ -20,7 +21,8 @@ import json
 import secrets
 import socket
 import sys
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,7 +36,15 @@ from fastapi.staticfiles import StaticFiles
 
 from sessionward.config import DEFAULT_DATABASE_URL, Config
 from sessionward.demo.api import demo_router
+from sessionward.devices import device_label
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward.events import (
+    SessionCreated,
+    SessionHooks,
+    SessionRefreshed,
+    SessionRevoked,
+    TokenTheft,
+)
 from sessionward.integrations.starlette import AsyncRequestSession, Sessionward, verify_session
 from sessionward.manager import AsyncSessionManager, SessionManager
 from sessionward.models import ClientContext
@@ -43,6 +53,8 @@ from sessionward.transport import REFRESH_TOKEN_COOKIE
 STATIC = Path(str(resources.files("sessionward.demo") / "static"))
 CLIENT_JS = Path(str(resources.files("sessionward") / "js" / "sessionward.js"))
 MAX_ATTACKERS = 64
+MAX_EVENTS = 200  # per user, for the page's event log
+MAX_HANDLES = 10_000
 # The simulated attacker works from another network with its own tool, as a real one would.
 ATTACKER = ClientContext("198.51.100.66", "curl/8.5.0")
 MAX_BODY = 4096
@@ -122,8 +134,13 @@ def _bad_request(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
-def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
-    """The demo app around ``manager``: the example API, the page, and the demo-only routes."""
+def create_demo_app(manager: AsyncSessionManager, events: DemoEvents | None = None) -> FastAPI:
+    """The demo app around ``manager``: the example API, the page, and the demo-only routes.
+
+    ``events``: the recorder whose hooks the manager was built with (``GET /demo/events`` shows
+    them); without one the event log stays empty.
+    """
+    recorded = events or DemoEvents()
     config = manager.config
 
     @asynccontextmanager
@@ -157,34 +174,9 @@ def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
             "attackerCopyPath": _attacker_copy_path(config.refresh_path),
         }
 
-    @app.get("/demo/sessions")
-    async def sessions(session: SessionDep) -> Any:
-        rows = await manager.list_sessions_for_user(session.user_id)
-        return {
-            "sessions": [
-                {
-                    "handle": row.handle,
-                    "createdAt": row.created_at,
-                    "expiresAt": row.expires_at,
-                    "current": row.handle == session.handle,
-                }
-                for row in rows
-            ]
-        }
-
-    @app.post("/demo/revoke")
-    async def revoke(request: Request, session: SessionDep) -> Any:
-        body = await _json_object(request)
-        handle = body.get("sessionHandle") if body else None
-        if not isinstance(handle, str) or not handle:
-            return _bad_request("sessionHandle must be a non-empty string")
-        owned = await manager.get_all_session_handles_for_user(session.user_id)
-        if handle not in owned:
-            return _bad_request("no such session of this user", 404)
-        if handle == session.handle:
-            await session.revoke()  # also clears this browser's cookies
-            return {"revoked": True, "current": True}
-        return {"revoked": await manager.revoke_session(handle), "current": False}
+    @app.get("/demo/events")
+    async def demo_events(session: SessionDep) -> Any:
+        return {"events": recorded.for_user(session.user_id)}
 
     @app.post(_attacker_copy_path(config.refresh_path), include_in_schema=False)
     async def attacker_copy(request: Request) -> Any:
@@ -231,6 +223,72 @@ def create_demo_app(manager: AsyncSessionManager) -> FastAPI:
     return app
 
 
+class DemoEvents:
+    """The security events of the demo's manager, kept in memory for the page's event log.
+
+    Bounded: the last :data:`MAX_EVENTS` per user. A revocation by handle does not name its
+    user, so the handles seen in created and refreshed events are remembered to attribute it.
+    Events carry no token; the page shows each user only their own.
+    """
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, deque[dict[str, Any]]] = {}
+        self._users_of: OrderedDict[str, str] = OrderedDict()
+
+    def hooks(self) -> SessionHooks:
+        """The hooks to give the manager: each records its event."""
+        return SessionHooks(
+            on_session_created=self._created,
+            on_session_refreshed=self._refreshed,
+            on_session_revoked=self._revoked,
+            on_token_theft=self._theft,
+        )
+
+    def for_user(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's events, newest first."""
+        return list(reversed(self._by_user.get(user_id, ())))
+
+    def _add(self, user_id: str | None, handle: str, entry: dict[str, Any]) -> None:
+        if user_id is None:
+            user_id = self._users_of.get(handle)
+            if user_id is None:
+                return
+        else:
+            self._users_of[handle] = user_id
+            self._users_of.move_to_end(handle)
+            while len(self._users_of) > MAX_HANDLES:
+                self._users_of.popitem(last=False)
+        events = self._by_user.setdefault(user_id, deque(maxlen=MAX_EVENTS))
+        events.append({"at": int(time.time() * 1000), "sessionHandle": handle, **entry})
+
+    @staticmethod
+    def _client(client: ClientContext | None) -> dict[str, Any]:
+        return {
+            "device": device_label(client.user_agent) if client else None,
+            "clientIp": client.ip if client else None,
+        }
+
+    def _created(self, event: SessionCreated) -> None:
+        entry = {"type": "created", "proofBound": event.proof_bound, **self._client(event.client)}
+        self._add(event.user_id, event.session_handle, entry)
+
+    def _refreshed(self, event: SessionRefreshed) -> None:
+        entry = {"type": "refreshed", "repeated": event.repeated, **self._client(event.client)}
+        self._add(event.user_id, event.session_handle, entry)
+
+    def _revoked(self, event: SessionRevoked) -> None:
+        self._add(event.user_id, event.session_handle, {"type": "revoked", "reason": event.reason})
+
+    def _theft(self, event: TokenTheft) -> None:
+        entry = {
+            "type": "theft",
+            "reason": event.reason.value,
+            "sessionRevoked": event.session_revoked,
+            **self._client(event.replay_client),
+        }
+        self._add(event.user_id, event.session_handle, entry)
+
+
 def _attacker_copy_path(refresh_path: str) -> str:
     return refresh_path.rstrip("/") + "/attacker-copy"
 
@@ -252,7 +310,8 @@ def serve(options: DemoOptions) -> None:
     _check_port_free(options.host, options.port)
     with SessionManager(config) as setup:  # fail here, with a clear message, if the DB is bad
         setup.create_tables()
-    app = create_demo_app(AsyncSessionManager(config))
+    events = DemoEvents()
+    app = create_demo_app(AsyncSessionManager(config, hooks=events.hooks()), events)
     shown_host = f"[{options.host}]" if ":" in options.host else options.host
     database = make_url(config.database_url).render_as_string(hide_password=True)
     print(
@@ -266,4 +325,4 @@ def serve(options: DemoOptions) -> None:
     uvicorn.run(app, host=options.host, port=options.port, log_level="info")
 
 
-__all__ = ["DemoOptions", "create_demo_app", "serve"]
+__all__ = ["DemoEvents", "DemoOptions", "create_demo_app", "serve"]

@@ -3,8 +3,10 @@
 ``app.include_router(demo_router())`` after :meth:`Sessionward.install
 <sessionward.integrations.starlette.Sessionward.install>`. Routes: ``POST /login``, ``GET /me``,
 ``POST /like``, ``POST /logout``, ``GET``/``PUT /session-data``, ``GET /sessions``,
-``POST /revoke-all``; the refresh endpoint comes from ``install``. Every mutating route except
-``/login`` checks anti-CSRF (the default for non-GET methods).
+``POST /revoke-all``, and the devices page's ``GET /devices``, ``POST /devices/revoke``
+(``{"sessionHandle": …}``) and ``POST /devices/revoke-others``; the refresh endpoint comes from
+``install``. Every mutating route except ``/login`` checks anti-CSRF (the default for non-GET
+methods).
 """
 
 from __future__ import annotations
@@ -91,6 +93,23 @@ def demo_router() -> APIRouter:
     async def sessions(request: Request, session: SessionDep) -> Any:
         manager = integration(request).manager
         return {"sessions": await manager.get_all_session_handles_for_user(session.user_id)}
+
+    @router.get("/devices")
+    async def devices(session: SessionDep) -> Any:
+        return {"devices": [s.as_json() for s in await session.list_sessions()]}
+
+    @router.post("/devices/revoke-others")
+    async def revoke_others(session: SessionDep) -> Any:
+        return {"revoked": await session.revoke_other_sessions()}
+
+    @router.post("/devices/revoke")
+    async def revoke_device(request: Request, session: SessionDep) -> Any:
+        body = parse_json_body(await request.body())
+        handle = body.get("sessionHandle") if isinstance(body, dict) else None
+        if not isinstance(handle, str) or not handle:
+            return _bad_request("sessionHandle must be a non-empty string")
+        current = handle == session.handle
+        return {"revoked": await session.revoke_session(handle), "current": current}
 
     @router.post("/revoke-all")
     async def revoke_all(request: Request, session: SessionDep) -> Any:

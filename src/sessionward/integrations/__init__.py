@@ -11,10 +11,10 @@ This module holds the one piece they share: the session object a protected view 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sessionward.calls import ManagerFlow
-from sessionward.models import JSON, Session
+from sessionward.models import JSON, Session, SessionSummary
 from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
@@ -97,6 +97,21 @@ class RequestSession(_VerifiedRequest[Any]):
         """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
         return self._run(self._transport.get_session_data(self.handle))
 
+    def list_sessions(self) -> list[SessionSummary]:
+        """The user's sessions ("your devices"), most recent first, this one ``current``."""
+        return cast(list[SessionSummary], self._run(self._transport.list_sessions(self.session)))
+
+    def revoke_session(self, session_handle: str) -> bool:
+        """Sign out one of the user's sessions (this one too: then the cookies are cleared)."""
+        flow = self._transport.revoke_own_session(
+            self._request, self._out, self.session, session_handle
+        )
+        return bool(self._run(flow))
+
+    def revoke_other_sessions(self) -> int:
+        """Sign out all of the user's other devices; returns how many."""
+        return int(self._run(self._transport.revoke_other_sessions(self.session)))
+
     def update_session_data(self, data: JSON) -> None:
         """Replace the server-side data."""
         self._run(self._transport.update_session_data(self.handle, data))
@@ -116,6 +131,22 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
     async def get_session_data(self) -> JSON:
         """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
         return await self._run(self._transport.get_session_data(self.handle))
+
+    async def list_sessions(self) -> list[SessionSummary]:
+        """The user's sessions ("your devices"), most recent first, this one ``current``."""
+        sessions = await self._run(self._transport.list_sessions(self.session))
+        return cast(list[SessionSummary], sessions)
+
+    async def revoke_session(self, session_handle: str) -> bool:
+        """Sign out one of the user's sessions (this one too: then the cookies are cleared)."""
+        flow = self._transport.revoke_own_session(
+            self._request, self._out, self.session, session_handle
+        )
+        return bool(await self._run(flow))
+
+    async def revoke_other_sessions(self) -> int:
+        """Sign out all of the user's other devices; returns how many."""
+        return int(await self._run(self._transport.revoke_other_sessions(self.session)))
 
     async def update_session_data(self, data: JSON) -> None:
         """Replace the server-side data."""

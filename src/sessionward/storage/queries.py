@@ -7,10 +7,12 @@ are few and deleted rarely).
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sessionward.models import ClientContext, SessionRow, SessionSummary
 from sessionward.protocol import RowUpdate
+from sessionward.revocations import Revocation
 from sessionward.storage.execution import Result, StoreFlow, execute
 from sessionward.storage.schema import Statements
 
@@ -75,9 +77,34 @@ def _session_row(result: Result) -> SessionRow | None:
 
 
 def _summaries(result: Result) -> list[SessionSummary]:
+    """Listing rows: the last activity and client are the last refresh's, or the login's."""
+    summaries = []
+    for row in result.rows:
+        handle, user_id, created, expires, refreshed, ip, agent, last_ip, last_agent = row
+        if refreshed is not None:
+            ip, agent = last_ip, last_agent
+        summaries.append(
+            SessionSummary(
+                handle,
+                user_id,
+                _int_or_none(created),
+                int(expires),
+                _int_or_none(refreshed if refreshed is not None else created),
+                ip,
+                agent,
+            )
+        )
+    return summaries
+
+
+def _handles(result: Result) -> list[str]:
+    return [str(row[0]) for row in result.rows]
+
+
+def _revocations(result: Result) -> list[Revocation]:
     return [
-        SessionSummary(handle, user_id, _int_or_none(created), int(expires))
-        for handle, user_id, created, expires in result.rows
+        Revocation(handle, user_id, _int_or_none(not_before), int(revoked_at), int(drop_after))
+        for handle, user_id, not_before, revoked_at, drop_after in result.rows
     ]
 
 
@@ -219,6 +246,30 @@ class Queries:
         return execute(
             self.statements.insert_key, values, _one_changed, duplicate_reads_as_nothing=True
         )
+
+    def list_other_sessions(self, user_id: str, keep: str) -> StoreFlow[list[str]]:
+        """Handles of the user's sessions (live or not) other than ``keep``."""
+        parameters = {"user_id": user_id, "keep": keep}
+        return execute(self.statements.list_other_sessions, parameters, _handles)
+
+    def insert_revocation(self, revocation: Revocation) -> StoreFlow[None]:
+        values = {
+            "revocation_id": str(uuid.uuid4()),
+            "session_handle": revocation.session_handle,
+            "user_id": revocation.user_id,
+            "not_before": revocation.not_before,
+            "revoked_at": revocation.revoked_at,
+            "drop_after": revocation.drop_after,
+        }
+        return execute(self.statements.insert_revocation, values, _nothing)
+
+    def revocations_since(self, since: int, now: int) -> StoreFlow[list[Revocation]]:
+        """Revocations written from ``since`` on that still concern a live access token."""
+        parameters = {"since": since, "now": now}
+        return execute(self.statements.revocations_since, parameters, _revocations)
+
+    def purge_revocations(self, now: int) -> StoreFlow[int]:
+        return execute(self.statements.purge_revocations, {"now": now}, _count)
 
     def delete_keys(self, names: list[str]) -> StoreFlow[int]:
         deleted = 0

@@ -19,7 +19,7 @@ between (the store then reads again and decides again).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -78,8 +78,19 @@ def _long_text() -> Any:
     return Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 
-def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[MetaData, Table, Table]:
-    """The key table and the session table under the configured names."""
+class Tables(NamedTuple):
+    metadata: MetaData
+    keys: Table
+    sessions: Table
+    revocations: Table
+
+
+def build_tables(
+    signing_key_table: str,
+    refresh_token_table: str,
+    revocation_table: str = "session_revocation",
+) -> Tables:
+    """The key, session and revocation tables under the configured names."""
     metadata = MetaData()
     keys = Table(
         signing_key_table,
@@ -117,7 +128,23 @@ def build_tables(signing_key_table: str, refresh_token_table: str) -> tuple[Meta
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
-    return metadata, keys, sessions
+    # Revocations for the "cached" revocation check (PROTOCOL §4b): one row per revoked session,
+    # or per user whose sessions were all revoked ("created before not_before"). Processes read
+    # the rows newer than their last read; a row is useless, and purged, once every access
+    # token it could concern has expired (drop_after).
+    revocations = Table(
+        revocation_table,
+        metadata,
+        Column("revocation_id", ExactString(36), primary_key=True),
+        Column("session_handle", ExactString(255), nullable=True),
+        Column("user_id", ExactString(128), nullable=True),
+        Column("not_before", BigInteger, nullable=True),
+        Column("revoked_at", BigInteger, nullable=False),
+        Column("drop_after", BigInteger, nullable=False),
+    )
+    Index(f"{revocation_table}_revoked_at_idx", revocations.c.revoked_at)
+    Index(f"{revocation_table}_drop_after_idx", revocations.c.drop_after)
+    return Tables(metadata, keys, sessions, revocations)
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,7 @@ class Statements:
     metadata: MetaData
     sessions: Table
     keys: Table
+    revocations: Table
     insert_session: Insert
     read_session: Select[Any]
     # The two writes of a rotation's common case, each a whole decision in one statement:
@@ -146,10 +174,20 @@ class Statements:
     select_keys: Select[Any]
     insert_key: Insert
     delete_key: Delete
+    list_other_sessions: Select[Any]
+    insert_revocation: Insert
+    revocations_since: Select[Any]
+    purge_revocations: Delete
 
 
-def build_statements(signing_key_table: str, refresh_token_table: str) -> Statements:
-    metadata, keys, s = build_tables(signing_key_table, refresh_token_table)
+def build_statements(
+    signing_key_table: str,
+    refresh_token_table: str,
+    revocation_table: str = "session_revocation",
+) -> Statements:
+    metadata, keys, s, revocations = build_tables(
+        signing_key_table, refresh_token_table, revocation_table
+    )
     by_handle = s.c.session_handle == bindparam("handle")
     alive = s.c.expires_at > bindparam("now")
 
@@ -179,10 +217,12 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         ),
         else_=bindparam("expires_at", type_=BigInteger),
     )
+    r = revocations
     return Statements(
         metadata=metadata,
         sessions=s,
         keys=keys,
+        revocations=revocations,
         insert_session=insert(s).values({c.name: bindparam(c.name) for c in s.columns}),
         read_session=select(*(s.c[name] for name in SESSION_ROW_COLUMNS)).where(by_handle),
         refresh_by_parent=update(s)
@@ -230,9 +270,12 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
         session_alive=select(s.c.session_handle).where(by_handle, alive),
         delete_session=delete(s).where(by_handle),
         delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),
-        list_user_sessions=select(s.c.session_handle, s.c.user_id, s.c.created_at, s.c.expires_at)
+        list_user_sessions=select(*(s.c[name] for name in SUMMARY_COLUMNS))
         .where(s.c.user_id == bindparam("user_id"), alive)
         .order_by(s.c.created_at, s.c.session_handle),
+        list_other_sessions=select(s.c.session_handle).where(
+            s.c.user_id == bindparam("user_id"), s.c.session_handle != bindparam("keep")
+        ),
         get_session_data=select(s.c.session_info).where(by_handle, alive),
         update_session_data=update(s)
         .where(by_handle, alive)
@@ -245,8 +288,26 @@ def build_statements(signing_key_table: str, refresh_token_table: str) -> Statem
             created_at_time=bindparam("created_at_time"),
         ),
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
+        insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),
+        revocations_since=select(
+            r.c.session_handle, r.c.user_id, r.c.not_before, r.c.revoked_at, r.c.drop_after
+        ).where(r.c.revoked_at >= bindparam("since"), r.c.drop_after > bindparam("now")),
+        purge_revocations=delete(r).where(r.c.drop_after <= bindparam("now")),
     )
 
+
+# The columns a session listing reads, in this order.
+SUMMARY_COLUMNS = (
+    "session_handle",
+    "user_id",
+    "created_at",
+    "expires_at",
+    "refreshed_at",
+    "created_ip",
+    "created_user_agent",
+    "refreshed_ip",
+    "refreshed_user_agent",
+)
 
 # The columns of a SessionRow, in its field order.
 SESSION_ROW_COLUMNS = (

@@ -8,7 +8,8 @@ Any JWT library can verify these tokens given the key: ``jwt.decode(t, key, ["HS
 
 Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token issued with it,
 ``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
-``pld`` the application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
+``cat`` when the session began (milliseconds; for user-wide revocation), ``pld`` the
+application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class AccessClaims:
 
     __slots__ = (
         "anti_csrf",
+        "created_at_ms",
         "expires_ms",
         "handle",
         "parent_hash_1",
@@ -50,6 +52,7 @@ class AccessClaims:
         anti_csrf: str | None,
         payload: Any,
         expires_ms: int,
+        created_at_ms: int | None = None,
     ) -> None:
         self.handle = handle
         self.user_id = user_id
@@ -58,6 +61,7 @@ class AccessClaims:
         self.anti_csrf = anti_csrf
         self.payload = payload
         self.expires_ms = expires_ms
+        self.created_at_ms = created_at_ms  # when the session began (None: an older token)
 
 
 class InvalidAccessToken(Exception):
@@ -81,11 +85,12 @@ class AccessContent(NamedTuple):
     parent_hash_1: str | None
     anti_csrf: str | None
     payload_json: str  # the application's payload, already serialised
+    created_at_ms: int | None  # when the session began (checked against user-wide revocations)
 
 
 def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
     """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
-    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json = content
+    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created = content
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
@@ -100,6 +105,8 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"prt":"', parent_hash_1, '"']
     if anti_csrf is not None:
         parts += [',"csrf":"', anti_csrf, '"']
+    if created is not None:
+        parts += [',"cat":', str(created)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
     signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
@@ -131,13 +138,16 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         rt = claims["rt"]
         prt = claims.get("prt")
         csrf = claims.get("csrf")
+        created = claims.get("cat")
         if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
             raise InvalidAccessToken("bad claims")
-        if (prt is not None and type(prt) is not str) or (
-            csrf is not None and type(csrf) is not str
+        if (
+            (prt is not None and type(prt) is not str)
+            or (csrf is not None and type(csrf) is not str)
+            or (created is not None and type(created) is not int)
         ):
             raise InvalidAccessToken("bad claims")
-        return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000)
+        return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
     except InvalidAccessToken:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:

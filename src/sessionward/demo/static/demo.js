@@ -110,33 +110,68 @@ async function loadSession() {
   $("session-panel").hidden = false;
   const data = await call("/session-data");
   if (data.status === 200) $("session-data").value = JSON.stringify(data.body.data);
-  await loadSessions();
+  await refreshPanels();
 }
 
+function cell(row, text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  row.append(td);
+  return td;
+}
+
+const when = (ms) => (ms ? new Date(ms).toLocaleString() : "-");
+
 async function loadSessions() {
-  const result = await call("/demo/sessions");
+  const result = await call("/devices");
   const body = $("sessions-body");
   body.replaceChildren();
   if (result.status !== 200) return;
-  for (const s of result.body.sessions) {
+  for (const d of result.body.devices) {
     const row = document.createElement("tr");
-    const cells = [s.handle.slice(0, 8) + "…", new Date(s.createdAt).toLocaleString(), new Date(s.expiresAt).toLocaleDateString()];
-    for (const text of cells) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      row.append(td);
-    }
-    row.firstChild.className = "mono";
-    row.firstChild.title = s.handle;
-    const td = document.createElement("td");
+    row.dataset.handle = d.sessionHandle;
+    if (d.current) row.className = "current";
+    cell(row, d.device || "unknown device").title = d.userAgent || "";
+    cell(row, d.clientIp || "-", "mono");
+    cell(row, when(d.createdAt));
+    cell(row, when(d.lastActiveAt));
+    cell(row, d.current ? "this device" : "", "marker");
     const button = document.createElement("button");
     button.className = "danger revoke";
-    button.dataset.handle = s.handle;
-    button.textContent = s.current ? "revoke (this one)" : "revoke";
-    button.addEventListener("click", () => revoke(s.handle));
-    td.append(button);
-    row.append(td);
+    button.dataset.handle = d.sessionHandle;
+    button.textContent = d.current ? "Sign out this device" : "Sign out";
+    button.addEventListener("click", () => revoke(d.sessionHandle));
+    row.append(document.createElement("td"));
+    row.lastChild.append(button);
     body.append(row);
+  }
+}
+
+function describe(event) {
+  const where = [event.device, event.clientIp].filter(Boolean).join(", ");
+  const handle = event.sessionHandle.slice(0, 8);
+  const text = {
+    created: `session ${handle}… created`,
+    refreshed: `session ${handle}… refreshed${event.repeated ? " (the same tokens again)" : ""}`,
+    revoked: `session ${handle}… revoked: ${event.reason}`,
+    theft: `token theft on session ${handle}…: ${event.reason}`,
+  }[event.type] || event.type;
+  return where ? `${text} (${where})` : text;
+}
+
+async function loadEvents() {
+  const result = await call("/demo/events");
+  if (result.status !== 200) return;
+  const list = $("events");
+  list.replaceChildren();
+  for (const event of result.body.events) {
+    const li = document.createElement("li");
+    li.dataset.type = event.type;
+    if (event.reason) li.dataset.reason = event.reason;
+    li.className = event.type === "theft" ? "bad" : event.type === "revoked" ? "s440" : "";
+    li.textContent = `${new Date(event.at).toLocaleTimeString()}  ${describe(event)}`;
+    list.append(li);
   }
 }
 
@@ -174,10 +209,22 @@ async function saveData() {
 }
 
 async function revoke(handle) {
-  const result = await call("/demo/revoke", jsonInit("POST", { sessionHandle: handle }));
-  if (result.status === 200 && result.body.current) showLoggedOut("logged out: you revoked this session");
-  else await loadSessions();
+  const result = await call("/devices/revoke", jsonInit("POST", { sessionHandle: handle }));
+  if (result.status === 200 && result.body.current) showLoggedOut("logged out: you signed out this device");
+  else await refreshPanels();
   return result;
+}
+
+async function revokeOthers() {
+  const result = await call("/devices/revoke-others", { method: "POST" });
+  await refreshPanels();
+  return result;
+}
+
+async function refreshPanels() {
+  if (!client.doesSessionExist() || $("session-panel").hidden) return;
+  await loadSessions();
+  await loadEvents();
 }
 
 async function revokeAll() {
@@ -260,7 +307,8 @@ $("call-api").addEventListener("click", callApi);
 $("auto-call").addEventListener("change", (e) => setAuto(e.target.checked));
 $("logout").addEventListener("click", logout);
 $("save-data").addEventListener("click", saveData);
-$("reload-sessions").addEventListener("click", loadSessions);
+$("reload-sessions").addEventListener("click", refreshPanels);
+$("revoke-others").addEventListener("click", revokeOthers);
 $("revoke-all").addEventListener("click", revokeAll);
 $("attacker-copy").addEventListener("click", attackerCopy);
 $("attacker-use").addEventListener("click", attackerUse);
@@ -272,7 +320,7 @@ window.addEventListener("storage", () => {
   if (client.doesSessionExist() === $("session-panel").hidden) loadSession();
 });
 
-window.demo = { client, settings, login, callApi, saveData, loadSession, loadSessions, revoke,
-  revokeAll, logout, attackerCopy, attackerUse, victimRefresh };
+window.demo = { client, settings, login, callApi, saveData, loadSession, loadSessions, loadEvents,
+  refreshPanels, revoke, revokeOthers, revokeAll, logout, attackerCopy, attackerUse, victimRefresh };
 await loadSession();
 document.body.dataset.ready = "true";
