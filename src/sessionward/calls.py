@@ -13,7 +13,14 @@ from typing import TypeVar
 from sessionward.events import RevokeReason
 from sessionward.flows import Flow, Step
 from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import JSON, ClientContext, SessionSummary, SessionTokens, VerifiedSession
+from sessionward.models import (
+    JSON,
+    ClientContext,
+    PublishedKeys,
+    SessionSummary,
+    SessionTokens,
+    VerifiedSession,
+)
 from sessionward.proof import ProofOfPossession
 
 R = TypeVar("R")
@@ -123,3 +130,12 @@ class RevokeOtherSessions(ManagerStep[int]):
 
     async def arun(self, target: AsyncSessionManager) -> int:
         return await target.revoke_other_sessions(self.user_id, self.keep_session_handle)
+
+
+@dataclass(frozen=True, slots=True)
+class GetJwks(ManagerStep[PublishedKeys]):
+    def run(self, target: SessionManager) -> PublishedKeys:
+        return target.jwks()
+
+    async def arun(self, target: AsyncSessionManager) -> PublishedKeys:
+        return await target.jwks()

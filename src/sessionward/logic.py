@@ -47,6 +47,7 @@ from sessionward.keyring import Keys
 from sessionward.models import (
     JSON,
     ClientContext,
+    PublishedKeys,
     Session,
     SessionRow,
     SessionSummary,
@@ -751,6 +752,11 @@ class SessionLogic:
 
     def signing_keys(self) -> StoreFlow[list[SigningKey]]:
         return self.keys.listing()
+
+    def published_keys(self) -> StoreFlow[PublishedKeys]:
+        yield from self.ready()
+        jwk_set, max_age = yield from self.keys.published()
+        return PublishedKeys(jwk_set, max_age)
 
 
 __all__ = ["Emissions", "SessionLogic"]

@@ -23,6 +23,7 @@ from sessionward.logic import Clock, Emissions, SessionLogic
 from sessionward.models import (
     JSON,
     ClientContext,
+    PublishedKeys,
     SessionSummary,
     SessionTokens,
     VerifiedSession,
@@ -206,6 +207,10 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """The signing keys in use, oldest first."""
         return self._run(self._logic.signing_keys())
 
+    def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return self._run(self._logic.published_keys())
+
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
@@ -321,6 +326,10 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def signing_keys(self) -> list[SigningKey]:
         """The signing keys in use, oldest first."""
         return await self._run(self._logic.signing_keys())
+
+    async def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return await self._run(self._logic.published_keys())
 
     async def close(self) -> None:
         """Release the database connections."""

@@ -30,6 +30,7 @@ from typing import Protocol, TypeVar
 
 from sessionward.calls import (
     CreateNewSession,
+    GetJwks,
     GetSession,
     GetSessionData,
     ListSessions,
@@ -480,3 +481,10 @@ class Transport:
     def update_session_data(self, session_handle: str, data: JSON) -> ManagerFlow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""
         yield from perform(UpdateSessionData(session_handle, data))
+
+    def jwks(self, out: Outgoing) -> ManagerFlow[dict[str, list[dict[str, str]]]]:
+        """``GET <jwks_path>``: the public keys other services verify access tokens with, cacheable
+        until the next key is due to be published (empty with HS256: a secret is never served)."""
+        published = yield from perform(GetJwks())
+        out.set_header("Cache-Control", f"public, max-age={published.max_age}")
+        return published.jwk_set

@@ -132,6 +132,10 @@ class Sessionward:
                 self.refresh_view,
                 methods=["POST"],
             )
+        if manager.config.jwks_path is not None:
+            app.add_url_rule(
+                manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
+            )
 
     def _run(self, flow: ManagerFlow[T]) -> T:
         return run_flow(flow, self.manager)
@@ -172,6 +176,10 @@ class Sessionward:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
         self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
         return jsonify({"status": "OK"})
+
+    def jwks_view(self) -> ResponseReturnValue:
+        """``GET <jwks_path>``: the public keys, as a JWK Set."""
+        return jsonify(self._run(self.transport.jwks(outgoing())))
 
 
 def integration() -> Sessionward:

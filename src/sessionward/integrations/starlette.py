@@ -134,11 +134,15 @@ class Sessionward:
         self.transport = Transport(manager.config)
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
-        """Add the middleware, the error handlers and (by default) ``POST <refresh_path>``."""
+        """Add the middleware, the error handlers and (by default) ``POST <refresh_path>`` and
+        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None)."""
         app.add_middleware(SessionwardMiddleware, integration=self)
         app.add_exception_handler(SessionError, self.error_response)
+        config = self.manager.config
         if refresh_route:
-            app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
+            app.add_route(config.refresh_path, self.refresh_endpoint, ["POST"])
+        if config.jwks_path is not None:
+            app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
 
     def _run(self, flow: ManagerFlow[T]) -> Awaitable[T]:
         return arun_flow(flow, self.manager)
@@ -175,6 +179,10 @@ class Sessionward:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
         await self._run(self.transport.refresh_session(_RequestAdapter(request), outgoing(request)))
         return JSONResponse({"status": "OK"})
+
+    async def jwks_endpoint(self, request: Request) -> Response:
+        """``GET <jwks_path>``: the public keys, as a JWK Set."""
+        return JSONResponse(await self._run(self.transport.jwks(outgoing(request))))
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""

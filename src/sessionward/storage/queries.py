@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sessionward.models import ClientContext, SessionRow, SessionSummary
+from sessionward.models import ClientContext, KeyRow, SessionRow, SessionSummary
 from sessionward.protocol import RowUpdate
 from sessionward.revocations import Revocation
 from sessionward.storage.execution import Result, StoreFlow, execute
@@ -112,8 +112,11 @@ def _session_data(result: Result) -> tuple[bool, str | None]:
     return (True, result.rows[0][0]) if result.rows else (False, None)
 
 
-def _key_rows(result: Result) -> list[tuple[str, str]]:
-    return [(str(name), str(value)) for name, value in result.rows]
+def _key_rows(result: Result) -> list[KeyRow]:
+    return [
+        KeyRow(str(name), str(value), None if material is None else str(material), int(created))
+        for name, value, material, created in result.rows
+    ]
 
 
 class Queries:
@@ -237,12 +240,19 @@ class Queries:
     def purge_expired(self, now: int) -> StoreFlow[int]:
         return execute(self.statements.purge_expired, {"now": now}, _count)
 
-    def load_keys(self) -> StoreFlow[list[tuple[str, str]]]:
+    def load_keys(self) -> StoreFlow[list[KeyRow]]:
         return execute(self.statements.select_keys, {}, _key_rows)
 
-    def insert_key(self, name: str, value: str, now: int) -> StoreFlow[bool]:
+    def insert_key(
+        self, name: str, value: str, now: int, material: str | None = None
+    ) -> StoreFlow[bool]:
         """True if inserted; False if the key exists (another process won the race)."""
-        values = {"key_name": name, "key_value": value, "created_at_time": now}
+        values = {
+            "key_name": name,
+            "key_value": value,
+            "created_at_time": now,
+            "key_material": material,
+        }
         return execute(
             self.statements.insert_key, values, _one_changed, duplicate_reads_as_nothing=True
         )

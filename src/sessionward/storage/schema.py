@@ -98,6 +98,8 @@ def build_tables(
         Column("key_name", ExactString(128), primary_key=True),
         Column("key_value", String(255), nullable=False),
         Column("created_at_time", BigInteger, nullable=False),
+        # An asymmetric key's PEM private key (key_value then names its algorithm).
+        Column("key_material", Text, nullable=True),
     )
     sessions = Table(
         refresh_token_table,
@@ -281,11 +283,14 @@ def build_statements(
         .where(by_handle, alive)
         .values(session_info=bindparam("session_info")),
         purge_expired=delete(s).where(s.c.expires_at <= bindparam("now")),
-        select_keys=select(keys.c.key_name, keys.c.key_value),
+        select_keys=select(
+            keys.c.key_name, keys.c.key_value, keys.c.key_material, keys.c.created_at_time
+        ),
         insert_key=insert(keys).values(
             key_name=bindparam("key_name"),
             key_value=bindparam("key_value"),
             created_at_time=bindparam("created_at_time"),
+            key_material=bindparam("key_material"),
         ),
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
         insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),

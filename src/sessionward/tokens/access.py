@@ -1,10 +1,13 @@
-"""Access tokens: standard HS256 JWTs (RFC 7519) checked on the hot path without a database.
+"""Access tokens: standard JWTs (RFC 7519) checked on the hot path without a database.
 
 Verification never parses the header on the fast path: every header this library writes is known
 byte for byte, so the header segment is looked up in the key ring and yields the key (and thus
-``alg``, which is never taken from the token). The signature is compared in constant time against
-the canonical base64url encoding of the expected MAC, so non-canonical encodings are refused.
-Any JWT library can verify these tokens given the key: ``jwt.decode(t, key, ["HS256"])``.
+``alg``, which is never taken from the token). HS256 signatures are compared in constant time
+against the canonical base64url encoding of the expected MAC, so non-canonical encodings are
+refused; asymmetric signatures are decoded canonically and checked with the key's public half.
+An asymmetric token verified once is remembered by the key ring (bounded), so the many requests
+that present one access token pay for one signature check. Any JWT library can verify these
+tokens given the key: ``jwt.decode(t, key, ["HS256"])``, or the JWK Set for the others.
 
 Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token issued with it,
 ``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
@@ -14,12 +17,20 @@ application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 from typing import Any, NamedTuple
 
-from sessionward.encoding import b64url, b64url_bytes, from_b64url, json_string
-from sessionward.tokens.keys import KeyRing, SigningKey
+from sessionward.config import ALGORITHMS
+from sessionward.encoding import (
+    b64url,
+    b64url_bytes,
+    from_b64url,
+    from_b64url_canonical,
+    json_string,
+)
+from sessionward.tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
 MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value): refuse such
@@ -109,7 +120,12 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"cat":', str(created)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
-    signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    if key.secret is not None:
+        signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    elif key.sign is not None:
+        signature = b64url(key.sign(signing_input.encode()))
+    else:
+        raise ValueError(f"the key {key.kid!r} can only verify")
     return f"{signing_input}.{signature}"
 
 
@@ -124,34 +140,57 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         if header and body and signature:
             raise UnknownSigningKey(header)
         raise InvalidAccessToken("malformed")
+    input_length = len(header) + 1 + len(body)
     try:
-        signing_input = token[: len(header) + 1 + len(body)].encode()
-        expected = b64url_bytes(_hmac_digest(key.secret, signing_input, "sha256"))
-        if not _compare(expected, signature.encode()):
-            raise InvalidAccessToken("bad signature")
-        claims = _loads(from_b64url(body))
-        exp = claims["exp"]
-        if type(exp) is not int or exp * 1000 <= now_ms:
-            raise InvalidAccessToken("expired")
-        handle = claims["sid"]
-        user_id = claims["sub"]
-        rt = claims["rt"]
-        prt = claims.get("prt")
-        csrf = claims.get("csrf")
-        created = claims.get("cat")
-        if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
-            raise InvalidAccessToken("bad claims")
-        if (
-            (prt is not None and type(prt) is not str)
-            or (csrf is not None and type(csrf) is not str)
-            or (created is not None and type(created) is not int)
-        ):
-            raise InvalidAccessToken("bad claims")
-        return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
-    except InvalidAccessToken:
-        raise
+        secret = key.secret
+        if secret is not None:
+            expected = b64url_bytes(_hmac_digest(secret, token[:input_length].encode(), "sha256"))
+            if not _compare(expected, signature.encode()):
+                raise InvalidAccessToken("bad signature")
+        elif token not in ring.verified:
+            _verify_signature(token, key, ring, input_length)
+        # Claims are parsed on every use, so that no request sees another's changes to them.
+        return _read_claims(body, now_ms)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise InvalidAccessToken("malformed") from exc
+
+
+def _verify_signature(token: str, key: SigningKey, ring: KeyRing, input_length: int) -> None:
+    """Check an asymmetric signature, and remember the token as verified by ``ring``."""
+    if not key.verify(
+        token[:input_length].encode(), from_b64url_canonical(token[input_length + 1 :])
+    ):
+        raise InvalidAccessToken("bad signature")
+    verified = ring.verified
+    if len(verified) >= VERIFIED_CACHE_SIZE:
+        # The oldest goes; another thread may have taken it already.
+        with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+            del verified[next(iter(verified))]
+    verified[token] = True
+
+
+def _read_claims(body: str, now_ms: int) -> AccessClaims:
+    """The claims of a token whose signature is valid; expired or ill-typed claims raise
+    :class:`InvalidAccessToken`."""
+    claims = _loads(from_b64url(body))
+    exp = claims["exp"]
+    if type(exp) is not int or exp * 1000 <= now_ms:
+        raise InvalidAccessToken("expired")
+    handle = claims["sid"]
+    user_id = claims["sub"]
+    rt = claims["rt"]
+    prt = claims.get("prt")
+    csrf = claims.get("csrf")
+    created = claims.get("cat")
+    if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
+        raise InvalidAccessToken("bad claims")
+    if (
+        (prt is not None and type(prt) is not str)
+        or (csrf is not None and type(csrf) is not str)
+        or (created is not None and type(created) is not int)
+    ):
+        raise InvalidAccessToken("bad claims")
+    return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
 
 
 def read_header_kid(header_segment: str) -> object:
@@ -164,7 +203,7 @@ def read_header_kid(header_segment: str) -> object:
         return None
     if (
         type(header) is not dict
-        or header.get("alg") != "HS256"
+        or header.get("alg") not in ALGORITHMS
         or set(header) - {"alg", "kid", "typ"}
     ):
         return None
