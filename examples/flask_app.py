@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
+from sessionward.config import ALGORITHMS
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
 from sessionward.validation import parse_json_body
 
@@ -105,6 +106,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
     return parser.parse_args(argv)
 
 
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         access_token_validity=args.access_token_validity,
         allow_short_access_tokens=True,
         enable_blacklisting=args.blacklisting,
+        signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
     )

@@ -32,10 +32,12 @@ from sessionward.models import (
     VerifiedSession,
 )
 from sessionward.proof import ProofKey, ProofOfPossession
+from sessionward.remote import AsyncRemoteVerifier, RemoteVerifier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncRemoteVerifier",
     "AsyncSessionManager",
     "ClientContext",
     "Config",
@@ -45,6 +47,7 @@ __all__ = [
     "InvalidArgumentError",
     "ProofKey",
     "ProofOfPossession",
+    "RemoteVerifier",
     "Session",
     "SessionCreated",
     "SessionError",

@@ -258,12 +258,51 @@ def transfer_mode(request: RequestAdapter) -> TransferMode:
     return TransferMode.HEADER if _bearer(request) is not None else TransferMode.COOKIE
 
 
+def read_credentials(request: RequestAdapter, mode: TransferMode) -> tuple[str, str | None]:
+    """The access token a request presents, and its anti-CSRF header (None if absent; header
+    mode never needs one). :class:`UnauthorisedError` when the request carries no session at all,
+    :class:`TryRefreshTokenError` when it has one but no access token (it expired as a cookie)."""
+    if mode is TransferMode.HEADER:
+        access = _bearer(request)
+        if access is None:
+            raise UnauthorisedError("no access token in the Authorization header")
+        return access, None
+    if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+        raise UnauthorisedError("no sIdRefreshToken cookie")
+    access = request.get_cookie(ACCESS_TOKEN_COOKIE)
+    if access is None:
+        raise TryRefreshTokenError("no sAccessToken cookie")
+    return access, request.get_header(ANTI_CSRF_HEADER)
+
+
+def is_safe_method(method: str) -> bool:
+    """GET, HEAD and OPTIONS change nothing, so they need no anti-CSRF check by default."""
+    return method.upper() in SAFE_METHODS
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
     """What to answer for an error: status and a small JSON body (never a token, never a trace)."""
 
     status: int
     body: dict[str, str]
+
+
+def reply_for(error: BaseException, session_expired_status: int) -> ErrorReply:
+    """The status and body for one of the error family (cookie writes are the caller's)."""
+    if isinstance(error, TokenTheftDetectedError):
+        return ErrorReply(session_expired_status, {"message": "token theft detected"})
+    if isinstance(error, UnauthorisedError):
+        return ErrorReply(session_expired_status, {"message": "unauthorised"})
+    if isinstance(error, TryRefreshTokenError):
+        return ErrorReply(session_expired_status, {"message": "try refresh token"})
+    if isinstance(error, InvalidArgumentError):
+        # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
+        status = 413 if isinstance(error, DataTooLargeError) else 400
+        return ErrorReply(status, {"message": str(error)})
+    kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
+    logger.error("sessionward %s: %s", kind, error, exc_info=error)
+    return ErrorReply(500, {"message": "internal server error"})
 
 
 class Transport:
@@ -340,25 +379,12 @@ class Transport:
         self, error: BaseException, request: RequestAdapter, out: Outgoing
     ) -> ErrorReply:
         """Turn one of the error family into a response: status, body, and cookie writes."""
-        expired = self.config.session_expired_status
         if isinstance(error, UnauthorisedError):
             self.clear(transfer_mode(request), out)
-            if isinstance(error, TokenTheftDetectedError):
-                return ErrorReply(expired, {"message": "token theft detected"})
-            return ErrorReply(expired, {"message": "unauthorised"})
-        if isinstance(error, TryRefreshTokenError):
+        else:
             out.reset()
             out.set_header("Cache-Control", "no-store")
-            return ErrorReply(expired, {"message": "try refresh token"})
-        out.reset()
-        out.set_header("Cache-Control", "no-store")
-        if isinstance(error, InvalidArgumentError):
-            # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
-            status = 413 if isinstance(error, DataTooLargeError) else 400
-            return ErrorReply(status, {"message": str(error)})
-        kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
-        logger.error("sessionward %s: %s", kind, error, exc_info=error)
-        return ErrorReply(500, {"message": "internal server error"})
+        return reply_for(error, self.config.session_expired_status)
 
     # --- flows ---
 
@@ -383,7 +409,7 @@ class Transport:
         if not self.config.anti_csrf:
             return False
         if anti_csrf is None:
-            return request.method.upper() not in SAFE_METHODS
+            return not is_safe_method(request.method)
         return anti_csrf
 
     def get_session(
@@ -396,25 +422,16 @@ class Transport:
     ) -> ManagerFlow[VerifiedSession | None]:
         """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
         mode = transfer_mode(request)
-        csrf: str | None = None
-        if mode is TransferMode.HEADER:
-            access = _bearer(request)
-            if access is None:
-                if optional:
-                    return None
-                raise UnauthorisedError("no access token in the Authorization header")
-        else:
-            if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
-                if optional:
-                    return None
-                raise UnauthorisedError("no sIdRefreshToken cookie")
-            access = request.get_cookie(ACCESS_TOKEN_COOKIE)
-            if access is None:
-                raise TryRefreshTokenError("no sAccessToken cookie")
-            if self.csrf_check_wanted(request, anti_csrf):
-                csrf = request.get_header(ANTI_CSRF_HEADER)
-                if csrf is None:
-                    raise TryRefreshTokenError("no anti-csrf header")
+        try:
+            access, csrf = read_credentials(request, mode)
+        except UnauthorisedError:
+            if optional:
+                return None
+            raise
+        if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
+            csrf = None
+        elif csrf is None:
+            raise TryRefreshTokenError("no anti-csrf header")
         try:
             verified = yield from perform(GetSession(access, csrf))
         except UnauthorisedError:

@@ -33,12 +33,18 @@ from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
 from sessionward.manager import AsyncSessionManager
 from sessionward.models import JSON, Session
+from sessionward.remote import AsyncRemoteVerifier
 from sessionward.transport import (
     Cookie,
     Outgoing,
+    TransferMode,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
+    is_safe_method,
+    read_credentials,
+    reply_for,
+    transfer_mode,
 )
 
 T = TypeVar("T")
@@ -249,6 +255,49 @@ async def create_new_session(
     return await integration(request).create_new_session(
         request, user_id, jwt_payload, session_data
     )
+
+
+class RemoteSessions:
+    """Protect the routes of a service that only verifies tokens (a resource service): no
+    database, no secret, only the issuing app's JWKS URL, through an :class:`AsyncRemoteVerifier`.
+
+    ``session_expired_status`` must match the issuing app's (440 by default), so that its
+    frontend refreshes there and retries here. Errors never touch cookies: they are not ours.
+    """
+
+    def __init__(self, verifier: AsyncRemoteVerifier, *, session_expired_status: int = 440) -> None:
+        self.verifier = verifier
+        self.session_expired_status = session_expired_status
+
+    def install(self, app: Starlette) -> None:
+        """Answer the error family as the issuing app does (status and JSON message)."""
+        app.add_exception_handler(SessionError, self.error_response)
+
+    def verify_session(
+        self, *, anti_csrf: bool | None = None
+    ) -> Callable[[Request], Awaitable[Session]]:
+        """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
+
+        ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
+        token carries an anti-CSRF token; True/False force it.
+        """
+
+        async def remote_session(request: Request) -> Session:
+            adapter = _RequestAdapter(request)
+            mode = transfer_mode(adapter)
+            access, csrf = read_credentials(adapter, mode)
+            wanted = not is_safe_method(request.method) if anti_csrf is None else anti_csrf
+            wanted = wanted and mode is TransferMode.COOKIE
+            return await self.verifier.verify(
+                access, csrf if wanted else None, require_anti_csrf=wanted
+            )
+
+        return remote_session
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The exception handler for the error family: status and message, no cookie writes."""
+        reply = reply_for(exc, self.session_expired_status)
+        return JSONResponse(reply.body, reply.status, headers={"Cache-Control": "no-store"})
 
 
 def add_cors(

@@ -193,8 +193,10 @@ def _read_claims(body: str, now_ms: int) -> AccessClaims:
     return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
 
 
-def read_header_kid(header_segment: str) -> object:
-    """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
+def read_header(header_segment: str) -> tuple[str, object] | None:
+    """``(alg, kid)`` of an unknown header (slow path only); None if it is not our kind of
+    header: JSON with only ``alg`` (one we sign with), ``kid`` and ``typ``. No ``jwk``, ``jku``
+    or ``x5u`` header is ever honoured: a token naming its own key is refused outright."""
     if len(header_segment) > 200:
         return None
     try:
@@ -207,4 +209,10 @@ def read_header_kid(header_segment: str) -> object:
         or set(header) - {"alg", "kid", "typ"}
     ):
         return None
-    return header.get("kid")
+    return header["alg"], header.get("kid")
+
+
+def read_header_kid(header_segment: str) -> object:
+    """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
+    fields = read_header(header_segment)
+    return None if fields is None else fields[1]
