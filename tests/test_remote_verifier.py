@@ -12,7 +12,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sessionward import (
     AsyncRemoteVerifier,
-    Config,
     GeneralError,
     RemoteVerifier,
     SessionManager,
@@ -31,7 +29,6 @@ from sessionward import (
 )
 from sessionward.encoding import b64url
 from sessionward.remote import MAX_JWKS_BYTES, cache_lifetime_s
-from tests.conftest import FakeClock
 from tests.test_signing_algorithms import signed_hs256
 
 ASYMMETRIC = ["EdDSA", "ES256", "RS256"]
@@ -82,22 +79,9 @@ class JwksServer:
 
 
 @pytest.fixture
-def issuer(tmp_path: Path, clock: FakeClock) -> Callable[..., SessionManager]:
-    managers: list[SessionManager] = []
-
-    def make(**settings: Any) -> SessionManager:
-        config = Config(
-            refresh_path="/refresh",
-            database_url=f"sqlite:///{tmp_path}/issuer{len(managers)}.sqlite3",
-            **settings,
-        )
-        manager = SessionManager(config, clock=clock)
-        managers.append(manager)
-        return manager
-
-    yield make
-    for manager in managers:
-        manager.close()
+def issuer(make_manager: Callable[..., SessionManager]) -> Callable[..., SessionManager]:
+    """The issuing app's manager, on each backend (the verifier itself needs none)."""
+    return make_manager
 
 
 @pytest.fixture
