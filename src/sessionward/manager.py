@@ -195,6 +195,28 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Replace the server-side data of a session; UnauthorisedError when it is gone."""
         self._run(self._logic.update_session_data(session_handle, session_data))
 
+    def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Replace the session's jwt payload. Its next refresh carries it; ``access_token``
+        (the caller's own, to answer this request with) comes back re-signed with it as
+        ``new_access_token``. UnauthorisedError when the session is gone."""
+        return self._run(self._logic.update_jwt_payload(session_handle, payload, access_token))
+
+    def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Set keys of the session's jwt payload (a None value removes the key); concurrent
+        merges are all kept. Otherwise as :meth:`update_jwt_payload`."""
+        return self._run(self._logic.merge_into_jwt_payload(session_handle, changes, access_token))
+
+    def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Record that the user has just proved who they are again (password, passkey): the
+        ``fresh_login`` check then counts from now. Otherwise as :meth:`update_jwt_payload`."""
+        return self._run(self._logic.mark_fresh(session_handle, access_token))
+
     def purge_expired_sessions(self) -> int:
         """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""
         return self._run(self._logic.purge_expired())
@@ -314,6 +336,28 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def update_session_data(self, session_handle: str, session_data: JSON) -> None:
         """Replace the server-side data of a session; UnauthorisedError when it is gone."""
         await self._run(self._logic.update_session_data(session_handle, session_data))
+
+    async def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.update_jwt_payload`."""
+        return await self._run(
+            self._logic.update_jwt_payload(session_handle, payload, access_token)
+        )
+
+    async def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.merge_into_jwt_payload`."""
+        return await self._run(
+            self._logic.merge_into_jwt_payload(session_handle, changes, access_token)
+        )
+
+    async def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.mark_fresh`."""
+        return await self._run(self._logic.mark_fresh(session_handle, access_token))
 
     async def purge_expired_sessions(self) -> int:
         """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""

@@ -38,6 +38,9 @@ class Session:
     handle: str
     user_id: str
     jwt_payload: JSON
+    # When the user last proved who they are: the login, or the latest ``mark_fresh``
+    # (milliseconds; None for tokens of older versions). ``fresh_login`` checks it.
+    authenticated_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -82,6 +85,7 @@ class SessionRow:
     # RFC 7638 thumbprint of the key the session is bound to (proof of possession), or None.
     pop_thumbprint: str | None = None
     payload_version: int | None = None  # which version of the jwt payload the row holds
+    authenticated_at: int | None = None  # the latest mark_fresh (None: the login itself)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ def _session_row(result: Result) -> SessionRow | None:
         refreshed_user_agent,
         pop_thumbprint,
         payload_version,
+        authenticated_at,
     ) = result.rows[0]
     return SessionRow(
         handle,
@@ -73,6 +74,7 @@ def _session_row(result: Result) -> SessionRow | None:
         refreshed_user_agent,
         pop_thumbprint,
         _int_or_none(payload_version),
+        _int_or_none(authenticated_at),
     )
 
 
@@ -215,6 +217,26 @@ class Queries:
             "new_refreshed_user_agent": client.user_agent if client else None,
         }
         return execute(self.statements.update_if_unchanged, values, _one_changed)
+
+    def update_payload(
+        self,
+        row: SessionRow,
+        payload_json: str,
+        new_version: int,
+        authenticated_at: int | None,
+        now: int,
+    ) -> StoreFlow[bool]:
+        """Write a new jwt payload and version if the row still has the version ``row`` was read
+        with, and is alive (compare-and-set); False: read it again."""
+        values = {
+            "handle": row.handle,
+            "now": now,
+            "old_payload_version": row.payload_version,
+            "jwt_user_payload": payload_json,
+            "new_payload_version": new_version,
+            "authenticated_at": authenticated_at,
+        }
+        return execute(self.statements.update_payload, values, _one_changed)
 
     def session_alive(self, handle: str, now: int) -> StoreFlow[bool]:
         return execute(self.statements.session_alive, {"handle": handle, "now": now}, _any_row)

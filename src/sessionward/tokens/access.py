@@ -11,7 +11,8 @@ tokens given the key: ``jwt.decode(t, key, ["HS256"])``, or the JWK Set for the 
 
 Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token issued with it,
 ``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
-``cat`` when the session began (milliseconds; for user-wide revocation), ``pld`` the
+``cat`` when the session began (milliseconds; for user-wide revocation), ``aat`` when the user
+last re-authenticated (``mark_fresh``; milliseconds, absent until then), ``pld`` the
 application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
 """
 
@@ -45,6 +46,7 @@ class AccessClaims:
 
     __slots__ = (
         "anti_csrf",
+        "authenticated_at_ms",
         "created_at_ms",
         "expires_ms",
         "handle",
@@ -64,6 +66,7 @@ class AccessClaims:
         payload: Any,
         expires_ms: int,
         created_at_ms: int | None = None,
+        authenticated_at_ms: int | None = None,
     ) -> None:
         self.handle = handle
         self.user_id = user_id
@@ -73,6 +76,12 @@ class AccessClaims:
         self.payload = payload
         self.expires_ms = expires_ms
         self.created_at_ms = created_at_ms  # when the session began (None: an older token)
+        self.authenticated_at_ms = authenticated_at_ms  # the latest mark_fresh, if any
+
+    @property
+    def authenticated_at(self) -> int | None:
+        """When the user last proved who they are: the latest mark_fresh, else the login."""
+        return self.created_at_ms if self.authenticated_at_ms is None else self.authenticated_at_ms
 
 
 class InvalidAccessToken(Exception):
@@ -97,11 +106,14 @@ class AccessContent(NamedTuple):
     anti_csrf: str | None
     payload_json: str  # the application's payload, already serialised
     created_at_ms: int | None  # when the session began (checked against user-wide revocations)
+    authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
 
 
 def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
     """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
-    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created = content
+    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created, fresh = (
+        content
+    )
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
@@ -118,6 +130,8 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"csrf":"', anti_csrf, '"']
     if created is not None:
         parts += [',"cat":', str(created)]
+    if fresh is not None:
+        parts += [',"aat":', str(fresh)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
     if key.secret is not None:
@@ -182,15 +196,18 @@ def _read_claims(body: str, now_ms: int) -> AccessClaims:
     prt = claims.get("prt")
     csrf = claims.get("csrf")
     created = claims.get("cat")
+    fresh = claims.get("aat")
     if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
         raise InvalidAccessToken("bad claims")
     if (
         (prt is not None and type(prt) is not str)
         or (csrf is not None and type(csrf) is not str)
         or (created is not None and type(created) is not int)
+        or (fresh is not None and type(fresh) is not int)
     ):
         raise InvalidAccessToken("bad claims")
-    return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
+    payload = claims.get("pld")
+    return AccessClaims(handle, user_id, rt, prt, csrf, payload, exp * 1000, created, fresh)
 
 
 def read_header(header_segment: str) -> tuple[str, object] | None:

@@ -278,7 +278,7 @@ def build_dynamic_ring(rows: Iterable[KeyRow], *, now_ms: int, verify_window_ms:
 
 
 def key_to_create(
-    rows: Iterable[KeyRow], *, now_ms: int, interval_ms: int, algorithm: Algorithm
+    rows: Iterable[KeyRow], *, now_ms: int, interval_ms: int, algorithm: Algorithm = "HS256"
 ) -> str | None:
     """Name of the dynamic key that should exist now but does not, or None.
 
@@ -307,7 +307,7 @@ def key_to_create(
 
 
 def next_key_check_ms(
-    rows: Iterable[KeyRow], *, now_ms: int, interval_ms: int, algorithm: Algorithm
+    rows: Iterable[KeyRow], *, now_ms: int, interval_ms: int, algorithm: Algorithm = "HS256"
 ) -> int:
     """When the key table must next be looked at: a key is due to be published or to sign."""
     found = _dynamic_keys(rows)
