@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
+from sessionward.claims import fresh_login, has_role
 from sessionward.config import ALGORITHMS
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
 from sessionward.validation import parse_json_body
@@ -31,6 +32,34 @@ def create_app(manager: SessionManager) -> Flask:
             return jsonify({"message": msg}), 400
         session = create_new_session(user_id, {"userId": user_id, "role": "tester"}, {"visits": 0})
         return jsonify({"userId": session.user_id, "sessionHandle": session.handle})
+
+    # Claims mid-session and claim checks. /role is for trying it out: in a real application
+    # an administrator changes roles, and /reauth checks a password first.
+    @app.post("/role")
+    @verify_session()
+    def set_role() -> ResponseReturnValue:
+        body = parse_json_body(request.get_data())
+        role = body.get("role") if isinstance(body, dict) else None
+        if role is not None and not isinstance(role, str):
+            return jsonify({"message": "role must be a string or null"}), 400
+        g.session.merge_into_jwt_payload({"role": role}, every_session=True)
+        return jsonify({"jwtPayload": g.session.jwt_payload})
+
+    @app.get("/admin")
+    @verify_session(claims=[has_role("admin")])
+    def admin() -> ResponseReturnValue:
+        return jsonify({"admin": True, "userId": g.session.user_id})
+
+    @app.post("/reauth")
+    @verify_session()
+    def reauth() -> ResponseReturnValue:
+        g.session.mark_fresh()
+        return jsonify({"status": "OK"})
+
+    @app.post("/sensitive")
+    @verify_session(claims=[fresh_login(300)])
+    def sensitive() -> ResponseReturnValue:
+        return jsonify({"done": True})
 
     @app.get("/me")
     @verify_session()

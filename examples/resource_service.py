@@ -12,7 +12,6 @@ frontend refreshes at :8000 and retries here. Revocations are not seen here: a r
 token works until it expires (docs/microservices.md).
 """
 
-
 import argparse
 from typing import Annotated
 

@@ -745,6 +745,25 @@ class SessionLogic:
             session_handle, merge, fresh=False, access_token=access_token
         )
 
+    def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: object, except_handle: str | None
+    ) -> StoreFlow[int]:
+        """Merge ``changes`` into each live session of ``user_id`` (but ``except_handle``);
+        returns how many. Each picks the change up at its next refresh."""
+        user_id = check_user_id(user_id)
+        merged_payload({}, changes)
+        sessions = yield from self.list_sessions_for_user(user_id)
+        changed = 0
+        for session in sessions:
+            if session.handle == except_handle:
+                continue
+            try:
+                yield from self.merge_into_jwt_payload(session.handle, changes, None)
+            except UnauthorisedError:
+                continue  # it ended meanwhile
+            changed += 1
+        return changed
+
     def mark_fresh(
         self, session_handle: str, access_token: object | None
     ) -> StoreFlow[VerifiedSession]:

@@ -85,6 +85,7 @@ class ManagerBase(Generic[EngineT, StoreT]):
         self.config = build_config(config, settings)
         hooks.check(allow_async=self._allow_async_hooks)
         self.hooks = hooks
+        self.clock = clock  # seconds since the epoch, like time.time
         self._logic = SessionLogic(self.config, clock, hooks)
         self.store: StoreT = store if store is not None else self._own_store(engine)
 
@@ -209,6 +210,16 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Set keys of the session's jwt payload (a None value removes the key); concurrent
         merges are all kept. Otherwise as :meth:`update_jwt_payload`."""
         return self._run(self._logic.merge_into_jwt_payload(session_handle, changes, access_token))
+
+    def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """:meth:`merge_into_jwt_payload` for every live session of ``user_id`` (a role change),
+        but ``except_handle``: each carries it from its next refresh, at most one access-token
+        validity later. Returns how many sessions were changed."""
+        return self._run(
+            self._logic.merge_into_jwt_payload_for_user(user_id, changes, except_handle)
+        )
 
     def mark_fresh(
         self, session_handle: str, *, access_token: str | None = None
@@ -351,6 +362,14 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         """See :meth:`SessionManager.merge_into_jwt_payload`."""
         return await self._run(
             self._logic.merge_into_jwt_payload(session_handle, changes, access_token)
+        )
+
+    async def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """See :meth:`SessionManager.merge_into_jwt_payload_for_user`."""
+        return await self._run(
+            self._logic.merge_into_jwt_payload_for_user(user_id, changes, except_handle)
         )
 
     async def mark_fresh(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.utils import formatdate
 from typing import Protocol, TypeVar
@@ -35,17 +36,24 @@ from sessionward.calls import (
     GetSessionData,
     ListSessions,
     ManagerFlow,
+    MergeIntoJwtPayload,
+    MergeIntoJwtPayloadForUser,
+    PayloadStep,
+    ReadClock,
     RefreshSession,
     RevokeOtherSessions,
     RevokeSession,
     UpdateSessionData,
 )
+from sessionward.claims import Claim, validate_claims
 from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
+    ClaimValidationError,
     DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
+    SessionError,
     TokenTheftDetectedError,
     TryRefreshTokenError,
     UnauthorisedError,
@@ -296,6 +304,9 @@ def reply_for(error: BaseException, session_expired_status: int) -> ErrorReply:
         return ErrorReply(session_expired_status, {"message": "unauthorised"})
     if isinstance(error, TryRefreshTokenError):
         return ErrorReply(session_expired_status, {"message": "try refresh token"})
+    if isinstance(error, ClaimValidationError):
+        # The session is fine, its claims are not: refreshing would not help.
+        return ErrorReply(403, {"message": str(error), "claim": error.claim})
     if isinstance(error, InvalidArgumentError):
         # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
         status = 413 if isinstance(error, DataTooLargeError) else 400
@@ -419,6 +430,7 @@ class Transport:
         *,
         anti_csrf: bool | None = None,
         optional: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> ManagerFlow[VerifiedSession | None]:
         """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
         mode = transfer_mode(request)
@@ -443,6 +455,8 @@ class Transport:
         out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
             self._set_access_token(mode, out, verified.new_access_token)
+        if claims:
+            validate_claims(verified.session, claims, (yield from perform(ReadClock())))
         return verified
 
     def refresh_session(self, request: RequestAdapter, out: Outgoing) -> ManagerFlow[SessionTokens]:
@@ -498,6 +512,56 @@ class Transport:
     def update_session_data(self, session_handle: str, data: JSON) -> ManagerFlow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""
         yield from perform(UpdateSessionData(session_handle, data))
+
+    def merge_into_jwt_payload(
+        self,
+        request: RequestAdapter,
+        out: Outgoing,
+        session: Session,
+        changes: dict[str, JSON],
+        *,
+        every_session: bool,
+    ) -> ManagerFlow[Session]:
+        """Merge ``changes`` into the caller's jwt payload, answering with the re-signed access
+        token; with ``every_session``, into the user's other sessions too (from their next
+        refresh)."""
+        if every_session:
+            yield from perform(MergeIntoJwtPayloadForUser(session.user_id, changes, session.handle))
+        handle = session.handle
+        return (
+            yield from self.change_jwt_payload(
+                request, out, lambda token: MergeIntoJwtPayload(handle, changes, token)
+            )
+        )
+
+    def change_jwt_payload(
+        self, request: RequestAdapter, out: Outgoing, step: PayloadStep
+    ) -> ManagerFlow[Session]:
+        """Change the session's jwt payload (``step`` is given the caller's access token) and
+        answer this very request with the access token re-signed to carry it."""
+        mode = transfer_mode(request)
+        token = self._access_token_in_hand(request, out, mode)
+        changed = yield from perform(step(token))
+        if changed.new_access_token is not None:
+            self._set_access_token(mode, out, changed.new_access_token)
+        return changed.session
+
+    def _access_token_in_hand(
+        self, request: RequestAdapter, out: Outgoing, mode: TransferMode
+    ) -> str | None:
+        """The access token the client will hold after this response: one this response already
+        carries (a login or refresh in the same request), else the request's."""
+        if mode is TransferMode.HEADER:
+            written = out.headers.get(ACCESS_TOKEN_HEADER)
+        else:
+            cookie = out.cookies.get(ACCESS_TOKEN_COOKIE)
+            written = cookie.value if cookie is not None else None
+        if written:
+            return None if written == REMOVE else written
+        try:
+            return read_credentials(request, mode)[0]
+        except SessionError:
+            return None
 
     def jwks(self, out: Outgoing) -> ManagerFlow[dict[str, list[dict[str, str]]]]:
         """``GET <jwks_path>``: the public keys other services verify access tokens with, cacheable

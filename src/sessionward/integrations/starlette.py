@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionward.calls import ManagerFlow
+from sessionward.claims import Claim
 from sessionward.errors import SessionError
 from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
@@ -172,11 +173,20 @@ class Sessionward:
         return self._session(request, (await self._run(flow)).session)
 
     async def get_session(
-        self, request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+        self,
+        request: Request,
+        *,
+        anti_csrf: bool | None = None,
+        optional: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> AsyncRequestSession | None:
         """The request's session; raises the error family (answered by :meth:`error_response`)."""
         flow = self.transport.get_session(
-            _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+            _RequestAdapter(request),
+            outgoing(request),
+            anti_csrf=anti_csrf,
+            optional=optional,
+            claims=claims,
         )
         verified = await self._run(flow)
         return None if verified is None else self._session(request, verified.session)
@@ -214,38 +224,54 @@ def integration(request: Request) -> Sessionward:
 
 @overload
 def verify_session(
-    *, anti_csrf: bool | None = ..., optional: Literal[False] = ...
+    *,
+    anti_csrf: bool | None = ...,
+    optional: Literal[False] = ...,
+    claims: Sequence[Claim] = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession]]: ...
 
 
 @overload
 def verify_session(
-    *, anti_csrf: bool | None = ..., optional: Literal[True]
+    *,
+    anti_csrf: bool | None = ...,
+    optional: Literal[True],
+    claims: Sequence[Claim] = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]: ...
 
 
 def verify_session(
-    *, anti_csrf: bool | None = None, optional: bool = False
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]:
     """A FastAPI dependency: ``session = Depends(verify_session())``.
 
     ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
     ``optional``: give None instead of an error when the request carries no session at all.
+    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403.
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
         return await integration(request).get_session(
-            request, anti_csrf=anti_csrf, optional=optional
+            request, anti_csrf=anti_csrf, optional=optional, claims=claims
         )
 
     return verified_session
 
 
 async def get_session(
-    request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+    request: Request,
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
     """Plain Starlette: ``session = await get_session(request)``."""
-    return await integration(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
+    return await integration(request).get_session(
+        request, anti_csrf=anti_csrf, optional=optional, claims=claims
+    )
 
 
 async def create_new_session(
