@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError, GeneralError
 from sessionward.models import KeyRow
 from sessionward.storage.execution import StoreFlow, create_tables
@@ -25,6 +25,7 @@ from sessionward.tokens.keys import (
     build_dynamic_ring,
     build_getter_ring,
     build_static_ring,
+    deployed_algorithm,
     dynamic_key_name,
     expired_key_names,
     getter_key,
@@ -229,6 +230,13 @@ class Keys:
         rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
         yield from self._install_signing_keys(rows, now)
         return name.split(":", 1)[1]
+
+    def deployed_algorithm(self) -> StoreFlow[Algorithm | None]:
+        """The algorithm the stored dynamic keys sign with now (None: none yet); creates no
+        key, so that a tool can ask before it acts with the right configuration."""
+        yield from create_tables()
+        rows = yield from self._queries.load_keys()
+        return deployed_algorithm(rows, now_ms=self._now_ms())
 
     def listing(self) -> StoreFlow[list[SigningKey]]:
         """The keys this deployment signs or verifies with, oldest first (secrets included).

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from sessionward.clients import clean_client
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
 from sessionward.errors import (
@@ -890,6 +890,9 @@ class SessionLogic:
 
     def rotate_signing_key(self) -> StoreFlow[str]:
         return self.keys.rotate()
+
+    def deployed_signing_algorithm(self) -> StoreFlow[Algorithm | None]:
+        return self.keys.deployed_algorithm()
 
     def signing_keys(self) -> StoreFlow[list[SigningKey]]:
         return self.keys.listing()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError
 from sessionward.events import NO_HOOKS, RevokeReason, SessionHooks, emit_async, emit_sync
 from sessionward.flows import arun_flow, run_flow
@@ -235,6 +235,11 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
     def rotate_signing_key(self) -> str:
         """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
         return self._run(self._logic.rotate_signing_key())
+
+    def deployed_signing_algorithm(self) -> Algorithm | None:
+        """The algorithm the stored keys sign with now (None before the first key); reads the
+        key table without creating any key, whatever this manager's ``signing_algorithm``."""
+        return self._run(self._logic.deployed_signing_algorithm())
 
     def signing_keys(self) -> list[SigningKey]:
         """The signing keys in use, oldest first."""

@@ -277,6 +277,16 @@ def build_dynamic_ring(rows: Iterable[KeyRow], *, now_ms: int, verify_window_ms:
     )
 
 
+def deployed_algorithm(rows: Iterable[KeyRow], *, now_ms: int) -> Algorithm | None:
+    """The algorithm of the dynamic key that signs at ``now_ms`` (else of the newest one);
+    None when there is no dynamic key. Admin tools use it to act as the deployment does."""
+    periods = _signing_periods(rows)
+    for key, until in periods:
+        if key.start_ms <= now_ms < until:
+            return key.algorithm
+    return periods[-1][0].algorithm if periods else None
+
+
 def key_to_create(
     rows: Iterable[KeyRow], *, now_ms: int, interval_ms: int, algorithm: Algorithm = "HS256"
 ) -> str | None:
