@@ -18,7 +18,6 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from sessionward import (
     AsyncRemoteVerifier,
@@ -27,9 +26,8 @@ from sessionward import (
     SessionManager,
     TryRefreshTokenError,
 )
-from sessionward.encoding import b64url
 from sessionward.remote import MAX_JWKS_BYTES, cache_lifetime_s
-from tests.test_signing_algorithms import signed_hs256
+from tests.test_signing_algorithms import forgeries
 
 ASYMMETRIC = ["EdDSA", "ES256", "RS256"]
 
@@ -127,30 +125,8 @@ def test_forged_and_confused_tokens_are_refused_remotely(issuer, serve, clock, a
     server = serve(manager)
     tokens = manager.create_new_session("alice")
     token = tokens.access_token.value
-    key = manager.signing_keys()[-1]
-    head, body, signature = token.split(".")
-    evil = {**jwt.decode(token, options={"verify_signature": False}), "sub": "mallory"}
-    assert key.public is not None
-    public_pem = key.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    attacker = ed25519.Ed25519PrivateKey.generate()
-    attacker_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(attacker.public_key()))
     attacks = {
-        "the public key as an HMAC secret": signed_hs256(
-            {"alg": "HS256", "kid": key.kid, "typ": "JWT"}, evil, public_pem
-        ),
-        "alg none": f"{b64url(json.dumps({'alg': 'none', 'kid': key.kid}).encode())}.{body}.",
-        "claims changed": f"{head}.{b64url(json.dumps(evil).encode())}.{signature}",
-        "another key under our kid": jwt.encode(
-            evil, attacker, algorithm="EdDSA", headers={"kid": key.kid}
-        ),
-        "a key in the header": jwt.encode(
-            evil, attacker, algorithm="EdDSA", headers={"kid": "new", "jwk": attacker_jwk}
-        ),
-        "a key URL in the header": jwt.encode(
-            evil, attacker, algorithm="EdDSA", headers={"kid": "new", "jku": server.url}
-        ),
-        "signature padded": f"{head}.{body}.{signature}==",
-        "not a token": "garbage",
+        **forgeries(token, manager.signing_keys()[-1], key_url=server.url),
         "not a string": 12345,
     }
     with RemoteVerifier(server.url, clock=clock, refetch_cooldown=0) as verifier:
@@ -257,6 +233,17 @@ def test_cache_lifetime_follows_cache_control() -> None:
     assert cache_lifetime_s("no-store") == 1
     assert cache_lifetime_s("max-age=0") == 1
     assert cache_lifetime_s("max-age=99999999") == 3600
+
+
+def test_a_client_of_the_application_is_used_and_left_open(issuer, serve, clock):
+    manager = issuer(signing_algorithm="EdDSA")
+    server = serve(manager)
+    token = manager.create_new_session("alice").access_token.value
+    with httpx.Client() as client:
+        with RemoteVerifier(server.url, client=client, clock=clock) as verifier:
+            assert verifier.verify(token).user_id == "alice"
+        assert not client.is_closed  # the application's client is the application's to close
+        assert client.get(server.url).status_code == 200
 
 
 def test_bad_settings_are_refused() -> None:

@@ -86,19 +86,18 @@ def signed_hs256(header_fields: dict[str, Any], claims: dict[str, Any], secret: 
     return f"{signing_input}.{b64url(mac)}"
 
 
-@pytest.mark.parametrize("algorithm", ASYMMETRIC)
-def test_forged_and_confused_tokens_are_refused(make_manager, algorithm):
-    manager = make_manager(signing_algorithm=algorithm)
-    tokens = manager.create_new_session("alice")
-    token = tokens.access_token.value
-    key = manager.signing_keys()[-1]
+def forgeries(token: str, key: Any, *, key_url: str = "http://127.0.0.1/k") -> dict[str, str]:
+    """Tokens an attacker makes from a real asymmetric ``token`` signed by ``key``: algorithm
+    confusion (the public key or its JWK as an HMAC secret), ``alg: none``, changed claims,
+    another key's signature under our ``kid``, altered signatures, and headers that name a key
+    (``jwk``) or a key URL (``jku``). Every verifier must refuse every one."""
     head, body, signature = token.split(".")
     evil = {**jwt.decode(token, options={"verify_signature": False}), "sub": "mallory"}
     assert key.public is not None
     public_pem = key.public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     attacker = ed25519.Ed25519PrivateKey.generate()
     attacker_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(attacker.public_key()))
-    attacks = {
+    return {
         "the public key as an HMAC secret": signed_hs256(
             {"alg": "HS256", "kid": key.kid, "typ": "JWT"}, evil, public_pem
         ),
@@ -116,10 +115,21 @@ def test_forged_and_confused_tokens_are_refused(make_manager, algorithm):
             evil, attacker, algorithm="EdDSA", headers={"kid": key.kid, "jwk": attacker_jwk}
         ),
         "a key URL in the header": jwt.encode(
-            evil, attacker, algorithm="EdDSA", headers={"kid": key.kid, "jku": "http://127.0.0.1/k"}
+            evil, attacker, algorithm="EdDSA", headers={"kid": key.kid, "jku": key_url}
         ),
+        "a new kid with its own key": jwt.encode(
+            evil, attacker, algorithm="EdDSA", headers={"kid": "new", "jwk": attacker_jwk}
+        ),
+        "not a token": "garbage",
     }
-    for name, forged in attacks.items():
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_forged_and_confused_tokens_are_refused(make_manager, algorithm):
+    manager = make_manager(signing_algorithm=algorithm)
+    tokens = manager.create_new_session("alice")
+    token = tokens.access_token.value
+    for name, forged in forgeries(token, manager.signing_keys()[-1]).items():
         with pytest.raises(TryRefreshTokenError):
             manager.get_session(forged, tokens.anti_csrf_token)
             pytest.fail(f"accepted: {name}")

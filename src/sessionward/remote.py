@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sessionward.errors import GeneralError, TryRefreshTokenError
 from sessionward.flows import Flow, Step, arun_flow, perform, run_flow
@@ -182,7 +182,7 @@ def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
 
 
 def _verify_flow(
-    verifier: _VerifierBase,
+    verifier: _VerifierBase[Any],
     access_token: object,
     anti_csrf_token: str | None,
     require_anti_csrf: bool,
@@ -237,17 +237,27 @@ def _too_large(url: str) -> GeneralError:
     return GeneralError(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
 
 
-class _VerifierBase:
-    """Settings and key cache shared by the sync and the async verifier."""
+ClientT = TypeVar("ClientT")
+
+
+class _VerifierBase(Generic[ClientT]):
+    """Settings, HTTP client and key cache, shared by the sync and the async verifier.
+
+    ``leeway``: seconds an expired token is still accepted (the issuer's default is 5).
+    ``refetch_cooldown``: at most one refetch per this many seconds for an unknown ``kid``.
+    ``timeout``: seconds for one fetch. ``client``: an httpx client to fetch with (else one is
+    made, and closed with the verifier). ``clock``: seconds since the epoch, like ``time.time``.
+    """
 
     def __init__(
         self,
         jwks_url: str,
         *,
-        leeway: int,
-        refetch_cooldown: float,
-        timeout: float,
-        clock: Callable[[], float],
+        leeway: int = 5,
+        refetch_cooldown: float = 10.0,
+        timeout: float = 5.0,
+        client: ClientT | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://")):
             raise GeneralError(f"jwks_url must be an http(s) URL, not {jwks_url!r}")
@@ -263,6 +273,16 @@ class _VerifierBase:
         self._timeout = timeout
         self._clock = clock
         self._cache = _KeyCache()
+        self._own_client = client is None
+        self._client: ClientT = client if client is not None else self._new_client(_import_httpx())
+        self._lock = self._new_lock()  # one fetch at a time; see _FetchKeys
+
+    def _new_lock(self) -> Any:
+        raise NotImplementedError
+
+    def _new_client(self, http: Any) -> ClientT:
+        """A client of this verifier's kind, made with the ``httpx`` module ``http``."""
+        raise NotImplementedError
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -274,31 +294,17 @@ class _VerifierBase:
         return [] if ring is None else [key.kid for key in ring.keys]
 
 
-class RemoteVerifier(_VerifierBase):
-    """Verify access tokens in a sync service, with only the issuer's JWKS URL.
+class RemoteVerifier(_VerifierBase["httpx.Client"]):
+    """Verify access tokens in a sync service, with only the issuer's JWKS URL (the options are
+    :class:`_VerifierBase`'s; use it as a context manager, or call :meth:`close`)."""
 
-    ``leeway``: seconds an expired token is still accepted (the issuer's default is 5).
-    ``refetch_cooldown``: at most one refetch per this many seconds for an unknown ``kid``.
-    ``client``: an ``httpx.Client`` to fetch with (one is made, and closed by :meth:`close`).
-    """
+    _lock: threading.Lock
 
-    def __init__(
-        self,
-        jwks_url: str,
-        *,
-        leeway: int = 5,
-        refetch_cooldown: float = 10.0,
-        timeout: float = 5.0,
-        client: httpx.Client | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            jwks_url, leeway=leeway, refetch_cooldown=refetch_cooldown, timeout=timeout, clock=clock
-        )
-        http = _import_httpx()
-        self._own_client = client is None
-        self._client: httpx.Client = client if client is not None else http.Client()
-        self._lock = threading.Lock()
+    def _new_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def _new_client(self, http: Any) -> httpx.Client:
+        return cast("httpx.Client", http.Client())
 
     def verify(
         self,
@@ -345,26 +351,16 @@ class RemoteVerifier(_VerifierBase):
         self.close()
 
 
-class AsyncRemoteVerifier(_VerifierBase):
+class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
     """:class:`RemoteVerifier` for asyncio services; concurrent callers share one fetch."""
 
-    def __init__(
-        self,
-        jwks_url: str,
-        *,
-        leeway: int = 5,
-        refetch_cooldown: float = 10.0,
-        timeout: float = 5.0,
-        client: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            jwks_url, leeway=leeway, refetch_cooldown=refetch_cooldown, timeout=timeout, clock=clock
-        )
-        http = _import_httpx()
-        self._own_client = client is None
-        self._client: httpx.AsyncClient = client if client is not None else http.AsyncClient()
-        self._lock = asyncio.Lock()
+    _lock: asyncio.Lock
+
+    def _new_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    def _new_client(self, http: Any) -> httpx.AsyncClient:
+        return cast("httpx.AsyncClient", http.AsyncClient())
 
     async def verify(
         self,
