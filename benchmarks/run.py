@@ -81,6 +81,11 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.rotation_c32.mysql.async", "sw.rotation_c32.mysql.sync", 1.0),
     ("sw.rotation_c32.postgres.async", "sw.rotation_c32.postgres.sync", 1.0),
     ("http.protected", "http.open", 1 / 1.15),  # protected costs at most 15 % more
+    # asymmetric access tokens against PyJWT with the same algorithm (issue 12)
+    ("sw.verify.EdDSA", "pyjwt.verify.EdDSA", 1.5),
+    ("sw.verify.ES256", "pyjwt.verify.ES256", 1.5),
+    ("sw.verify.EdDSA.uncached", "pyjwt.verify.EdDSA", 1.5),
+    ("sw.verify.ES256.uncached", "pyjwt.verify.ES256", 1.5),
 ]
 
 
@@ -333,6 +338,89 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
 
     asyncio.run(run_async())
     bench_proof_of_possession(res, mode, url)
+
+
+ASYMMETRIC_BENCHED = ("EdDSA", "ES256")
+
+
+def bench_asymmetric(res: Results, mode: Mode, tmp: Path) -> None:
+    """Asymmetric access tokens beside PyJWT with the same algorithm and a pre-loaded key.
+
+    ``sw.verify.ALG`` is the manager's verify of a token presented again (the common case: a
+    verified token is remembered by the key ring); ``.uncached`` forgets it before every call,
+    so each call checks the signature, as PyJWT does. ``floor.verify.ALG.crypto`` is the bare
+    signature check of ``cryptography``, the floor under both. Sign: our signer against
+    ``jwt.encode``.
+    """
+    for algorithm in ASYMMETRIC_BENCHED:
+        _bench_algorithm(res, mode, tmp, algorithm)
+
+
+def _bench_algorithm(res: Results, mode: Mode, tmp: Path, algorithm: str) -> None:
+    import jwt
+
+    from sessionward.encoding import from_b64url_canonical
+    from sessionward.tokens.access import AccessContent, sign_access_token
+    from sessionward.tokens.algorithms import generate_private_key
+
+    plain = {**SETTINGS, "revocation_check": "none"}
+    url = backend_url("sqlite", tmp).replace(".sqlite3", f"-{algorithm}.sqlite3")
+    with SessionManager(
+        refresh_path="/session/refresh",
+        database_url=url,
+        signing_algorithm=algorithm,
+        **TABLES,
+        **plain,
+    ) as mgr:
+        tokens = mgr.create_new_session("verify-user", PAYLOAD)
+        at, csrf = tokens.access_token.value, tokens.anti_csrf_token
+        ring = mgr._logic.keys.ring
+        key = ring.signing_key(int(time.time() * 1000))
+        assert key is not None and key.public is not None and key.sign is not None
+        public = key.public
+        decode = jwt.decode
+        assert decode(at, public, algorithms=[algorithm])["sub"] == "verify-user"
+        pyjwt_row = f"pyjwt.verify.{algorithm}"
+        res.add(pyjwt_row, loop_sync(lambda: decode(at, public, algorithms=[algorithm]), mode))
+        signing_input, _, signature = at.rpartition(".")
+        raw = from_b64url_canonical(signature)
+        verify = key.verify
+        assert verify(signing_input.encode(), raw)
+        res.add(
+            f"floor.verify.{algorithm}.crypto",
+            loop_sync(lambda: verify(signing_input.encode(), raw), mode),
+            pyjwt_row,
+        )
+        get = mgr.get_session
+        assert get(at, csrf).session.user_id == "verify-user"
+        res.add(f"sw.verify.{algorithm}", loop_sync(lambda: get(at, csrf), mode), pyjwt_row)
+        forget = ring.verified.clear
+
+        def uncached() -> Any:
+            forget()
+            return get(at, csrf)
+
+        res.add(f"sw.verify.{algorithm}.uncached", loop_sync(uncached, mode), pyjwt_row)
+
+        private = generate_private_key(algorithm)  # same algorithm, same signing cost
+        claims = jwt.decode(at, options={"verify_signature": False})
+        headers = {"kid": key.kid}
+        encode = jwt.encode
+        pyjwt_sign = f"pyjwt.sign.{algorithm}"
+        res.add(
+            pyjwt_sign,
+            loop_sync(lambda: encode(claims, private, algorithm=algorithm, headers=headers), mode),
+        )
+        content = AccessContent(
+            claims["sid"], claims["sub"], claims["rt"], None, claims["csrf"],
+            '{"role":"user","tenant":"acme"}', claims["cat"],
+        )  # fmt: skip
+        expires = claims["exp"] * 1000
+        res.add(
+            f"sw.sign.{algorithm}",
+            loop_sync(lambda: sign_access_token(key, content, expires), mode),
+            pyjwt_sign,
+        )
 
 
 def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
@@ -652,7 +740,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6, 10 and 11):")
+    print("targets (issues 6, 10, 11 and 12):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
@@ -665,6 +753,15 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
     """Every row a run with these options must produce (the smoke test checks them)."""
     rows = ["floor.verify.stdlib", "floor.verify.pyjwt", "sw.verify.sync", "sw.verify.async"]
     rows += ["sw.verify_cached.sync", "sw.verify_cached.async"]
+    for algorithm in ASYMMETRIC_BENCHED:
+        rows += [
+            f"pyjwt.verify.{algorithm}",
+            f"floor.verify.{algorithm}.crypto",
+            f"sw.verify.{algorithm}",
+            f"sw.verify.{algorithm}.uncached",
+            f"pyjwt.sign.{algorithm}",
+            f"sw.sign.{algorithm}",
+        ]
     rows += [
         "pop.sign_proof",
         "pop.verify_proof",
@@ -733,6 +830,8 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         print("verify without DB, and its floors", file=sys.stderr)
         bench_verify_no_db(res, mode, tmp)
+        print("asymmetric access tokens beside PyJWT", file=sys.stderr)
+        bench_asymmetric(res, mode, tmp)
         # On MariaDB ours and the original alternate (ours, original, ours, original), each row
         # pooling its repetitions over the passes, so that the machine's drift during the run
         # hits both sides alike.

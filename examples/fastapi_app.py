@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from sessionward import AsyncSessionManager
+from sessionward.config import ALGORITHMS
 from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 
@@ -50,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
     return parser.parse_args(argv)
 
 
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         access_token_validity=args.access_token_validity,
         allow_short_access_tokens=True,
         enable_blacklisting=args.blacklisting,
+        signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
     )

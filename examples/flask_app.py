@@ -8,6 +8,8 @@ from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
+from sessionward.claims import fresh_login, has_role
+from sessionward.config import ALGORITHMS
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
 from sessionward.validation import parse_json_body
 
@@ -30,6 +32,34 @@ def create_app(manager: SessionManager) -> Flask:
             return jsonify({"message": msg}), 400
         session = create_new_session(user_id, {"userId": user_id, "role": "tester"}, {"visits": 0})
         return jsonify({"userId": session.user_id, "sessionHandle": session.handle})
+
+    # Claims mid-session and claim checks. /role is for trying it out: in a real application
+    # an administrator changes roles, and /reauth checks a password first.
+    @app.post("/role")
+    @verify_session()
+    def set_role() -> ResponseReturnValue:
+        body = parse_json_body(request.get_data())
+        role = body.get("role") if isinstance(body, dict) else None
+        if role is not None and not isinstance(role, str):
+            return jsonify({"message": "role must be a string or null"}), 400
+        g.session.merge_into_jwt_payload({"role": role}, every_session=True)
+        return jsonify({"jwtPayload": g.session.jwt_payload})
+
+    @app.get("/admin")
+    @verify_session(claims=[has_role("admin")])
+    def admin() -> ResponseReturnValue:
+        return jsonify({"admin": True, "userId": g.session.user_id})
+
+    @app.post("/reauth")
+    @verify_session()
+    def reauth() -> ResponseReturnValue:
+        g.session.mark_fresh()
+        return jsonify({"status": "OK"})
+
+    @app.post("/sensitive")
+    @verify_session(claims=[fresh_login(300)])
+    def sensitive() -> ResponseReturnValue:
+        return jsonify({"done": True})
 
     @app.get("/me")
     @verify_session()
@@ -105,6 +135,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
     return parser.parse_args(argv)
 
 
@@ -116,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         access_token_validity=args.access_token_validity,
         allow_short_access_tokens=True,
         enable_blacklisting=args.blacklisting,
+        signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
     )

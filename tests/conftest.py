@@ -204,8 +204,10 @@ class Db:
             tables["revocation_table"],
         ]
 
-    def manager(self) -> SessionManager:
-        return SessionManager(refresh_path="/refresh", database_url=self.url, **self.tables)
+    def manager(self, **settings: Any) -> SessionManager:
+        return SessionManager(
+            refresh_path="/refresh", database_url=self.url, **self.tables, **settings
+        )
 
 
 @pytest.fixture(params=BACKENDS)

@@ -142,12 +142,32 @@ def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
     code, out, _ = cli(capsys, "keys", *db.options)
     assert code == EXIT_OK
     header, *rows = out.splitlines()
-    assert header.split()[0] == "KID" and len(rows) == 1 and rows[0].endswith("signing")
+    assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 and rows[0].endswith("signing")
     code, out, _ = cli(capsys, "keys", "--json", *db.options)
     keys = json.loads(out)
-    assert [set(k) for k in keys] == [{"kid", "signsFrom", "signsUntil", "state"}]
+    assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}]
+    assert keys[0]["alg"] == "HS256"
     for secret in secrets:
         assert secret not in out
+
+
+def test_admin_commands_act_with_the_deployments_algorithm(db: Db, capsys: Any) -> None:
+    """An EdDSA deployment: the tools, run without --signing-algorithm, list and rotate EdDSA
+    keys and never schedule a switch back to HS256; no private key is ever printed."""
+    with db.manager(signing_algorithm="EdDSA") as manager:
+        before = manager.create_new_session("alice")
+        materials = [k.jwk() for k in manager.signing_keys()]
+    assert all(m is not None and "d" not in m for m in materials)
+    code, out, _ = cli(capsys, "keys", *db.options)
+    assert code == EXIT_OK and out.splitlines()[1].split()[1] == "EdDSA"
+    assert "PRIVATE KEY" not in out
+    code, out, _ = cli(capsys, "rotate-key", *db.options)
+    assert code == EXIT_OK
+    keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
+    assert [k["alg"] for k in keys] == ["EdDSA", "EdDSA"]  # no HS256 key scheduled
+    assert keys[-1]["state"] == "signing"
+    with db.manager(signing_algorithm="EdDSA") as manager:
+        assert manager.get_session(before.access_token.value, before.anti_csrf_token)
 
 
 def test_rotate_key_starts_a_new_key_and_old_tokens_still_verify(db: Db, capsys: Any) -> None:

@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jwt
 import pytest
 from starlette.testclient import TestClient
 
 from sessionward import AsyncSessionManager, Config
-from sessionward.demo import DemoEvents, create_demo_app
+from sessionward.demo import DemoEvents, DemoOptions, create_demo_app
 from sessionward.events import NO_HOOKS, SessionHooks
+from tests.web import test_claims as claims
 from tests.web import test_devices as devices
 from tests.web import test_scenarios as scenarios
 from tests.web.conftest import EXAMPLE_SETTINGS, Browser, WebApp
 
-# The examples' scenarios and devices page, collected again in this module against the demo app.
-for _module in (scenarios, devices):
+# The examples' scenarios, devices page and claims, collected again here against the demo app.
+for _module in (scenarios, devices, claims):
     for _name in dir(_module):
         if _name.startswith("test_"):
             globals()[_name] = getattr(_module, _name)
@@ -192,3 +194,16 @@ def test_theft_demo_bad_input(web: WebApp) -> None:
         assert reply.status in (400, 404), body
     # Only the refresh path's subpath receives the refresh cookie: the copy route lives there.
     assert web.client.get("/demo/attacker-copy").status_code in (404, 405)
+
+
+def test_the_demo_signs_with_an_asymmetric_key_and_serves_its_jwks(make_web_app) -> None:
+    options = DemoOptions(signing_algorithm="EdDSA", database_url="sqlite:///unused.sqlite3")
+    web = make_web_app(signing_algorithm=options.config().signing_algorithm)
+    browser = logged_in(web)
+    keys = web.client.get("/.well-known/jwks.json")
+    assert keys.status_code == 200 and "max-age=" in keys.headers["cache-control"]
+    [jwk] = keys.json()["keys"]
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("OKP", "Ed25519", "EdDSA")
+    token = browser.cookie("sAccessToken") or ""
+    public = jwt.PyJWK(jwk).key
+    assert jwt.decode(token, public, algorithms=["EdDSA"])["sub"] == "alice"

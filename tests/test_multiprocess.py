@@ -33,14 +33,24 @@ def count_rows(config: Config) -> tuple[int, list[str]]:
 
 
 @pytest.mark.multiprocess
-@pytest.mark.parametrize("backend", ["mysql", "postgres"])
-def test_processes_share_one_database(backend):
-    url = ensure_database(backend)
+@pytest.mark.parametrize(
+    ("backend", "algorithm"),
+    [
+        ("mysql", "HS256"),
+        ("postgres", "HS256"),
+        ("sqlite", "EdDSA"),
+        ("mysql", "EdDSA"),
+        ("postgres", "EdDSA"),
+    ],
+)
+def test_processes_share_one_database(backend, algorithm, tmp_path):
+    url = ensure_database(backend) if backend != "sqlite" else f"sqlite:///{tmp_path}/mp.sqlite3"
     tables = unique_tables()
     config = Config(
         refresh_path="/refresh",
         database_url=url,
         signing_key_update_interval=1,
+        signing_algorithm=algorithm,
         **tables,
     )
     # Every process runs on a clock that crosses a key-rotation boundary 3 s into the run.
@@ -69,10 +79,15 @@ def test_processes_share_one_database(backend):
         # One key for the slot they all started in, one for the slot they all crossed into.
         assert len(signing) == 2, key_names
 
+        # Every key has the configured algorithm, and the keys were shared: no process made its
+        # own (so no token needed a refresh because another process did not know its key).
+        suffix = "" if algorithm == "HS256" else f"-{algorithm}"
+        assert all(n.endswith(suffix) or n == "refresh_token_key" for n in key_names)
         # A fresh process knows every key: all tokens minted anywhere verify and refresh here.
         with SessionManager(config, clock=lambda: time.time() + offset) as checker:
             for handle, access_token, _ in sessions:
-                assert checker.get_session(access_token).session.handle == handle
+                verified = checker.get_session(access_token)
+                assert verified.session.handle == handle and verified.new_access_token is None
             for handle, _, refresh_token in sessions[:: max(1, len(sessions) // 50)]:
                 assert checker.refresh_session(refresh_token).session.handle == handle
     finally:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sessionward.models import ClientContext, SessionRow
+from sessionward.models import ClientContext, KeyRow, SessionRow
 from sessionward.protocol import (
     Presentation,
     PromotionOutcome,
@@ -223,8 +223,8 @@ DAY = 24 * HOUR
 START = NOW - NOW % DAY  # keys start at interval boundaries
 
 
-def keys(*starts: int) -> list[tuple[str, str]]:
-    return [(dynamic_key_name(start), "secret") for start in starts]
+def keys(*starts: int) -> list[KeyRow]:
+    return [KeyRow(dynamic_key_name(start), "secret") for start in starts]
 
 
 KEY_CASES = [

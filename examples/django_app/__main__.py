@@ -10,12 +10,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv: list[str] | None = None) -> None:
+    from sessionward.config import ALGORITHMS
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--access-token-validity", type=int, default=3600, metavar="SECONDS")
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
+    parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
     args = parser.parse_args(argv)
 
     import django
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
             database_url=args.database_url,
             access_token_validity=args.access_token_validity,
             blacklisting=args.blacklisting,
+            signing_algorithm=args.signing_algorithm,
             allowed_hosts=(args.host, "127.0.0.1", "localhost"),
         )
     )

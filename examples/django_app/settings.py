@@ -11,6 +11,7 @@ def build_settings(
     database_url: str = "sqlite:///sessionward-example.sqlite3",
     access_token_validity: int = 3600,
     blacklisting: bool = False,
+    signing_algorithm: str = "HS256",
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "testserver"),
 ) -> dict[str, Any]:
     """Keyword arguments for ``django.conf.settings.configure``."""
@@ -29,6 +30,7 @@ def build_settings(
             "access_token_validity": access_token_validity,
             "allow_short_access_tokens": True,
             "enable_blacklisting": blacklisting,
+            "signing_algorithm": signing_algorithm,
             "cookie_secure": False,  # plain http on a development machine
             "cookie_same_site": "lax",
         },

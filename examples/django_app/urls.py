@@ -17,4 +17,8 @@ urlpatterns = [
     path("devices", views.devices),
     path("devices/revoke-others", views.revoke_others),
     path("devices/revoke", views.revoke_device),
+    path("role", views.set_role),
+    path("admin", views.admin),
+    path("reauth", views.reauth),
+    path("sensitive", views.sensitive),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sessionward.claims import fresh_login, has_role
 from sessionward.integrations.django import create_new_session, get_manager, verify_session
 from sessionward.validation import parse_json_body
 
@@ -100,3 +101,36 @@ def revoke_device(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"message": "sessionHandle must be a non-empty string"}, status=400)
     current = handle == session.handle
     return JsonResponse({"revoked": session.revoke_session(handle), "current": current})
+
+
+# Claims mid-session and claim checks. /role is for trying it out: in a real application an
+# administrator changes roles, and /reauth checks a password first.
+@require_POST
+@verify_session()
+def set_role(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    body = parse_json_body(request.body)
+    role = body.get("role") if isinstance(body, dict) else None
+    if role is not None and not isinstance(role, str):
+        return JsonResponse({"message": "role must be a string or null"}, status=400)
+    session.merge_into_jwt_payload({"role": role}, every_session=True)
+    return JsonResponse({"jwtPayload": session.jwt_payload})
+
+
+@require_GET
+@verify_session(claims=[has_role("admin")])
+def admin(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"admin": True, "userId": request.sessionward.user_id})  # type: ignore[attr-defined]
+
+
+@require_POST
+@verify_session()
+async def reauth(request: HttpRequest) -> JsonResponse:
+    await request.sessionward.mark_fresh()  # type: ignore[attr-defined]
+    return JsonResponse({"status": "OK"})
+
+
+@require_POST
+@verify_session(claims=[fresh_login(300)])
+def sensitive(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"done": True})

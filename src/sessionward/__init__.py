@@ -4,8 +4,10 @@ Short-lived JWT access tokens verified without a database call, rotating refresh
 theft detection, anti-CSRF tokens, and storage in the application's own SQL database.
 """
 
+from sessionward.claims import Claim, fresh_login, has_role, payload_has
 from sessionward.config import Config
 from sessionward.errors import (
+    ClaimValidationError,
     ConfigError,
     DataTooLargeError,
     GeneralError,
@@ -32,11 +34,15 @@ from sessionward.models import (
     VerifiedSession,
 )
 from sessionward.proof import ProofKey, ProofOfPossession
+from sessionward.remote import AsyncRemoteVerifier, RemoteVerifier
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncRemoteVerifier",
     "AsyncSessionManager",
+    "Claim",
+    "ClaimValidationError",
     "ClientContext",
     "Config",
     "ConfigError",
@@ -45,6 +51,7 @@ __all__ = [
     "InvalidArgumentError",
     "ProofKey",
     "ProofOfPossession",
+    "RemoteVerifier",
     "Session",
     "SessionCreated",
     "SessionError",
@@ -60,4 +67,7 @@ __all__ = [
     "TryRefreshTokenError",
     "UnauthorisedError",
     "VerifiedSession",
+    "fresh_login",
+    "has_role",
+    "payload_has",
 ]

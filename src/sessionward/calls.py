@@ -7,13 +7,21 @@ one on an :class:`AsyncSessionManager` (see :mod:`sessionward.flows`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from sessionward.events import RevokeReason
 from sessionward.flows import Flow, Step
 from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import JSON, ClientContext, SessionSummary, SessionTokens, VerifiedSession
+from sessionward.models import (
+    JSON,
+    ClientContext,
+    PublishedKeys,
+    SessionSummary,
+    SessionTokens,
+    VerifiedSession,
+)
 from sessionward.proof import ProofOfPossession
 
 R = TypeVar("R")
@@ -123,3 +131,89 @@ class RevokeOtherSessions(ManagerStep[int]):
 
     async def arun(self, target: AsyncSessionManager) -> int:
         return await target.revoke_other_sessions(self.user_id, self.keep_session_handle)
+
+
+@dataclass(frozen=True, slots=True)
+class GetJwks(ManagerStep[PublishedKeys]):
+    def run(self, target: SessionManager) -> PublishedKeys:
+        return target.jwks()
+
+    async def arun(self, target: AsyncSessionManager) -> PublishedKeys:
+        return await target.jwks()
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateJwtPayload(ManagerStep[VerifiedSession]):
+    session_handle: str
+    payload: JSON
+    access_token: str | None
+
+    def run(self, target: SessionManager) -> VerifiedSession:
+        return target.update_jwt_payload(
+            self.session_handle, self.payload, access_token=self.access_token
+        )
+
+    async def arun(self, target: AsyncSessionManager) -> VerifiedSession:
+        return await target.update_jwt_payload(
+            self.session_handle, self.payload, access_token=self.access_token
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeIntoJwtPayload(ManagerStep[VerifiedSession]):
+    session_handle: str
+    changes: dict[str, JSON]
+    access_token: str | None
+
+    def run(self, target: SessionManager) -> VerifiedSession:
+        return target.merge_into_jwt_payload(
+            self.session_handle, self.changes, access_token=self.access_token
+        )
+
+    async def arun(self, target: AsyncSessionManager) -> VerifiedSession:
+        return await target.merge_into_jwt_payload(
+            self.session_handle, self.changes, access_token=self.access_token
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeIntoJwtPayloadForUser(ManagerStep[int]):
+    user_id: str
+    changes: dict[str, JSON]
+    except_handle: str | None
+
+    def run(self, target: SessionManager) -> int:
+        return target.merge_into_jwt_payload_for_user(
+            self.user_id, self.changes, except_handle=self.except_handle
+        )
+
+    async def arun(self, target: AsyncSessionManager) -> int:
+        return await target.merge_into_jwt_payload_for_user(
+            self.user_id, self.changes, except_handle=self.except_handle
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarkFresh(ManagerStep[VerifiedSession]):
+    session_handle: str
+    access_token: str | None
+
+    def run(self, target: SessionManager) -> VerifiedSession:
+        return target.mark_fresh(self.session_handle, access_token=self.access_token)
+
+    async def arun(self, target: AsyncSessionManager) -> VerifiedSession:
+        return await target.mark_fresh(self.session_handle, access_token=self.access_token)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadClock(ManagerStep[int]):
+    """The manager's clock, in milliseconds (claim checks judge time by it)."""
+
+    def run(self, target: SessionManager) -> int:
+        return int(target.clock() * 1000)
+
+    async def arun(self, target: AsyncSessionManager) -> int:
+        return int(target.clock() * 1000)
+
+
+PayloadStep = Callable[[str | None], ManagerStep[VerifiedSession]]  # given the access token

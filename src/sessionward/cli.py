@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from sessionward.config import DEFAULT_DATABASE_URL, Config
+from sessionward.config import ALGORITHMS, DEFAULT_DATABASE_URL, Algorithm, Config
 from sessionward.errors import ConfigError, GeneralError, InvalidArgumentError, SessionError
 
 EXIT_OK = 0
@@ -36,6 +36,7 @@ ENV_DATABASE_URL = "SESSIONWARD_DATABASE_URL"
 ENV_SIGNING_KEY_TABLE = "SESSIONWARD_SIGNING_KEY_TABLE"
 ENV_REFRESH_TOKEN_TABLE = "SESSIONWARD_REFRESH_TOKEN_TABLE"
 ENV_REVOCATION_TABLE = "SESSIONWARD_REVOCATION_TABLE"
+ENV_SIGNING_ALGORITHM = "SESSIONWARD_SIGNING_ALGORITHM"
 
 # The admin commands never serve a refresh endpoint; Config only needs a valid path.
 _ADMIN_REFRESH_PATH = "/refresh"
@@ -98,7 +99,7 @@ def _database_problem(exc: BaseException) -> str:
 # --- the database behind the admin commands --------------------------------------------------
 
 
-def _config(args: argparse.Namespace) -> Config:
+def _config(args: argparse.Namespace, algorithm: Algorithm | None = None) -> Config:
     from sessionward.storage.engines import resolve_url
 
     try:
@@ -110,6 +111,8 @@ def _config(args: argparse.Namespace) -> Config:
             refresh_token_table=args.refresh_token_table,
             revocation_table=args.revocation_table,
             signing_key_update_interval=args.signing_key_interval,
+            # Config checks the name (it may come from the environment).
+            signing_algorithm=algorithm or args.signing_algorithm or "HS256",
         )
     except ConfigError as exc:
         raise CliError(f"invalid setting: {exc}", EXIT_USAGE) from None
@@ -199,6 +202,14 @@ def _with_manager(args: argparse.Namespace, action: Callable[[Any], int]) -> int
         _require_tables(config)
     manager = SessionManager(config, engine=_engine(config))
     try:
+        if args.signing_algorithm is None:
+            # Act as the deployment does: a tool configured with another algorithm than the
+            # keys' would schedule a switch of algorithm.
+            deployed = manager.deployed_signing_algorithm()
+            if deployed is not None and deployed != config.signing_algorithm:
+                manager.close()
+                config = _config(args, deployed)
+                manager = SessionManager(config, engine=_engine(config))
         return action(manager)
     except (ConfigError, InvalidArgumentError) as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
@@ -339,6 +350,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                     [
                         {
                             "kid": k.kid,
+                            "alg": k.algorithm,
                             "signsFrom": k.signs_from_ms,
                             "signsUntil": k.signs_until_ms,
                             "state": _key_state(k, now),
@@ -349,9 +361,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 )
             )
             return EXIT_OK
-        rows = [["KID", "SIGNS FROM (UTC)", "SIGNS UNTIL (UTC)", "STATE"]]
+        rows = [["KID", "ALG", "SIGNS FROM (UTC)", "SIGNS UNTIL (UTC)", "STATE"]]
         rows += [
-            [k.kid, _utc(k.signs_from_ms), _utc(k.signs_until_ms), _key_state(k, now)] for k in keys
+            [k.kid, k.algorithm, _utc(k.signs_from_ms), _utc(k.signs_until_ms), _key_state(k, now)]
+            for k in keys
         ]
         _table(rows, sys.stdout)
         return EXIT_OK
@@ -389,6 +402,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cookie_domain=args.cookie_domain,
         refresh_path=args.refresh_path,
         refresh_grace_window=args.refresh_grace_window,
+        signing_algorithm=args.signing_algorithm,
     )
     try:
         serve(options)
@@ -482,6 +496,13 @@ def _add_database_options(group: Any, *, tables: bool) -> None:
         default=24,
         help="the deployment's signing_key_update_interval (default: 24)",
     )
+    group.add_argument(
+        "--signing-algorithm",
+        choices=ALGORITHMS,
+        default=env.get(ENV_SIGNING_ALGORITHM) or None,
+        help=f"the deployment's signing_algorithm (default: ${ENV_SIGNING_ALGORITHM}, else the "
+        "algorithm of the key that signs now, else HS256)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -551,6 +572,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a replayed refresh token still gets the same new tokens instead of a "
         "theft report (default here: 0, so the theft demonstration is immediate; the library's "
         "default is 30)",
+    )
+
+    demo.add_argument(
+        "--signing-algorithm",
+        choices=ALGORITHMS,
+        default="HS256",
+        help="how access tokens are signed: HS256 (a shared secret, the default), or EdDSA, "
+        "ES256, RS256 (a private key; the public keys are served at /.well-known/jwks.json)",
     )
 
     add("create-tables", "create the tables and keys if they are missing", cmd_create_tables,

@@ -22,6 +22,9 @@ DEFAULT_DATABASE_URL = "sqlite:///sessionward.sqlite3"
 
 SameSite = Literal["strict", "lax", "none"]
 RevocationCheck = Literal["cached", "exact", "none"]
+# The JWS algorithms access tokens can be signed with (see sessionward.tokens.algorithms).
+Algorithm = Literal["HS256", "EdDSA", "ES256", "RS256"]
+ALGORITHMS: tuple[Algorithm, ...] = ("HS256", "EdDSA", "ES256", "RS256")
 REVOCATION_CHECKS: tuple[RevocationCheck, ...] = ("cached", "exact", "none")
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -49,6 +52,11 @@ class Config:
     signing_key_dynamic: bool = True
     signing_key_update_interval: int = 24  # hours, as in the original
     signing_key_getter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+    # Beyond the original: the JWS algorithm of access tokens. "HS256" shares one secret;
+    # "EdDSA" (Ed25519, recommended), "ES256" and "RS256" let other services verify with the
+    # public keys served at jwks_path (None: not served).
+    signing_algorithm: Algorithm = "HS256"
+    jwks_path: str | None = "/.well-known/jwks.json"
     refresh_token_validity: int = 100 * DAY
     anti_csrf: bool = True
     cookie_domain: str | None = None
@@ -88,6 +96,13 @@ class Config:
     def __post_init__(self) -> None:
         _check_path("refresh_path", self.refresh_path)
         _check_path("access_token_path", self.access_token_path)
+        if self.jwks_path is not None:
+            _check_path("jwks_path", self.jwks_path)
+        if self.signing_algorithm not in ALGORITHMS:
+            raise ConfigError(
+                f"signing_algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; "
+                f"got {self.signing_algorithm!r}"
+            )
         _check_type("database_url", self.database_url, str)
         if not self.database_url:
             raise ConfigError("database_url must be a non-empty SQLAlchemy URL")

@@ -6,6 +6,8 @@
   session-expired status so that the frontend calls the refresh endpoint.
 - ``TokenTheftDetectedError``: an already rotated refresh token came back. A kind of
   ``UnauthorisedError`` that names the session and user so the application can revoke them.
+- ``ClaimValidationError``: the session is valid but a route's check on it failed (a role, a
+  recent login). Answer 403 naming the check; refreshing would not help.
 """
 
 from __future__ import annotations
@@ -50,3 +52,16 @@ class TokenTheftDetectedError(UnauthorisedError):
         self.session_handle = session_handle
         self.user_id = user_id
         self.reason = reason  # a TheftReason value: replayed_parent, other_client, proof_missing…
+
+
+class ClaimValidationError(SessionError):
+    """A valid session failed a route's claim check (``claims=[has_role("admin")]``).
+
+    Answered 403 with the check's name, never the session-expired status: a refresh would give
+    the same claims, so a frontend must not retry but act (show "not allowed", ask to log in
+    again for ``fresh_login``).
+    """
+
+    def __init__(self, claim: str, message: str) -> None:
+        super().__init__(message)
+        self.claim = claim

@@ -8,33 +8,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError, GeneralError
+from sessionward.models import KeyRow
 from sessionward.storage.execution import StoreFlow, create_tables
 from sessionward.storage.queries import Queries
 from sessionward.tokens.access import read_header_kid
+from sessionward.tokens.algorithms import KeyFormatError
 from sessionward.tokens.derivation import KeyDerivation
 from sessionward.tokens.keys import (
-    ACCESS_KEY_NAME,
+    JWKS_MAX_AGE_S,
     REFRESH_KEY_NAME,
     KeyRing,
     SigningKey,
+    UnusableKeyRow,
     build_dynamic_ring,
+    build_getter_ring,
     build_static_ring,
+    deployed_algorithm,
     dynamic_key_name,
     expired_key_names,
-    getter_kid,
+    getter_key,
     key_to_create,
-    new_key_secret,
+    new_key_row_values,
     next_key_check_ms,
     plausible_dynamic_kid,
+    static_key_name,
 )
 from sessionward.tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
 
 KEY_RECHECK_MS = 60_000  # a signing process looks for new or due keys at most this often
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
-KeyRows = list[tuple[str, str]]
+KeyRows = list[KeyRow]
 
 
 class Keys:
@@ -87,29 +93,32 @@ class Keys:
         yield from self._install_signing_keys(rows, now)
         self._ready = True
 
-    def _insert_and_reload(self, name: str, value: str, now: int) -> StoreFlow[KeyRows]:
+    def _insert_and_reload(
+        self, name: str, values: tuple[str, str | None], now: int
+    ) -> StoreFlow[KeyRows]:
         """Insert a key unless it exists (another process may win the race), then re-read."""
-        yield from self._queries.insert_key(name, value, now)
+        value, material = values
+        yield from self._queries.insert_key(name, value, now, material)
         return (yield from self._queries.load_keys())
 
     def _stored_or_created(
-        self, rows: KeyRows, name: str, make: Callable[[], str], now: int
-    ) -> StoreFlow[tuple[KeyRows, str]]:
-        """The value of key ``name``, created (``make()``) if it is not among ``rows``."""
-        value = dict(rows).get(name)
-        if value is None:
+        self, rows: KeyRows, name: str, make: Callable[[], tuple[str, str | None]], now: int
+    ) -> StoreFlow[tuple[KeyRows, KeyRow]]:
+        """The row of key ``name``, created (``make()``) if it is not among ``rows``."""
+        row = _find(rows, name)
+        if row is None:
             rows = yield from self._insert_and_reload(name, make(), now)
-            value = dict(rows).get(name)
-            if value is None:
+            row = _find(rows, name)
+            if row is None:
                 raise GeneralError(f"the key {name!r} could not be stored")
-        return rows, value
+        return rows, row
 
     def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
-        rows, value = yield from self._stored_or_created(
-            rows, REFRESH_KEY_NAME, new_refresh_key, now
+        rows, row = yield from self._stored_or_created(
+            rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
         )
         try:
-            key = decode_refresh_key(value)
+            key = decode_refresh_key(row.value)
         except ValueError as exc:
             raise GeneralError(f"the stored refresh token key is unusable: {exc}") from None
         self._derivation = KeyDerivation(key)
@@ -119,40 +128,50 @@ class Keys:
     def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[None]:
         """Build the ring from key rows, first creating whatever key should exist but does not."""
         config = self.config
+        algorithm = config.signing_algorithm
         if config.signing_key_getter is not None:
             self._install_getter_key()
         elif not config.signing_key_dynamic:
-            rows, value = yield from self._stored_or_created(
-                rows, ACCESS_KEY_NAME, new_key_secret, now
+            rows, _ = yield from self._stored_or_created(
+                rows, static_key_name(algorithm), lambda: new_key_row_values(algorithm), now
             )
-            self.ring = build_static_ring(value, "static")
+            window = self.verify_window_ms
+            self.ring = _usable(
+                lambda: build_static_ring(rows, algorithm, now_ms=now, verify_window_ms=window)
+            )
         else:
             interval = config.signing_key_interval_ms
-            name = key_to_create(rows, now_ms=now, interval_ms=interval)
+            name = key_to_create(rows, now_ms=now, interval_ms=interval, algorithm=algorithm)
             if name is not None:
-                rows = yield from self._insert_and_reload(name, new_key_secret(), now)
+                rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
             self._apply_dynamic_rows(rows, now)
-            self._next_check_ms = next_key_check_ms(rows, now_ms=now, interval_ms=interval)
+            self._next_check_ms = next_key_check_ms(
+                rows, now_ms=now, interval_ms=interval, algorithm=algorithm
+            )
         self._checked_ms = now
 
     def _apply_dynamic_rows(self, rows: KeyRows, now: int) -> None:
-        self.ring = build_dynamic_ring(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
+        window = self.verify_window_ms
+        self.ring = _usable(lambda: build_dynamic_ring(rows, now_ms=now, verify_window_ms=window))
 
     def _install_getter_key(self) -> None:
         getter = self.config.signing_key_getter
         assert getter is not None
+        algorithm = self.config.signing_algorithm
         try:
-            secret = getter()
+            value = getter()
         except Exception as exc:
             raise GeneralError(f"signing_key_getter failed: {type(exc).__name__}") from exc
-        if type(secret) is not str or len(secret) < 32:
-            raise GeneralError(
-                "signing_key_getter must return a str of at least 32 characters (RFC 7518 §3.2)"
-            )
-        kid = getter_kid(secret)
+        if type(value) is not str:
+            raise GeneralError("signing_key_getter must return the key as a str")
+        try:
+            key = getter_key(value, algorithm)
+        except KeyFormatError as exc:
+            what = "a secret" if algorithm == "HS256" else f"a PEM private key for {algorithm}"
+            raise GeneralError(f"signing_key_getter must return {what}: {exc}") from None
         current = self.ring.keys[-1] if self.ring.keys else None
-        if current is None or current.kid != kid:
-            self.ring = build_static_ring(secret, kid, previous=self.ring)
+        if current is None or current.kid != key.kid:
+            self.ring = build_getter_ring(key, previous=self.ring)
 
     def signing_key(self, now: int) -> StoreFlow[SigningKey]:
         """The key to sign with now; looks at the key table when a key is due, or once a minute
@@ -206,10 +225,18 @@ class Keys:
         now = self._now_ms()
         # Kids are whole seconds: a second rotation within one second starts a second later.
         latest = max((k.signs_from_ms for k in self.ring.keys), default=0)
-        name = dynamic_key_name(max(now, latest + 1000))
-        rows = yield from self._insert_and_reload(name, new_key_secret(), now)
+        algorithm = self.config.signing_algorithm
+        name = dynamic_key_name(max(now, latest + 1000), algorithm)
+        rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
         yield from self._install_signing_keys(rows, now)
-        return name.rsplit(":", 1)[1]
+        return name.split(":", 1)[1]
+
+    def deployed_algorithm(self) -> StoreFlow[Algorithm | None]:
+        """The algorithm the stored dynamic keys sign with now (None: none yet); creates no
+        key, so that a tool can ask before it acts with the right configuration."""
+        yield from create_tables()
+        rows = yield from self._queries.load_keys()
+        return deployed_algorithm(rows, now_ms=self._now_ms())
 
     def listing(self) -> StoreFlow[list[SigningKey]]:
         """The keys this deployment signs or verifies with, oldest first (secrets included).
@@ -226,3 +253,26 @@ class Keys:
         rows = yield from self._queries.load_keys()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
         return (yield from self._queries.delete_keys(dead))
+
+    def published(self) -> StoreFlow[tuple[dict[str, list[dict[str, str]]], int]]:
+        """The JWK Set to publish (the public keys that verify now or will sign next) and how
+        many seconds it may be cached: until the next key is due to be published, at most
+        :data:`~sessionward.tokens.keys.JWKS_MAX_AGE_S`. HS256 keys are never published."""
+        now = self._now_ms()
+        yield from self.signing_key(now)  # creates and loads whatever key is due
+        max_age = JWKS_MAX_AGE_S
+        if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
+            max_age = max(1, min(max_age, (self._next_check_ms - now) // 1000))
+        return self.ring.jwk_set(), max_age
+
+
+def _find(rows: KeyRows, name: str) -> KeyRow | None:
+    return next((row for row in rows if row.name == name), None)
+
+
+def _usable(build: Callable[[], KeyRing]) -> KeyRing:
+    """``build()``, with a key row that cannot be read reported as the general error it is."""
+    try:
+        return build()
+    except UnusableKeyRow as exc:
+        raise GeneralError(str(exc)) from None

@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from sessionward.clients import clean_client
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
 from sessionward.errors import (
@@ -47,6 +47,7 @@ from sessionward.keyring import Keys
 from sessionward.models import (
     JSON,
     ClientContext,
+    PublishedKeys,
     Session,
     SessionRow,
     SessionSummary,
@@ -62,9 +63,11 @@ from sessionward.protocol import (
     RefreshOutcome,
     RowUpdate,
     Timing,
+    child_takes_row_payload,
     csrf_matches,
     decide_promotion,
     decide_refresh,
+    next_payload_version,
     purge_due,
     sha256_hex,
 )
@@ -88,6 +91,7 @@ from sessionward.validation import (
     MAX_SESSION_DATA_BYTES,
     check_identifier,
     check_user_id,
+    merged_payload,
     to_json,
 )
 
@@ -169,7 +173,7 @@ class SessionLogic:
 
         Its own expiry is an upper bound (anchor + twice the validity): the row's expiry, which
         promotion extends, is what actually ends the session. ``parent`` supplies what the child
-        carries on (creation time, payload and its version).
+        carries on (creation time, payload and its version, re-authentication time).
         """
         claims = RefreshClaims(
             parent.handle,
@@ -179,10 +183,15 @@ class SessionLogic:
             parent.created_at_ms,
             parent.payload_json,
             parent.payload_version,
+            parent.authenticated_at_ms,
         )
         if self.config.refresh_grace_window == 0:  # the original: every child is random
             return self.keys.cipher.seal(claims)
-        return self.keys.cipher.seal(claims, seed=f"{parent_hash_1}:{anchor}")
+        seed = f"{parent_hash_1}:{anchor}"
+        if parent.payload_version is not None:
+            # Each payload version its own seed: one nonce never seals two contents.
+            seed += f":v{parent.payload_version}"
+        return self.keys.cipher.seal(claims, seed=seed)
 
     def _id_refresh_token(self, refresh_hash_1: str) -> str:
         """The id-refresh token that goes with a refresh token: derived, so it is the same
@@ -214,10 +223,14 @@ class SessionLogic:
             anti_csrf,
             payload_json,
             claims.created_at_ms,
+            claims.authenticated_at_ms,
         )
         access = self._access_token(key, content, now, not_after=session_expires)
+        authenticated_at = claims.authenticated_at_ms or claims.created_at_ms
         return SessionTokens(
-            session=Session(claims.handle, claims.user_id, json.loads(payload_json)),
+            session=Session(
+                claims.handle, claims.user_id, json.loads(payload_json), authenticated_at
+            ),
             access_token=access,
             refresh_token=Token(refresh_token, session_expires),
             id_refresh_token=Token(self._id_refresh_token(refresh_hash_1), session_expires),
@@ -297,6 +310,7 @@ class SessionLogic:
                 refreshed_user_agent=None,
                 pop_key_thumbprint=thumbprint,
                 payload_version=None,
+                authenticated_at=None,
             )
         )
         emissions.append(
@@ -329,7 +343,8 @@ class SessionLogic:
                 raise UnauthorisedError("the session was revoked")
         elif mode == "exact":
             return None
-        return VerifiedSession(Session(claims.handle, claims.user_id, claims.payload))
+        session = Session(claims.handle, claims.user_id, claims.payload, claims.authenticated_at)
+        return VerifiedSession(session)
 
     def get_session(
         self, access_token: object, anti_csrf_token: str | None
@@ -343,7 +358,7 @@ class SessionLogic:
                 claims = self._verify(access_token, anti_csrf_token, now)
             except UnknownSigningKey:
                 raise TryRefreshTokenError("the access token's signing key is unknown") from None
-        session = Session(claims.handle, claims.user_id, claims.payload)
+        session = Session(claims.handle, claims.user_id, claims.payload, claims.authenticated_at)
         if self._revocation_mode == "cached":
             yield from self._read_revocations(now)
             if self.revocations.revoked(claims.handle, claims.user_id, claims.created_at_ms):
@@ -365,6 +380,7 @@ class SessionLogic:
             claims.anti_csrf,
             payload_json,
             claims.created_at_ms,
+            claims.authenticated_at_ms,
         )
         confirmed = self._access_token(key, content, now, not_after=self._session_end(claims))
         return VerifiedSession(session, confirmed)
@@ -456,7 +472,8 @@ class SessionLogic:
                 token, refresh_hash_1, presented, now, emissions
             )
             assert decision.row is not None and decision.child_anchor is not None
-            anchor, carried = decision.child_anchor, self._carried(token, decision.row)
+            anchor = decision.child_anchor
+            carried = self._carried(token, decision.row, anchor)
             repeated = decision.change.new_hash_2 is None
         child = self._child_refresh_token(carried, refresh_hash_1, anchor)
         emissions.append(
@@ -478,21 +495,29 @@ class SessionLogic:
         )
 
     @staticmethod
-    def _carried(token: RefreshClaims, row: SessionRow) -> RefreshClaims:
-        """What the child carries on: the row's creation time and payload, unless the token's
-        are the very same version (then the token's text, so that duplicates match exactly)."""
-        if token.payload_json is not None and token.payload_version == row.payload_version:
-            payload_json = token.payload_json
-        else:
+    def _carried(token: RefreshClaims, row: SessionRow, anchor: int) -> RefreshClaims:
+        """What the child for ``anchor`` carries on: the row's creation time, and the payload
+        (with its version and re-authentication time) that ``child_takes_row_payload`` picks,
+        so that a duplicate gets exactly the child the first refresh got."""
+        created = row.created_at if row.created_at is not None else token.created_at_ms
+        if child_takes_row_payload(
+            token.payload_version, token.payload_json is not None, row.payload_version, anchor
+        ):
             payload_json = row.jwt_payload_json or "null"
+            version, authenticated = row.payload_version, row.authenticated_at
+        else:
+            assert token.payload_json is not None
+            payload_json = token.payload_json
+            version, authenticated = token.payload_version, token.authenticated_at_ms
         return RefreshClaims(
             token.handle,
             token.user_id,
             token.parent_hash_1,
             token.expires_ms,
-            row.created_at if row.created_at is not None else token.created_at_ms,
+            created,
             payload_json,
-            row.payload_version,
+            version,
+            authenticated,
         )
 
     def _decide_refresh(
@@ -506,13 +531,15 @@ class SessionLogic:
         """The uncommon cases: read the row, decide (PROTOCOL §4, §4a), write by compare-and-set;
         theft and unauthorised end here, reported."""
         timing = self._timing(now)
-
-        def child_hash_2(anchor: int) -> str:
-            child = self._child_refresh_token(token, refresh_hash_1, anchor)
-            return sha256_hex(sha256_hex(child))
-
         for _ in range(MAX_DECISION_ATTEMPTS):
             row = yield from self.queries.read_session(token.handle)
+
+            def child_hash_2(anchor: int, row: SessionRow | None = row) -> str:
+                assert row is not None  # asked only about a live row
+                carried = self._carried(token, row, anchor)
+                child = self._child_refresh_token(carried, refresh_hash_1, anchor)
+                return sha256_hex(sha256_hex(child))
+
             decision = decide_refresh(
                 row,
                 presented,
@@ -697,6 +724,121 @@ class SessionLogic:
         for session in others[cap - 1 :]:  # most recent first: keep cap - 1 besides the new one
             yield from self._revoke_one(session.handle, user_id, "evicted", emissions)
 
+    # --- the jwt payload, changed mid-session ------------------------------------------------
+
+    def update_jwt_payload(
+        self, session_handle: str, payload: JSON, access_token: object | None
+    ) -> StoreFlow[VerifiedSession]:
+        return self.change_jwt_payload(
+            session_handle, lambda _: payload, fresh=False, access_token=access_token
+        )
+
+    def merge_into_jwt_payload(
+        self, session_handle: str, changes: object, access_token: object | None
+    ) -> StoreFlow[VerifiedSession]:
+        merged_payload({}, changes)  # refuse ill-typed changes before any I/O
+
+        def merge(stored: JSON) -> JSON:
+            return merged_payload(stored, changes)
+
+        return self.change_jwt_payload(
+            session_handle, merge, fresh=False, access_token=access_token
+        )
+
+    def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: object, except_handle: str | None
+    ) -> StoreFlow[int]:
+        """Merge ``changes`` into each live session of ``user_id`` (but ``except_handle``);
+        returns how many. Each picks the change up at its next refresh."""
+        user_id = check_user_id(user_id)
+        merged_payload({}, changes)
+        sessions = yield from self.list_sessions_for_user(user_id)
+        changed = 0
+        for session in sessions:
+            if session.handle == except_handle:
+                continue
+            try:
+                yield from self.merge_into_jwt_payload(session.handle, changes, None)
+            except UnauthorisedError:
+                continue  # it ended meanwhile
+            changed += 1
+        return changed
+
+    def mark_fresh(
+        self, session_handle: str, access_token: object | None
+    ) -> StoreFlow[VerifiedSession]:
+        return self.change_jwt_payload(session_handle, None, fresh=True, access_token=access_token)
+
+    def change_jwt_payload(
+        self,
+        session_handle: str,
+        change: Callable[[JSON], JSON] | None,
+        *,
+        fresh: bool,
+        access_token: object | None,
+    ) -> StoreFlow[VerifiedSession]:
+        """Store a new jwt payload (``change`` applied to the stored one; None keeps it) and,
+        with ``fresh``, a re-authentication now: compare-and-set on the payload version, so
+        concurrent changes are applied one after the other, none lost. The session's next
+        refresh carries it; ``access_token`` (the caller's own) is re-signed with it at once."""
+        handle = check_identifier(session_handle, "session_handle")
+        yield from self.ready()
+        for _ in range(MAX_DECISION_ATTEMPTS):
+            now = self.now_ms()
+            row = yield from self.queries.read_session(handle)
+            if row is None or row.expires_at <= now:
+                raise UnauthorisedError("the session does not exist or has expired")
+            stored = None if row.jwt_payload_json is None else json.loads(row.jwt_payload_json)
+            payload = stored if change is None else change(stored)
+            payload_json = to_json(payload, "jwt_payload", MAX_JWT_PAYLOAD_BYTES)
+            authenticated = now if fresh else row.authenticated_at
+            version = next_payload_version(row.payload_version, now)
+            if (
+                yield from self.queries.update_payload(
+                    row, payload_json, version, authenticated, now
+                )
+            ):
+                break
+        else:
+            raise _contention()
+        since = authenticated if authenticated is not None else row.created_at
+        session = Session(handle, row.user_id, json.loads(payload_json), since)
+        if access_token is None:
+            return VerifiedSession(session)
+        token = yield from self._reissued(access_token, handle, payload_json, authenticated, now)
+        return VerifiedSession(session, token)
+
+    def _reissued(
+        self,
+        access_token: object,
+        handle: str,
+        payload_json: str,
+        authenticated: int | None,
+        now: int,
+    ) -> StoreFlow[Token]:
+        """``access_token`` signed again with a new payload: every other claim, and the expiry,
+        as they were."""
+        try:
+            claims = verify_access_token(access_token, self.keys.ring, now - self._leeway_ms)
+        except InvalidAccessToken:
+            raise TryRefreshTokenError(
+                "the access token to re-issue is invalid or expired"
+            ) from None
+        if claims.handle != handle:
+            raise InvalidArgumentError("the access token belongs to another session")
+        key = yield from self.keys.signing_key(now)
+        content = AccessContent(
+            claims.handle,
+            claims.user_id,
+            claims.refresh_hash_1,
+            claims.parent_hash_1,
+            claims.anti_csrf,
+            payload_json,
+            claims.created_at_ms,
+            authenticated,
+        )
+        return self._access_token(key, content, now, not_after=claims.expires_ms)
+
     # --- listing and data ----------------------------------------------------------------------
 
     def list_sessions_for_user(self, user_id: str) -> StoreFlow[list[SessionSummary]]:
@@ -749,8 +891,16 @@ class SessionLogic:
     def rotate_signing_key(self) -> StoreFlow[str]:
         return self.keys.rotate()
 
+    def deployed_signing_algorithm(self) -> StoreFlow[Algorithm | None]:
+        return self.keys.deployed_algorithm()
+
     def signing_keys(self) -> StoreFlow[list[SigningKey]]:
         return self.keys.listing()
+
+    def published_keys(self) -> StoreFlow[PublishedKeys]:
+        yield from self.ready()
+        jwk_set, max_age = yield from self.keys.published()
+        return PublishedKeys(jwk_set, max_age)
 
 
 __all__ = ["Emissions", "SessionLogic"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sessionward.config import Config
+from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError
 from sessionward.events import NO_HOOKS, RevokeReason, SessionHooks, emit_async, emit_sync
 from sessionward.flows import arun_flow, run_flow
@@ -23,6 +23,7 @@ from sessionward.logic import Clock, Emissions, SessionLogic
 from sessionward.models import (
     JSON,
     ClientContext,
+    PublishedKeys,
     SessionSummary,
     SessionTokens,
     VerifiedSession,
@@ -84,6 +85,7 @@ class ManagerBase(Generic[EngineT, StoreT]):
         self.config = build_config(config, settings)
         hooks.check(allow_async=self._allow_async_hooks)
         self.hooks = hooks
+        self.clock = clock  # seconds since the epoch, like time.time
         self._logic = SessionLogic(self.config, clock, hooks)
         self.store: StoreT = store if store is not None else self._own_store(engine)
 
@@ -194,6 +196,38 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Replace the server-side data of a session; UnauthorisedError when it is gone."""
         self._run(self._logic.update_session_data(session_handle, session_data))
 
+    def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Replace the session's jwt payload. Its next refresh carries it; ``access_token``
+        (the caller's own, to answer this request with) comes back re-signed with it as
+        ``new_access_token``. UnauthorisedError when the session is gone."""
+        return self._run(self._logic.update_jwt_payload(session_handle, payload, access_token))
+
+    def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Set keys of the session's jwt payload (a None value removes the key); concurrent
+        merges are all kept. Otherwise as :meth:`update_jwt_payload`."""
+        return self._run(self._logic.merge_into_jwt_payload(session_handle, changes, access_token))
+
+    def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """:meth:`merge_into_jwt_payload` for every live session of ``user_id`` (a role change),
+        but ``except_handle``: each carries it from its next refresh, at most one access-token
+        validity later. Returns how many sessions were changed."""
+        return self._run(
+            self._logic.merge_into_jwt_payload_for_user(user_id, changes, except_handle)
+        )
+
+    def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Record that the user has just proved who they are again (password, passkey): the
+        ``fresh_login`` check then counts from now. Otherwise as :meth:`update_jwt_payload`."""
+        return self._run(self._logic.mark_fresh(session_handle, access_token))
+
     def purge_expired_sessions(self) -> int:
         """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""
         return self._run(self._logic.purge_expired())
@@ -202,9 +236,18 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
         return self._run(self._logic.rotate_signing_key())
 
+    def deployed_signing_algorithm(self) -> Algorithm | None:
+        """The algorithm the stored keys sign with now (None before the first key); reads the
+        key table without creating any key, whatever this manager's ``signing_algorithm``."""
+        return self._run(self._logic.deployed_signing_algorithm())
+
     def signing_keys(self) -> list[SigningKey]:
         """The signing keys in use, oldest first."""
         return self._run(self._logic.signing_keys())
+
+    def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return self._run(self._logic.published_keys())
 
     def close(self) -> None:
         """Release the database connections."""
@@ -310,6 +353,36 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         """Replace the server-side data of a session; UnauthorisedError when it is gone."""
         await self._run(self._logic.update_session_data(session_handle, session_data))
 
+    async def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.update_jwt_payload`."""
+        return await self._run(
+            self._logic.update_jwt_payload(session_handle, payload, access_token)
+        )
+
+    async def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.merge_into_jwt_payload`."""
+        return await self._run(
+            self._logic.merge_into_jwt_payload(session_handle, changes, access_token)
+        )
+
+    async def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """See :meth:`SessionManager.merge_into_jwt_payload_for_user`."""
+        return await self._run(
+            self._logic.merge_into_jwt_payload_for_user(user_id, changes, except_handle)
+        )
+
+    async def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.mark_fresh`."""
+        return await self._run(self._logic.mark_fresh(session_handle, access_token))
+
     async def purge_expired_sessions(self) -> int:
         """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""
         return await self._run(self._logic.purge_expired())
@@ -321,6 +394,10 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def signing_keys(self) -> list[SigningKey]:
         """The signing keys in use, oldest first."""
         return await self._run(self._logic.signing_keys())
+
+    async def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return await self._run(self._logic.published_keys())
 
     async def close(self) -> None:
         """Release the database connections."""

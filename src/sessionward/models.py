@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 JSON = Any  # any value that json.dumps accepts
 
@@ -38,6 +38,9 @@ class Session:
     handle: str
     user_id: str
     jwt_payload: JSON
+    # When the user last proved who they are: the login, or the latest ``mark_fresh``
+    # (milliseconds; None for tokens of older versions). ``fresh_login`` checks it.
+    authenticated_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -82,6 +85,26 @@ class SessionRow:
     # RFC 7638 thumbprint of the key the session is bound to (proof of possession), or None.
     pop_thumbprint: str | None = None
     payload_version: int | None = None  # which version of the jwt payload the row holds
+    authenticated_at: int | None = None  # the latest mark_fresh (None: the login itself)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedKeys:
+    """The JWK Set a deployment publishes (its public keys: current, previous still verifying,
+    next) and how long it may be cached, in seconds. Empty for HS256: a secret is never
+    published."""
+
+    jwk_set: dict[str, list[dict[str, str]]]
+    max_age: int
+
+
+class KeyRow(NamedTuple):
+    """One row of the key table: a signing key, or the refresh-token key."""
+
+    name: str
+    value: str  # an HMAC secret, the refresh-token key, or an asymmetric key's algorithm
+    material: str | None = None  # the PEM private key of an asymmetric key
+    created_at_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,6 +283,38 @@ def decide_promotion(
     return PromotionDecision(PromotionOutcome.UNAUTHORISED)
 
 
+# --- jwt payload changed mid-session -----------------------------------------------------------
+#
+# A refresh token carries the payload it was issued with and that payload's version, so the common
+# refresh needs no read. ``update_jwt_payload`` writes a new payload and version to the row; the
+# next refresh reads the row (the versions differ) and the child carries the row's payload.
+#
+# A duplicate refresh within the grace window must receive the very child the first one got, so
+# which payload a child carries must follow from what is stored. Versions are therefore times
+# (milliseconds, strictly increasing per session): a child for ``anchor`` carries the row's
+# payload if the row's version is no later than the anchor (the change came before the child),
+# else the presented token's own (the change came after; the next refresh picks it up). The
+# version is part of the child's derivation seed, so two different payloads never share a nonce.
+# Two payload changes inside one grace window around a duplicate refresh can make the duplicate
+# unrecognisable (then the strict rule answers it as theft); docs/security.md names that edge.
+
+
+def next_payload_version(current: int | None, now_ms: int) -> int:
+    """The version a payload change writes: now, but always later than the current one."""
+    return now_ms if current is None or current < now_ms else current + 1
+
+
+def child_takes_row_payload(
+    token_version: int | None, token_has_payload: bool, row_version: int | None, anchor: int
+) -> bool:
+    """Whether the child for ``anchor`` carries the row's payload (else the presented token's)."""
+    if not token_has_payload:
+        return True  # a token of an older version carries none
+    if row_version is None or row_version == token_version:
+        return False  # the same payload either way: keep the token's exact text
+    return row_version <= anchor
+
+
 def csrf_matches(expected: str | None, presented: str | None) -> bool:
     """Step 2 of ``get_session``: no token presented means the caller chose not to check."""
     if presented is None:

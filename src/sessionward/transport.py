@@ -24,27 +24,36 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.utils import formatdate
 from typing import Protocol, TypeVar
 
 from sessionward.calls import (
     CreateNewSession,
+    GetJwks,
     GetSession,
     GetSessionData,
     ListSessions,
     ManagerFlow,
+    MergeIntoJwtPayload,
+    MergeIntoJwtPayloadForUser,
+    PayloadStep,
+    ReadClock,
     RefreshSession,
     RevokeOtherSessions,
     RevokeSession,
     UpdateSessionData,
 )
+from sessionward.claims import Claim, validate_claims
 from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
+    ClaimValidationError,
     DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
+    SessionError,
     TokenTheftDetectedError,
     TryRefreshTokenError,
     UnauthorisedError,
@@ -257,12 +266,54 @@ def transfer_mode(request: RequestAdapter) -> TransferMode:
     return TransferMode.HEADER if _bearer(request) is not None else TransferMode.COOKIE
 
 
+def read_credentials(request: RequestAdapter, mode: TransferMode) -> tuple[str, str | None]:
+    """The access token a request presents, and its anti-CSRF header (None if absent; header
+    mode never needs one). :class:`UnauthorisedError` when the request carries no session at all,
+    :class:`TryRefreshTokenError` when it has one but no access token (it expired as a cookie)."""
+    if mode is TransferMode.HEADER:
+        access = _bearer(request)
+        if access is None:
+            raise UnauthorisedError("no access token in the Authorization header")
+        return access, None
+    if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+        raise UnauthorisedError("no sIdRefreshToken cookie")
+    access = request.get_cookie(ACCESS_TOKEN_COOKIE)
+    if access is None:
+        raise TryRefreshTokenError("no sAccessToken cookie")
+    return access, request.get_header(ANTI_CSRF_HEADER)
+
+
+def is_safe_method(method: str) -> bool:
+    """GET, HEAD and OPTIONS change nothing, so they need no anti-CSRF check by default."""
+    return method.upper() in SAFE_METHODS
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
     """What to answer for an error: status and a small JSON body (never a token, never a trace)."""
 
     status: int
     body: dict[str, str]
+
+
+def reply_for(error: BaseException, session_expired_status: int) -> ErrorReply:
+    """The status and body for one of the error family (cookie writes are the caller's)."""
+    if isinstance(error, TokenTheftDetectedError):
+        return ErrorReply(session_expired_status, {"message": "token theft detected"})
+    if isinstance(error, UnauthorisedError):
+        return ErrorReply(session_expired_status, {"message": "unauthorised"})
+    if isinstance(error, TryRefreshTokenError):
+        return ErrorReply(session_expired_status, {"message": "try refresh token"})
+    if isinstance(error, ClaimValidationError):
+        # The session is fine, its claims are not: refreshing would not help.
+        return ErrorReply(403, {"message": str(error), "claim": error.claim})
+    if isinstance(error, InvalidArgumentError):
+        # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
+        status = 413 if isinstance(error, DataTooLargeError) else 400
+        return ErrorReply(status, {"message": str(error)})
+    kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
+    logger.error("sessionward %s: %s", kind, error, exc_info=error)
+    return ErrorReply(500, {"message": "internal server error"})
 
 
 class Transport:
@@ -339,25 +390,12 @@ class Transport:
         self, error: BaseException, request: RequestAdapter, out: Outgoing
     ) -> ErrorReply:
         """Turn one of the error family into a response: status, body, and cookie writes."""
-        expired = self.config.session_expired_status
         if isinstance(error, UnauthorisedError):
             self.clear(transfer_mode(request), out)
-            if isinstance(error, TokenTheftDetectedError):
-                return ErrorReply(expired, {"message": "token theft detected"})
-            return ErrorReply(expired, {"message": "unauthorised"})
-        if isinstance(error, TryRefreshTokenError):
+        else:
             out.reset()
             out.set_header("Cache-Control", "no-store")
-            return ErrorReply(expired, {"message": "try refresh token"})
-        out.reset()
-        out.set_header("Cache-Control", "no-store")
-        if isinstance(error, InvalidArgumentError):
-            # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
-            status = 413 if isinstance(error, DataTooLargeError) else 400
-            return ErrorReply(status, {"message": str(error)})
-        kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
-        logger.error("sessionward %s: %s", kind, error, exc_info=error)
-        return ErrorReply(500, {"message": "internal server error"})
+        return reply_for(error, self.config.session_expired_status)
 
     # --- flows ---
 
@@ -382,7 +420,7 @@ class Transport:
         if not self.config.anti_csrf:
             return False
         if anti_csrf is None:
-            return request.method.upper() not in SAFE_METHODS
+            return not is_safe_method(request.method)
         return anti_csrf
 
     def get_session(
@@ -392,28 +430,20 @@ class Transport:
         *,
         anti_csrf: bool | None = None,
         optional: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> ManagerFlow[VerifiedSession | None]:
         """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
         mode = transfer_mode(request)
-        csrf: str | None = None
-        if mode is TransferMode.HEADER:
-            access = _bearer(request)
-            if access is None:
-                if optional:
-                    return None
-                raise UnauthorisedError("no access token in the Authorization header")
-        else:
-            if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
-                if optional:
-                    return None
-                raise UnauthorisedError("no sIdRefreshToken cookie")
-            access = request.get_cookie(ACCESS_TOKEN_COOKIE)
-            if access is None:
-                raise TryRefreshTokenError("no sAccessToken cookie")
-            if self.csrf_check_wanted(request, anti_csrf):
-                csrf = request.get_header(ANTI_CSRF_HEADER)
-                if csrf is None:
-                    raise TryRefreshTokenError("no anti-csrf header")
+        try:
+            access, csrf = read_credentials(request, mode)
+        except UnauthorisedError:
+            if optional:
+                return None
+            raise
+        if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
+            csrf = None
+        elif csrf is None:
+            raise TryRefreshTokenError("no anti-csrf header")
         try:
             verified = yield from perform(GetSession(access, csrf))
         except UnauthorisedError:
@@ -425,6 +455,8 @@ class Transport:
         out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
             self._set_access_token(mode, out, verified.new_access_token)
+        if claims:
+            validate_claims(verified.session, claims, (yield from perform(ReadClock())))
         return verified
 
     def refresh_session(self, request: RequestAdapter, out: Outgoing) -> ManagerFlow[SessionTokens]:
@@ -480,3 +512,60 @@ class Transport:
     def update_session_data(self, session_handle: str, data: JSON) -> ManagerFlow[None]:
         """Replace the server-side data; UnauthorisedError when the session is gone."""
         yield from perform(UpdateSessionData(session_handle, data))
+
+    def merge_into_jwt_payload(
+        self,
+        request: RequestAdapter,
+        out: Outgoing,
+        session: Session,
+        changes: dict[str, JSON],
+        *,
+        every_session: bool,
+    ) -> ManagerFlow[Session]:
+        """Merge ``changes`` into the caller's jwt payload, answering with the re-signed access
+        token; with ``every_session``, into the user's other sessions too (from their next
+        refresh)."""
+        if every_session:
+            yield from perform(MergeIntoJwtPayloadForUser(session.user_id, changes, session.handle))
+        handle = session.handle
+        return (
+            yield from self.change_jwt_payload(
+                request, out, lambda token: MergeIntoJwtPayload(handle, changes, token)
+            )
+        )
+
+    def change_jwt_payload(
+        self, request: RequestAdapter, out: Outgoing, step: PayloadStep
+    ) -> ManagerFlow[Session]:
+        """Change the session's jwt payload (``step`` is given the caller's access token) and
+        answer this very request with the access token re-signed to carry it."""
+        mode = transfer_mode(request)
+        token = self._access_token_in_hand(request, out, mode)
+        changed = yield from perform(step(token))
+        if changed.new_access_token is not None:
+            self._set_access_token(mode, out, changed.new_access_token)
+        return changed.session
+
+    def _access_token_in_hand(
+        self, request: RequestAdapter, out: Outgoing, mode: TransferMode
+    ) -> str | None:
+        """The access token the client will hold after this response: one this response already
+        carries (a login or refresh in the same request), else the request's."""
+        if mode is TransferMode.HEADER:
+            written = out.headers.get(ACCESS_TOKEN_HEADER)
+        else:
+            cookie = out.cookies.get(ACCESS_TOKEN_COOKIE)
+            written = cookie.value if cookie is not None else None
+        if written:
+            return None if written == REMOVE else written
+        try:
+            return read_credentials(request, mode)[0]
+        except SessionError:
+            return None
+
+    def jwks(self, out: Outgoing) -> ManagerFlow[dict[str, list[dict[str, str]]]]:
+        """``GET <jwks_path>``: the public keys other services verify access tokens with, cacheable
+        until the next key is due to be published (empty with HS256: a secret is never served)."""
+        published = yield from perform(GetJwks())
+        out.set_header("Cache-Control", f"public, max-age={published.max_age}")
+        return published.jwk_set

@@ -70,3 +70,24 @@ def parse_json_body(body: bytes, max_bytes: int = MAX_SESSION_DATA_BYTES + 4096)
         raise InvalidArgumentError("the body must be JSON") from None
     except RecursionError:
         raise InvalidArgumentError("the body's JSON is nested too deeply") from None
+
+
+def merged_payload(stored: JSON, changes: object) -> JSON:
+    """``stored`` with ``changes`` merged in: each key set to its value, or removed where the
+    value is None. Both must be JSON objects (an empty payload counts as one)."""
+    if type(changes) is not dict or not all(type(key) is str for key in changes):
+        raise InvalidArgumentError("changes must be a dict with string keys")
+    if stored is None:
+        stored = {}
+    if not isinstance(stored, dict):
+        raise InvalidArgumentError(
+            "the session's jwt payload is not a JSON object, so nothing can be merged into it: "
+            "use update_jwt_payload to replace it"
+        )
+    merged = dict(stored)
+    for key, value in changes.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged

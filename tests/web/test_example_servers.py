@@ -16,7 +16,7 @@ import pytest
 
 from tests.processes import free_port, stop_process
 
-from .conftest import EXAMPLES, TOKEN_COOKIES, Browser
+from .conftest import EXAMPLES, TOKEN_COOKIES, Browser, Reply
 
 COMMANDS = {
     "fastapi": [str(EXAMPLES / "fastapi_app.py")],
@@ -29,21 +29,21 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 @contextmanager
 def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[str]:
     """The example started by its command on a free loopback port; yields its base URL."""
+    database = f"sqlite:///{tmp_path}/example.sqlite3"
+    with running_server(
+        framework, tmp_path, *COMMANDS[framework], "--database-url", database, *options
+    ) as url:
+        yield url
+
+
+@contextmanager
+def running_server(name: str, tmp_path: Path, *command: str) -> Iterator[str]:
+    """``python COMMAND --port P --host 127.0.0.1`` on a free port; yields its base URL."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    command = [
-        sys.executable,
-        *COMMANDS[framework],
-        "--port",
-        str(port),
-        "--host",
-        "127.0.0.1",
-        "--database-url",
-        f"sqlite:///{tmp_path}/example.sqlite3",
-        *options,
-    ]
+    argv = [sys.executable, *command, "--port", str(port), "--host", "127.0.0.1"]
     process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 20
@@ -54,7 +54,7 @@ def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[s
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     _, err = process.communicate(timeout=5)
-                    pytest.fail(f"{framework} example did not start: {err.decode()[-2000:]}")
+                    pytest.fail(f"{name} did not start: {err.decode()[-2000:]}")
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -90,3 +90,51 @@ def test_example_server_speaks_the_api(server: str) -> None:
         # cleared), not merely as expired
         after = browser.request("GET", "/me", cookies=copied)
         assert after.status == 440 and after.cleared_all
+
+
+def test_resource_service_trusts_the_fastapi_example_by_its_jwks_url(tmp_path: Path) -> None:
+    """Two servers over real HTTP: the FastAPI example signs with EdDSA; the resource service
+    knows only its JWKS URL, and protects its routes with the same answers."""
+    options = ("--signing-algorithm", "EdDSA")
+    with running_example("fastapi", tmp_path, *options) as main_url:
+        jwks_url = f"{main_url}/.well-known/jwks.json"
+        resource = [str(EXAMPLES / "resource_service.py"), "--jwks-url", jwks_url]
+        with (
+            running_server("resource service", tmp_path, *resource) as resource_url,
+            httpx.Client(base_url=main_url, timeout=10) as client,
+            httpx.Client(base_url=resource_url, timeout=10) as other,
+        ):
+            browser = Browser(client, time.time)
+            browser.login("dave")
+
+            def call(method: str, *, csrf: bool = True, cookie: str | None = None) -> Reply:
+                headers = {"Cookie": cookie or browser.cookie_header("/reports")}
+                if csrf and browser.anti_csrf:
+                    headers["anti-csrf"] = browser.anti_csrf
+                return Reply(other.request(method, "/reports", headers=headers))
+
+            reply = call("GET", csrf=False)
+            assert reply.status == 200, reply.response.text
+            assert reply.json() == {"user": "dave", "role": "tester"}
+            refused = call("POST", csrf=False)  # a state change needs the anti-CSRF header
+            assert refused.status == 440 and refused.json() == {"message": "try refresh token"}
+            assert refused.cookies == {}  # never touches the main app's cookies
+            assert call("POST").json() == {"saved_for": "dave"}
+
+            access = browser.cookie("sAccessToken")
+            assert access is not None
+            head, body, signature = access.split(".")
+            tampered = f"sAccessToken={head}.{body[:-2]}AA.{signature}; sIdRefreshToken=x"
+            assert call("GET", csrf=False, cookie=tampered).status == 440
+            assert call("GET", csrf=False, cookie="sAccessToken=x").status == 440  # no session
+
+            # A refreshed token works at once: the key was fetched, and a header-mode client
+            # is served the same way.
+            assert browser.refresh().status == 200
+            assert browser.cookie("sAccessToken") != access
+            assert call("GET", csrf=False).status == 200
+            bearer = other.get("/reports", headers={"Authorization": f"Bearer {access}"})
+            assert bearer.status_code == 200 and bearer.json()["user"] == "dave"
+            published = client.get("/.well-known/jwks.json")
+            assert published.json()["keys"][0]["alg"] == "EdDSA"
+            assert "max-age=" in published.headers["cache-control"]

@@ -34,7 +34,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from sessionward.config import DEFAULT_DATABASE_URL, Config
+from sessionward.config import DEFAULT_DATABASE_URL, Algorithm, Config
 from sessionward.demo.api import demo_router
 from sessionward.devices import device_label
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
@@ -76,6 +76,7 @@ class DemoOptions:
     # The library's default is 30 s; without a grace window the theft demonstration is
     # immediate, and the browser client serialises its own refreshes, so it needs none.
     refresh_grace_window: int = 0
+    signing_algorithm: Algorithm = "HS256"
 
     def config(self) -> Config:
         """The demo's Config: short access tokens allowed; cookies not Secure (plain http)."""
@@ -89,6 +90,7 @@ class DemoOptions:
             cookie_secure=False,
             cookie_same_site="lax",
             refresh_grace_window=self.refresh_grace_window,
+            signing_algorithm=self.signing_algorithm,
             access_token_leeway=0,  # one server, one clock: expiry shows exactly when it happens
         )
 

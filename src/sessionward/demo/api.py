@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from sessionward.claims import fresh_login, has_role
 from sessionward.integrations.starlette import (
     AsyncRequestSession,
     create_new_session,
@@ -28,6 +29,8 @@ MAX_USER_ID_LENGTH = 128
 
 # The one-line protection idiom: a parameter annotated with this type.
 SessionDep = Annotated[AsyncRequestSession, Depends(verify_session())]
+AdminDep = Annotated[AsyncRequestSession, Depends(verify_session(claims=[has_role("admin")]))]
+FreshDep = Annotated[AsyncRequestSession, Depends(verify_session(claims=[fresh_login(300)]))]
 
 
 def _is_json(request: Request) -> bool:
@@ -110,6 +113,30 @@ def demo_router() -> APIRouter:
             return _bad_request("sessionHandle must be a non-empty string")
         current = handle == session.handle
         return {"revoked": await session.revoke_session(handle), "current": current}
+
+    # Claims mid-session and claim checks. /role is for trying it out: in a real application
+    # an administrator changes roles, and /reauth checks a password first.
+    @router.post("/role")
+    async def set_role(request: Request, session: SessionDep) -> Any:
+        body = parse_json_body(await request.body())
+        role = body.get("role") if isinstance(body, dict) else None
+        if role is not None and not isinstance(role, str):
+            return _bad_request("role must be a string or null")
+        await session.merge_into_jwt_payload({"role": role}, every_session=True)
+        return {"jwtPayload": session.jwt_payload}
+
+    @router.get("/admin")
+    async def admin(session: AdminDep) -> Any:
+        return {"admin": True, "userId": session.user_id}
+
+    @router.post("/reauth")
+    async def reauth(session: SessionDep) -> Any:
+        await session.mark_fresh()
+        return {"status": "OK"}
+
+    @router.post("/sensitive")
+    async def sensitive(session: FreshDep) -> Any:
+        return {"done": True}
 
     @router.post("/revoke-all")
     async def revoke_all(request: Request, session: SessionDep) -> Any:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sessionward.calls import ManagerFlow
+from sessionward.calls import ManagerFlow, MarkFresh, UpdateJwtPayload
 from sessionward.models import JSON, Session, SessionSummary
 from sessionward.transport import Outgoing, RequestAdapter, Transport
 
@@ -116,6 +116,37 @@ class RequestSession(_VerifiedRequest[Any]):
         """Replace the server-side data."""
         self._run(self._transport.update_session_data(self.handle, data))
 
+    def merge_into_jwt_payload(
+        self, changes: dict[str, JSON], *, every_session: bool = False
+    ) -> None:
+        """Set keys of the jwt payload (None removes one). This response carries an access
+        token with it; the session's other tokens carry it from their next refresh.
+        ``every_session``: the user's other sessions too (a role change), from their next
+        refresh, at most one access-token validity from now."""
+        self.session = self._run(
+            self._transport.merge_into_jwt_payload(
+                self._request, self._out, self.session, changes, every_session=every_session
+            )
+        )
+
+    def update_jwt_payload(self, payload: JSON) -> None:
+        """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
+        handle = self.handle
+        self.session = self._run(
+            self._transport.change_jwt_payload(
+                self._request, self._out, lambda t: UpdateJwtPayload(handle, payload, t)
+            )
+        )
+
+    def mark_fresh(self) -> None:
+        """The user has just re-authenticated: ``fresh_login`` checks count from now."""
+        handle = self.handle
+        self.session = self._run(
+            self._transport.change_jwt_payload(
+                self._request, self._out, lambda t: MarkFresh(handle, t)
+            )
+        )
+
 
 class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
     """The verified session of the current request, for async views (FastAPI, Starlette,
@@ -151,6 +182,37 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
     async def update_session_data(self, data: JSON) -> None:
         """Replace the server-side data."""
         await self._run(self._transport.update_session_data(self.handle, data))
+
+    async def merge_into_jwt_payload(
+        self, changes: dict[str, JSON], *, every_session: bool = False
+    ) -> None:
+        """Set keys of the jwt payload (None removes one). This response carries an access
+        token with it; the session's other tokens carry it from their next refresh.
+        ``every_session``: the user's other sessions too (a role change), from their next
+        refresh, at most one access-token validity from now."""
+        self.session = await self._run(
+            self._transport.merge_into_jwt_payload(
+                self._request, self._out, self.session, changes, every_session=every_session
+            )
+        )
+
+    async def update_jwt_payload(self, payload: JSON) -> None:
+        """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
+        handle = self.handle
+        self.session = await self._run(
+            self._transport.change_jwt_payload(
+                self._request, self._out, lambda t: UpdateJwtPayload(handle, payload, t)
+            )
+        )
+
+    async def mark_fresh(self) -> None:
+        """The user has just re-authenticated: ``fresh_login`` checks count from now."""
+        handle = self.handle
+        self.session = await self._run(
+            self._transport.change_jwt_payload(
+                self._request, self._out, lambda t: MarkFresh(handle, t)
+            )
+        )
 
 
 __all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]

@@ -17,13 +17,14 @@ view at the configured path. All rules live in :mod:`sessionward.transport`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward.calls import ManagerFlow
+from sessionward.claims import Claim
 from sessionward.errors import SessionError
 from sessionward.flows import run_flow
 from sessionward.integrations import HeadersResponse, RequestSession
@@ -132,6 +133,10 @@ class Sessionward:
                 self.refresh_view,
                 methods=["POST"],
             )
+        if manager.config.jwks_path is not None:
+            app.add_url_rule(
+                manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
+            )
 
     def _run(self, flow: ManagerFlow[T]) -> T:
         return run_flow(flow, self.manager)
@@ -159,11 +164,15 @@ class Sessionward:
         return self._session(self._run(flow).session)
 
     def get_session(
-        self, *, anti_csrf: bool | None = None, optional: bool = False
+        self,
+        *,
+        anti_csrf: bool | None = None,
+        optional: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> RequestSession | None:
         """The current request's session; raises the error family otherwise."""
         flow = self.transport.get_session(
-            _RequestAdapter(), outgoing(), anti_csrf=anti_csrf, optional=optional
+            _RequestAdapter(), outgoing(), anti_csrf=anti_csrf, optional=optional, claims=claims
         )
         verified = self._run(flow)
         return None if verified is None else self._session(verified.session)
@@ -172,6 +181,10 @@ class Sessionward:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
         self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
         return jsonify({"status": "OK"})
+
+    def jwks_view(self) -> ResponseReturnValue:
+        """``GET <jwks_path>``: the public keys, as a JWK Set."""
+        return jsonify(self._run(self.transport.jwks(outgoing())))
 
 
 def integration() -> Sessionward:
@@ -182,14 +195,19 @@ def integration() -> Sessionward:
     return ext
 
 
-def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> Callable[[F], F]:
+def verify_session(
+    *, anti_csrf: bool | None = None, optional: bool = False, claims: Sequence[Claim] = ()
+) -> Callable[[F], F]:
     """Decorator: verify the session first and put it on ``g.session`` (None if optional and
-    absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it."""
+    absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
+    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            g.session = integration().get_session(anti_csrf=anti_csrf, optional=optional)
+            g.session = integration().get_session(
+                anti_csrf=anti_csrf, optional=optional, claims=claims
+            )
             return view(*args, **kwargs)
 
         return cast(F, wrapper)

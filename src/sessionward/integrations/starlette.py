@@ -28,17 +28,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionward.calls import ManagerFlow
+from sessionward.claims import Claim
 from sessionward.errors import SessionError
 from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
 from sessionward.manager import AsyncSessionManager
 from sessionward.models import JSON, Session
+from sessionward.remote import AsyncRemoteVerifier
 from sessionward.transport import (
     Cookie,
     Outgoing,
+    TransferMode,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
+    is_safe_method,
+    read_credentials,
+    reply_for,
+    transfer_mode,
 )
 
 T = TypeVar("T")
@@ -134,11 +141,15 @@ class Sessionward:
         self.transport = Transport(manager.config)
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
-        """Add the middleware, the error handlers and (by default) ``POST <refresh_path>``."""
+        """Add the middleware, the error handlers and (by default) ``POST <refresh_path>`` and
+        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None)."""
         app.add_middleware(SessionwardMiddleware, integration=self)
         app.add_exception_handler(SessionError, self.error_response)
+        config = self.manager.config
         if refresh_route:
-            app.add_route(self.manager.config.refresh_path, self.refresh_endpoint, ["POST"])
+            app.add_route(config.refresh_path, self.refresh_endpoint, ["POST"])
+        if config.jwks_path is not None:
+            app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
 
     def _run(self, flow: ManagerFlow[T]) -> Awaitable[T]:
         return arun_flow(flow, self.manager)
@@ -162,11 +173,20 @@ class Sessionward:
         return self._session(request, (await self._run(flow)).session)
 
     async def get_session(
-        self, request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+        self,
+        request: Request,
+        *,
+        anti_csrf: bool | None = None,
+        optional: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> AsyncRequestSession | None:
         """The request's session; raises the error family (answered by :meth:`error_response`)."""
         flow = self.transport.get_session(
-            _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+            _RequestAdapter(request),
+            outgoing(request),
+            anti_csrf=anti_csrf,
+            optional=optional,
+            claims=claims,
         )
         verified = await self._run(flow)
         return None if verified is None else self._session(request, verified.session)
@@ -175,6 +195,10 @@ class Sessionward:
         """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
         await self._run(self.transport.refresh_session(_RequestAdapter(request), outgoing(request)))
         return JSONResponse({"status": "OK"})
+
+    async def jwks_endpoint(self, request: Request) -> Response:
+        """``GET <jwks_path>``: the public keys, as a JWK Set."""
+        return JSONResponse(await self._run(self.transport.jwks(outgoing(request))))
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""
@@ -200,38 +224,54 @@ def integration(request: Request) -> Sessionward:
 
 @overload
 def verify_session(
-    *, anti_csrf: bool | None = ..., optional: Literal[False] = ...
+    *,
+    anti_csrf: bool | None = ...,
+    optional: Literal[False] = ...,
+    claims: Sequence[Claim] = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession]]: ...
 
 
 @overload
 def verify_session(
-    *, anti_csrf: bool | None = ..., optional: Literal[True]
+    *,
+    anti_csrf: bool | None = ...,
+    optional: Literal[True],
+    claims: Sequence[Claim] = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]: ...
 
 
 def verify_session(
-    *, anti_csrf: bool | None = None, optional: bool = False
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]:
     """A FastAPI dependency: ``session = Depends(verify_session())``.
 
     ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
     ``optional``: give None instead of an error when the request carries no session at all.
+    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403.
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
         return await integration(request).get_session(
-            request, anti_csrf=anti_csrf, optional=optional
+            request, anti_csrf=anti_csrf, optional=optional, claims=claims
         )
 
     return verified_session
 
 
 async def get_session(
-    request: Request, *, anti_csrf: bool | None = None, optional: bool = False
+    request: Request,
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
     """Plain Starlette: ``session = await get_session(request)``."""
-    return await integration(request).get_session(request, anti_csrf=anti_csrf, optional=optional)
+    return await integration(request).get_session(
+        request, anti_csrf=anti_csrf, optional=optional, claims=claims
+    )
 
 
 async def create_new_session(
@@ -241,6 +281,49 @@ async def create_new_session(
     return await integration(request).create_new_session(
         request, user_id, jwt_payload, session_data
     )
+
+
+class RemoteSessions:
+    """Protect the routes of a service that only verifies tokens (a resource service): no
+    database, no secret, only the issuing app's JWKS URL, through an :class:`AsyncRemoteVerifier`.
+
+    ``session_expired_status`` must match the issuing app's (440 by default), so that its
+    frontend refreshes there and retries here. Errors never touch cookies: they are not ours.
+    """
+
+    def __init__(self, verifier: AsyncRemoteVerifier, *, session_expired_status: int = 440) -> None:
+        self.verifier = verifier
+        self.session_expired_status = session_expired_status
+
+    def install(self, app: Starlette) -> None:
+        """Answer the error family as the issuing app does (status and JSON message)."""
+        app.add_exception_handler(SessionError, self.error_response)
+
+    def verify_session(
+        self, *, anti_csrf: bool | None = None
+    ) -> Callable[[Request], Awaitable[Session]]:
+        """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
+
+        ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
+        token carries an anti-CSRF token; True/False force it.
+        """
+
+        async def remote_session(request: Request) -> Session:
+            adapter = _RequestAdapter(request)
+            mode = transfer_mode(adapter)
+            access, csrf = read_credentials(adapter, mode)
+            wanted = not is_safe_method(request.method) if anti_csrf is None else anti_csrf
+            wanted = wanted and mode is TransferMode.COOKIE
+            return await self.verifier.verify(
+                access, csrf if wanted else None, require_anti_csrf=wanted
+            )
+
+        return remote_session
+
+    async def error_response(self, request: Request, exc: Exception) -> Response:
+        """The exception handler for the error family: status and message, no cookie writes."""
+        reply = reply_for(exc, self.session_expired_status)
+        return JSONResponse(reply.body, reply.status, headers={"Cache-Control": "no-store"})
 
 
 def add_cors(

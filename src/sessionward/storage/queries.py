@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sessionward.models import ClientContext, SessionRow, SessionSummary
+from sessionward.models import ClientContext, KeyRow, SessionRow, SessionSummary
 from sessionward.protocol import RowUpdate
 from sessionward.revocations import Revocation
 from sessionward.storage.execution import Result, StoreFlow, execute
@@ -58,6 +58,7 @@ def _session_row(result: Result) -> SessionRow | None:
         refreshed_user_agent,
         pop_thumbprint,
         payload_version,
+        authenticated_at,
     ) = result.rows[0]
     return SessionRow(
         handle,
@@ -73,6 +74,7 @@ def _session_row(result: Result) -> SessionRow | None:
         refreshed_user_agent,
         pop_thumbprint,
         _int_or_none(payload_version),
+        _int_or_none(authenticated_at),
     )
 
 
@@ -112,8 +114,11 @@ def _session_data(result: Result) -> tuple[bool, str | None]:
     return (True, result.rows[0][0]) if result.rows else (False, None)
 
 
-def _key_rows(result: Result) -> list[tuple[str, str]]:
-    return [(str(name), str(value)) for name, value in result.rows]
+def _key_rows(result: Result) -> list[KeyRow]:
+    return [
+        KeyRow(str(name), str(value), None if material is None else str(material), int(created))
+        for name, value, material, created in result.rows
+    ]
 
 
 class Queries:
@@ -213,6 +218,26 @@ class Queries:
         }
         return execute(self.statements.update_if_unchanged, values, _one_changed)
 
+    def update_payload(
+        self,
+        row: SessionRow,
+        payload_json: str,
+        new_version: int,
+        authenticated_at: int | None,
+        now: int,
+    ) -> StoreFlow[bool]:
+        """Write a new jwt payload and version if the row still has the version ``row`` was read
+        with, and is alive (compare-and-set); False: read it again."""
+        values = {
+            "handle": row.handle,
+            "now": now,
+            "old_payload_version": row.payload_version,
+            "jwt_user_payload": payload_json,
+            "new_payload_version": new_version,
+            "authenticated_at": authenticated_at,
+        }
+        return execute(self.statements.update_payload, values, _one_changed)
+
     def session_alive(self, handle: str, now: int) -> StoreFlow[bool]:
         return execute(self.statements.session_alive, {"handle": handle, "now": now}, _any_row)
 
@@ -237,12 +262,19 @@ class Queries:
     def purge_expired(self, now: int) -> StoreFlow[int]:
         return execute(self.statements.purge_expired, {"now": now}, _count)
 
-    def load_keys(self) -> StoreFlow[list[tuple[str, str]]]:
+    def load_keys(self) -> StoreFlow[list[KeyRow]]:
         return execute(self.statements.select_keys, {}, _key_rows)
 
-    def insert_key(self, name: str, value: str, now: int) -> StoreFlow[bool]:
+    def insert_key(
+        self, name: str, value: str, now: int, material: str | None = None
+    ) -> StoreFlow[bool]:
         """True if inserted; False if the key exists (another process won the race)."""
-        values = {"key_name": name, "key_value": value, "created_at_time": now}
+        values = {
+            "key_name": name,
+            "key_value": value,
+            "created_at_time": now,
+            "key_material": material,
+        }
         return execute(
             self.statements.insert_key, values, _one_changed, duplicate_reads_as_nothing=True
         )

@@ -98,6 +98,8 @@ def build_tables(
         Column("key_name", ExactString(128), primary_key=True),
         Column("key_value", String(255), nullable=False),
         Column("created_at_time", BigInteger, nullable=False),
+        # An asymmetric key's PEM private key (key_value then names its algorithm).
+        Column("key_material", Text, nullable=True),
     )
     sessions = Table(
         refresh_token_table,
@@ -125,6 +127,8 @@ def build_tables(
         # Which version of jwt_user_payload the session has: refresh tokens carry the payload
         # they were issued with and its version, so a refresh reads the row only after a change.
         Column("payload_version", BigInteger, nullable=True),
+        # When the user last re-authenticated (mark_fresh); NULL: at the login (created_at).
+        Column("authenticated_at", BigInteger, nullable=True),
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
@@ -164,6 +168,7 @@ class Statements:
     # Compare-and-set of a decision taken on a row as read (the uncommon cases):
     update_if_unchanged: Update
     delete_if_unchanged: Delete
+    update_payload: Update
     session_alive: Select[Any]
     delete_session: Delete
     delete_user_sessions: Delete
@@ -267,6 +272,20 @@ def build_statements(
             refreshed_user_agent=bindparam("new_refreshed_user_agent"),
         ),
         delete_if_unchanged=delete(s).where(*unchanged),
+        # A new jwt payload (or re-authentication), by compare-and-set on its version.
+        update_payload=update(s)
+        .where(
+            by_handle,
+            alive,
+            s.c.payload_version.is_not_distinct_from(
+                bindparam("old_payload_version", type_=BigInteger)
+            ),
+        )
+        .values(
+            jwt_user_payload=bindparam("jwt_user_payload"),
+            payload_version=bindparam("new_payload_version", type_=BigInteger),
+            authenticated_at=bindparam("authenticated_at", type_=BigInteger),
+        ),
         session_alive=select(s.c.session_handle).where(by_handle, alive),
         delete_session=delete(s).where(by_handle),
         delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),
@@ -281,11 +300,14 @@ def build_statements(
         .where(by_handle, alive)
         .values(session_info=bindparam("session_info")),
         purge_expired=delete(s).where(s.c.expires_at <= bindparam("now")),
-        select_keys=select(keys.c.key_name, keys.c.key_value),
+        select_keys=select(
+            keys.c.key_name, keys.c.key_value, keys.c.key_material, keys.c.created_at_time
+        ),
         insert_key=insert(keys).values(
             key_name=bindparam("key_name"),
             key_value=bindparam("key_value"),
             created_at_time=bindparam("created_at_time"),
+            key_material=bindparam("key_material"),
         ),
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
         insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),
@@ -324,6 +346,7 @@ SESSION_ROW_COLUMNS = (
     "refreshed_user_agent",
     "pop_key_thumbprint",
     "payload_version",
+    "authenticated_at",
 )
 
 

@@ -1,25 +1,37 @@
-"""Access tokens: standard HS256 JWTs (RFC 7519) checked on the hot path without a database.
+"""Access tokens: standard JWTs (RFC 7519) checked on the hot path without a database.
 
 Verification never parses the header on the fast path: every header this library writes is known
 byte for byte, so the header segment is looked up in the key ring and yields the key (and thus
-``alg``, which is never taken from the token). The signature is compared in constant time against
-the canonical base64url encoding of the expected MAC, so non-canonical encodings are refused.
-Any JWT library can verify these tokens given the key: ``jwt.decode(t, key, ["HS256"])``.
+``alg``, which is never taken from the token). HS256 signatures are compared in constant time
+against the canonical base64url encoding of the expected MAC, so non-canonical encodings are
+refused; asymmetric signatures are decoded canonically and checked with the key's public half.
+An asymmetric token verified once is remembered by the key ring (bounded), so the many requests
+that present one access token pay for one signature check. Any JWT library can verify these
+tokens given the key: ``jwt.decode(t, key, ["HS256"])``, or the JWK Set for the others.
 
 Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token issued with it,
 ``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
-``cat`` when the session began (milliseconds; for user-wide revocation), ``pld`` the
+``cat`` when the session began (milliseconds; for user-wide revocation), ``aat`` when the user
+last re-authenticated (``mark_fresh``; milliseconds, absent until then), ``pld`` the
 application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 from typing import Any, NamedTuple
 
-from sessionward.encoding import b64url, b64url_bytes, from_b64url, json_string
-from sessionward.tokens.keys import KeyRing, SigningKey
+from sessionward.config import ALGORITHMS
+from sessionward.encoding import (
+    b64url,
+    b64url_bytes,
+    from_b64url,
+    from_b64url_canonical,
+    json_string,
+)
+from sessionward.tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
 MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value): refuse such
@@ -34,6 +46,7 @@ class AccessClaims:
 
     __slots__ = (
         "anti_csrf",
+        "authenticated_at_ms",
         "created_at_ms",
         "expires_ms",
         "handle",
@@ -53,6 +66,7 @@ class AccessClaims:
         payload: Any,
         expires_ms: int,
         created_at_ms: int | None = None,
+        authenticated_at_ms: int | None = None,
     ) -> None:
         self.handle = handle
         self.user_id = user_id
@@ -62,6 +76,12 @@ class AccessClaims:
         self.payload = payload
         self.expires_ms = expires_ms
         self.created_at_ms = created_at_ms  # when the session began (None: an older token)
+        self.authenticated_at_ms = authenticated_at_ms  # the latest mark_fresh, if any
+
+    @property
+    def authenticated_at(self) -> int | None:
+        """When the user last proved who they are: the latest mark_fresh, else the login."""
+        return self.created_at_ms if self.authenticated_at_ms is None else self.authenticated_at_ms
 
 
 class InvalidAccessToken(Exception):
@@ -86,11 +106,14 @@ class AccessContent(NamedTuple):
     anti_csrf: str | None
     payload_json: str  # the application's payload, already serialised
     created_at_ms: int | None  # when the session began (checked against user-wide revocations)
+    authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
 
 
 def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
     """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
-    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created = content
+    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created, fresh = (
+        content
+    )
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
@@ -107,9 +130,16 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"csrf":"', anti_csrf, '"']
     if created is not None:
         parts += [',"cat":', str(created)]
+    if fresh is not None:
+        parts += [',"aat":', str(fresh)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
-    signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    if key.secret is not None:
+        signature = b64url(_hmac_digest(key.secret, signing_input.encode(), "sha256"))
+    elif key.sign is not None:
+        signature = b64url(key.sign(signing_input.encode()))
+    else:
+        raise ValueError(f"the key {key.kid!r} can only verify")
     return f"{signing_input}.{signature}"
 
 
@@ -124,38 +154,66 @@ def verify_access_token(token: object, ring: KeyRing, now_ms: int) -> AccessClai
         if header and body and signature:
             raise UnknownSigningKey(header)
         raise InvalidAccessToken("malformed")
+    input_length = len(header) + 1 + len(body)
     try:
-        signing_input = token[: len(header) + 1 + len(body)].encode()
-        expected = b64url_bytes(_hmac_digest(key.secret, signing_input, "sha256"))
-        if not _compare(expected, signature.encode()):
-            raise InvalidAccessToken("bad signature")
-        claims = _loads(from_b64url(body))
-        exp = claims["exp"]
-        if type(exp) is not int or exp * 1000 <= now_ms:
-            raise InvalidAccessToken("expired")
-        handle = claims["sid"]
-        user_id = claims["sub"]
-        rt = claims["rt"]
-        prt = claims.get("prt")
-        csrf = claims.get("csrf")
-        created = claims.get("cat")
-        if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
-            raise InvalidAccessToken("bad claims")
-        if (
-            (prt is not None and type(prt) is not str)
-            or (csrf is not None and type(csrf) is not str)
-            or (created is not None and type(created) is not int)
-        ):
-            raise InvalidAccessToken("bad claims")
-        return AccessClaims(handle, user_id, rt, prt, csrf, claims.get("pld"), exp * 1000, created)
-    except InvalidAccessToken:
-        raise
+        secret = key.secret
+        if secret is not None:
+            expected = b64url_bytes(_hmac_digest(secret, token[:input_length].encode(), "sha256"))
+            if not _compare(expected, signature.encode()):
+                raise InvalidAccessToken("bad signature")
+        elif token not in ring.verified:
+            _verify_signature(token, key, ring, input_length)
+        # Claims are parsed on every use, so that no request sees another's changes to them.
+        return _read_claims(body, now_ms)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         raise InvalidAccessToken("malformed") from exc
 
 
-def read_header_kid(header_segment: str) -> object:
-    """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
+def _verify_signature(token: str, key: SigningKey, ring: KeyRing, input_length: int) -> None:
+    """Check an asymmetric signature, and remember the token as verified by ``ring``."""
+    if not key.verify(
+        token[:input_length].encode(), from_b64url_canonical(token[input_length + 1 :])
+    ):
+        raise InvalidAccessToken("bad signature")
+    verified = ring.verified
+    if len(verified) >= VERIFIED_CACHE_SIZE:
+        # The oldest goes; another thread may have taken it already.
+        with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+            del verified[next(iter(verified))]
+    verified[token] = True
+
+
+def _read_claims(body: str, now_ms: int) -> AccessClaims:
+    """The claims of a token whose signature is valid; expired or ill-typed claims raise
+    :class:`InvalidAccessToken`."""
+    claims = _loads(from_b64url(body))
+    exp = claims["exp"]
+    if type(exp) is not int or exp * 1000 <= now_ms:
+        raise InvalidAccessToken("expired")
+    handle = claims["sid"]
+    user_id = claims["sub"]
+    rt = claims["rt"]
+    prt = claims.get("prt")
+    csrf = claims.get("csrf")
+    created = claims.get("cat")
+    fresh = claims.get("aat")
+    if type(handle) is not str or type(user_id) is not str or type(rt) is not str:
+        raise InvalidAccessToken("bad claims")
+    if (
+        (prt is not None and type(prt) is not str)
+        or (csrf is not None and type(csrf) is not str)
+        or (created is not None and type(created) is not int)
+        or (fresh is not None and type(fresh) is not int)
+    ):
+        raise InvalidAccessToken("bad claims")
+    payload = claims.get("pld")
+    return AccessClaims(handle, user_id, rt, prt, csrf, payload, exp * 1000, created, fresh)
+
+
+def read_header(header_segment: str) -> tuple[str, object] | None:
+    """``(alg, kid)`` of an unknown header (slow path only); None if it is not our kind of
+    header: JSON with only ``alg`` (one we sign with), ``kid`` and ``typ``. No ``jwk``, ``jku``
+    or ``x5u`` header is ever honoured: a token naming its own key is refused outright."""
     if len(header_segment) > 200:
         return None
     try:
@@ -164,8 +222,14 @@ def read_header_kid(header_segment: str) -> object:
         return None
     if (
         type(header) is not dict
-        or header.get("alg") != "HS256"
+        or header.get("alg") not in ALGORITHMS
         or set(header) - {"alg", "kid", "typ"}
     ):
         return None
-    return header.get("kid")
+    return header["alg"], header.get("kid")
+
+
+def read_header_kid(header_segment: str) -> object:
+    """The ``kid`` of an unknown header (slow path only); None if it is not our kind of header."""
+    fields = read_header(header_segment)
+    return None if fields is None else fields[1]

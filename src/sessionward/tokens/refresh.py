@@ -34,7 +34,7 @@ _AAD = b"sessionward refresh token v1"
 
 @dataclass(frozen=True, slots=True)
 class RefreshClaims:
-    """What a refresh token says. The last three are absent in tokens of older versions."""
+    """What a refresh token says. The last four are absent in tokens of older versions."""
 
     handle: str
     user_id: str
@@ -45,6 +45,7 @@ class RefreshClaims:
     payload_version: int | None = (
         None  # which version of the payload that was (None: never changed)
     )
+    authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
 
 
 class InvalidRefreshToken(Exception):
@@ -86,6 +87,8 @@ class RefreshTokenCipher:
             parts.append(f',"pld":{claims.payload_json}')
         if claims.payload_version is not None:
             parts.append(f',"pv":{claims.payload_version}')
+        if claims.authenticated_at_ms is not None:
+            parts.append(f',"aat":{claims.authenticated_at_ms}')
         parts.append("}")
         sealed = self._aead.encrypt(nonce, "".join(parts).encode(), _AAD)
         return b64url(nonce + sealed)
@@ -114,6 +117,7 @@ class RefreshTokenCipher:
             if "pld" not in content
             else json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
             _optional(content, "pv", int),
+            _optional(content, "aat", int),
         )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -26,6 +26,7 @@ from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 
 from sessionward.calls import ManagerFlow
+from sessionward.claims import Claim
 from sessionward.config import Config
 from sessionward.errors import ConfigError
 from sessionward.events import SessionHooks
@@ -225,22 +226,38 @@ def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
 
 
 def get_session(
-    request: HttpRequest, *, anti_csrf: bool | None = None, optional: bool = False
+    request: HttpRequest,
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> RequestSession | None:
     """The request's session; raises the error family (answered by the middleware)."""
     flow = get_transport().get_session(
-        _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+        _RequestAdapter(request),
+        outgoing(request),
+        anti_csrf=anti_csrf,
+        optional=optional,
+        claims=claims,
     )
     verified = run(flow)
     return None if verified is None else _session(request, verified.session)
 
 
 async def aget_session(
-    request: HttpRequest, *, anti_csrf: bool | None = None, optional: bool = False
+    request: HttpRequest,
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
     """:func:`get_session` for async views."""
     flow = get_transport().get_session(
-        _RequestAdapter(request), outgoing(request), anti_csrf=anti_csrf, optional=optional
+        _RequestAdapter(request),
+        outgoing(request),
+        anti_csrf=anti_csrf,
+        optional=optional,
+        claims=claims,
     )
     verified = await arun(flow)
     return None if verified is None else _asession(request, verified.session)
@@ -266,16 +283,21 @@ async def acreate_new_session(
     return _asession(request, (await arun(flow)).session)
 
 
-def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> Callable[[V], V]:
+def verify_session(
+    *, anti_csrf: bool | None = None, optional: bool = False, claims: Sequence[Claim] = ()
+) -> Callable[[V], V]:
     """Decorator for sync or async views: the session on ``request.sessionward`` (None if
-    optional and absent). ``anti_csrf``: None checks every non-GET method, True/False force it."""
+    optional and absent). ``anti_csrf``: None checks every non-GET method, True/False force it.
+    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403."""
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                found = await aget_session(request, anti_csrf=anti_csrf, optional=optional)
+                found = await aget_session(
+                    request, anti_csrf=anti_csrf, optional=optional, claims=claims
+                )
                 request.sessionward = found  # type: ignore[attr-defined]
                 return await view(request, *args, **kwargs)
 
@@ -283,7 +305,7 @@ def verify_session(*, anti_csrf: bool | None = None, optional: bool = False) -> 
 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            found = get_session(request, anti_csrf=anti_csrf, optional=optional)
+            found = get_session(request, anti_csrf=anti_csrf, optional=optional, claims=claims)
             request.sessionward = found  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)
 

@@ -8,6 +8,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
+from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
 from sessionward.integrations.django import (
     _OUT_ATTR,
@@ -24,7 +25,8 @@ GetResponse = Callable[[HttpRequest], Any]
 
 
 class SessionwardMiddleware:
-    """Serves ``POST <refresh_path>``, answers the error family, applies each request's writes.
+    """Serves ``POST <refresh_path>`` and ``GET <jwks_path>``, answers the error family, applies
+    each request's writes.
 
     Sync and async capable: Django picks the mode of the surrounding stack.
     """
@@ -38,18 +40,25 @@ class SessionwardMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def _is_refresh(self, request: HttpRequest) -> bool:
-        return request.method == "POST" and request.path == get_transport().config.refresh_path
+    def _own_flow(self, request: HttpRequest, out: Outgoing) -> ManagerFlow[Any] | None:
+        """The flow of a route the middleware serves itself, or None for the app's routes."""
+        transport = get_transport()
+        config = transport.config
+        if request.method == "POST" and request.path == config.refresh_path:
+            return _status_ok(transport.refresh_session(_RequestAdapter(request), out))
+        if request.method in ("GET", "HEAD") and request.path == config.jwks_path:
+            return transport.jwks(out)
+        return None
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
-        if self._is_refresh(request):
+        flow = self._own_flow(request, out)
+        if flow is not None:
             try:
-                run(get_transport().refresh_session(_RequestAdapter(request), out))
-                response: HttpResponseBase = JsonResponse({"status": "OK"})
+                response: HttpResponseBase = JsonResponse(run(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
@@ -60,10 +69,10 @@ class SessionwardMiddleware:
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
-        if self._is_refresh(request):
+        flow = self._own_flow(request, out)
+        if flow is not None:
             try:
-                await arun(get_transport().refresh_session(_RequestAdapter(request), out))
-                response: HttpResponseBase = JsonResponse({"status": "OK"})
+                response: HttpResponseBase = JsonResponse(await arun(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
@@ -76,3 +85,9 @@ class SessionwardMiddleware:
         if isinstance(exception, SessionError):
             return error_response(request, exception)
         return None
+
+
+def _status_ok(flow: ManagerFlow[Any]) -> ManagerFlow[dict[str, str]]:
+    """``flow``, answered with the refresh endpoint's ``{"status": "OK"}``."""
+    yield from flow
+    return {"status": "OK"}

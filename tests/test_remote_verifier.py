@@ -1,0 +1,278 @@
+"""Remote verifiers: another service verifies access tokens with only the JWKS URL.
+
+The JWK Set is served over real HTTP on loopback by a small server in front of a real manager,
+so fetching, caching, refetching and every fault go through httpx as in production. The attack
+cases are those the library's own verify refuses; here they must be refused without a database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from sessionward import (
+    AsyncRemoteVerifier,
+    GeneralError,
+    RemoteVerifier,
+    SessionManager,
+    TryRefreshTokenError,
+)
+from sessionward.remote import MAX_JWKS_BYTES, cache_lifetime_s
+from tests.test_signing_algorithms import forgeries
+
+ASYMMETRIC = ["EdDSA", "ES256", "RS256"]
+
+
+class JwksServer:
+    """Serves a manager's JWK Set (with its Cache-Control) on loopback; ``fault`` breaks it."""
+
+    def __init__(self, manager: SessionManager) -> None:
+        self.manager = manager
+        self.fault: str | None = None
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests += 1
+                published = server.manager.jwks()
+                body = json.dumps(published.jwk_set).encode()
+                status, cache = 200, f"public, max-age={published.max_age}"
+                if server.fault == "500":
+                    status, body = 500, b"oops"
+                elif server.fault == "garbage":
+                    body = b"<html>not json</html>"
+                elif server.fault == "huge":
+                    body = b'{"keys": [' + b" " * (MAX_JWKS_BYTES + 10) + b"]}"
+                elif server.fault == "no-cache-header":
+                    cache = ""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                if cache:
+                    self.send_header("Cache-Control", cache)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def issuer(make_manager: Callable[..., SessionManager]) -> Callable[..., SessionManager]:
+    """The issuing app's manager, on each backend (the verifier itself needs none)."""
+    return make_manager
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[SessionManager], JwksServer]]:
+    servers: list[JwksServer] = []
+
+    def start(manager: SessionManager) -> JwksServer:
+        servers.append(JwksServer(manager))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_tokens_verify_remotely_with_the_issuers_checks(issuer, serve, clock, algorithm):
+    manager = issuer(signing_algorithm=algorithm)
+    server = serve(manager)
+    tokens = manager.create_new_session("alice", {"role": "admin"})
+    with RemoteVerifier(server.url, clock=clock) as verifier:
+        session = verifier.verify(tokens.access_token.value)
+        assert (session.user_id, session.jwt_payload) == ("alice", {"role": "admin"})
+        assert session.handle == tokens.session.handle
+        # The anti-CSRF token is checked in constant time when given, and required on demand.
+        assert verifier.verify(tokens.access_token.value, tokens.anti_csrf_token).user_id == "alice"
+        with pytest.raises(TryRefreshTokenError, match="anti-CSRF"):
+            verifier.verify(tokens.access_token.value, "wrong")
+        with pytest.raises(TryRefreshTokenError, match="no anti-csrf"):
+            verifier.verify(tokens.access_token.value, require_anti_csrf=True)
+        # Expiry with the leeway (5 s by default), as the issuer does.
+        clock.advance(3600 + 4)
+        assert verifier.verify(tokens.access_token.value).user_id == "alice"
+        clock.advance(2)
+        with pytest.raises(TryRefreshTokenError, match="expired"):
+            verifier.verify(tokens.access_token.value)
+        assert server.requests == 2  # the first verify, then once the max-age ran out
+
+
+@pytest.mark.parametrize("algorithm", ASYMMETRIC)
+def test_forged_and_confused_tokens_are_refused_remotely(issuer, serve, clock, algorithm):
+    manager = issuer(signing_algorithm=algorithm)
+    server = serve(manager)
+    tokens = manager.create_new_session("alice")
+    token = tokens.access_token.value
+    attacks = {
+        **forgeries(token, manager.signing_keys()[-1], key_url=server.url),
+        "not a string": 12345,
+    }
+    with RemoteVerifier(server.url, clock=clock, refetch_cooldown=0) as verifier:
+        assert verifier.verify(token).user_id == "alice"
+        fetched = server.requests
+        for name, forged in attacks.items():
+            with pytest.raises(TryRefreshTokenError):
+                verifier.verify(forged)
+                pytest.fail(f"accepted: {name}")
+        # None of these is a new key of ours: no attack made the verifier fetch again.
+        assert server.requests == fetched
+        assert verifier.verify(token).user_id == "alice"
+
+
+def test_unknown_kid_refetches_with_a_cooldown_and_rotation_never_misses(issuer, serve, clock):
+    manager = issuer(
+        signing_algorithm="EdDSA", signing_key_update_interval=1, access_token_validity=3600
+    )
+    server = serve(manager)
+    clock.now = 1_800_000_000 + 10 * 60
+    first = manager.create_new_session("alice")
+    with RemoteVerifier(server.url, clock=clock, refetch_cooldown=10) as verifier:
+        assert verifier.verify(first.access_token.value).user_id == "alice"
+        assert len(verifier.key_ids) == 1
+        # The successor is published in the last tenth of the interval, and the JWKS max-age
+        # runs out before it signs: a verifier that honours max-age already holds it.
+        clock.advance(45 * 60)
+        assert verifier.verify(first.access_token.value).user_id == "alice"
+        assert len(verifier.key_ids) == 2
+        known = verifier.key_ids
+        clock.advance(6 * 60)
+        second = manager.create_new_session("bob").access_token.value
+        assert jwt.get_unverified_header(second)["kid"] == known[1]
+        # No miss: the verifier held the key before it signed, so even with the issuer
+        # failing now, the new token verifies.
+        server.fault = "500"
+        assert verifier.verify(second).user_id == "bob"
+        server.fault = None
+
+    # A verifier whose cache is still fresh but lacks a key refetches once, then cools down.
+    other = issuer(signing_algorithm="EdDSA")
+    other_server = serve(other)
+    with RemoteVerifier(other_server.url, clock=clock, refetch_cooldown=10) as verifier:
+        verifier.verify(other.create_new_session("carol").access_token.value)
+        other.rotate_signing_key()  # an emergency rotation signs at once, unpublished
+        newer = other.create_new_session("dave").access_token.value
+        clock.advance(10)  # one cooldown after the first fetch
+        fetches = other_server.requests
+        assert verifier.verify(newer).user_id == "dave"
+        assert other_server.requests == fetches + 1
+        forged_kid = jwt.encode(
+            {"sub": "x"}, ed25519.Ed25519PrivateKey.generate(), "EdDSA", {"kid": "1-EdDSA"}
+        )
+        with pytest.raises(TryRefreshTokenError, match="unknown key"):
+            verifier.verify(forged_kid)
+        assert other_server.requests == fetches + 1  # within the cooldown: no fetch
+        clock.advance(10)
+        with pytest.raises(TryRefreshTokenError):
+            verifier.verify(forged_kid)
+        assert other_server.requests == fetches + 2  # cooled down: one more fetch, still refused
+
+
+def test_hs256_issuers_publish_nothing_and_hs256_tokens_never_refetch(issuer, serve, clock):
+    manager = issuer()  # HS256, the default
+    server = serve(manager)
+    tokens = manager.create_new_session("alice")
+    with RemoteVerifier(server.url, clock=clock, refetch_cooldown=0) as verifier:
+        for _ in range(3):
+            with pytest.raises(TryRefreshTokenError, match="unknown key"):
+                verifier.verify(tokens.access_token.value)
+        assert verifier.key_ids == []
+        assert server.requests == 1  # the first fetch only: no JWK Set verifies HS256
+
+
+def test_fetch_faults_are_general_errors_and_stale_keys_keep_working(issuer, serve, clock):
+    manager = issuer(signing_algorithm="ES256")
+    server = serve(manager)
+    token = manager.create_new_session("alice").access_token.value
+    for fault, message in [("500", "HTTP 500"), ("garbage", "not JSON"), ("huge", "larger")]:
+        server.fault = fault
+        with (
+            RemoteVerifier(server.url, clock=clock) as verifier,
+            pytest.raises(GeneralError, match=message),
+        ):
+            verifier.verify(token)
+    server.fault = None
+    with RemoteVerifier(server.url, clock=clock) as verifier:
+        assert verifier.verify(token).user_id == "alice"
+        server.stop()
+        clock.advance(301)  # the cache is stale and the issuer is down: the old keys still verify
+        assert verifier.verify(token).user_id == "alice"
+    with (
+        RemoteVerifier(server.url, clock=clock, timeout=1) as verifier,
+        pytest.raises(GeneralError, match="could not be fetched"),
+    ):
+        verifier.verify(token)
+
+
+def test_cache_lifetime_follows_cache_control() -> None:
+    assert cache_lifetime_s("public, max-age=120") == 120
+    assert cache_lifetime_s('max-age="60"') == 60
+    assert cache_lifetime_s(None) == 300
+    assert cache_lifetime_s("public") == 300
+    assert cache_lifetime_s("no-store") == 1
+    assert cache_lifetime_s("max-age=0") == 1
+    assert cache_lifetime_s("max-age=99999999") == 3600
+
+
+def test_a_client_of_the_application_is_used_and_left_open(issuer, serve, clock):
+    manager = issuer(signing_algorithm="EdDSA")
+    server = serve(manager)
+    token = manager.create_new_session("alice").access_token.value
+    with httpx.Client() as client:
+        with RemoteVerifier(server.url, client=client, clock=clock) as verifier:
+            assert verifier.verify(token).user_id == "alice"
+        assert not client.is_closed  # the application's client is the application's to close
+        assert client.get(server.url).status_code == 200
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(GeneralError, match="jwks_url"):
+        RemoteVerifier("file:///etc/passwd")
+    with pytest.raises(GeneralError, match="leeway"):
+        RemoteVerifier("http://127.0.0.1/jwks", leeway=-1)
+
+
+async def test_async_verifier_shares_one_fetch_between_concurrent_callers(issuer, serve, clock):
+    manager = issuer(signing_algorithm="EdDSA")
+    server = serve(manager)
+    tokens = [manager.create_new_session(f"user{i}").access_token.value for i in range(20)]
+    async with AsyncRemoteVerifier(server.url, clock=clock) as verifier:
+        sessions = await asyncio.gather(*(verifier.verify(t) for t in tokens))
+        assert [s.user_id for s in sessions] == [f"user{i}" for i in range(20)]
+        assert server.requests == 1
+        with pytest.raises(TryRefreshTokenError):
+            await verifier.verify(tokens[0][:-3] + "AAA")
+
+
+def test_any_jwt_library_verifies_our_tokens_from_the_served_jwks(issuer, serve, clock):
+    """PyJWT's PyJWKClient, knowing only the URL, verifies what the issuer signs."""
+    for algorithm in ASYMMETRIC:
+        manager = issuer(signing_algorithm=algorithm)
+        server = serve(manager)
+        token = manager.create_new_session("alice", {"role": "admin"}).access_token.value
+        client = jwt.PyJWKClient(server.url)
+        key = client.get_signing_key_from_jwt(token)
+        claims = jwt.decode(token, key.key, algorithms=[algorithm])
+        assert claims["sub"] == "alice" and claims["pld"] == {"role": "admin"}
+        assert httpx.get(server.url).headers["cache-control"].startswith("public, max-age=")
