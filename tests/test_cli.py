@@ -116,6 +116,29 @@ def test_revoke_user_ends_every_session_of_that_user_only(db: Db, capsys: Any) -
         assert manager.get_all_session_handles_for_user("bob") == [bob.session.handle]
 
 
+def test_purge_keeps_the_keys_of_a_deployment_with_long_access_tokens(db: Db, capsys: Any) -> None:
+    """The command knows nothing of the deployment's access-token validity (a day here): each
+    key recorded how long it must verify, so purge keeps the key its tokens need."""
+    clock = [time.time() - 3 * 3600]
+    with SessionManager(
+        refresh_path="/refresh",
+        database_url=db.url,
+        access_token_validity=86400,
+        clock=lambda: clock[0],
+        **db.tables,
+    ) as manager:
+        old = manager.create_new_session("alice")
+        clock[0] += 2
+        manager.rotate_signing_key()  # the first key stopped signing three hours ago
+    assert cli(capsys, "purge", *db.options)[0] == EXIT_OK
+    keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
+    assert [k["state"] for k in keys] == ["verifying only", "signing"]
+    with SessionManager(
+        refresh_path="/refresh", database_url=db.url, access_token_validity=86400, **db.tables
+    ) as manager:
+        assert manager.get_session(old.access_token.value).session.user_id == "alice"
+
+
 def test_purge_deletes_expired_sessions(db: Db, capsys: Any) -> None:
     with db.manager() as manager:  # first: its first login purges, with the real clock
         manager.create_new_session("alice")

@@ -57,6 +57,50 @@ def test_keys_that_can_verify_nothing_are_purged(make_manager, clock: FakeClock)
     assert len(manager.signing_keys()) <= 2
 
 
+def test_each_key_verifies_for_the_window_its_signers_recorded(make_manager, clock: FakeClock):
+    """A deployment with 3-day access tokens, and a process (or the command) configured with
+    the default one hour: the short one's purge keeps the long one's keys while their tokens
+    live, and verifies those tokens, because every key records how long it must verify."""
+    long = make_manager(access_token_validity=3 * 86400)
+    old = long.create_new_session("alice")
+    clock.advance(2)
+    long.rotate_signing_key()  # the first key stops signing now; its tokens live 3 more days
+    tables = {
+        "signing_key_table": long.config.signing_key_table,
+        "refresh_token_table": long.config.refresh_token_table,
+        "revocation_table": long.config.revocation_table,
+    }
+    short = make_manager(tables=tables)  # access_token_validity: the default hour
+    clock.advance(2 * HOUR)
+    short.purge_expired_sessions()
+    assert kid_of(old.access_token.value) in [k.kid for k in short.signing_keys()]
+    assert short.get_session(old.access_token.value).session.user_id == "alice"
+    clock.advance(3 * 86400)
+    short.purge_expired_sessions()
+    assert kid_of(old.access_token.value) not in [k.kid for k in short.signing_keys()]
+
+
+def test_a_longer_validity_widens_the_recorded_window_of_live_keys(make_manager, clock):
+    """Keys written by a one-hour deployment (or an older version, which records nothing)
+    are widened when a process with longer access tokens starts signing with them."""
+    short = make_manager()
+    short.create_tables()
+    tables = {
+        "signing_key_table": short.config.signing_key_table,
+        "refresh_token_table": short.config.refresh_token_table,
+        "revocation_table": short.config.revocation_table,
+    }
+    long = make_manager(tables=tables, access_token_validity=2 * 86400)
+    old = long.create_new_session("alice")  # signed by the key the short process wrote
+    clock.advance(2)
+    long.rotate_signing_key()
+    clock.advance(3 * HOUR)
+    short.purge_expired_sessions()
+    fresh = make_manager(tables=tables)  # another one-hour process, starting now
+    assert kid_of(old.access_token.value) in [k.kid for k in fresh.signing_keys()]
+    assert fresh.get_session(old.access_token.value).session.user_id == "alice"
+
+
 def test_key_rotated_by_another_process_is_loaded_on_demand(
     make_manager, clock: FakeClock, driver_statements
 ):

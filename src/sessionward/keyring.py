@@ -17,6 +17,7 @@ from sessionward.tokens.access import read_header_kid
 from sessionward.tokens.algorithms import KeyFormatError
 from sessionward.tokens.derivation import KeyDerivation
 from sessionward.tokens.keys import (
+    DYNAMIC_PREFIX,
     JWKS_MAX_AGE_S,
     REFRESH_KEY_NAME,
     KeyRing,
@@ -91,6 +92,8 @@ class Keys:
         now = self._now_ms()
         rows = yield from self._ensure_refresh_key(rows, now)
         yield from self._install_signing_keys(rows, now)
+        if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
+            yield from self._record_window((yield from self._queries.load_keys()))
         self._ready = True
 
     def _insert_and_reload(
@@ -98,7 +101,7 @@ class Keys:
     ) -> StoreFlow[KeyRows]:
         """Insert a key unless it exists (another process may win the race), then re-read."""
         value, material = values
-        yield from self._queries.insert_key(name, value, now, material)
+        yield from self._queries.insert_key(name, value, now, material, self.verify_window_ms)
         return (yield from self._queries.load_keys())
 
     def _stored_or_created(
@@ -248,8 +251,18 @@ class Keys:
             self._apply_dynamic_rows(rows, self._now_ms())
         return list(self.ring.keys)
 
+    def _record_window(self, rows: KeyRows) -> StoreFlow[None]:
+        """Make the live keys' recorded verify windows at least this process's (tokens it signs
+        live that long), so that a purge by any process, or the command, keeps them."""
+        window = self.verify_window_ms
+        for key in self.ring.keys:
+            row = _find(rows, f"{DYNAMIC_PREFIX}{key.kid}")
+            if row is not None and (row.verify_window_ms or 0) < window:
+                yield from self._queries.widen_key_window(row.name, window)
+
     def purge(self, now: int) -> StoreFlow[int]:
-        """Delete signing keys that can neither sign nor verify any more."""
+        """Delete signing keys that can neither sign nor verify any more: each verifies for the
+        window recorded with it (or this process's, if longer)."""
         rows = yield from self._queries.load_keys()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
         return (yield from self._queries.delete_keys(dead))

@@ -105,6 +105,9 @@ class KeyRow(NamedTuple):
     value: str  # an HMAC secret, the refresh-token key, or an asymmetric key's algorithm
     material: str | None = None  # the PEM private key of an asymmetric key
     created_at_ms: int = 0
+    # How long after it stops signing the key must still verify (the longest access-token
+    # validity plus leeway of the processes that sign with it); None: written by an older version.
+    verify_window_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,8 +116,14 @@ def _session_data(result: Result) -> tuple[bool, str | None]:
 
 def _key_rows(result: Result) -> list[KeyRow]:
     return [
-        KeyRow(str(name), str(value), None if material is None else str(material), int(created))
-        for name, value, material, created in result.rows
+        KeyRow(
+            str(name),
+            str(value),
+            None if material is None else str(material),
+            int(created),
+            _int_or_none(window),
+        )
+        for name, value, material, created, window in result.rows
     ]
 
 
@@ -266,7 +272,12 @@ class Queries:
         return execute(self.statements.select_keys, {}, _key_rows)
 
     def insert_key(
-        self, name: str, value: str, now: int, material: str | None = None
+        self,
+        name: str,
+        value: str,
+        now: int,
+        material: str | None = None,
+        verify_window_ms: int | None = None,
     ) -> StoreFlow[bool]:
         """True if inserted; False if the key exists (another process won the race)."""
         values = {
@@ -274,6 +285,7 @@ class Queries:
             "key_value": value,
             "created_at_time": now,
             "key_material": material,
+            "verify_window_ms": verify_window_ms,
         }
         return execute(
             self.statements.insert_key, values, _one_changed, duplicate_reads_as_nothing=True
@@ -302,6 +314,12 @@ class Queries:
 
     def purge_revocations(self, now: int) -> StoreFlow[int]:
         return execute(self.statements.purge_revocations, {"now": now}, _count)
+
+    def widen_key_window(self, name: str, verify_window_ms: int) -> StoreFlow[bool]:
+        """Record that key ``name`` must verify ``verify_window_ms`` after it stops signing,
+        unless a longer window is recorded already."""
+        parameters = {"key_name": name, "verify_window_ms": verify_window_ms}
+        return execute(self.statements.widen_key_window, parameters, _one_changed)
 
     def delete_keys(self, names: list[str]) -> StoreFlow[int]:
         deleted = 0

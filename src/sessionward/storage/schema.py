@@ -100,6 +100,9 @@ def build_tables(
         Column("created_at_time", BigInteger, nullable=False),
         # An asymmetric key's PEM private key (key_value then names its algorithm).
         Column("key_material", Text, nullable=True),
+        # How long after it stops signing the key must verify: the signers' access-token
+        # validity plus leeway, recorded so that purge needs no setting (and cannot guess wrong).
+        Column("verify_window_ms", BigInteger, nullable=True),
     )
     sessions = Table(
         refresh_token_table,
@@ -179,6 +182,7 @@ class Statements:
     select_keys: Select[Any]
     insert_key: Insert
     delete_key: Delete
+    widen_key_window: Update
     list_other_sessions: Select[Any]
     insert_revocation: Insert
     revocations_since: Select[Any]
@@ -301,14 +305,28 @@ def build_statements(
         .values(session_info=bindparam("session_info")),
         purge_expired=delete(s).where(s.c.expires_at <= bindparam("now")),
         select_keys=select(
-            keys.c.key_name, keys.c.key_value, keys.c.key_material, keys.c.created_at_time
+            keys.c.key_name,
+            keys.c.key_value,
+            keys.c.key_material,
+            keys.c.created_at_time,
+            keys.c.verify_window_ms,
         ),
         insert_key=insert(keys).values(
             key_name=bindparam("key_name"),
             key_value=bindparam("key_value"),
             created_at_time=bindparam("created_at_time"),
             key_material=bindparam("key_material"),
+            verify_window_ms=bindparam("verify_window_ms", type_=BigInteger),
         ),
+        widen_key_window=update(keys)
+        .where(
+            keys.c.key_name == bindparam("key_name"),
+            or_(
+                keys.c.verify_window_ms.is_(None),
+                keys.c.verify_window_ms < bindparam("verify_window_ms", type_=BigInteger),
+            ),
+        )
+        .values(verify_window_ms=bindparam("verify_window_ms", type_=BigInteger)),
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
         insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),
         revocations_since=select(

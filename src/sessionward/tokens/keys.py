@@ -273,7 +273,7 @@ def build_dynamic_ring(rows: Iterable[KeyRow], *, now_ms: int, verify_window_ms:
     return ring_of(
         _key_of_row(key.row, key.algorithm, key.kid, key.start_ms, until)
         for key, until in _signing_periods(rows)
-        if until + verify_window_ms > now_ms  # else every token it signed has expired
+        if until + _window(key.row, verify_window_ms) > now_ms  # else all its tokens expired
     )
 
 
@@ -333,10 +333,21 @@ def next_key_check_ms(
     return publish_from if now_ms < publish_from else current[-1].start_ms + interval_ms
 
 
+def _window(row: KeyRow, verify_window_ms: int) -> int:
+    """How long ``row``'s key verifies after it stops signing: the recorded window, or the
+    caller's if longer (rows of older versions record none)."""
+    recorded = row.verify_window_ms
+    return verify_window_ms if recorded is None else max(recorded, verify_window_ms)
+
+
 def expired_key_names(rows: list[KeyRow], *, now_ms: int, verify_window_ms: int) -> list[str]:
     """Dynamic key rows that can neither sign nor verify any more: safe to delete."""
     periods = _signing_periods(rows)
-    return [key.row.name for key, until in periods if until + verify_window_ms <= now_ms]
+    return [
+        key.row.name
+        for key, until in periods
+        if until + _window(key.row, verify_window_ms) <= now_ms
+    ]
 
 
 def plausible_dynamic_kid(kid: object, *, now_ms: int, interval_ms: int, window_ms: int) -> bool:
