@@ -27,6 +27,7 @@ from sessionward.config import Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
 from sessionward.errors import (
+    ANTI_CSRF_MISMATCH,
     GeneralError,
     InvalidArgumentError,
     TokenTheftDetectedError,
@@ -238,7 +239,9 @@ class SessionLogic:
         except InvalidAccessToken:
             raise TryRefreshTokenError("the access token is invalid or expired") from None
         if self.config.anti_csrf and not csrf_matches(claims.anti_csrf, anti_csrf_token):
-            raise TryRefreshTokenError("the anti-CSRF token does not match")
+            raise TryRefreshTokenError(
+                "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
+            )
         return claims
 
     # --- create ------------------------------------------------------------------------------
@@ -625,7 +628,12 @@ class SessionLogic:
             try:
                 found = yield from self.queries.revocations_since(cache.read_since(), now)
             except GeneralError as exc:
-                logger.warning("sessionward: revocations could not be read (%s); retrying", exc)
+                logger.warning(
+                    "sessionward: revocations could not be read (%s); verify goes on with what "
+                    "this process knows and reads again after revocation_refresh_interval (%s s)",
+                    exc,
+                    self.config.revocation_refresh_interval,
+                )
                 cache.read_failed(now)
                 return
             cache.learn(found, self.now_ms())

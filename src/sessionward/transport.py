@@ -26,6 +26,7 @@ import enum
 import logging
 from dataclasses import dataclass, replace
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Protocol, TypeVar
 
 from sessionward.calls import (
@@ -42,6 +43,7 @@ from sessionward.calls import (
 from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
+    ANTI_CSRF_MISSING,
     DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
@@ -100,14 +102,19 @@ def cors_exposed_headers() -> list[str]:
 
 
 class RequestAdapter(Protocol):
-    """Read access to one request: its method, URL and socket peer, a cookie by name, a header
-    by name (any case)."""
+    """Read access to one request: its method, URL, scheme and socket peer, a cookie by name, a
+    header by name (any case)."""
 
     @property
     def method(self) -> str: ...
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https`` as the framework sees it (after its own proxy handling)."""
+        ...
 
     @property
     def peer_address(self) -> str | None: ...
@@ -257,12 +264,37 @@ def transfer_mode(request: RequestAdapter) -> TransferMode:
     return TransferMode.HEADER if _bearer(request) is not None else TransferMode.COOKIE
 
 
+def plain_http(request: RequestAdapter) -> bool:
+    """Whether ``request`` reached the server over plain http.
+
+    A TLS-terminating proxy in front is recognised by its ``X-Forwarded-Proto`` or ``Forwarded:
+    proto=`` header, from any peer: this only decides whether to log a hint, never a security
+    question, so a forged header can at most silence the hint.
+    """
+    if request.scheme.lower() != "http":
+        return False
+    proto = request.get_header("x-forwarded-proto")
+    if proto and proto.split(",")[0].strip().lower() == "https":
+        return False
+    forwarded = (request.get_header("forwarded") or "").lower().replace(" ", "")
+    return "proto=https" not in forwarded and 'proto="https"' not in forwarded
+
+
+SESSION_EXPIRED_PHRASE = "Session Expired"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
-    """What to answer for an error: status and a small JSON body (never a token, never a trace)."""
+    """What to answer for an error: status and a small JSON body (never a token, never a trace).
+
+    ``phrase`` is the status line's reason phrase when the status has no standard one (the
+    default 440): servers that know no phrase write "Unknown Status Code" or "UNKNOWN" instead,
+    which is what Django logs for every such answer.
+    """
 
     status: int
     body: dict[str, str]
+    phrase: str | None = None
 
 
 class Transport:
@@ -270,6 +302,33 @@ class Transport:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._warned_plain_http = False
+
+    def _note_cookies_over_http(self, request: RequestAdapter, mode: TransferMode) -> None:
+        """Log one WARNING (per transport, so per manager) the first time ``Secure`` cookies are
+        written in answer to a plain-http request.
+
+        Clients do not send ``Secure`` cookies back over http (browsers make an exception only
+        for localhost), so every later request of that client carries no session and is answered
+        the session-expired status: without this hint nothing on the server says why.
+        """
+        if (
+            self._warned_plain_http
+            or mode is not TransferMode.COOKIE
+            or not self.config.cookie_secure
+            or not plain_http(request)
+        ):
+            return
+        self._warned_plain_http = True
+        logger.warning(
+            "sessionward: session cookies marked Secure (cookie_secure=True) were set in answer "
+            "to a plain-http request. Clients do not send Secure cookies back over http "
+            "(browsers only to localhost), so their next requests will carry no session and be "
+            "answered %s 'unauthorised'. For local development over http set "
+            "cookie_secure=False; in production serve https (behind a TLS-terminating proxy, "
+            "have it send X-Forwarded-Proto). This warning is logged once.",
+            self.config.session_expired_status,
+        )
 
     # --- writing ---
 
@@ -335,20 +394,35 @@ class Transport:
         )
         out.set_header(ID_REFRESH_TOKEN_HEADER, REMOVE, expose=True)
 
+    @property
+    def expired_phrase(self) -> str | None:
+        """The reason phrase for the session-expired status, if it has no standard one."""
+        try:
+            HTTPStatus(self.config.session_expired_status)
+        except ValueError:
+            return SESSION_EXPIRED_PHRASE
+        return None
+
     def error_reply(
         self, error: BaseException, request: RequestAdapter, out: Outgoing
     ) -> ErrorReply:
         """Turn one of the error family into a response: status, body, and cookie writes."""
         expired = self.config.session_expired_status
+        phrase = self.expired_phrase
         if isinstance(error, UnauthorisedError):
             self.clear(transfer_mode(request), out)
             if isinstance(error, TokenTheftDetectedError):
-                return ErrorReply(expired, {"message": "token theft detected"})
-            return ErrorReply(expired, {"message": "unauthorised"})
+                return ErrorReply(expired, {"message": "token theft detected"}, phrase)
+            return ErrorReply(expired, {"message": "unauthorised"}, phrase)
         if isinstance(error, TryRefreshTokenError):
             out.reset()
             out.set_header("Cache-Control", "no-store")
-            return ErrorReply(expired, {"message": "try refresh token"})
+            body = {"message": "try refresh token"}
+            if error.reason is not None:
+                # The status must stay the protocol's, but a client whose real problem is the
+                # anti-CSRF header should not keep refreshing without knowing it.
+                body["reason"] = error.reason
+            return ErrorReply(expired, body, phrase)
         out.reset()
         out.set_header("Cache-Control", "no-store")
         if isinstance(error, InvalidArgumentError):
@@ -374,7 +448,9 @@ class Transport:
         tokens = yield from perform(
             CreateNewSession(user_id, jwt_payload, session_data, client, proof)
         )
-        self.write_tokens(transfer_mode(request), out, tokens)
+        mode = transfer_mode(request)
+        self._note_cookies_over_http(request, mode)
+        self.write_tokens(mode, out, tokens)
         return tokens
 
     def csrf_check_wanted(self, request: RequestAdapter, anti_csrf: bool | None) -> bool:
@@ -413,7 +489,7 @@ class Transport:
             if self.csrf_check_wanted(request, anti_csrf):
                 csrf = request.get_header(ANTI_CSRF_HEADER)
                 if csrf is None:
-                    raise TryRefreshTokenError("no anti-csrf header")
+                    raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
         try:
             verified = yield from perform(GetSession(access, csrf))
         except UnauthorisedError:
@@ -424,6 +500,7 @@ class Transport:
         # A verified session's responses are personal: no shared cache may keep them.
         out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
+            self._note_cookies_over_http(request, mode)
             self._set_access_token(mode, out, verified.new_access_token)
         return verified
 
@@ -441,6 +518,7 @@ class Transport:
             raise UnauthorisedError("no refresh token")
         client, proof = client_context(request, self.config), proof_of_possession(request)
         tokens = yield from perform(RefreshSession(refresh, client, proof))
+        self._note_cookies_over_http(request, mode)
         self.write_tokens(mode, out, tokens)
         return tokens
 

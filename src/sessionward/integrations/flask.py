@@ -58,6 +58,10 @@ class _RequestAdapter:
         return request.url
 
     @property
+    def scheme(self) -> str:
+        return request.scheme
+
+    @property
     def peer_address(self) -> str | None:
         return request.remote_addr
 
@@ -147,7 +151,10 @@ class Sessionward:
 
     def _error(self, error: Exception) -> ResponseReturnValue:
         reply = self.transport.error_reply(error, _RequestAdapter(), outgoing())
-        return jsonify(reply.body), reply.status
+        response = jsonify(reply.body)
+        # "440 Session Expired" rather than Werkzeug's "440 UNKNOWN" on the status line.
+        response.status = f"{reply.status} {reply.phrase}" if reply.phrase else reply.status
+        return response
 
     def create_new_session(
         self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None

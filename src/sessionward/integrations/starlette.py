@@ -65,6 +65,10 @@ class _RequestAdapter:
         return str(self._request.url)
 
     @property
+    def scheme(self) -> str:
+        return str(self._request.scope.get("scheme", "http"))
+
+    @property
     def peer_address(self) -> str | None:
         client = self._request.client
         return client.host if client else None
