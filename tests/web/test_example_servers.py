@@ -28,8 +28,10 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @contextmanager
 def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[str]:
-    """The example started by its command on a free loopback port; yields its base URL."""
+    """The example started by its command on a free loopback port; yields its base URL. Its
+    stderr goes to ``<tmp_path>/<framework>.log``."""
     port = free_port()
+    log_path = tmp_path / f"{framework}.log"
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     command = [
         sys.executable,
@@ -42,9 +44,10 @@ def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[s
         f"sqlite:///{tmp_path}/example.sqlite3",
         *options,
     ]
-    process = subprocess.Popen(
-        command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
+        )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -53,8 +56,9 @@ def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[s
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    _, err = process.communicate(timeout=5)
-                    pytest.fail(f"{framework} example did not start: {err.decode()[-2000:]}")
+                    stop_process(process)
+                    err = log_path.read_text(errors="replace")
+                    pytest.fail(f"{framework} example did not start: {err[-2000:]}")
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -90,3 +94,20 @@ def test_example_server_speaks_the_api(server: str) -> None:
         # cleared), not merely as expired
         after = browser.request("GET", "/me", cookies=copied)
         assert after.status == 440 and after.cleared_all
+
+
+@pytest.mark.parametrize("framework", sorted(COMMANDS))
+def test_example_says_where_it_listens_and_logs_no_unknown_status(
+    framework: str, tmp_path: Path
+) -> None:
+    """Each example prints its address at start-up; a 440 is logged (Django logs every 4xx)
+    with a reason phrase, never as "Unknown Status Code"."""
+    with running_example(framework, tmp_path) as url:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            assert client.get("/me").status_code == 440
+            time.sleep(0.2)  # let the server write its log line
+    log = (tmp_path / f"{framework}.log").read_text()
+    assert f"{framework} example: the API is at {url}/" in log
+    assert "Unknown Status Code" not in log and "Traceback" not in log
+    if framework == "django":
+        assert "Session Expired: /me" in log
