@@ -177,6 +177,7 @@ def test_login_api_expiry_one_refresh_logout(chromium: Any, demo: DemoProcess) -
     page.click("#logout")
     page.wait_for_selector("#login-panel:not([hidden])")
     assert page.text_content("#status") == "logged out"
+    assert page.is_disabled("#attacker-copy") and page.is_disabled("#victim-refresh")
     assert {c["name"] for c in context.cookies()} & {"sAccessToken", "sIdRefreshToken"} == set()
     assert page.evaluate("window.demo.client.doesSessionExist()") is False
     wire.clear()
@@ -302,7 +303,11 @@ def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> 
     """An unbound session: the copy works once, and the rotation catches it."""
     context = chromium.new_context()
     page = open_demo(context, demo)
+    session_buttons = ("#attacker-copy", "#victim-refresh")
+    # Logged out, the demonstration's own steps cannot start.
+    assert all(page.is_disabled(button) for button in session_buttons)
     log_in(page, "carol", bind=False)
+    assert all(page.is_enabled(button) for button in session_buttons)
     page.click("#attacker-copy")
     page.wait_for_function("document.getElementById('theft-status').textContent.includes('copy')")
     page.click("#attacker-use")
@@ -314,6 +319,11 @@ def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> 
     assert "token theft detected" in (page.text_content("#theft-status") or "")
     page.wait_for_selector("#login-panel:not([hidden])")
     assert "token theft" in (page.text_content("#status") or "")
+    # The wire log names the refresh's answer for what it is, not "the session is over".
+    wire = page.locator("#log li").all_text_contents()
+    refused = [line for line in wire if "POST /refresh → 440" in line]
+    assert refused and "token theft detected" in refused[0], wire
+    assert all(page.is_disabled(button) for button in session_buttons)
     page.click("#attacker-again")
     page.wait_for_function(
         "document.getElementById('theft-status').textContent.includes('session is over')"
