@@ -150,7 +150,7 @@ def test_django_management_commands(config: Config, clock: Any) -> None:
         manager.close()
 
 
-def test_django_database_url_from_settings() -> None:
+def test_django_database_url_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read from a ``DATABASES`` entry (passed in: overriding ``DATABASES`` itself makes Django
     warn), and by default from the settings' ``default`` entry."""
     django_setup()
@@ -171,10 +171,10 @@ def test_django_database_url_from_settings() -> None:
     assert database_url_from_django(lite) == "sqlite:////tmp/x.sqlite3"
     with pytest.raises(ConfigError, match="oracle"):
         database_url_from_django({"ENGINE": "django.db.backends.oracle"})
-    # By default the settings' entry: the example's DATABASES is empty, so that is refused too.
-    assert settings.DATABASES == {}
-    with pytest.raises(ConfigError, match="database_url"):
-        database_url_from_django()
+    # By default the settings' "default" entry (set here without override_settings, whose
+    # signal is what warns about DATABASES).
+    monkeypatch.setattr(settings, "DATABASES", {"default": pg})
+    assert database_url_from_django() == "postgresql://u:p%40ss@db:5432/app"
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
