@@ -1,4 +1,5 @@
-"""The exception family of PROTOCOL §3: each class tells the caller what to do next.
+"""The exception family (docs/protocol.md#operations-and-errors): each class tells the caller
+what to do next.
 
 - ``GeneralError``: something is broken (database down, invalid config, bad argument). Answer 500.
 - ``UnauthorisedError``: the session is over. Clear the cookies; the user must log in again.

@@ -1,4 +1,5 @@
-"""Every operation of PROTOCOL §3, written once as a flow (see :mod:`sessionward.flows`).
+"""Every operation of docs/protocol.md#operations-and-errors, written once as a flow (see
+:mod:`sessionward.flows`).
 
 Both managers run these flows: the sync one on a sync store, the async one on an async store.
 The decisions come from :mod:`sessionward.protocol`; the statements from
@@ -373,8 +374,9 @@ class SessionLogic:
         return VerifiedSession(session, confirmed)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
-        """PROTOCOL §4 ``get_session`` step 5: the access token's refresh token is confirmed:
-        promoted if the row still holds its parent (one statement), or already current."""
+        """docs/protocol.md#verifying-a-request step 5: the access token's refresh token is
+        confirmed: promoted if the row still holds its parent (one statement), or already
+        current."""
         assert claims.parent_hash_1 is not None
         parent_hash_2 = sha256_hex(claims.parent_hash_1)
         child_hash_2 = sha256_hex(claims.refresh_hash_1)
@@ -506,8 +508,8 @@ class SessionLogic:
         now: int,
         emissions: Emissions,
     ) -> StoreFlow[RefreshDecision]:
-        """The uncommon cases: read the row, decide (PROTOCOL §4, §4a), write by compare-and-set;
-        theft and unauthorised end here, reported."""
+        """The uncommon cases: read the row, decide (docs/protocol.md#when-a-refresh-is-theft),
+        write by compare-and-set; theft and unauthorised end here, reported."""
         timing = self._timing(now)
 
         def child_hash_2(anchor: int) -> str:
@@ -592,7 +594,7 @@ class SessionLogic:
 
     # --- the rest ----------------------------------------------------------------------------
 
-    # --- revocation (PROTOCOL §4b) -----------------------------------------------------------
+    # --- revocation (docs/protocol.md#revocation) --------------------------------------------
 
     def _record_revocation(
         self,

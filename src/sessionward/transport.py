@@ -1,5 +1,5 @@
-"""PROTOCOL §8 once, for every web framework: which token travels where, and what each outcome
-writes to the response.
+"""docs/protocol.md#on-the-wire once, for every web framework: which token travels where, and
+what each outcome writes to the response.
 
 An integration adapts its framework's request to :class:`RequestAdapter` and its response to
 :class:`ResponseAdapter`; everything else is here. Operations are written as *flows* that ask
@@ -298,7 +298,7 @@ class ErrorReply:
 
 
 class Transport:
-    """The rules of PROTOCOL §2 and §8 for one :class:`~sessionward.Config`."""
+    """The rules of docs/protocol.md#on-the-wire for one :class:`~sessionward.Config`."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -308,8 +308,8 @@ class Transport:
         """Log one WARNING (per transport, so per manager) the first time ``Secure`` cookies are
         written in answer to a plain-http request.
 
-        Clients do not send ``Secure`` cookies back over http (browsers make an exception only
-        for localhost), so every later request of that client carries no session and is answered
+        Clients do not send ``Secure`` cookies back over http (a few make an exception for
+        localhost), so every later request of that client carries no session and is answered
         the session-expired status: without this hint nothing on the server says why.
         """
         if (
@@ -322,9 +322,9 @@ class Transport:
         self._warned_plain_http = True
         logger.warning(
             "sessionward: session cookies marked Secure (cookie_secure=True) were set in answer "
-            "to a plain-http request. Clients do not send Secure cookies back over http "
-            "(browsers only to localhost), so their next requests will carry no session and be "
-            "answered %s 'unauthorised'. For local development over http set "
+            "to a plain-http request. Clients do not send Secure cookies back over http (a few "
+            "make an exception for localhost), so their next requests will carry no session "
+            "and be answered %s 'unauthorised'. For local development over http set "
             "cookie_secure=False; in production serve https (behind a TLS-terminating proxy, "
             "have it send X-Forwarded-Proto). This warning is logged once.",
             self.config.session_expired_status,
@@ -356,7 +356,7 @@ class Transport:
         out.set_header("Cache-Control", "no-store")
 
     def write_tokens(self, mode: TransferMode, out: Outgoing, tokens: SessionTokens) -> None:
-        """A full token set (after create or refresh), as PROTOCOL §2 says."""
+        """A full token set (after create or refresh), as docs/protocol.md#cookie-mode says."""
         out.reset()
         self._set_access_token(mode, out, tokens.access_token)
         if mode is TransferMode.HEADER:
@@ -469,7 +469,8 @@ class Transport:
         anti_csrf: bool | None = None,
         optional: bool = False,
     ) -> ManagerFlow[VerifiedSession | None]:
-        """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
+        """Verify the request's session (docs/protocol.md#verifying-a-request); None only if
+        optional."""
         mode = transfer_mode(request)
         csrf: str | None = None
         if mode is TransferMode.HEADER:

@@ -102,10 +102,9 @@ def test_example_says_where_it_listens_and_logs_no_unknown_status(
 ) -> None:
     """Each example prints its address at start-up; a 440 is logged (Django logs every 4xx)
     with a reason phrase, never as "Unknown Status Code"."""
-    with running_example(framework, tmp_path) as url:
-        with httpx.Client(base_url=url, timeout=10) as client:
-            assert client.get("/me").status_code == 440
-            time.sleep(0.2)  # let the server write its log line
+    with running_example(framework, tmp_path) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/me", timeout=10).status_code == 440
+        time.sleep(0.2)  # let the server write its log line
     log = (tmp_path / f"{framework}.log").read_text()
     assert f"{framework} example: the API is at {url}/" in log
     assert "Unknown Status Code" not in log and "Traceback" not in log

@@ -1,4 +1,5 @@
-"""The shared scenario suite of issue 3, run against every example app (PROTOCOL §2, §8).
+"""The shared scenario suite of issue 3, run against every example app
+(docs/protocol.md#on-the-wire).
 
 Every framework runs on every backend of ``SESSIONWARD_TEST_BACKENDS`` (FastAPI through the async
 drivers, Flask and Django through the sync ones); the whole matrix takes seconds.

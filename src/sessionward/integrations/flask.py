@@ -176,7 +176,7 @@ class Sessionward:
         return None if verified is None else self._session(verified.session)
 
     def refresh_view(self) -> ResponseReturnValue:
-        """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
+        """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""
         self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
         return jsonify({"status": "OK"})
 

@@ -1,6 +1,6 @@
 // sessionward browser client: plain modern JavaScript (an ES module), no build step.
 //
-// Speaks PROTOCOL §2, like the original frontend SDK `supertokens-website`:
+// Speaks the cookie mode of docs/protocol.md#on-the-wire, like the original frontend SDK `supertokens-website`:
 // - requests go out with `credentials: "include"` and the stored `anti-csrf` header;
 // - the `anti-csrf` and `id-refresh-token` response headers are kept (in localStorage, so every
 //   tab of the site sees the latest ones);
@@ -9,7 +9,7 @@
 //   and finds that the id-refresh token changed meanwhile (another tab refreshed) just retries,
 //   so two tabs never present the same refresh token concurrently.
 //
-// - proof of possession (PROTOCOL §4a, DPoP-style): by default the client holds an ECDSA P-256
+// - proof of possession (docs/protocol.md#proof-of-possession, DPoP-style): by default the client holds an ECDSA P-256
 //   key pair made with WebCrypto, its private half non-extractable and kept in IndexedDB, shared
 //   by the tabs. While there is no session every request carries a `DPoP` proof, so the login
 //   binds the session to the key; every refresh then carries a proof over the id-refresh token
