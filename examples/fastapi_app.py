@@ -7,6 +7,7 @@ protection idiom there is ``session: Annotated[AsyncRequestSession, Depends(veri
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -68,6 +69,14 @@ def main(argv: list[str] | None = None) -> None:
         signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    # uvicorn at log level "warning" says nothing at start-up, so say where to go.
+    print(
+        f"fastapi example: the API is at http://{shown}:{args.port}/ "
+        "(POST /login, GET /me, POST /refresh, POST /logout; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
     )
     uvicorn.run(create_app(manager), host=args.host, port=args.port, log_level="warning")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
@@ -150,6 +151,13 @@ def main(argv: list[str] | None = None) -> None:
         signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
+    )
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"flask example: the API is at http://{shown}:{args.port}/ "
+        "(POST /login, GET /me, POST /refresh, POST /logout; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
     )
     create_app(manager).run(host=args.host, port=args.port, threaded=True)
 

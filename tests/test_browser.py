@@ -177,6 +177,7 @@ def test_login_api_expiry_one_refresh_logout(chromium: Any, demo: DemoProcess) -
     page.click("#logout")
     page.wait_for_selector("#login-panel:not([hidden])")
     assert page.text_content("#status") == "logged out"
+    assert page.is_disabled("#attacker-copy") and page.is_disabled("#victim-refresh")
     assert {c["name"] for c in context.cookies()} & {"sAccessToken", "sIdRefreshToken"} == set()
     assert page.evaluate("window.demo.client.doesSessionExist()") is False
     wire.clear()
@@ -197,6 +198,8 @@ def test_two_tabs_at_expiry_share_one_refresh(chromium: Any, demo: DemoProcess) 
 
     time.sleep(PAST_EXPIRY)
     wire.clear()
+    # (a slow start may already have refreshed once: count from here)
+    before = [p.evaluate("window.demo.client.refreshCount") for p in (first, second)]
     # Hold the refresh until both tabs have met the expired token, so that the two really
     # collide however slowly this machine runs (otherwise a late tab simply finds new cookies).
     held: list[Any] = []
@@ -221,11 +224,11 @@ def test_two_tabs_at_expiry_share_one_refresh(chromium: Any, demo: DemoProcess) 
     context.unroute("**/refresh")
     for page in (first, second):
         page.wait_for_function("window.callResult !== null", timeout=15_000)
-        assert page.evaluate("window.callResult") == 200
+        assert page.evaluate("window.callResult") == 200, wire.events
     assert sorted(wire.statuses("POST", "/like")) == [200, 200, 440, 440]  # both hit expiry
     assert wire.statuses("POST", "/refresh") == [200]  # one refresh; the other tab retried
     counts = [p.evaluate("window.demo.client.refreshCount") for p in (first, second)]
-    assert sorted(counts) == [0, 1]
+    assert sorted(c - b for c, b in zip(counts, before, strict=True)) == [0, 1]
 
     for page in (first, second):
         assert page.text_content("#status") == "logged in as bob"
@@ -288,9 +291,13 @@ def test_devices_panel_signs_out_the_other_browser_at_its_next_request(
     assert click_call_api(laptop).startswith('200 {"liked":true')
     laptop.click("#reload-sessions")
     laptop.wait_for_selector("#events li[data-type=revoked][data-reason=logout]")
-    first_event = laptop.locator("#events li").first
-    assert first_event.get_attribute("data-type") == "revoked"
-    assert "Mobile Safari" not in (first_event.text_content() or "")  # no client on a revoke
+    # Newest first: the revocation, unless the laptop's 2-s access token expired meanwhile (a
+    # loaded machine) and its call refreshed, which is then the only newer kind of event.
+    types = laptop.locator("#events li").evaluate_all("items => items.map(i => i.dataset.type)")
+    newer = types[: types.index("revoked")]
+    assert set(newer) <= {"refreshed"}, types
+    revoked = laptop.locator("#events li[data-type=revoked]").first
+    assert "Mobile Safari" not in (revoked.text_content() or "")  # no client on a revoke
     created = laptop.locator("#events li[data-type=created]")
     assert created.count() == 2
     assert "Mobile Safari on iOS" in (laptop.text_content("#events") or "")
@@ -302,7 +309,11 @@ def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> 
     """An unbound session: the copy works once, and the rotation catches it."""
     context = chromium.new_context()
     page = open_demo(context, demo)
+    session_buttons = ("#attacker-copy", "#victim-refresh")
+    # Logged out, the demonstration's own steps cannot start.
+    assert all(page.is_disabled(button) for button in session_buttons)
     log_in(page, "carol", bind=False)
+    assert all(page.is_enabled(button) for button in session_buttons)
     page.click("#attacker-copy")
     page.wait_for_function("document.getElementById('theft-status').textContent.includes('copy')")
     page.click("#attacker-use")
@@ -314,6 +325,11 @@ def test_theft_demonstration_logs_both_out(chromium: Any, demo: DemoProcess) -> 
     assert "token theft detected" in (page.text_content("#theft-status") or "")
     page.wait_for_selector("#login-panel:not([hidden])")
     assert "token theft" in (page.text_content("#status") or "")
+    # The wire log names the refresh's answer for what it is, not "the session is over".
+    wire = page.locator("#log li").all_text_contents()
+    refused = [line for line in wire if "POST /refresh → 440" in line]
+    assert refused and "token theft detected" in refused[0], wire
+    assert all(page.is_disabled(button) for button in session_buttons)
     page.click("#attacker-again")
     page.wait_for_function(
         "document.getElementById('theft-status').textContent.includes('session is over')"

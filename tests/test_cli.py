@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sessionward import ClientContext, SessionManager
-from sessionward.cli import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
+from sessionward.cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
 from .conftest import Db, unique_tables
 
@@ -166,10 +166,13 @@ def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
     assert code == EXIT_OK
     header, *rows = out.splitlines()
     assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 and rows[0].endswith("signing")
+    assert rows[0].split()[4] == "-"  # SIGNS UNTIL (after a date and a time): no successor yet
     code, out, _ = cli(capsys, "keys", "--json", *db.options)
     keys = json.loads(out)
     assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}]
     assert keys[0]["alg"] == "HS256"
+    # The current key signs until a successor exists: null, not the ring's 2**62 sentinel.
+    assert keys[0]["signsUntil"] is None and keys[0]["signsFrom"] <= time.time() * 1000
     for secret in secrets:
         assert secret not in out
 
@@ -202,6 +205,7 @@ def test_rotate_key_starts_a_new_key_and_old_tokens_still_verify(db: Db, capsys:
     keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
     assert keys[-1]["kid"] == kid and keys[-1]["state"] == "signing"
     assert keys[0]["state"] == "verifying only"
+    assert keys[0]["signsUntil"] == keys[-1]["signsFrom"] and keys[-1]["signsUntil"] is None
     with db.manager() as manager:  # a fresh process: signs with the new key, verifies the old
         assert manager.get_session(before.access_token.value, before.anti_csrf_token)
         after = manager.create_new_session("alice")
@@ -213,6 +217,47 @@ def _jwt_header(token: str) -> str:
 
     segment = token.split(".")[0]
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode()
+
+
+def test_rotate_key_says_when_the_new_key_starts(sqlite_db: Db, capsys: Any) -> None:
+    """Kids are whole seconds: a rotation within the second of the previous one starts a second
+    later, and the message says so instead of "from now on"."""
+    cli(capsys, "create-tables", *sqlite_db.options)
+    outputs = []
+    for _ in range(2):
+        code, out, _ = cli(capsys, "rotate-key", *sqlite_db.options)
+        assert code == EXIT_OK
+        outputs.append(out)
+    first, second = (int(out.split()[3]) for out in outputs)
+    assert second >= first + 1
+    for out, kid in zip(outputs, (first, second), strict=True):
+        start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(kid))
+        assert f"signs from {start} UTC (" in out
+    assert "(now)" in outputs[0] or "(in 1 s)" in outputs[0]
+    if second * 1000 > time.time() * 1000:  # still ahead: the message must not say "now"
+        assert "(in 1 s)" in outputs[1] or "(in 2 s)" in outputs[1]
+
+
+def test_check_and_create_tables_name_the_missing_file_or_folder(
+    tmp_path: Path, capsys: Any
+) -> None:
+    missing_file = f"sqlite:///{tmp_path}/new.sqlite3"
+    code, out, err = cli(capsys, "check", "--database-url", missing_file)
+    assert code == EXIT_DATABASE and out == ""
+    assert f"the SQLite file '{tmp_path}/new.sqlite3' does not exist" in err
+    assert "to create the file and its tables" in err and "them" not in err
+
+    missing_folder = f"sqlite:///{tmp_path}/no/such/folder/app.sqlite3"
+    code, _, err = cli(capsys, "check", "--database-url", missing_folder)
+    assert code == EXIT_DATABASE
+    assert f"the folder '{tmp_path}/no/such/folder' of the SQLite file" in err
+    assert "create the folder" in err
+    code, out, err = cli(capsys, "create-tables", "--database-url", missing_folder)
+    assert code == EXIT_DATABASE and out == ""
+    assert f"the folder '{tmp_path}/no/such/folder' does not exist" in err
+    assert "OperationalError" not in err and "Traceback" not in err
+    assert not (tmp_path / "no").exists()
+    assert cli(capsys, "create-tables", "--database-url", missing_file)[0] == EXIT_OK
 
 
 def test_read_commands_refuse_a_database_without_tables_and_create_nothing(
@@ -315,9 +360,11 @@ def test_help_reads_well(tmp_path: Path) -> None:
     ):
         assert f"\n    {command} " in result.stdout or f"\n    {command}\n" in result.stdout
     assert "exit codes:" in result.stdout and "SESSIONWARD_DATABASE_URL" in result.stdout
+    assert "4 (demo) cannot listen" in result.stdout
     demo_help = _command("demo", "--help", cwd=tmp_path).stdout
     for option in ("--host", "--port", "--database-url", "--access-token-validity",
-                   "--blacklisting", "--cookie-domain", "--refresh-path"):  # fmt: skip
+                   "--blacklisting", "--cookie-domain", "--refresh-path",
+                   "--refresh-grace-window"):  # fmt: skip
         assert option in demo_help
 
 
@@ -353,7 +400,8 @@ def test_demo_refuses_bad_settings_a_down_database_and_a_taken_port(tmp_path: Pa
         taken.listen()
         port = str(taken.getsockname()[1])
         busy = _command("demo", "--port", port, cwd=tmp_path)
-    assert busy.returncode == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+    assert busy.returncode == EXIT_LISTEN == 4 and "cannot listen on 127.0.0.1:" in busy.stderr
+    assert "--port" in busy.stderr
     for result in (bad_url, down, bad_path, busy):
         assert "Traceback" not in result.stderr
 

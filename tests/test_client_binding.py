@@ -1,5 +1,6 @@
-"""PROTOCOL §4a: the grace window serves a duplicate only to the client that refreshed first;
-sessions bound to a key refuse refreshes without a valid proof; security events."""
+"""docs/protocol.md#the-grace-window: the grace window serves a duplicate only to the client that
+refreshed first; sessions bound to a key refuse refreshes without a valid proof; security
+events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Config validation (PROTOCOL §7): defaults, ranges, and messages that name the setting."""
+"""Config validation (docs/protocol.md#settings): defaults, ranges, and messages that name the
+setting."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Signing keys (PROTOCOL §5): shared through the database, rotated by interval, kept to verify."""
+"""Signing keys (docs/protocol.md#signing-keys): shared through the database, rotated by
+interval, kept to verify."""
 
 from __future__ import annotations
 

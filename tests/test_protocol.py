@@ -1,5 +1,6 @@
-"""The state machine of PROTOCOL §4, §4a and §5 at a glance: the pure decisions, table-driven,
-with no database. Each row: the stored state, what is presented, what must be decided."""
+"""The state machine of docs/protocol.md (rotation, theft, grace window, keys) at a glance: the
+pure decisions, table-driven, with no database. Each row: the stored state, what is presented,
+what must be decided."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PROTOCOL §4b with the default settings: four OS processes on one database; after a
+"""docs/protocol.md#revocation with the default settings: four OS processes on one database; after a
 revocation in another process, every one of them refuses the session's access token within the
 revocation interval plus one second, without a query per request. One of them sits idle for
 longer than the interval first."""

@@ -1,4 +1,5 @@
-"""The session protocol end to end on every backend: PROTOCOL §3 and the consequences of §4."""
+"""The session protocol end to end on every backend: docs/protocol.md, its operations and the
+consequences of its rotation rules."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def test_refresh_rotates_every_token_but_keeps_the_handle(manager: SessionManage
     assert refreshed.access_token.value != tokens.access_token.value
     assert refreshed.id_refresh_token.value != tokens.id_refresh_token.value
     assert refreshed.anti_csrf_token != tokens.anti_csrf_token
-    # The row is untouched until the child is used (PROTOCOL §4 step 3).
+    # The row is untouched until the child is used (docs/protocol.md#refresh-and-rotation, 3).
     assert stored_rows(manager)[0]["refresh_token_hash_2"] == h(h(tokens.refresh_token.value))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -38,7 +39,16 @@ def main(argv: list[str] | None = None) -> None:
         )
     )
     django.setup()
-    run(args.host, args.port, get_wsgi_application(), threading=True)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    # Django's run() says nothing (runserver's banner is its own), so say where to go.
+    print(
+        f"django example: the API is at http://{shown}:{args.port}/ "
+        "(POST /login, GET /me, POST /refresh, POST /logout; Ctrl-C stops)",
+        file=sys.stderr,
+        flush=True,
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop without a traceback
+        run(args.host, args.port, get_wsgi_application(), threading=True)
 
 
 if __name__ == "__main__":

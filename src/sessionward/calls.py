@@ -1,8 +1,9 @@
 """What a flow one layer up (the web transport) asks of a manager, as typed steps.
 
-:mod:`sessionward.transport` writes the rules of PROTOCOL §8 once, as flows that ``yield from
-perform(...)`` these steps; a sync integration runs them on a :class:`SessionManager`, an async
-one on an :class:`AsyncSessionManager` (see :mod:`sessionward.flows`).
+:mod:`sessionward.transport` writes the rules of docs/protocol.md#on-the-wire once, as flows
+that ``yield from perform(...)`` these steps; a sync integration runs them on a
+:class:`SessionManager`, an async one on an :class:`AsyncSessionManager` (see
+:mod:`sessionward.flows`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ library and the demo use). Exit codes are part of the interface, so scripts can 
 - 0: done;
 - 1: the database could not be used (unreachable, tables missing, a driver error);
 - 2: bad usage or an invalid setting (including an unusable database URL);
-- 3: nothing matched (a user without live sessions, an unknown session handle).
+- 3: nothing matched (a user without live sessions, an unknown session handle);
+- 4: ``demo`` only: it cannot listen on ``--host``/``--port`` (the port is taken, the address is
+  not this machine's).
 
 Messages go to stderr and never contain a token, a key or a password.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -31,6 +34,11 @@ EXIT_OK = 0
 EXIT_DATABASE = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
+EXIT_LISTEN = 4
+
+# Times beyond any calendar date mean "no end yet": the current key signs until a successor
+# exists (the key ring marks that with a huge sentinel, not with a time).
+_NO_END_MS = int(datetime(9999, 12, 31, tzinfo=timezone.utc).timestamp() * 1000)
 
 ENV_DATABASE_URL = "SESSIONWARD_DATABASE_URL"
 ENV_SIGNING_KEY_TABLE = "SESSIONWARD_SIGNING_KEY_TABLE"
@@ -143,6 +151,15 @@ def _sqlite_file(config: Config) -> Path | None:
     return Path(url.database)
 
 
+def _missing_sqlite_folder(config: Config) -> Path | None:
+    """The folder of a SQLite URL's file, if that folder does not exist (SQLite creates the
+    file, never its folder, and then says only "unable to open database file")."""
+    sqlite_file = _sqlite_file(config)
+    if sqlite_file is None or sqlite_file.parent.is_dir():
+        return None
+    return sqlite_file.parent
+
+
 def table_problems(config: Config) -> list[str]:
     """What is missing for sessionward in the database: tables or columns (empty: all there).
 
@@ -154,6 +171,11 @@ def table_problems(config: Config) -> list[str]:
     from sessionward.storage.schema import build_tables
 
     sqlite_file = _sqlite_file(config)
+    folder = _missing_sqlite_folder(config)
+    if sqlite_file is not None and folder is not None:
+        return [
+            f"the folder {str(folder)!r} of the SQLite file {str(sqlite_file)!r} does not exist"
+        ]
     if sqlite_file is not None and not sqlite_file.is_file():
         return [f"the SQLite file {str(sqlite_file)!r} does not exist"]
     engine = _engine(config)
@@ -182,12 +204,21 @@ def table_problems(config: Config) -> list[str]:
     return problems
 
 
+def _setup_hint(config: Config) -> str:
+    """What to do about the problems of :func:`table_problems`, in words that fit them."""
+    if _missing_sqlite_folder(config) is not None:
+        return "create the folder, then run `sessionward create-tables`"
+    if _sqlite_file(config) is not None and not _sqlite_file_exists(config):
+        return "run `sessionward create-tables` to create the file and its tables"
+    return "run `sessionward create-tables` to add what is missing"
+
+
 def _require_tables(config: Config) -> None:
     problems = table_problems(config)
     if problems:
         raise CliError(
             f"{safe_url(config.database_url)} is not set up for sessionward: "
-            f"{'; '.join(problems)}. Run `sessionward create-tables` first "
+            f"{'; '.join(problems)}; {_setup_hint(config)} "
             "(or check --database-url and the table names).",
             EXIT_DATABASE,
         )
@@ -226,6 +257,14 @@ def _with_manager(args: argparse.Namespace, action: Callable[[Any], int]) -> int
 
 
 def cmd_create_tables(args: argparse.Namespace) -> int:
+    folder = _missing_sqlite_folder(_config(args))
+    if folder is not None:
+        raise CliError(
+            f"the folder {str(folder)!r} does not exist, so the SQLite file cannot be created "
+            "there: create the folder first, or check --database-url",
+            EXIT_DATABASE,
+        )
+
     def run(manager: Any) -> int:
         manager.create_tables()
         config = manager.config
@@ -245,7 +284,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         for problem in problems:
             print(f"sessionward: {problem}", file=sys.stderr)
-        print("sessionward: run `sessionward create-tables` to create them", file=sys.stderr)
+        print(
+            f"sessionward: {_setup_hint(config)} (or check --database-url and the table names)",
+            file=sys.stderr,
+        )
         return EXIT_DATABASE
     print(
         f"ok: {safe_url(config.database_url)} has the tables "
@@ -332,6 +374,17 @@ def cmd_revoke_user(args: argparse.Namespace) -> int:
     return _with_manager(args, run)
 
 
+def _sqlite_file_exists(config: Config) -> bool:
+    sqlite_file = _sqlite_file(config)
+    return sqlite_file is not None and sqlite_file.is_file()
+
+
+def _signs_until(key: Any) -> int | None:
+    """When ``key`` stops signing (ms), or None while no successor exists."""
+    until: int = key.signs_until_ms
+    return None if until >= _NO_END_MS else until
+
+
 def _key_state(key: Any, now_ms: int) -> str:
     if key.signs_from_ms > now_ms:
         return "next"
@@ -352,7 +405,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                             "kid": k.kid,
                             "alg": k.algorithm,
                             "signsFrom": k.signs_from_ms,
-                            "signsUntil": k.signs_until_ms,
+                            "signsUntil": _signs_until(k),
                             "state": _key_state(k, now),
                         }
                         for k in keys
@@ -363,7 +416,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return EXIT_OK
         rows = [["KID", "ALG", "SIGNS FROM (UTC)", "SIGNS UNTIL (UTC)", "STATE"]]
         rows += [
-            [k.kid, k.algorithm, _utc(k.signs_from_ms), _utc(k.signs_until_ms), _key_state(k, now)]
+            [k.kid, k.algorithm, _utc(k.signs_from_ms), _utc(_signs_until(k)), _key_state(k, now)]
             for k in keys
         ]
         _table(rows, sys.stdout)
@@ -375,9 +428,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     def run(manager: Any) -> int:
         kid = manager.rotate_signing_key()
+        # The kid is the second the key starts signing: a second rotation within the same
+        # second starts a second later, so say when rather than "from now on".
+        when = ""
+        if kid.isdigit():
+            wait_s = math.ceil((int(kid) * 1000 - time.time() * 1000) / 1000)
+            start = _utc(int(kid) * 1000)
+            when = f" from {start} UTC" + (" (now)" if wait_s <= 0 else f" (in {wait_s} s)")
         print(
-            f"new signing key {kid} signs from now on; older keys keep verifying the tokens "
-            "they signed until those expire"
+            f"new signing key {kid} signs{when}; older keys keep verifying the tokens they "
+            "signed until those expire"
         )
         return EXIT_OK
 
@@ -386,7 +446,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from sessionward.demo import DemoOptions, serve
+        from sessionward.demo import CannotListenError, DemoOptions, serve
     except ImportError as exc:
         raise CliError(
             f"the demo needs {exc.name}, which is not installed: pip install 'sessionward[demo]'",
@@ -413,8 +473,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"the demo needs {exc.name}, which is not installed: pip install 'sessionward[demo]'",
             EXIT_USAGE,
         ) from None
-    except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", 1) from None
+    except CannotListenError as exc:
+        raise CliError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror} (choose another --port, "
+            "or stop what is using it)",
+            EXIT_LISTEN,
+        ) from None
     except SessionError as exc:
         raise CliError(
             f"cannot use the database at {safe_url(args.database_url)}: {_database_problem(exc)}",
@@ -434,6 +498,7 @@ database:
 
 exit codes:
   0 done   1 the database could not be used   2 bad usage or setting   3 nothing matched
+  4 (demo) cannot listen on --host/--port, e.g. the port is in use
 
 examples:
   sessionward demo --access-token-validity 5

@@ -1,5 +1,6 @@
 """Client context: the address and User-Agent a request came from, and when two presentations of
-one refresh token count as "the same client" for the grace window (PROTOCOL §4a).
+one refresh token count as "the same client" for the grace window
+(docs/protocol.md#the-grace-window).
 
 Pure functions, no framework: the integrations hand in the socket peer and the forwarding
 headers; the managers compare stored and presented contexts.

@@ -1,4 +1,4 @@
-"""Settings of a sessionward deployment (PROTOCOL §7), validated once at start-up.
+"""Settings of a sessionward deployment (docs/protocol.md#settings), validated at start-up.
 
 Every invalid value raises :class:`~sessionward.errors.ConfigError` with a message that names the
 setting and its allowed range, so a misconfiguration fails before the first request.
@@ -84,8 +84,8 @@ class Config:
     trusted_networks: tuple[IPNetwork, ...] = field(
         init=False, repr=False, compare=False, default=()
     )
-    # How verify learns of revocations (PROTOCOL §4b): "cached" (each process reads new
-    # revocations at most every revocation_refresh_interval seconds and checks them in memory),
+    # How verify learns of revocations (docs/protocol.md#revocation): "cached" (each process reads
+    # new revocations at most every revocation_refresh_interval seconds and checks them in memory),
     # "exact" (one lookup per verify; what enable_blacklisting=True means), "none" (access tokens
     # live until they expire). Default: "exact" with enable_blacklisting, else "cached".
     revocation_check: RevocationCheck | None = None

@@ -1,4 +1,5 @@
-"""The exception family of PROTOCOL §3: each class tells the caller what to do next.
+"""The exception family (docs/protocol.md#operations-and-errors): each class tells the caller
+what to do next.
 
 - ``GeneralError``: something is broken (database down, invalid config, bad argument). Answer 500.
 - ``UnauthorisedError``: the session is over. Clear the cookies; the user must log in again.
@@ -40,8 +41,21 @@ class UnauthorisedError(SessionError):
     """The session is certainly over (revoked, expired, invalid refresh token, missing cookies)."""
 
 
+ANTI_CSRF_MISSING = "anti_csrf_missing"
+ANTI_CSRF_MISMATCH = "anti_csrf_mismatch"
+
+
 class TryRefreshTokenError(SessionError):
-    """The access token is expired or invalid, or the anti-CSRF check failed: refresh, retry."""
+    """The access token is expired or invalid, or the anti-CSRF check failed: refresh, retry.
+
+    ``reason`` says which anti-CSRF failure it was (:data:`ANTI_CSRF_MISSING`,
+    :data:`ANTI_CSRF_MISMATCH`), so that the web answer can tell a client whose real problem is
+    the header; None for an expired, invalid or missing access token.
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class TokenTheftDetectedError(UnauthorisedError):

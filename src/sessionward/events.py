@@ -48,7 +48,8 @@ class SessionRevoked:
 
 @dataclass(frozen=True, slots=True)
 class TokenTheft:
-    """A refresh token came back that its session had already moved past (PROTOCOL §4, §4a)."""
+    """A refresh token came back that its session had already moved past
+    (docs/protocol.md#when-a-refresh-is-theft)."""
 
     session_handle: str
     user_id: str

@@ -1,7 +1,8 @@
 """The deployment's keys as this process knows them, and the flows that load, create, rotate and
-reload them (PROTOCOL §5). The decisions (which key signs, which to create, when to look again)
-are the pure functions of :mod:`sessionward.tokens.keys`; this module holds the state they act
-on, and reads or writes the key table through :class:`~sessionward.storage.queries.Queries`.
+reload them (docs/protocol.md#signing-keys). The decisions (which key signs, which to create,
+when to look again) are the pure functions of :mod:`sessionward.tokens.keys`; this module holds
+the state they act on, and reads or writes the key table through
+:class:`~sessionward.storage.queries.Queries`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every operation of PROTOCOL §3, written once as a flow (see :mod:`sessionward.flows`).
+"""Every operation of docs/protocol.md#operations-and-errors, written once as a flow (see
+:mod:`sessionward.flows`).
 
 Both managers run these flows: the sync one on a sync store, the async one on an async store.
 The decisions come from :mod:`sessionward.protocol`; the statements from
@@ -27,6 +28,7 @@ from sessionward.config import Algorithm, Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
 from sessionward.errors import (
+    ANTI_CSRF_MISMATCH,
     GeneralError,
     InvalidArgumentError,
     TokenTheftDetectedError,
@@ -251,7 +253,9 @@ class SessionLogic:
         except InvalidAccessToken:
             raise TryRefreshTokenError("the access token is invalid or expired") from None
         if self.config.anti_csrf and not csrf_matches(claims.anti_csrf, anti_csrf_token):
-            raise TryRefreshTokenError("the anti-CSRF token does not match")
+            raise TryRefreshTokenError(
+                "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
+            )
         return claims
 
     # --- create ------------------------------------------------------------------------------
@@ -386,8 +390,9 @@ class SessionLogic:
         return VerifiedSession(session, confirmed)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
-        """PROTOCOL §4 ``get_session`` step 5: the access token's refresh token is confirmed:
-        promoted if the row still holds its parent (one statement), or already current."""
+        """docs/protocol.md#verifying-a-request step 5: the access token's refresh token is
+        confirmed: promoted if the row still holds its parent (one statement), or already
+        current."""
         assert claims.parent_hash_1 is not None
         parent_hash_2 = sha256_hex(claims.parent_hash_1)
         child_hash_2 = sha256_hex(claims.refresh_hash_1)
@@ -528,8 +533,8 @@ class SessionLogic:
         now: int,
         emissions: Emissions,
     ) -> StoreFlow[RefreshDecision]:
-        """The uncommon cases: read the row, decide (PROTOCOL §4, §4a), write by compare-and-set;
-        theft and unauthorised end here, reported."""
+        """The uncommon cases: read the row, decide (docs/protocol.md#when-a-refresh-is-theft),
+        write by compare-and-set; theft and unauthorised end here, reported."""
         timing = self._timing(now)
         for _ in range(MAX_DECISION_ATTEMPTS):
             row = yield from self.queries.read_session(token.handle)
@@ -616,7 +621,7 @@ class SessionLogic:
 
     # --- the rest ----------------------------------------------------------------------------
 
-    # --- revocation (PROTOCOL §4b) -----------------------------------------------------------
+    # --- revocation (docs/protocol.md#revocation) --------------------------------------------
 
     def _record_revocation(
         self,
@@ -652,7 +657,12 @@ class SessionLogic:
             try:
                 found = yield from self.queries.revocations_since(cache.read_since(), now)
             except GeneralError as exc:
-                logger.warning("sessionward: revocations could not be read (%s); retrying", exc)
+                logger.warning(
+                    "sessionward: revocations could not be read (%s); verify goes on with what "
+                    "this process knows and reads again after revocation_refresh_interval (%s s)",
+                    exc,
+                    self.config.revocation_refresh_interval,
+                )
                 cache.read_failed(now)
                 return
             cache.learn(found, self.now_ms())

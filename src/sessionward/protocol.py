@@ -1,4 +1,5 @@
-"""The decisions of PROTOCOL §4 as pure functions: no I/O, no clock, no framework.
+"""The decisions of docs/protocol.md#refresh-and-rotation as pure functions: no I/O, no clock,
+no framework.
 
 Both managers (sync and async) read the row, call one of these functions, and the store applies
 the answer only if the row is still as read (compare-and-set; otherwise it reads and asks again).
@@ -7,13 +8,13 @@ Keeping the rules here means theft detection exists exactly once.
 Notation: ``H`` is SHA-256 in hex. For a refresh token ``RT``, ``H1 = H(RT)`` and
 ``H2 = H(H1)``. A session row stores only ``H2`` of the session's current parent refresh token.
 
-Beyond the original (PROTOCOL §4a), a grace window for clients that do not serialise their
-refreshes. A child token is derived from its parent and an *anchor* time (the moment the parent's
-first child was issued, ``row.child_issued_at``), so every refresh of the same parent within the
-window receives the very same child, and a parent presented again within the window after its
-child was promoted receives that child again (the child is re-derived from
+Beyond the original (docs/protocol.md#the-grace-window), a grace window for clients that do not
+serialise their refreshes. A child token is derived from its parent and an *anchor* time (the
+moment the parent's first child was issued, ``row.child_issued_at``), so every refresh of the
+same parent within the window receives the very same child, and a parent presented again within
+the window after its child was promoted receives that child again (the child is re-derived from
 ``row.parent_issued_at``) instead of a theft report. Outside the window, or for any older token,
-the strict rule of §4 step 5 applies.
+the strict rule applies (docs/protocol.md#when-a-refresh-is-theft).
 
 The window serves a child again only to the client that obtained it first (``same_client`` under
 ``refresh_grace_binding``): the row records that client with the anchor. Otherwise a thief

@@ -32,7 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from sessionward.errors import GeneralError, TryRefreshTokenError
+from sessionward.errors import (
+    ANTI_CSRF_MISMATCH,
+    ANTI_CSRF_MISSING,
+    GeneralError,
+    TryRefreshTokenError,
+)
 from sessionward.flows import Flow, Step, arun_flow, perform, run_flow
 from sessionward.models import Session
 from sessionward.protocol import csrf_matches
@@ -209,9 +214,11 @@ def _verify_flow(
         raise TryRefreshTokenError("the access token is invalid or expired") from None
     if claims.anti_csrf is not None:
         if anti_csrf_token is None and require_anti_csrf:
-            raise TryRefreshTokenError("no anti-csrf header")
+            raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
         if not csrf_matches(claims.anti_csrf, anti_csrf_token):
-            raise TryRefreshTokenError("the anti-CSRF token does not match")
+            raise TryRefreshTokenError(
+                "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
+            )
     return Session(claims.handle, claims.user_id, claims.payload)
 
 

@@ -1,5 +1,5 @@
-"""Revocation that reaches every process (PROTOCOL §4b): what this process knows of revoked
-sessions, so that verify can refuse their access tokens without a query.
+"""Revocation that reaches every process (docs/protocol.md#revocation): what this process knows
+of revoked sessions, so that verify can refuse their access tokens without a query.
 
 Revocations are rows of the revocation table: one per revoked session, or one per user whose
 sessions were all revoked at once ("every session created up to ``not_before``"). Each process

@@ -1,5 +1,5 @@
-"""PROTOCOL §8 once, for every web framework: which token travels where, and what each outcome
-writes to the response.
+"""docs/protocol.md#on-the-wire once, for every web framework: which token travels where, and
+what each outcome writes to the response.
 
 An integration adapts its framework's request to :class:`RequestAdapter` and its response to
 :class:`ResponseAdapter`; everything else is here. Operations are written as *flows* that ask
@@ -27,6 +27,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Protocol, TypeVar
 
 from sessionward.calls import (
@@ -49,6 +50,7 @@ from sessionward.claims import Claim, validate_claims
 from sessionward.clients import client_ip
 from sessionward.config import Config
 from sessionward.errors import (
+    ANTI_CSRF_MISSING,
     ClaimValidationError,
     DataTooLargeError,
     GeneralError,
@@ -109,14 +111,19 @@ def cors_exposed_headers() -> list[str]:
 
 
 class RequestAdapter(Protocol):
-    """Read access to one request: its method, URL and socket peer, a cookie by name, a header
-    by name (any case)."""
+    """Read access to one request: its method, URL, scheme and socket peer, a cookie by name, a
+    header by name (any case)."""
 
     @property
     def method(self) -> str: ...
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def scheme(self) -> str:
+        """``http`` or ``https`` as the framework sees it (after its own proxy handling)."""
+        ...
 
     @property
     def peer_address(self) -> str | None: ...
@@ -288,22 +295,56 @@ def is_safe_method(method: str) -> bool:
     return method.upper() in SAFE_METHODS
 
 
+def plain_http(request: RequestAdapter) -> bool:
+    """Whether ``request`` reached the server over plain http.
+
+    A TLS-terminating proxy in front is recognised by its ``X-Forwarded-Proto`` or ``Forwarded:
+    proto=`` header, from any peer: this only decides whether to log a hint, never a security
+    question, so a forged header can at most silence the hint.
+    """
+    if request.scheme.lower() != "http":
+        return False
+    proto = request.get_header("x-forwarded-proto")
+    if proto and proto.split(",")[0].strip().lower() == "https":
+        return False
+    forwarded = (request.get_header("forwarded") or "").lower().replace(" ", "")
+    return "proto=https" not in forwarded and 'proto="https"' not in forwarded
+
+
+SESSION_EXPIRED_PHRASE = "Session Expired"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorReply:
-    """What to answer for an error: status and a small JSON body (never a token, never a trace)."""
+    """What to answer for an error: status and a small JSON body (never a token, never a trace).
+
+    ``phrase`` is the status line's reason phrase when the status has no standard one (the
+    default 440): servers that know no phrase write "Unknown Status Code" or "UNKNOWN" instead,
+    which is what Django logs for every such answer.
+    """
 
     status: int
     body: dict[str, str]
+    phrase: str | None = None
 
 
-def reply_for(error: BaseException, session_expired_status: int) -> ErrorReply:
-    """The status and body for one of the error family (cookie writes are the caller's)."""
+def reply_for(
+    error: BaseException, session_expired_status: int, phrase: str | None = None
+) -> ErrorReply:
+    """The status and body for one of the error family (cookie writes are the caller's);
+    ``phrase``: the reason phrase of the session-expired status, if it has no standard one."""
+    expired = session_expired_status
     if isinstance(error, TokenTheftDetectedError):
-        return ErrorReply(session_expired_status, {"message": "token theft detected"})
+        return ErrorReply(expired, {"message": "token theft detected"}, phrase)
     if isinstance(error, UnauthorisedError):
-        return ErrorReply(session_expired_status, {"message": "unauthorised"})
+        return ErrorReply(expired, {"message": "unauthorised"}, phrase)
     if isinstance(error, TryRefreshTokenError):
-        return ErrorReply(session_expired_status, {"message": "try refresh token"})
+        body = {"message": "try refresh token"}
+        if error.reason is not None:
+            # The status must stay the protocol's, but a client whose real problem is the
+            # anti-CSRF header should not keep refreshing without knowing it.
+            body["reason"] = error.reason
+        return ErrorReply(expired, body, phrase)
     if isinstance(error, ClaimValidationError):
         # The session is fine, its claims are not: refreshing would not help.
         return ErrorReply(403, {"message": str(error), "claim": error.claim})
@@ -317,10 +358,37 @@ def reply_for(error: BaseException, session_expired_status: int) -> ErrorReply:
 
 
 class Transport:
-    """The rules of PROTOCOL §2 and §8 for one :class:`~sessionward.Config`."""
+    """The rules of docs/protocol.md#on-the-wire for one :class:`~sessionward.Config`."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._warned_plain_http = False
+
+    def _note_cookies_over_http(self, request: RequestAdapter, mode: TransferMode) -> None:
+        """Log one WARNING (per transport, so per manager) the first time ``Secure`` cookies are
+        written in answer to a plain-http request.
+
+        Clients do not send ``Secure`` cookies back over http (a few make an exception for
+        localhost), so every later request of that client carries no session and is answered
+        the session-expired status: without this hint nothing on the server says why.
+        """
+        if (
+            self._warned_plain_http
+            or mode is not TransferMode.COOKIE
+            or not self.config.cookie_secure
+            or not plain_http(request)
+        ):
+            return
+        self._warned_plain_http = True
+        logger.warning(
+            "sessionward: session cookies marked Secure (cookie_secure=True) were set in answer "
+            "to a plain-http request. Clients do not send Secure cookies back over http (a few "
+            "make an exception for localhost), so their next requests will carry no session "
+            "and be answered %s 'unauthorised'. For local development over http set "
+            "cookie_secure=False; in production serve https (behind a TLS-terminating proxy, "
+            "have it send X-Forwarded-Proto). This warning is logged once.",
+            self.config.session_expired_status,
+        )
 
     # --- writing ---
 
@@ -348,7 +416,7 @@ class Transport:
         out.set_header("Cache-Control", "no-store")
 
     def write_tokens(self, mode: TransferMode, out: Outgoing, tokens: SessionTokens) -> None:
-        """A full token set (after create or refresh), as PROTOCOL §2 says."""
+        """A full token set (after create or refresh), as docs/protocol.md#cookie-mode says."""
         out.reset()
         self._set_access_token(mode, out, tokens.access_token)
         if mode is TransferMode.HEADER:
@@ -386,6 +454,15 @@ class Transport:
         )
         out.set_header(ID_REFRESH_TOKEN_HEADER, REMOVE, expose=True)
 
+    @property
+    def expired_phrase(self) -> str | None:
+        """The reason phrase for the session-expired status, if it has no standard one."""
+        try:
+            HTTPStatus(self.config.session_expired_status)
+        except ValueError:
+            return SESSION_EXPIRED_PHRASE
+        return None
+
     def error_reply(
         self, error: BaseException, request: RequestAdapter, out: Outgoing
     ) -> ErrorReply:
@@ -395,7 +472,7 @@ class Transport:
         else:
             out.reset()
             out.set_header("Cache-Control", "no-store")
-        return reply_for(error, self.config.session_expired_status)
+        return reply_for(error, self.config.session_expired_status, self.expired_phrase)
 
     # --- flows ---
 
@@ -412,7 +489,9 @@ class Transport:
         tokens = yield from perform(
             CreateNewSession(user_id, jwt_payload, session_data, client, proof)
         )
-        self.write_tokens(transfer_mode(request), out, tokens)
+        mode = transfer_mode(request)
+        self._note_cookies_over_http(request, mode)
+        self.write_tokens(mode, out, tokens)
         return tokens
 
     def csrf_check_wanted(self, request: RequestAdapter, anti_csrf: bool | None) -> bool:
@@ -432,7 +511,8 @@ class Transport:
         optional: bool = False,
         claims: Sequence[Claim] = (),
     ) -> ManagerFlow[VerifiedSession | None]:
-        """Verify the request's session (PROTOCOL §8 ``get_session``); None only if optional."""
+        """Verify the request's session (docs/protocol.md#verifying-a-request); None only if
+        optional."""
         mode = transfer_mode(request)
         try:
             access, csrf = read_credentials(request, mode)
@@ -443,7 +523,7 @@ class Transport:
         if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
             csrf = None
         elif csrf is None:
-            raise TryRefreshTokenError("no anti-csrf header")
+            raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
         try:
             verified = yield from perform(GetSession(access, csrf))
         except UnauthorisedError:
@@ -454,6 +534,7 @@ class Transport:
         # A verified session's responses are personal: no shared cache may keep them.
         out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
+            self._note_cookies_over_http(request, mode)
             self._set_access_token(mode, out, verified.new_access_token)
         if claims:
             validate_claims(verified.session, claims, (yield from perform(ReadClock())))
@@ -473,6 +554,7 @@ class Transport:
             raise UnauthorisedError("no refresh token")
         client, proof = client_context(request, self.config), proof_of_possession(request)
         tokens = yield from perform(RefreshSession(refresh, client, proof))
+        self._note_cookies_over_http(request, mode)
         self.write_tokens(mode, out, tokens)
         return tokens
 

@@ -1,6 +1,7 @@
 """Database faults, produced for real: a TCP proxy between the library and MariaDB/PostgreSQL.
 
-What must hold while the database is unreachable (PROTOCOL §3: GENERAL means "answer 500"):
+What must hold while the database is unreachable (docs/protocol.md#operations-and-errors:
+GeneralError means "answer 500"):
 
 - a confirmed access token (no ``prt``) still verifies when blacklisting is off (no database call),
   and fails closed with ``GeneralError`` when blacklisting is on;

@@ -28,23 +28,26 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @contextmanager
 def running_example(framework: str, tmp_path: Path, *options: str) -> Iterator[str]:
-    """The example started by its command on a free loopback port; yields its base URL."""
+    """The example started by its command on a free loopback port; yields its base URL. Its
+    stderr goes to ``<tmp_path>/<framework>.log``."""
     database = f"sqlite:///{tmp_path}/example.sqlite3"
-    with running_server(
-        framework, tmp_path, *COMMANDS[framework], "--database-url", database, *options
-    ) as url:
+    command = [*COMMANDS[framework], "--database-url", database, *options]
+    with running_server(framework, tmp_path, *command) as url:
         yield url
 
 
 @contextmanager
 def running_server(name: str, tmp_path: Path, *command: str) -> Iterator[str]:
-    """``python COMMAND --port P --host 127.0.0.1`` on a free port; yields its base URL."""
+    """``python COMMAND --port P --host 127.0.0.1`` on a free port; yields its base URL. Its
+    stderr goes to ``<tmp_path>/<name>.log``."""
     port = free_port()
+    log_path = tmp_path / f"{name}.log"
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     argv = [sys.executable, *command, "--port", str(port), "--host", "127.0.0.1"]
-    process = subprocess.Popen(
-        argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
+        )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -53,8 +56,9 @@ def running_server(name: str, tmp_path: Path, *command: str) -> Iterator[str]:
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    _, err = process.communicate(timeout=5)
-                    pytest.fail(f"{name} did not start: {err.decode()[-2000:]}")
+                    stop_process(process)
+                    err = log_path.read_text(errors="replace")
+                    pytest.fail(f"{name} did not start: {err[-2000:]}")
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -117,7 +121,10 @@ def test_resource_service_trusts_the_fastapi_example_by_its_jwks_url(tmp_path: P
             assert reply.status == 200, reply.response.text
             assert reply.json() == {"user": "dave", "role": "tester"}
             refused = call("POST", csrf=False)  # a state change needs the anti-CSRF header
-            assert refused.status == 440 and refused.json() == {"message": "try refresh token"}
+            assert refused.status == 440 and refused.json() == {
+                "message": "try refresh token",
+                "reason": "anti_csrf_missing",
+            }
             assert refused.cookies == {}  # never touches the main app's cookies
             assert call("POST").json() == {"saved_for": "dave"}
 
@@ -138,3 +145,19 @@ def test_resource_service_trusts_the_fastapi_example_by_its_jwks_url(tmp_path: P
             published = client.get("/.well-known/jwks.json")
             assert published.json()["keys"][0]["alg"] == "EdDSA"
             assert "max-age=" in published.headers["cache-control"]
+
+
+@pytest.mark.parametrize("framework", sorted(COMMANDS))
+def test_example_says_where_it_listens_and_logs_no_unknown_status(
+    framework: str, tmp_path: Path
+) -> None:
+    """Each example prints its address at start-up; a 440 is logged (Django logs every 4xx)
+    with a reason phrase, never as "Unknown Status Code"."""
+    with running_example(framework, tmp_path) as url, httpx.Client(base_url=url) as client:
+        assert client.get("/me", timeout=10).status_code == 440
+        time.sleep(0.2)  # let the server write its log line
+    log = (tmp_path / f"{framework}.log").read_text()
+    assert f"{framework} example: the API is at {url}/" in log
+    assert "Unknown Status Code" not in log and "Traceback" not in log
+    if framework == "django":
+        assert "Session Expired: /me" in log

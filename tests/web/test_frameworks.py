@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -12,11 +13,20 @@ from fastapi import Depends, FastAPI
 from flask import Flask, g, jsonify
 from starlette.requests import Request
 
-from sessionward import AsyncSessionManager, Config, SessionManager
+from sessionward import AsyncSessionManager, Config, ConfigError, SessionManager
 from sessionward.integrations import flask as sw_flask
 from sessionward.integrations import starlette as sw_starlette
 
-from .conftest import EXAMPLE_SETTINGS, Browser, FlaskTestClientTransport, django_setup
+from .conftest import (
+    EXAMPLE_SETTINGS,
+    FRAMEWORKS,
+    TOKEN_COOKIES,
+    Browser,
+    FlaskTestClientTransport,
+    WebApp,
+    django_setup,
+    load_example,
+)
 
 
 @pytest.fixture
@@ -140,9 +150,11 @@ def test_django_management_commands(config: Config, clock: Any) -> None:
         manager.close()
 
 
-def test_django_database_url_from_settings() -> None:
+def test_django_database_url_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read from a ``DATABASES`` entry (passed in: overriding ``DATABASES`` itself makes Django
+    warn), and by default from the settings' ``default`` entry."""
     django_setup()
-    from django.test import override_settings
+    from django.conf import settings
 
     from sessionward.integrations.django import database_url_from_django
 
@@ -154,11 +166,15 @@ def test_django_database_url_from_settings() -> None:
         "HOST": "db",
         "PORT": "5432",
     }
-    with override_settings(DATABASES={"default": pg}):
-        assert database_url_from_django() == "postgresql://u:p%40ss@db:5432/app"
+    assert database_url_from_django(pg) == "postgresql://u:p%40ss@db:5432/app"
     lite = {"ENGINE": "django.db.backends.sqlite3", "NAME": "/tmp/x.sqlite3"}
-    with override_settings(DATABASES={"default": lite}):
-        assert database_url_from_django() == "sqlite:////tmp/x.sqlite3"
+    assert database_url_from_django(lite) == "sqlite:////tmp/x.sqlite3"
+    with pytest.raises(ConfigError, match="oracle"):
+        database_url_from_django({"ENGINE": "django.db.backends.oracle"})
+    # By default the settings' "default" entry (set here without override_settings, whose
+    # signal is what warns about DATABASES).
+    monkeypatch.setattr(settings, "DATABASES", {"default": pg})
+    assert database_url_from_django() == "postgresql://u:p%40ss@db:5432/app"
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
@@ -191,3 +207,88 @@ async def test_django_under_asgi_uses_the_async_middleware_path(config: Config, 
     finally:
         sw_django.configure(None)
         manager.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_secure_cookies_over_plain_http_log_one_warning_naming_the_setting(
+    make_web_app: Callable[..., WebApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The guides' trap: Secure cookies set over http are never sent back, so every later
+    request is refused. The first such login says so, once, and names ``cookie_secure``."""
+    web = make_web_app(cookie_secure=True)
+    with caplog.at_level(logging.WARNING, logger="sessionward"):
+        first = web.browser()
+        login = first.login("amy")
+        assert "secure" in login.cookies["sAccessToken"].attrs
+        assert first.refresh().status == 200  # (this test browser ignores Secure)
+        web.browser().login("bob")
+    warnings = [r for r in caplog.records if r.name == "sessionward"]
+    assert [r.levelno for r in warnings] == [logging.WARNING]
+    message = warnings[0].getMessage()
+    assert "cookie_secure=False" in message and "plain-http" in message
+    for name in TOKEN_COOKIES:  # never a token in the log
+        assert str(first.cookie(name)) not in caplog.text
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_no_warning_behind_a_tls_proxy_or_with_cookie_secure_off(
+    make_web_app: Callable[..., WebApp], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sessionward"):
+        behind_tls = make_web_app(cookie_secure=True)
+        reply = behind_tls.browser().request(
+            "POST", "/login", json={"userId": "amy"}, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert reply.status == 200 and "secure" in reply.cookies["sAccessToken"].attrs
+        # (after the first: Django's integration has one manager per process)
+        local_browser = make_web_app(cookie_secure=False).browser()
+        assert "secure" not in local_browser.login("bob").cookies["sAccessToken"].attrs
+        assert local_browser.refresh().status == 200
+    assert [r for r in caplog.records if r.name == "sessionward"] == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_anti_csrf_failures_say_which_in_the_body(make_web_app: Callable[..., WebApp]) -> None:
+    """The status stays the protocol's (the SDKs read only that), the body tells a curl user
+    that the header, not the token, is the problem."""
+    browser = make_web_app().browser()
+    browser.login("amy")
+    missing = browser.request("POST", "/like", csrf=False)
+    assert missing.status == 440
+    assert missing.json() == {"message": "try refresh token", "reason": "anti_csrf_missing"}
+    wrong = browser.request("POST", "/like", headers={"anti-csrf": "x" * 43})
+    assert wrong.status == 440
+    assert wrong.json() == {"message": "try refresh token", "reason": "anti_csrf_mismatch"}
+    expired = browser.request("GET", "/me", cookies="sIdRefreshToken=x; sAccessToken=garbage")
+    assert expired.status == 440 and expired.json() == {"message": "try refresh token"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_440_has_a_reason_phrase_so_django_logs_no_unknown_status(
+    config: Config, clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Django logs every 4xx as "<reason phrase>: <path>"; 440 has no standard phrase, so
+    without one each expiry logged "Unknown Status Code: /me"."""
+    django_setup()
+    from django.test import Client
+
+    from sessionward.integrations import django as sw_django
+
+    manager = SessionManager(config, clock=clock)
+    sw_django.configure(manager)
+    try:
+        with caplog.at_level(logging.WARNING, logger="django.request"):
+            response = Client().get("/me")
+        assert response.status_code == 440 and response.reason_phrase == "Session Expired"
+        assert "Unknown Status Code" not in caplog.text
+        assert "Session Expired: /me" in caplog.text
+    finally:
+        sw_django.configure(None)
+        manager.close()
+    flask_manager = SessionManager(config, clock=clock)
+    app = load_example("flask_app").create_app(flask_manager)
+    assert app.test_client().get("/me").status == "440 Session Expired"  # not "440 UNKNOWN"
+    flask_manager.close()

@@ -1,4 +1,5 @@
-"""The ride-along thief, over real HTTP, with the library's default settings (PROTOCOL §4a).
+"""The ride-along thief, over real HTTP, with the library's default settings
+(docs/protocol.md#the-grace-window).
 
 A thief copies the victim's cookies and simply refreshes whenever it gets the session-expired
 status. With an unbound grace window both would end up holding identical tokens at every

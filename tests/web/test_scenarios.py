@@ -1,4 +1,5 @@
-"""The shared scenario suite of issue 3, run against every example app (PROTOCOL §2, §8).
+"""The shared scenario suite of issue 3, run against every example app
+(docs/protocol.md#on-the-wire).
 
 Every framework runs on every backend of ``SESSIONWARD_TEST_BACKENDS`` (FastAPI through the async
 drivers, Flask and Django through the sync ones); the whole matrix takes seconds.
@@ -213,10 +214,15 @@ def test_missing_id_refresh_cookie_is_unauthorised_and_clears(web: WebApp) -> No
     reply = browser.request("GET", "/me", cookies=f"sAccessToken={access}")
     assert reply.status == EXPIRED and reply.cleared_all
     assert reply.json() == {"message": "unauthorised"}
+    handles = web.handles("alice")
     refresh = browser.request(
         "POST", "/refresh", cookies=f"sRefreshToken={browser.cookie('sRefreshToken')}"
     )
+    # A refresh without sIdRefreshToken is "no session", as in the original: unauthorised, not
+    # theft, so the session is not revoked.
     assert refresh.status == EXPIRED and refresh.cleared_all
+    assert refresh.json() == {"message": "unauthorised"}
+    assert web.handles("alice") == handles != []
     assert web.browser().request("GET", "/me").status == EXPIRED  # no cookies at all
 
 

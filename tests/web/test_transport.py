@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sessionward.transport import (
     TransferMode,
     Transport,
     cors_allowed_headers,
+    plain_http,
     transfer_mode,
 )
 
@@ -36,6 +38,10 @@ class Req:
         self.url = url
         self.cookies = cookies or {}
         self.headers = {k.lower(): v for k, v in (headers or {}).items()}
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split(":", 1)[0]
 
     def get_cookie(self, name: str) -> str | None:
         return self.cookies.get(name)
@@ -111,7 +117,14 @@ def test_clearing_replaces_pending_token_writes() -> None:
 def test_error_replies() -> None:
     transport = Transport(Config(refresh_path="/r", session_expired_status=401))
     out = Outgoing()
-    assert transport.error_reply(TryRefreshTokenError("x"), Req(), out).status == 401
+    reply = transport.error_reply(TryRefreshTokenError("x"), Req(), out)
+    assert reply.status == 401 and reply.phrase is None  # 401 has its standard phrase
+    assert reply.body == {"message": "try refresh token"}
+    csrf = TryRefreshTokenError("x", reason="anti_csrf_missing")
+    assert transport.error_reply(csrf, Req(), out).body == {
+        "message": "try refresh token",
+        "reason": "anti_csrf_missing",
+    }
     assert out.cookies == {}
     assert transport.error_reply(UnauthorisedError("x"), Req(), out).status == 401
     assert len(out.cookies) == 3
@@ -182,3 +195,47 @@ def test_flows_yield_calls_not_io() -> None:
 def test_cors_headers_name_the_sdk_headers() -> None:
     allowed = cors_allowed_headers()
     assert {"anti-csrf", "supertokens-sdk-name", "supertokens-sdk-version"} <= set(allowed)
+
+
+def test_the_default_440_gets_a_reason_phrase() -> None:
+    reply = Transport(Config(refresh_path="/r")).error_reply(
+        UnauthorisedError("x"), Req(), Outgoing()
+    )
+    assert (reply.status, reply.phrase) == (440, "Session Expired")
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "plain"),
+    [
+        ("http://t/r", {}, True),
+        ("https://t/r", {}, False),
+        ("http://t/r", {"X-Forwarded-Proto": "https"}, False),
+        ("http://t/r", {"X-Forwarded-Proto": "https, http"}, False),
+        ("http://t/r", {"X-Forwarded-Proto": "http"}, True),
+        ("http://t/r", {"Forwarded": "for=1.2.3.4; proto=https"}, False),
+        ("http://t/r", {"Forwarded": 'for=1.2.3.4;proto="https"'}, False),
+        ("http://t/r", {"Forwarded": "for=1.2.3.4"}, True),
+    ],
+)
+def test_plain_http_recognises_a_tls_proxy(url: str, headers: dict[str, str], plain: bool) -> None:
+    assert plain_http(Req(url=url, headers=headers)) is plain
+
+
+def test_secure_cookies_over_http_warn_once_and_only_in_cookie_mode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Manager:
+        def create_new_session(self, *args: Any, **kwargs: Any) -> SessionTokens:
+            return TOKENS
+
+    transport = Transport(Config(refresh_path="/r"))  # cookie_secure=True by default
+    header_mode = Req("POST", headers={"st-auth-mode": "header"})
+    with caplog.at_level(logging.WARNING, logger="sessionward"):
+        run_flow(transport.create_session(header_mode, Outgoing(), "u"), Manager())
+        run_flow(
+            transport.create_session(Req("POST", url="https://t/l"), Outgoing(), "u"), Manager()
+        )
+        assert caplog.records == []  # no cookies, or https: nothing to say
+        for _ in range(3):
+            run_flow(transport.create_session(Req("POST"), Outgoing(), "u"), Manager())
+    assert len(caplog.records) == 1 and "cookie_secure" in caplog.records[0].getMessage()

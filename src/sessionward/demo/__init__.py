@@ -295,12 +295,20 @@ def _attacker_copy_path(refresh_path: str) -> str:
     return refresh_path.rstrip("/") + "/attacker-copy"
 
 
+class CannotListenError(OSError):
+    """The demo cannot listen on its host and port (taken, or not an address of this machine)."""
+
+
 def _check_port_free(host: str, port: int) -> None:
-    """Fail with a clear OSError before uvicorn would, e.g. when the port is taken."""
+    """Fail with :class:`CannotListenError` before uvicorn would (it logs and exits 1), e.g.
+    when the port is taken, so that the command can give its own exit code."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((host, port))
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CannotListenError(exc.errno, exc.strerror) from exc
 
 
 def serve(options: DemoOptions) -> None:
@@ -327,4 +335,4 @@ def serve(options: DemoOptions) -> None:
     uvicorn.run(app, host=options.host, port=options.port, log_level="info")
 
 
-__all__ = ["DemoEvents", "DemoOptions", "create_demo_app", "serve"]
+__all__ = ["CannotListenError", "DemoEvents", "DemoOptions", "create_demo_app", "serve"]

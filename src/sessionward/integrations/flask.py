@@ -59,6 +59,10 @@ class _RequestAdapter:
         return request.url
 
     @property
+    def scheme(self) -> str:
+        return request.scheme
+
+    @property
     def peer_address(self) -> str | None:
         return request.remote_addr
 
@@ -152,7 +156,10 @@ class Sessionward:
 
     def _error(self, error: Exception) -> ResponseReturnValue:
         reply = self.transport.error_reply(error, _RequestAdapter(), outgoing())
-        return jsonify(reply.body), reply.status
+        response = jsonify(reply.body)
+        # "440 Session Expired" rather than Werkzeug's "440 UNKNOWN" on the status line.
+        response.status = f"{reply.status} {reply.phrase}" if reply.phrase else reply.status
+        return response
 
     def create_new_session(
         self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
@@ -178,7 +185,7 @@ class Sessionward:
         return None if verified is None else self._session(verified.session)
 
     def refresh_view(self) -> ResponseReturnValue:
-        """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
+        """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""
         self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
         return jsonify({"status": "OK"})
 

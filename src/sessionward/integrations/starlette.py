@@ -72,6 +72,10 @@ class _RequestAdapter:
         return str(self._request.url)
 
     @property
+    def scheme(self) -> str:
+        return str(self._request.scope.get("scheme", "http"))
+
+    @property
     def peer_address(self) -> str | None:
         client = self._request.client
         return client.host if client else None
@@ -192,7 +196,7 @@ class Sessionward:
         return None if verified is None else self._session(request, verified.session)
 
     async def refresh_endpoint(self, request: Request) -> Response:
-        """``POST <refresh_path>``: rotate the tokens (PROTOCOL §8 ``refresh_session``)."""
+        """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""
         await self._run(self.transport.refresh_session(_RequestAdapter(request), outgoing(request)))
         return JSONResponse({"status": "OK"})
 
@@ -330,7 +334,8 @@ def add_cors(
     app: Starlette, allow_origins: Sequence[str], allow_methods: Sequence[str] = ("*",)
 ) -> None:
     """CORS with credentials, the anti-CSRF and SDK request headers, and the token headers
-    readable by the frontend (PROTOCOL §8's preflight helper). Origins must be explicit."""
+    readable by the frontend (docs/protocol.md#compatibility-with-supertokens-website). Origins
+    must be explicit."""
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(allow_origins),

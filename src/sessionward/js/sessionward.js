@@ -1,6 +1,6 @@
 // sessionward browser client: plain modern JavaScript (an ES module), no build step.
 //
-// Speaks PROTOCOL §2, like the original frontend SDK `supertokens-website`:
+// Speaks the cookie mode of docs/protocol.md#on-the-wire, like the original frontend SDK `supertokens-website`:
 // - requests go out with `credentials: "include"` and the stored `anti-csrf` header;
 // - the `anti-csrf` and `id-refresh-token` response headers are kept (in localStorage, so every
 //   tab of the site sees the latest ones);
@@ -9,7 +9,7 @@
 //   and finds that the id-refresh token changed meanwhile (another tab refreshed) just retries,
 //   so two tabs never present the same refresh token concurrently.
 //
-// - proof of possession (PROTOCOL §4a, DPoP-style): by default the client holds an ECDSA P-256
+// - proof of possession (docs/protocol.md#proof-of-possession, DPoP-style): by default the client holds an ECDSA P-256
 //   key pair made with WebCrypto, its private half non-extractable and kept in IndexedDB, shared
 //   by the tabs. While there is no session every request carries a `DPoP` proof, so the login
 //   binds the session to the key; every refresh then carries a proof over the id-refresh token
@@ -180,6 +180,21 @@ export class SessionwardClient {
     return id !== undefined && csrfFor === id ? csrf : undefined;
   }
 
+  /**
+   * The anti-CSRF token for the current id-refresh token, once this tab can see it. Right after
+   * another tab refreshed, this tab already sees the new cookie but may, for a moment, still see
+   * the old localStorage (Chromium propagates it between tabs asynchronously): a request sent
+   * then would go without the header and fail. So wait for the stored token to catch up, briefly.
+   */
+  async _settledAntiCsrfToken() {
+    for (let waited = 0; ; waited += 10) {
+      const csrf = this.antiCsrfToken();
+      const usesCsrf = this._stored().csrf !== undefined;
+      if (csrf !== undefined || !usesCsrf || !this.doesSessionExist() || waited >= 1000) return csrf;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** True while the browser holds a session (it may still need a refresh). */
   doesSessionExist() {
     return this.idRefreshToken() !== undefined;
@@ -236,7 +251,7 @@ export class SessionwardClient {
     for (let attempt = 0; ; attempt++) {
       const before = this.idRefreshToken();
       const headers = new Headers(original.headers);
-      const csrf = this.antiCsrfToken();
+      const csrf = await this._settledAntiCsrfToken();
       if (csrf !== undefined) headers.set(ANTI_CSRF_HEADER, csrf);
       if (before === undefined) {
         // No session yet: whatever this request is (a login, typically), offer the key.

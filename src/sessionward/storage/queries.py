@@ -158,7 +158,8 @@ class Queries:
         """The common refresh, decided and recorded in one statement: the presented token is the
         session's current parent, not presented within the grace window before, the session is
         alive and its payload is the one the token carries. Records the child's anchor (now)
-        and the client. False: not that case; read the row and decide (PROTOCOL §4)."""
+        and the client. False: not that case; read the row and decide
+        (docs/protocol.md#refresh-and-rotation)."""
         return execute(
             self.statements.refresh_by_parent,
             {

@@ -1,4 +1,5 @@
-"""The two tables of PROTOCOL §6 and every SQL statement on them, defined once for all backends.
+"""The tables of docs/protocol.md#storage and every SQL statement on them, defined once for all
+backends.
 
 Columns match the original so its data can be read; the others (creation time, grace anchors,
 client context, the proof-of-possession key) and the indexes on ``user_id`` and ``expires_at``
@@ -118,8 +119,9 @@ def build_tables(
         # and its child were first issued. Times, not token material.
         Column("parent_issued_at", BigInteger, nullable=True),
         Column("child_issued_at", BigInteger, nullable=True),
-        # Client context (PROTOCOL §4a): the client that logged in, and the one that presented
-        # the current parent first (the grace window serves its child to that client only).
+        # Client context (docs/protocol.md#the-grace-window): the client that logged in, and the
+        # one that presented the current parent first (the grace window serves its child to that
+        # client only).
         Column("created_ip", String(64), nullable=True),
         Column("created_user_agent", String(MAX_USER_AGENT_COLUMN), nullable=True),
         Column("refreshed_at", BigInteger, nullable=True),
@@ -135,10 +137,10 @@ def build_tables(
     )
     Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
-    # Revocations for the "cached" revocation check (PROTOCOL §4b): one row per revoked session,
-    # or per user whose sessions were all revoked ("created before not_before"). Processes read
-    # the rows newer than their last read; a row is useless, and purged, once every access
-    # token it could concern has expired (drop_after).
+    # Revocations for the "cached" revocation check (docs/protocol.md#revocation): one row per
+    # revoked session, or per user whose sessions were all revoked ("created before not_before").
+    # Processes read the rows newer than their last read; a row is useless, and purged, once every
+    # access token it could concern has expired (drop_after).
     revocations = Table(
         revocation_table,
         metadata,

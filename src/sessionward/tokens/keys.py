@@ -1,4 +1,4 @@
-"""Signing-key ring (PROTOCOL §5 and its "beyond"): which key signs and which keys verify.
+"""Signing-key ring (docs/protocol.md#signing-keys): which key signs and which keys verify.
 
 Each dynamic key is a row named after the moment it starts signing
 (``access_token_signing_key:<unix seconds>``, plus ``-<alg>`` for an asymmetric key); the part

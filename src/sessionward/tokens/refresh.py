@@ -5,7 +5,7 @@ session's first token), the token's own expiry, and 128 unpredictable bits, so e
 unique even when its content repeats. It also carries what a refresh needs to issue the next
 tokens without reading the session row: the session's creation time and its jwt payload with
 that payload's version (the row is read only when the version there differs). Only the double
-hash of a token is ever stored (PROTOCOL §4).
+hash of a token is ever stored (docs/protocol.md#storage).
 
 A session's first token is random. A child token is *derived*: its nonce and unpredictable bits
 come from the deployment's key derivation, over the parent and an anchor time, so the same parent

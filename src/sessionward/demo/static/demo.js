@@ -11,12 +11,38 @@ let autoTimer = null;
 
 // --- the wire log ----------------------------------------------------------------------------
 
-function explain(path, status) {
+// The body says what the status alone cannot: theft, or which anti-CSRF failure.
+async function bodyOf(response) {
+  try {
+    return await response.clone().json();
+  } catch {
+    return null;
+  }
+}
+
+async function explain(path, response) {
+  const status = response.status;
+  const expired = status === settings.sessionExpiredStatus;
   if (path === settings.refreshPath) {
     if (status === 200) return "refresh token rotated: new access, refresh and anti-CSRF tokens";
-    if (status === settings.sessionExpiredStatus) return "refresh refused: the session is over";
+    if (expired) {
+      const body = await bodyOf(response);
+      return body && body.message === "token theft detected"
+        ? "token theft detected: the session is revoked"
+        : "refresh refused: the session is over";
+    }
   }
-  if (status === settings.sessionExpiredStatus) return "access token expired or missing: refresh, then retry";
+  if (path === "/demo/attacker/refresh" && status === 200) {
+    const body = await bodyOf(response);
+    if (body && body.outcome === "theft") return "token theft detected: the session is revoked";
+  }
+  if (expired) {
+    const body = await bodyOf(response);
+    if (body && body.message === "unauthorised") return "no session: log in again";
+    if (body && body.reason === "anti_csrf_missing") return "no anti-CSRF header: refresh, then retry";
+    if (body && body.reason === "anti_csrf_mismatch") return "wrong anti-CSRF token: refresh, then retry";
+    return "access token expired or missing: refresh, then retry";
+  }
   return "";
 }
 
@@ -33,7 +59,7 @@ async function loggingFetch(input, init) {
   const path = new URL(input instanceof Request ? input.url : String(input), location.href).pathname;
   try {
     const response = await fetch(input, init);
-    const note = explain(path, response.status);
+    const note = await explain(path, response);
     const cls = response.ok ? "s2xx" : response.status === settings.sessionExpiredStatus ? "s440" : "bad";
     logLine(`${method} ${path} → ${response.status}${note ? `  (${note})` : ""}`, cls);
     return response;
@@ -90,8 +116,17 @@ function setStatus(text, loggedIn) {
   $("status").className = `status ${loggedIn ? "in" : "out"}`;
 }
 
+// The theft demonstration needs a session of mine: its first step and my refresh wait for one.
+function setSessionButtons(loggedIn) {
+  for (const id of ["attacker-copy", "victim-refresh"]) {
+    $(id).disabled = !loggedIn;
+    $(id).title = loggedIn ? "" : "log in first";
+  }
+}
+
 function showLoggedOut(reason) {
   setStatus(reason || "not logged in", false);
+  setSessionButtons(false);
   $("login-panel").hidden = false;
   $("session-panel").hidden = true;
   accessExpiresAt = null;
@@ -106,6 +141,7 @@ async function loadSession() {
   $("session-handle").textContent = me.body.sessionHandle;
   $("jwt-payload").textContent = JSON.stringify(me.body.jwtPayload, null, 2);
   setStatus(`logged in as ${me.body.userId}`, true);
+  setSessionButtons(true);
   $("login-panel").hidden = true;
   $("session-panel").hidden = false;
   const data = await call("/session-data");

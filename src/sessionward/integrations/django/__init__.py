@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
@@ -58,11 +58,12 @@ class _State:
 _state = _State()
 
 
-def database_url_from_django() -> str:
-    """An SQLAlchemy URL for Django's ``default`` database (SQLite, MySQL/MariaDB, PostgreSQL)."""
+def database_url_from_django(database: Mapping[str, Any] | None = None) -> str:
+    """An SQLAlchemy URL for a Django database entry (SQLite, MySQL/MariaDB, PostgreSQL):
+    ``database``, or by default the ``default`` entry of ``settings.DATABASES``."""
     from sqlalchemy.engine import URL
 
-    db = settings.DATABASES.get("default", {})
+    db = settings.DATABASES.get("default", {}) if database is None else database
     engine = str(db.get("ENGINE", ""))
     if engine.endswith("sqlite3"):
         return f"sqlite:///{db.get('NAME')}"
@@ -155,6 +156,10 @@ class _RequestAdapter:
         # The path is what a proof of possession must name (scheme and host are not compared),
         # and unlike build_absolute_uri() it cannot fail on a host outside ALLOWED_HOSTS.
         return self._request.get_full_path()
+
+    @property
+    def scheme(self) -> str:
+        return self._request.scheme or "http"
 
     @property
     def peer_address(self) -> str | None:
@@ -317,7 +322,8 @@ def verify_session(
 def error_response(request: HttpRequest, error: Exception) -> JsonResponse:
     """The answer to one of the error family."""
     reply = get_transport().error_reply(error, _RequestAdapter(request), outgoing(request))
-    return JsonResponse(reply.body, status=reply.status)
+    # A reason phrase for 440: without one Django logs "Unknown Status Code: <path>".
+    return JsonResponse(reply.body, status=reply.status, reason=reply.phrase)
 
 
 def cors_settings() -> dict[str, Any]:
