@@ -6,6 +6,7 @@
 #   scripts/galera-cluster.sh kill N    SIGKILL node N (a crash: no clean shutdown)
 #   scripts/galera-cluster.sh start N   start node N again; it rejoins (IST) and syncs
 #   scripts/galera-cluster.sh status    each node's state
+#   scripts/galera-cluster.sh check     exit 0 if all three nodes are up and synced
 #   scripts/galera-cluster.sh urls      the three database URLs, comma-separated
 #
 # Each node is a `mariadbd` process of this script's own (never the system service), with its own
@@ -249,6 +250,7 @@ case "${1:-}" in
   kill) node_arg "${2:-}" kill; cmd_kill "$2" ;;
   start) node_arg "${2:-}" start; cmd_start "$2" ;;
   status) cmd_status ;;
+  check) healthy 2>/dev/null ;;
   urls) cmd_urls ;;
-  *) echo "usage: $0 up|down|kill N|start N|status|urls" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|kill N|start N|status|check|urls" >&2; exit 2 ;;
 esac

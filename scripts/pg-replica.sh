@@ -7,6 +7,7 @@
 #   scripts/pg-replica.sh promote       promote the replica: it becomes the primary
 #   scripts/pg-replica.sh rejoin        rebuild the stopped server as a replica of the primary
 #   scripts/pg-replica.sh status        which server is what
+#   scripts/pg-replica.sh check         exit 0 if a primary and its replica are running
 #   scripts/pg-replica.sh url           the one database URL naming both servers
 #
 # Servers "a" (port 54331) and "b" (port 54332) are `postgres` processes of this script's own
@@ -207,6 +208,7 @@ case "${1:-}" in
   promote) cmd_promote ;;
   rejoin) cmd_rejoin ;;
   status) cmd_status ;;
+  check) healthy ;;
   url) cmd_url ;;
-  *) echo "usage: $0 up|down|stop-primary|promote|rejoin|status|url" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|stop-primary|promote|rejoin|status|check|url" >&2; exit 2 ;;
 esac
