@@ -36,12 +36,14 @@ from typing import Any
 
 import pymysql
 import pytest
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from sessionward import Config, SessionTokens
 from sessionward.errors import GeneralError
 from sessionward.events import NO_HOOKS
-from sessionward.storage.engines import GALERA_SYNC_WAIT
+from sessionward.storage import prepare_galera
+from sessionward.storage.engines import GALERA_SYNC_WAIT, resolve_url
 from sessionward.storage.failures import Failure, classify
 from tests.conftest import drop_tables, ensure_database, unique_tables
 from tests.hardening.race_worker import classify as outcome_of
@@ -288,6 +290,15 @@ def test_operator_bits_are_kept_and_other_servers_untouched(galera_urls: list[st
         admin.close()
     assert session_value(galera_urls[1]) == GALERA_SYNC_WAIT
     assert session_value(ensure_database("mysql")) == 0  # the standalone server: wsrep_on OFF
+
+    own = create_engine(resolve_url(galera_urls[2], asynchronous=False))  # an application's
+    prepare_galera(own)  # what docs/scaling.md tells engine= users to call
+    try:
+        with own.connect() as conn:
+            value = conn.exec_driver_sql("SELECT @@session.wsrep_sync_wait").scalar_one()
+            assert int(value) == GALERA_SYNC_WAIT
+    finally:
+        own.dispose()
 
 
 # --- 50 refreshes of one token, on three nodes at once -------------------------------------------

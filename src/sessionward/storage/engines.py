@@ -154,28 +154,32 @@ def prepare_galera(engine: Engine) -> None:
     with at least the bits of :data:`GALERA_SYNC_WAIT`); on other servers, do nothing.
 
     Why: Galera certifies a commit on every node before it returns, but each node applies other
-    nodes' writes in the background. Without the wait, a session created on one node and refreshed
-    at once on another is read, or compare-and-set, against a node that has not applied the
-    INSERT yet: the refresh finds no row and answers "unauthorised" (measured: 12-71 % of such
-    reads missed, see docs/scaling.md). Bits set by the operator are kept. Costs one round trip
-    per new connection (two on Galera), none per statement. Idempotent, so an application may
-    call it on its own engine (``engine=``) too.
+    nodes' writes in the background. Without the wait, a node answers from before a write that
+    another node has committed: a session created on one node and verified (exact check) on
+    another at once is refused, a revoked one accepted, updated session data read old
+    (docs/scaling.md has the measured rates; ``tests/test_galera.py`` shows each). Bits set by the
+    operator are kept. Costs one round trip per new connection on Galera (elsewhere one, on the
+    engine's first connection only), none per statement. Idempotent, so an application may call
+    it on its own engine (``engine=``) too.
     """
     if engine in _GALERA_PREPARED:
         return
     _GALERA_PREPARED.add(engine)
+    galera: list[bool] = []  # what the engine's first connection found: asked once per engine
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("SHOW VARIABLES WHERE Variable_name IN ('wsrep_on', 'wsrep_sync_wait')")
-            values = {_text(name).lower(): _text(value) for name, value in cursor.fetchall()}
-            if values.get("wsrep_on", "").upper() != "ON":
-                return  # not a Galera node (or MySQL, which has neither variable)
-            current = int(values.get("wsrep_sync_wait") or 0)
-            if current & GALERA_SYNC_WAIT != GALERA_SYNC_WAIT:
-                cursor.execute(f"SET SESSION wsrep_sync_wait = {current | GALERA_SYNC_WAIT}")
+            if not galera:
+                cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+                rows = cursor.fetchall()
+                # Not Galera: wsrep_on OFF (MariaDB) or no such variable (MySQL).
+                galera.append(bool(rows) and _text(rows[0][1]).upper() == "ON")
+            if galera[0]:
+                cursor.execute(
+                    f"SET SESSION wsrep_sync_wait = @@session.wsrep_sync_wait | {GALERA_SYNC_WAIT}"
+                )
         finally:
             cursor.close()
 
