@@ -584,3 +584,45 @@ def test_node_loss_under_load(
         rotate(nodes, killed, (killed + 1) % 3, tokens.refresh_token.value)
     sessions = CLIENTS + len(run.created_while_down) + 1  # and the browser's
     assert row_count(nodes.configs[killed]) == sessions, "a session was lost or duplicated"
+
+
+# --- the benchmark runner's --galera option -------------------------------------------------------
+
+
+def test_benchmark_runner_compares_the_cluster_with_one_server(
+    galera_urls: list[str], tmp_path: Path
+) -> None:
+    """``benchmarks/run.py --galera`` (tiny: figures meaningless) yields every row, the cluster's
+    against the single server's. Databases ``<name>_bench``, as the runner's own."""
+    import json
+    import sys
+
+    def bench(url: str) -> str:
+        parsed = make_url(url)
+        return parsed.set(database=f"{parsed.database}_bench").render_as_string(False)
+
+    out = tmp_path / "galera.json"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "SESSIONWARD_BENCH_GALERA_URLS": ",".join(bench(u) for u in galera_urls),
+        "SESSIONWARD_BENCH_MYSQL_URL": bench(ensure_database("mysql")),
+    }
+    subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--galera", "--tiny", "--json", out],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    rows = {row["name"]: row for row in json.loads(out.read_text())["rows"]}
+    expected = set()
+    for kind in ("seq", "c32"):
+        for mode in MODES:
+            single = f"galera.rotation_{kind}.single.{mode}"
+            cluster_row = f"galera.rotation_{kind}.cluster.{mode}"
+            expected |= {single, cluster_row}
+            # A tiny window on a busy machine may complete no cycle: figures are not judged.
+            assert rows[single]["ops_per_s"] >= 0 and rows[cluster_row]["ops_per_s"] >= 0
+            assert rows[cluster_row]["baseline"] == single and rows[single]["baseline"] is None
+    assert set(rows) == expected
