@@ -4,13 +4,13 @@
     PYTHONPATH=src python benchmarks/run.py --galera
 
 A rotation is a refresh and the first verify that promotes the new pair (two conditional UPDATEs).
-On the cluster, each call goes to the next node in turn (round-robin, no affinity: the refresh on
-one node, its promotion on the next), as behind a load balancer that spreads requests; so every
-rotation also crosses nodes, which is what ``wsrep_sync_wait`` costs. Sequential (one client)
-and 32 in flight, for the sync and the async manager. The cluster's URLs come from
-``SESSIONWARD_BENCH_GALERA_URLS`` or else from ``scripts/galera-cluster.sh urls`` (database
-``sessionward_bench``); the single server is ``SESSIONWARD_BENCH_MYSQL_URL`` as for the rest of the
-runner.
+Sequential (one client) and 32 in flight, for the sync and the async manager, on one MariaDB
+(``single``) and on the cluster routed three ways (``ROUTES``): every call to the next node
+(``cluster_rr``, a load balancer without affinity: each rotation crosses nodes), each client on
+one node (``cluster_sticky``), every client on node 1 (``cluster_one``, a proxy's single writer).
+The cluster's URLs come from ``SESSIONWARD_BENCH_GALERA_URLS``, or else from
+``scripts/galera-cluster.sh urls`` (database ``sessionward_bench``); the single server is
+``SESSIONWARD_BENCH_MYSQL_URL``, as for the rest of the runner.
 
 Caution when reading the figures: the three nodes here share one machine (2 vCPU in the runs of
 docs/scaling.md) with the benchmark itself, and every node applies every write. A cluster adds
@@ -51,17 +51,31 @@ def cluster_urls() -> list[str]:
     return [u.strip() for u in raw.split(",") if u.strip()]
 
 
-def _sync_cycles(managers: list[SessionManager], workers: int) -> list[Callable[[], None]]:
-    """One rotation loop per worker; call k of worker i goes to node (i + k) mod n."""
+Route = Callable[[int, int], int]  # (worker, its k-th call) -> node index
+
+ROUTES: dict[str, Route] = {
+    # every call to the next node: a load balancer without affinity; each rotation crosses nodes
+    "cluster_rr": lambda worker, call: worker + call,
+    # each client always on the same node (a load balancer with affinity)
+    "cluster_sticky": lambda worker, call: worker,
+    # every client on node 1, the others only replicate: the single-writer set-up of a proxy
+    "cluster_one": lambda worker, call: 0,
+}
+
+
+def _sync_cycles(
+    managers: list[SessionManager], workers: int, route: Route
+) -> list[Callable[[], None]]:
+    """One rotation loop per worker: a refresh, then the verify that promotes the new pair."""
     cycles = []
     for i in range(workers):
-        calls = count(i)
-        first = managers[i % len(managers)].create_new_session(f"g{i}", {"w": i})
+        calls = count()
+        first = managers[route(i, 0) % len(managers)].create_new_session(f"g{i}", {"w": i})
         state = {"rt": first.refresh_token.value}
 
-        def cycle(calls: Any = calls, state: dict[str, str] = state) -> None:
-            tokens = managers[next(calls) % len(managers)].refresh_session(state["rt"])
-            verified = managers[next(calls) % len(managers)].get_session(
+        def cycle(i: int = i, calls: Any = calls, state: dict[str, str] = state) -> None:
+            tokens = managers[route(i, next(calls)) % len(managers)].refresh_session(state["rt"])
+            verified = managers[route(i, next(calls)) % len(managers)].get_session(
                 tokens.access_token.value, tokens.anti_csrf_token
             )
             if verified.new_access_token is None:
@@ -73,17 +87,18 @@ def _sync_cycles(managers: list[SessionManager], workers: int) -> list[Callable[
 
 
 async def _async_cycles(
-    managers: list[AsyncSessionManager], workers: int
+    managers: list[AsyncSessionManager], workers: int, route: Route
 ) -> list[Callable[[], Awaitable[None]]]:
     cycles = []
     for i in range(workers):
-        calls = count(i)
-        first = await managers[i % len(managers)].create_new_session(f"ag{i}", {"w": i})
+        calls = count()
+        first = await managers[route(i, 0) % len(managers)].create_new_session(f"ag{i}", {"w": i})
         state = {"rt": first.refresh_token.value}
 
-        async def cycle(calls: Any = calls, state: dict[str, str] = state) -> None:
-            tokens = await managers[next(calls) % len(managers)].refresh_session(state["rt"])
-            verified = await managers[next(calls) % len(managers)].get_session(
+        async def cycle(i: int = i, calls: Any = calls, state: dict[str, str] = state) -> None:
+            manager = managers[route(i, next(calls)) % len(managers)]
+            tokens = await manager.refresh_session(state["rt"])
+            verified = await managers[route(i, next(calls)) % len(managers)].get_session(
                 tokens.access_token.value, tokens.anti_csrf_token
             )
             if verified.new_access_token is None:
@@ -95,14 +110,14 @@ async def _async_cycles(
 
 
 async def _measure_async(
-    urls: list[str], settings: dict[str, Any], workers: int, mode: Any
+    urls: list[str], settings: dict[str, Any], workers: int, route: Route, mode: Any
 ) -> list[float]:
     from benchmarks.run import sample_tasks
 
     managers = [AsyncSessionManager(database_url=u, **settings) for u in urls]
     try:
-        cycles = await _async_cycles(managers, workers)
-        for cycle in cycles:
+        cycles = await _async_cycles(managers, workers, route)
+        for cycle in cycles:  # keys loaded, connections open: the steady state
             await cycle()
         return await sample_tasks(cycles, mode)
     finally:
@@ -110,30 +125,51 @@ async def _measure_async(
             await manager.close()
 
 
-def run(res: Any, mode: Any, single_url: str, tables: dict[str, str], inflight: int) -> None:
-    """Rows ``galera.rotation_{seq,c32}.{single,cluster}.{sync,async}``; the cluster's rows have
-    the single server's as their baseline, so the table shows cluster / single."""
-    from benchmarks.run import prepare_database, sample_threads
+def _measure_sync(
+    urls: list[str], settings: dict[str, Any], workers: int, route: Route, mode: Any
+) -> list[float]:
+    from benchmarks.run import sample_threads
 
-    targets = {"single": [single_url], "cluster": cluster_urls()}
-    for urls in targets.values():
-        for url in dict.fromkeys(urls):
-            prepare_database("mysql", url)
+    managers = [SessionManager(database_url=u, **settings) for u in urls]
+    try:
+        cycles = _sync_cycles(managers, workers, route)
+        for cycle in cycles:
+            cycle()
+        return sample_threads(cycles, mode)
+    finally:
+        for manager in managers:
+            manager.close()
+
+
+def rows(inflight: int) -> list[str]:
+    """Every row of a ``--galera`` run, in order."""
+    out = []
     for mode_name in ("sync", "async"):
-        for kind, workers in (("seq", 1), (f"c{inflight}", inflight)):
-            for target, urls in targets.items():
-                row = f"galera.rotation_{kind}.{target}.{mode_name}"
-                base = None if target == "single" else f"galera.rotation_{kind}.single.{mode_name}"
-                settings: dict[str, Any] = {"refresh_path": "/session/refresh", **tables}
-                if mode_name == "sync":
-                    managers = [SessionManager(database_url=u, **settings) for u in urls]
-                    try:
-                        cycles = _sync_cycles(managers, workers)
-                        for cycle in cycles:  # keys loaded, connections open: the steady state
-                            cycle()
-                        res.add(row, sample_threads(cycles, mode), base)
-                    finally:
-                        for manager in managers:
-                            manager.close()
-                else:
-                    res.add(row, asyncio.run(_measure_async(urls, settings, workers, mode)), base)
+        for kind in ("seq", f"c{inflight}"):
+            targets = ["single", *ROUTES]
+            if kind == "seq":
+                targets.remove("cluster_sticky")  # one client: the same as cluster_one
+            out += [f"galera.rotation_{kind}.{target}.{mode_name}" for target in targets]
+    return out
+
+
+def run(res: Any, mode: Any, single_url: str, tables: dict[str, str], inflight: int) -> None:
+    """Rows ``galera.rotation_{seq,c32}.{single,cluster_rr,cluster_sticky,cluster_one}.{sync,
+    async}``; a cluster row has the single server's as its baseline: the table shows the ratio."""
+    from benchmarks.run import prepare_database
+
+    nodes = cluster_urls()
+    for url in [single_url, *nodes]:
+        prepare_database("mysql", url)
+    settings: dict[str, Any] = {"refresh_path": "/session/refresh", **tables}
+    for row in rows(inflight):
+        _, kind, target, mode_name = row.split(".")
+        workers = 1 if kind == "seq" else inflight
+        urls = [single_url] if target == "single" else nodes
+        route = ROUTES.get(target, ROUTES["cluster_one"])
+        base = None if target == "single" else f"galera.rotation_{kind}.single.{mode_name}"
+        if mode_name == "sync":
+            rates = _measure_sync(urls, settings, workers, route, mode)
+        else:
+            rates = asyncio.run(_measure_async(urls, settings, workers, route, mode))
+        res.add(row, rates, base)
