@@ -163,7 +163,8 @@ def run(res: Any, mode: Any, single_url: str, tables: dict[str, str], inflight: 
         prepare_database("mysql", url)
     settings: dict[str, Any] = {"refresh_path": "/session/refresh", **tables}
     for row in rows(inflight):
-        _, kind, target, mode_name = row.split(".")
+        _, operation, target, mode_name = row.split(".")
+        kind = operation.removeprefix("rotation_")
         workers = 1 if kind == "seq" else inflight
         urls = [single_url] if target == "single" else nodes
         route = ROUTES.get(target, ROUTES["cluster_one"])

@@ -636,6 +636,6 @@ def test_benchmark_runner_compares_the_cluster_with_one_server(
     for name, row in rows.items():
         # A tiny window on a busy machine may complete no cycle: figures are not judged.
         assert row["ops_per_s"] >= 0, name
-        _, kind, target, mode = name.split(".")
-        single = f"galera.rotation_{kind}.single.{mode}"
+        _, operation, target, mode = name.split(".")
+        single = f"galera.{operation}.single.{mode}"
         assert row["baseline"] == (None if target == "single" else single), name
