@@ -814,6 +814,12 @@ def main(argv: list[str] | None = None) -> int:
         help="refresh_grace_window of every manager (default: the library's, 30; 0 measures the "
         "original's semantics, without the anchor write)",
     )
+    parser.add_argument(
+        "--galera",
+        action="store_true",
+        help="only the rotation on the 3-node Galera cluster of scripts/galera-cluster.sh next "
+        "to one MariaDB (benchmarks/galera.py)",
+    )
     parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
     parser.add_argument(
         "--http-protected-path", help="default: /ping/protected (example app) or /protected"
@@ -823,6 +829,15 @@ def main(argv: list[str] | None = None) -> int:
         SETTINGS["refresh_grace_window"] = args.grace_window
     mode_name = "tiny" if args.tiny else "quick" if args.quick else "full"
     mode = MODES[mode_name]
+    if args.galera:  # a run of its own (docs/scaling.md)
+        from benchmarks import galera
+
+        res = Results()
+        galera.run(res, mode, MYSQL_URL, TABLES, INFLIGHT)
+        print_table(res, [])
+        rows = [{**r, "ratio": res.ratio(n, r["baseline"])} for n, r in res.rows.items()]
+        Path(args.json).write_text(json.dumps({"mode": mode_name, "rows": rows}, indent=2) + "\n")
+        return 0
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     res = Results()
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Storage of sessions and keys: typed queries run by SQL stores for SQLite, MySQL/MariaDB and
 PostgreSQL (see ``execution.py`` for how a statement runs, ``queries.py`` for which)."""
 
-from sessionward.storage.engines import make_async_engine, make_sync_engine
+from sessionward.storage.engines import make_async_engine, make_sync_engine, prepare_galera
 from sessionward.storage.execution import AsyncStore, SyncStore
 from sessionward.storage.queries import Queries
 from sessionward.storage.schema import Statements, build_statements
@@ -18,4 +18,5 @@ __all__ = [
     "build_statements",
     "make_async_engine",
     "make_sync_engine",
+    "prepare_galera",
 ]

@@ -10,6 +10,8 @@ drivers' own connections, so only drivers with DB-API cursors are supported (asy
 Every statement the stores run is a transaction of its own (see ``storage/sql.py``), so the
 engines sessionward creates run in autocommit mode: no ``BEGIN``/``COMMIT`` round trips. SQLite
 also gets WAL journaling and a busy timeout, so that concurrent writers queue instead of failing.
+On a MariaDB Galera node, each new connection asks for causal reads (``wsrep_sync_wait``), so that
+a node never answers from before a write that another node has committed (:func:`prepare_galera`).
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ def _engine_options(url: URL) -> dict[str, Any]:
     }
     if not is_sqlite(url):
         options.update(pool_recycle=-1, pool_reset_on_return=None)
-        options["connect_args"] = _TIMEOUTS.get(url.get_driver_name(), {})
+        # A timeout given in the URL (``?connect_timeout=2``) is the operator's: keep it.
+        timeouts = _TIMEOUTS.get(url.get_driver_name(), {})
+        options["connect_args"] = {k: v for k, v in timeouts.items() if k not in url.query}
     return options
 
 
@@ -119,6 +123,8 @@ def make_sync_engine(database_url: str) -> Engine:
     engine = create_engine(url, **_engine_options(url))
     if is_sqlite(url):
         prepare_sqlite(engine)
+    elif _is_mysql(url):
+        prepare_galera(engine)
     return engine
 
 
@@ -128,7 +134,61 @@ def make_async_engine(database_url: str) -> AsyncEngine:
     engine = create_async_engine(url, **_engine_options(url))
     if is_sqlite(url):
         prepare_sqlite(engine.sync_engine)
+    elif _is_mysql(url):
+        prepare_galera(engine.sync_engine)
     return engine
+
+
+def _is_mysql(url: URL) -> bool:
+    return url.get_backend_name() in {"mysql", "mariadb"}
+
+
+# wsrep_sync_wait bits: 1 = reads (SELECT, SHOW, BEGIN), 2 = UPDATE and DELETE, 4 = INSERT and
+# REPLACE. Every read and every compare-and-set of the stores must see all writes committed
+# anywhere in the cluster before it started; a new session's INSERT needs no wait (its key is new).
+GALERA_SYNC_WAIT = 3
+
+
+def prepare_galera(engine: Engine) -> None:
+    """On a MariaDB Galera node, make every new connection wait for causality (``wsrep_sync_wait``
+    with at least the bits of :data:`GALERA_SYNC_WAIT`); on other servers, do nothing.
+
+    Why: Galera certifies a commit on every node before it returns, but each node applies other
+    nodes' writes in the background. Without the wait, a node answers from before a write that
+    another node has committed: a session created on one node and verified (exact check) on
+    another at once is refused, a revoked one accepted, updated session data read old
+    (docs/scaling.md has the measured rates; ``tests/test_galera.py`` shows each). Bits set by the
+    operator are kept. Costs one round trip per new connection on Galera (elsewhere one, on the
+    engine's first connection only), none per statement. Idempotent, so an application may call
+    it on its own engine (``engine=``) too.
+    """
+    if engine in _GALERA_PREPARED:
+        return
+    _GALERA_PREPARED.add(engine)
+    galera: list[bool] = []  # what the engine's first connection found: asked once per engine
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not galera:
+                cursor.execute("SHOW VARIABLES LIKE 'wsrep_on'")
+                rows = cursor.fetchall()
+                # Not Galera: wsrep_on OFF (MariaDB) or no such variable (MySQL).
+                galera.append(bool(rows) and _text(rows[0][1]).upper() == "ON")
+            if galera[0]:
+                cursor.execute(
+                    f"SET SESSION wsrep_sync_wait = @@session.wsrep_sync_wait | {GALERA_SYNC_WAIT}"
+                )
+        finally:
+            cursor.close()
+
+
+_GALERA_PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
 def prepare_sqlite(engine: Engine) -> None:
