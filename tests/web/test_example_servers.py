@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port, stop_process
+from tests.processes import free_port, stop_process, wait_until_listening
 
 from .conftest import EXAMPLES, TOKEN_COOKIES, Browser, Reply
 
@@ -49,17 +48,9 @@ def running_server(name: str, tmp_path: Path, *command: str) -> Iterator[str]:
             argv, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log
         )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    stop_process(process)
-                    err = log_path.read_text(errors="replace")
-                    pytest.fail(f"{name} did not start: {err[-2000:]}")
-                time.sleep(0.05)
+        wait_until_listening(
+            process, port, lambda: f"{name} did not start: {log_path.read_text()[-2000:]}"
+        )
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(process)

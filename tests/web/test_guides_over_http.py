@@ -10,7 +10,6 @@ the server log says why, once, naming the setting.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port, stop_process
+from tests.processes import free_port, stop_process, wait_until_listening
 from tests.test_docs import guide_blocks
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -78,17 +77,11 @@ def serving_guide(
             stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the {framework} guide's app did not start:\n{log_path.read_text()}"
-                    )
-                time.sleep(0.05)
+        wait_until_listening(
+            process,
+            port,
+            lambda: f"the {framework} guide's app did not start:\n{log_path.read_text()}",
+        )
         yield f"http://127.0.0.1:{port}", log_path
     finally:
         stop_process(process)
