@@ -92,9 +92,9 @@ class Keys:
         rows = yield from self._queries.load_keys()
         now = self._now_ms()
         rows = yield from self._ensure_refresh_key(rows, now)
-        yield from self._install_signing_keys(rows, now)
+        rows = yield from self._install_signing_keys(rows, now)
         if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
-            yield from self._record_window((yield from self._queries.load_keys()))
+            yield from self._record_window(rows)
         self._ready = True
 
     def _insert_and_reload(
@@ -129,8 +129,9 @@ class Keys:
         self._cipher = RefreshTokenCipher(key, self._derivation)
         return rows
 
-    def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[None]:
-        """Build the ring from key rows, first creating whatever key should exist but does not."""
+    def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
+        """Build the ring from key rows, first creating whatever key should exist but does not;
+        returns the rows as they are now."""
         config = self.config
         algorithm = config.signing_algorithm
         if config.signing_key_getter is not None:
@@ -153,6 +154,7 @@ class Keys:
                 rows, now_ms=now, interval_ms=interval, algorithm=algorithm
             )
         self._checked_ms = now
+        return rows
 
     def _apply_dynamic_rows(self, rows: KeyRows, now: int) -> None:
         window = self.verify_window_ms
