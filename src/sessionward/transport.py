@@ -290,9 +290,13 @@ def read_credentials(request: RequestAdapter, mode: TransferMode) -> tuple[str, 
     return access, request.get_header(ANTI_CSRF_HEADER)
 
 
-def is_safe_method(method: str) -> bool:
-    """GET, HEAD and OPTIONS change nothing, so they need no anti-CSRF check by default."""
-    return method.upper() in SAFE_METHODS
+def route_wants_anti_csrf(request: RequestAdapter, anti_csrf: bool | None) -> bool:
+    """Whether a route checks the anti-CSRF token: as it says (``anti_csrf``), else on every
+    method but GET, HEAD and OPTIONS, which change nothing. Callers ask it in cookie mode only:
+    a header-mode request carries no cookie that a forged request could ride on."""
+    if anti_csrf is None:
+        return request.method.upper() not in SAFE_METHODS
+    return anti_csrf
 
 
 def plain_http(request: RequestAdapter) -> bool:
@@ -496,11 +500,7 @@ class Transport:
 
     def csrf_check_wanted(self, request: RequestAdapter, anti_csrf: bool | None) -> bool:
         """On when the config says so and the route asks (default: every non-GET method)."""
-        if not self.config.anti_csrf:
-            return False
-        if anti_csrf is None:
-            return not is_safe_method(request.method)
-        return anti_csrf
+        return self.config.anti_csrf and route_wants_anti_csrf(request, anti_csrf)
 
     def get_session(
         self,

@@ -42,9 +42,9 @@ from sessionward.transport import (
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    is_safe_method,
     read_credentials,
     reply_for,
+    route_wants_anti_csrf,
     transfer_mode,
 )
 
@@ -316,8 +316,7 @@ class RemoteSessions:
             adapter = _RequestAdapter(request)
             mode = transfer_mode(adapter)
             access, csrf = read_credentials(adapter, mode)
-            wanted = not is_safe_method(request.method) if anti_csrf is None else anti_csrf
-            wanted = wanted and mode is TransferMode.COOKIE
+            wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(adapter, anti_csrf)
             return await self.verifier.verify(
                 access, csrf if wanted else None, require_anti_csrf=wanted
             )
