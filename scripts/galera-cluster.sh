@@ -11,7 +11,9 @@
 #
 # Each node is a `mariadbd` process of this script's own (never the system service), with its own
 # data directory under $SESSIONWARD_GALERA_DIR (default /var/tmp/sessionward-galera/nodeN), SQL
-# port 3306N, group communication port 4567N, IST port 4568N and rsync SST port 4569N. Node 1
+# port 2306N, group communication port 2467N, IST port 2468N and rsync SST port 2469N (all below
+# Linux's ephemeral range, 32768-60999: a port in it may be taken by any outgoing connection, and
+# then a restarted node cannot listen for its state transfer). Node 1
 # bootstraps the cluster (--wsrep-new-cluster); nodes 2 and 3 join it. `up` waits until every node
 # reports wsrep_local_state_comment = Synced and the cluster has three members.
 #
@@ -24,13 +26,13 @@ BASE="${SESSIONWARD_GALERA_DIR:-/var/tmp/sessionward-galera}"
 DATABASE="${SESSIONWARD_GALERA_DATABASE:-sessionward_test}"
 PROVIDER=/usr/lib/galera/libgalera_smm.so
 NODES=(1 2 3)
-GCOMM="gcomm://127.0.0.1:45671,127.0.0.1:45672,127.0.0.1:45673"
+GCOMM="gcomm://127.0.0.1:24671,127.0.0.1:24672,127.0.0.1:24673"
 # SESSIONWARD_GALERA_EVS replaces these (set it empty for Galera's defaults).
 EVS_DEFAULT="evs.suspect_timeout=PT2S;evs.inactive_timeout=PT4S;evs.keepalive_period=PT0.5S"
 EVS_DEFAULT="$EVS_DEFAULT;evs.inactive_check_period=PT0.5S;evs.install_timeout=PT4S"
 EVS="${SESSIONWARD_GALERA_EVS-$EVS_DEFAULT}"
 
-sql_port() { echo $((33060 + $1)); }
+sql_port() { echo $((23060 + $1)); }
 dir() { echo "$BASE/node$1"; }
 
 log() { printf '[galera] %s\n' "$*" >&2; }
@@ -91,12 +93,12 @@ wsrep_provider=$PROVIDER
 wsrep_cluster_name=sessionward
 wsrep_cluster_address=$GCOMM
 wsrep_node_name=node$n
-wsrep_node_address=127.0.0.1:$((45670 + n))
+wsrep_node_address=127.0.0.1:$((24670 + n))
 wsrep_node_incoming_address=127.0.0.1:$(sql_port "$n")
 wsrep_sst_method=rsync
-wsrep_sst_receive_address=127.0.0.1:$((45690 + n))
+wsrep_sst_receive_address=127.0.0.1:$((24690 + n))
 wsrep_slave_threads=2
-wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$((45670 + n));ist.recv_addr=127.0.0.1:$((45680 + n));gcache.size=128M${EVS:+;$EVS}"
+wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:$((24670 + n));ist.recv_addr=127.0.0.1:$((24680 + n));gcache.size=128M${EVS:+;$EVS}"
 EOF
 }
 

@@ -29,7 +29,7 @@ import pymysql
 
 SCRIPT = Path(__file__).resolve().parent / "galera-cluster.sh"
 BASH = shutil.which("bash") or "/bin/bash"
-PORTS = (33061, 33062, 33063)
+PORTS = (23061, 23062, 23063)
 DATABASE = os.environ.get("SESSIONWARD_GALERA_DATABASE", "sessionward_test")
 
 

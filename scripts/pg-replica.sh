@@ -10,7 +10,7 @@
 #   scripts/pg-replica.sh check         exit 0 if a primary and its replica are running
 #   scripts/pg-replica.sh url           the one database URL naming both servers
 #
-# Servers "a" (port 54331) and "b" (port 54332) are `postgres` processes of this script's own
+# Servers "a" (port 25431) and "b" (port 25432) are `postgres` processes of this script's own
 # (never the system cluster), run as the postgres OS user, with data directories under
 # $SESSIONWARD_PG_REPLICA_DIR (default /var/tmp/sessionward-pg). The replica is made with
 # `pg_basebackup -R` (streaming replication). Trust authentication, loopback only.
@@ -29,7 +29,7 @@ set -euo pipefail
 BASE="${SESSIONWARD_PG_REPLICA_DIR:-/var/tmp/sessionward-pg}"
 DATABASE="${SESSIONWARD_PG_REPLICA_DATABASE:-sessionward_test}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
-declare -A PORT=([a]=54331 [b]=54332)
+declare -A PORT=([a]=25431 [b]=25432)
 
 log() { printf '[pg-replica] %s\n' "$*" >&2; }
 

@@ -2,7 +2,7 @@
 
 A primary and a streaming replica on loopback (``scripts/pg-replica.sh``), one URL naming both:
 
-    postgresql://postgres@/sessionward_test?host=127.0.0.1:54331&host=127.0.0.1:54332
+    postgresql://postgres@/sessionward_test?host=127.0.0.1:25431&host=127.0.0.1:25432
         &target_session_attrs=read-write&connect_timeout=2
 
 Clients rotate their sessions (sync and async managers) while the primary crashes and the replica
