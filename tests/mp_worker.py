@@ -43,3 +43,19 @@ def run_worker(
     finally:
         manager.close()
     return {"errors": errors, "sessions": sessions}
+
+
+def start_on_new_sqlite_file(url: str, barrier: Any) -> str:
+    """Open a SessionManager on a SQLite file that other processes open at the same moment.
+
+    Returns "ok", or the error that the first session met.
+    """
+    manager = SessionManager(Config(refresh_path="/refresh", database_url=url))
+    try:
+        barrier.wait(timeout=60)
+        manager.create_new_session("alice", {})
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    finally:
+        manager.close()

@@ -13,7 +13,7 @@ from sessionward import Config, SessionManager
 from sessionward.storage.engines import resolve_url
 from sessionward.storage.schema import build_tables
 from tests.conftest import drop_tables, ensure_database, unique_tables
-from tests.mp_worker import run_worker
+from tests.mp_worker import run_worker, start_on_new_sqlite_file
 
 PROCESSES = 4
 SECONDS = 6.0
@@ -92,3 +92,22 @@ def test_processes_share_one_database(backend, algorithm, tmp_path):
                 assert checker.refresh_session(refresh_token).session.handle == handle
     finally:
         drop_tables(url, tables)
+
+
+@pytest.mark.multiprocess
+def test_processes_start_together_on_a_new_sqlite_file(tmp_path):
+    """Switching a new file to WAL takes a lock for which SQLite may not wait: all but one of
+    the processes that open it at the same moment used to fail with "database is locked"."""
+    trials, processes = 20, 6
+    context = multiprocessing.get_context("spawn")
+    manager = context.Manager()
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        for trial in range(trials):
+            url = f"sqlite:///{tmp_path}/new-{trial}.sqlite3"
+            barrier = manager.Barrier(processes)
+            futures = [
+                pool.submit(start_on_new_sqlite_file, url, barrier) for _ in range(processes)
+            ]
+            outcomes = [f.result(timeout=120) for f in futures]
+            assert outcomes == ["ok"] * processes, f"trial {trial}: {outcomes}"
+    manager.shutdown()

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sqlite3
+import time
 import weakref
 from typing import Any
 
@@ -29,6 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sessionward.errors import ConfigError
 
 _SQLITE_PREPARED: weakref.WeakSet[Engine] = weakref.WeakSet()
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a SQLite connection waits for another one's lock before it fails."""
 
 _SYNC_DRIVERS = {
     "sqlite": "pysqlite",
@@ -203,7 +207,31 @@ def prepare_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout = 10000")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            _switch_to_wal(cursor)
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Turn WAL journaling on, waiting while another connection holds the lock it needs.
+
+    The switch takes an exclusive lock, and SQLite does not always call the busy handler for it:
+    when several processes open a new database file at the same moment, all but one may get
+    "database is locked" at once. WAL is recorded in the file, so once one connection has
+    switched, the others find it on and need no lock; until then they retry, within the busy
+    timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
