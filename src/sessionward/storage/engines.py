@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import sqlite3
 import time
 import weakref
 from typing import Any
@@ -227,11 +226,12 @@ def _switch_to_wal(cursor: Any) -> None:
     deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
     while True:
         try:
-            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            cursor.execute("PRAGMA journal_mode")
+            (mode,) = cursor.fetchone()
             if str(mode).lower() != "wal":
                 cursor.execute("PRAGMA journal_mode = WAL")
             return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+        except Exception as exc:  # sqlite3's error, or the async adapter's own class for it
+            if "database is locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.005)
