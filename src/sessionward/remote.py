@@ -244,6 +244,28 @@ def _too_large(url: str) -> GeneralError:
     return GeneralError(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
 
 
+def _unreachable(url: str, exc: Exception) -> GeneralError:
+    return GeneralError(f"the JWKS at {url} could not be fetched: {exc}")
+
+
+class _LimitedBody:
+    """A JWKS response body collected chunk by chunk, refused once it passes the size limit
+    (a stream, so that a hostile issuer cannot make us hold more than the limit)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > MAX_JWKS_BYTES:
+            raise _too_large(self.url)
+
+    def parse(self, response: httpx.Response) -> FetchedKeys:
+        """The keys in the body, cached as long as ``response``'s Cache-Control says."""
+        return parse_jwk_set(bytes(self.data), response.headers.get("cache-control"))
+
+
 ClientT = TypeVar("ClientT")
 
 
@@ -331,20 +353,15 @@ class RemoteVerifier(_VerifierBase["httpx.Client"]):
             if self._cache.generation != generation:
                 return None
             http = _import_httpx()
+            body = _LimitedBody(self.jwks_url)
             try:
                 with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
                     _check_response(response, self.jwks_url)
-                    body = bytearray()
                     for chunk in response.iter_bytes():
-                        body += chunk
-                        if len(body) > MAX_JWKS_BYTES:
-                            raise _too_large(self.jwks_url)
-                    cache_control = response.headers.get("cache-control")
+                        body.add(chunk)
             except http.HTTPError as exc:
-                raise GeneralError(
-                    f"the JWKS at {self.jwks_url} could not be fetched: {exc}"
-                ) from None
-            return parse_jwk_set(bytes(body), cache_control)
+                raise _unreachable(self.jwks_url, exc) from None
+            return body.parse(response)
 
     def close(self) -> None:
         """Close the HTTP client, if this verifier made it."""
@@ -385,22 +402,17 @@ class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
             if self._cache.generation != generation:
                 return None
             http = _import_httpx()
+            body = _LimitedBody(self.jwks_url)
             try:
                 async with self._client.stream(
                     "GET", self.jwks_url, timeout=self._timeout
                 ) as response:
                     _check_response(response, self.jwks_url)
-                    body = bytearray()
                     async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_JWKS_BYTES:
-                            raise _too_large(self.jwks_url)
-                    cache_control = response.headers.get("cache-control")
+                        body.add(chunk)
             except http.HTTPError as exc:
-                raise GeneralError(
-                    f"the JWKS at {self.jwks_url} could not be fetched: {exc}"
-                ) from None
-            return parse_jwk_set(bytes(body), cache_control)
+                raise _unreachable(self.jwks_url, exc) from None
+            return body.parse(response)
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this verifier made it."""

@@ -33,7 +33,7 @@ from sessionward.events import SessionHooks
 from sessionward.flows import run_flow
 from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
-from sessionward.models import JSON, Session
+from sessionward.models import JSON, Session, VerifiedSession
 from sessionward.transport import (
     Cookie,
     Outgoing,
@@ -230,6 +230,20 @@ def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
     )
 
 
+def _get_session_flow(
+    request: HttpRequest, anti_csrf: bool | None, optional: bool, claims: Sequence[Claim]
+) -> ManagerFlow[VerifiedSession | None]:
+    """The transport's verify flow for ``request``, for :func:`get_session` and
+    :func:`aget_session` to drive."""
+    return get_transport().get_session(
+        _RequestAdapter(request),
+        outgoing(request),
+        anti_csrf=anti_csrf,
+        optional=optional,
+        claims=claims,
+    )
+
+
 def get_session(
     request: HttpRequest,
     *,
@@ -238,14 +252,7 @@ def get_session(
     claims: Sequence[Claim] = (),
 ) -> RequestSession | None:
     """The request's session; raises the error family (answered by the middleware)."""
-    flow = get_transport().get_session(
-        _RequestAdapter(request),
-        outgoing(request),
-        anti_csrf=anti_csrf,
-        optional=optional,
-        claims=claims,
-    )
-    verified = run(flow)
+    verified = run(_get_session_flow(request, anti_csrf, optional, claims))
     return None if verified is None else _session(request, verified.session)
 
 
@@ -257,14 +264,7 @@ async def aget_session(
     claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
     """:func:`get_session` for async views."""
-    flow = get_transport().get_session(
-        _RequestAdapter(request),
-        outgoing(request),
-        anti_csrf=anti_csrf,
-        optional=optional,
-        claims=claims,
-    )
-    verified = await arun(flow)
+    verified = await arun(_get_session_flow(request, anti_csrf, optional, claims))
     return None if verified is None else _asession(request, verified.session)
 
 
