@@ -251,3 +251,51 @@ def test_tokens_never_reach_the_logs(sm, caplog, clock):
     ]
     for secret in secrets:
         assert secret not in text
+
+
+def signed_body(sm: SessionManager, victim, body_segment: str) -> str:
+    """A token whose body segment is exactly ``body_segment``, signed with our real key: what a
+    bug in our own signer would produce. The claims reader trusts the encoding of what is
+    signed, never the content."""
+    import hashlib
+    import hmac
+
+    key = sm.signing_keys()[-1]
+    head = victim.access_token.value.split(".", 1)[0]
+    signing_input = f"{head}.{body_segment}"
+    signature = b64(hmac.new(key.secret, signing_input.encode(), hashlib.sha256).digest())
+    return f"{signing_input}.{signature}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[1, 2]",
+        b'"a string"',
+        b'{"exp": 99999999999} trailing',
+        b' {"exp": 99999999999}',
+        b'{"exp": 99999999999}{}',
+        b"\xff\xfe not utf-8",
+        b'{"exp": 99999999999, "sid": 1, "sub": "x", "rt": "y"}',
+        b"",
+    ],
+)
+def test_signed_but_ill_formed_claims_are_refused(sm, victim, body):
+    with pytest.raises(TryRefreshTokenError):
+        sm.get_session(signed_body(sm, victim, b64(body)))
+
+
+@pytest.mark.parametrize("segment", ["!!!!", "e30=", "e30", "e3 0"])
+def test_signed_segments_outside_the_alphabet_are_refused_or_read_exactly(sm, victim, segment):
+    # "e30" is "{}": valid JSON but no claims; the others are not base64url at all.
+    with pytest.raises(TryRefreshTokenError):
+        sm.get_session(signed_body(sm, victim, segment))
+
+
+@pytest.mark.parametrize("extra", [b" trailing", b"{}", b"\n", b"\x00"])
+def test_signed_valid_claims_with_anything_after_them_are_refused(sm, victim, extra):
+    body = victim.access_token.value.split(".")[1]
+    claims = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    assert sm.get_session(signed_body(sm, victim, b64(claims))).session.user_id == "victim"
+    with pytest.raises(TryRefreshTokenError):
+        sm.get_session(signed_body(sm, victim, b64(claims + extra)))

@@ -40,6 +40,14 @@ def from_b64url(text: str | bytes) -> bytes:
         raise ValueError(f"not base64url: {exc}") from None
 
 
+def from_signed_b64url(text: str) -> bytes:
+    """Decode a segment whose signature has just been checked, so it is one we encoded: the
+    alphabet check of :func:`from_b64url` can be skipped (it is a third of verify's decoding).
+    Never call it before the signature check."""
+    raw = text.encode()
+    return _a2b(raw.translate(_FROM_URLSAFE) + b"=" * (-len(raw) % 4))
+
+
 def from_b64url_canonical(text: str) -> bytes:
     """As :func:`from_b64url`, but only the one unpadded encoding :func:`b64url` produces:
     a token altered in its last character's unused bits is refused, not accepted as equal."""

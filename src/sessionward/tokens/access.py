@@ -29,6 +29,7 @@ from sessionward.encoding import (
     b64url_bytes,
     from_b64url,
     from_b64url_canonical,
+    from_signed_b64url,
     json_string,
 )
 from sessionward.tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
@@ -39,6 +40,7 @@ MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value
 _hmac_digest = hmac.digest
 _compare = hmac.compare_digest
 _loads = json.loads
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class AccessClaims:
@@ -186,7 +188,10 @@ def _verify_signature(token: str, key: SigningKey, ring: KeyRing, input_length: 
 def _read_claims(body: str, now_ms: int) -> AccessClaims:
     """The claims of a token whose signature is valid; expired or ill-typed claims raise
     :class:`InvalidAccessToken`."""
-    claims = _loads(from_b64url(body))
+    text = from_signed_b64url(body).decode()
+    claims, end = _raw_decode(text)  # the body is ours (signed), so no whitespace to skip
+    if end != len(text) or type(claims) is not dict:
+        raise InvalidAccessToken("bad claims")
     exp = claims["exp"]
     if type(exp) is not int or exp * 1000 <= now_ms:
         raise InvalidAccessToken("expired")
