@@ -93,6 +93,7 @@ def test_settings_tell_the_page_the_protocol_values(web: WebApp) -> None:
         "sessionExpiredStatus": 440,
         "accessTokenValidity": 60,
         "blacklisting": False,
+        "revocationCheck": "cached",
         "antiCsrf": True,
         "attackerCopyPath": "/refresh/attacker-copy",
     }

@@ -61,6 +61,9 @@ def test_readme_first_command_starts_the_demo_and_serves_the_page(tmp_path):
             assert json.loads(reply.read())["userId"] == "newcomer"
     assert (tmp_path / "sessionward.sqlite3").is_file()  # the embedded SQLite default
     assert "open http://127.0.0.1:" in demo.log()
+    # The default revocation check, not the original's "blacklisting off" (which read as if a
+    # signed-out device kept access until its token expired).
+    assert "revoked sessions refused within 2 s" in demo.log()
     assert "Traceback" not in demo.log()
 
 

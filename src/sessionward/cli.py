@@ -617,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--blacklisting",
         action="store_true",
-        help="check the session row on every request, so revocation is immediate",
+        help="check the session row on every request, so revocation is immediate "
+        "(without it, a revoked session is refused within 2 s)",
     )
     demo.add_argument(
         "--cookie-domain", metavar="DOMAIN", help="the cookies' Domain (default: host-only)"

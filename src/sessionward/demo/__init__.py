@@ -172,6 +172,7 @@ def create_demo_app(manager: AsyncSessionManager, events: DemoEvents | None = No
             "sessionExpiredStatus": config.session_expired_status,
             "accessTokenValidity": config.access_token_validity,
             "blacklisting": config.enable_blacklisting,
+            "revocationCheck": config.revocation_mode,
             "antiCsrf": config.anti_csrf,
             "attackerCopyPath": _attacker_copy_path(config.refresh_path),
         }
@@ -327,8 +328,7 @@ def serve(options: DemoOptions) -> None:
     print(
         f"sessionward demo: open http://{shown_host}:{options.port}/\n"
         f"  database {database}; access tokens live {config.access_token_validity} s; "
-        f"refresh endpoint {config.refresh_path}; blacklisting "
-        f"{'on' if config.enable_blacklisting else 'off'}. Ctrl-C stops.",
+        f"refresh endpoint {config.refresh_path}; {_revocation_summary(config)}. Ctrl-C stops.",
         file=sys.stderr,
         flush=True,
     )
@@ -336,3 +336,13 @@ def serve(options: DemoOptions) -> None:
 
 
 __all__ = ["CannotListenError", "DemoEvents", "DemoOptions", "create_demo_app", "serve"]
+
+
+def _revocation_summary(config: Config) -> str:
+    """How soon a revoked session's access token stops working, for the start-up line."""
+    mode = config.revocation_mode
+    if mode == "cached":
+        return f"revoked sessions refused within {config.revocation_refresh_interval:g} s"
+    if mode == "exact":
+        return "revoked sessions refused at once (a lookup per request)"
+    return "revoked sessions' access tokens work until they expire"
