@@ -26,11 +26,12 @@ import subprocess
 from collections.abc import Awaitable, Callable
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import make_url
 
 from sessionward import AsyncSessionManager, SessionManager
+from sessionward.models import SessionTokens, VerifiedSession
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "galera-cluster.sh"
@@ -63,24 +64,44 @@ ROUTES: dict[str, Route] = {
 }
 
 
+M = TypeVar("M", SessionManager, AsyncSessionManager)
+
+
+class _Chain(Generic[M]):
+    """One worker's rotation chain: which node serves its next call, and its refresh token."""
+
+    def __init__(self, managers: list[M], worker: int, route: Route) -> None:
+        self.managers: list[M] = managers
+        self.worker = worker
+        self.route = route
+        self.calls = count()
+        self.refresh_token = ""
+
+    def next_manager(self) -> M:
+        return self.managers[self.route(self.worker, next(self.calls)) % len(self.managers)]
+
+    def advance(self, tokens: SessionTokens, verified: VerifiedSession) -> None:
+        """Keep the new refresh token, once the verify has promoted the new pair."""
+        if verified.new_access_token is None:
+            raise AssertionError("the first verify after a refresh did not promote")
+        self.refresh_token = tokens.refresh_token.value
+
+
 def _sync_cycles(
     managers: list[SessionManager], workers: int, route: Route
 ) -> list[Callable[[], None]]:
     """One rotation loop per worker: a refresh, then the verify that promotes the new pair."""
-    cycles = []
+    cycles: list[Callable[[], None]] = []
     for i in range(workers):
-        calls = count()
-        first = managers[route(i, 0) % len(managers)].create_new_session(f"g{i}", {"w": i})
-        state = {"rt": first.refresh_token.value}
+        chain = _Chain(managers, i, route)
+        chain.refresh_token = (
+            chain.next_manager().create_new_session(f"g{i}", {"w": i}).refresh_token.value
+        )
 
-        def cycle(i: int = i, calls: Any = calls, state: dict[str, str] = state) -> None:
-            tokens = managers[route(i, next(calls)) % len(managers)].refresh_session(state["rt"])
-            verified = managers[route(i, next(calls)) % len(managers)].get_session(
-                tokens.access_token.value, tokens.anti_csrf_token
-            )
-            if verified.new_access_token is None:
-                raise AssertionError("the first verify after a refresh did not promote")
-            state["rt"] = tokens.refresh_token.value
+        def cycle(chain: _Chain[SessionManager] = chain) -> None:
+            tokens = chain.next_manager().refresh_session(chain.refresh_token)
+            access, csrf = tokens.access_token.value, tokens.anti_csrf_token
+            chain.advance(tokens, chain.next_manager().get_session(access, csrf))
 
         cycles.append(cycle)
     return cycles
@@ -89,21 +110,17 @@ def _sync_cycles(
 async def _async_cycles(
     managers: list[AsyncSessionManager], workers: int, route: Route
 ) -> list[Callable[[], Awaitable[None]]]:
-    cycles = []
+    """:func:`_sync_cycles` for the async manager."""
+    cycles: list[Callable[[], Awaitable[None]]] = []
     for i in range(workers):
-        calls = count()
-        first = await managers[route(i, 0) % len(managers)].create_new_session(f"ag{i}", {"w": i})
-        state = {"rt": first.refresh_token.value}
+        chain = _Chain(managers, i, route)
+        first = await chain.next_manager().create_new_session(f"ag{i}", {"w": i})
+        chain.refresh_token = first.refresh_token.value
 
-        async def cycle(i: int = i, calls: Any = calls, state: dict[str, str] = state) -> None:
-            manager = managers[route(i, next(calls)) % len(managers)]
-            tokens = await manager.refresh_session(state["rt"])
-            verified = await managers[route(i, next(calls)) % len(managers)].get_session(
-                tokens.access_token.value, tokens.anti_csrf_token
-            )
-            if verified.new_access_token is None:
-                raise AssertionError("the first verify after a refresh did not promote")
-            state["rt"] = tokens.refresh_token.value
+        async def cycle(chain: _Chain[AsyncSessionManager] = chain) -> None:
+            tokens = await chain.next_manager().refresh_session(chain.refresh_token)
+            access, csrf = tokens.access_token.value, tokens.anti_csrf_token
+            chain.advance(tokens, await chain.next_manager().get_session(access, csrf))
 
         cycles.append(cycle)
     return cycles
