@@ -137,6 +137,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
     parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
     return parser.parse_args(argv)
 
 
@@ -151,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
+        trusted_proxies=tuple(args.trusted_proxy),
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(

@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
     parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     import django
@@ -35,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
             access_token_validity=args.access_token_validity,
             blacklisting=args.blacklisting,
             signing_algorithm=args.signing_algorithm,
+            trusted_proxies=tuple(args.trusted_proxy),
             allowed_hosts=(args.host, "127.0.0.1", "localhost"),
         )
     )
