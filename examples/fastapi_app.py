@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from sessionward import AsyncSessionManager
+from sessionward.clients import FORWARDED_HEADERS
 from sessionward.config import ALGORITHMS
 from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="CIDR",
         help="a reverse proxy whose forwarding header names the client (repeatable)",
     )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     return parser.parse_args(argv)
 
 
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
         trusted_proxies=tuple(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     # uvicorn at log level "warning" says nothing at start-up, so say where to go.

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
 from sessionward.claims import fresh_login, has_role
+from sessionward.clients import FORWARDED_HEADERS
 from sessionward.config import ALGORITHMS
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
 from sessionward.validation import parse_json_body
@@ -144,6 +145,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="CIDR",
         help="a reverse proxy whose forwarding header names the client (repeatable)",
     )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     return parser.parse_args(argv)
 
 
@@ -159,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
         trusted_proxies=tuple(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(

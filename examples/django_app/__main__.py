@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv: list[str] | None = None) -> None:
+    from sessionward.clients import FORWARDED_HEADERS
     from sessionward.config import ALGORITHMS
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="CIDR",
         help="a reverse proxy whose forwarding header names the client (repeatable)",
     )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     args = parser.parse_args(argv)
 
     import django
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             blacklisting=args.blacklisting,
             signing_algorithm=args.signing_algorithm,
             trusted_proxies=tuple(args.trusted_proxy),
+            forwarded_header=args.forwarded_header,
             allowed_hosts=(args.host, "127.0.0.1", "localhost"),
         )
     )

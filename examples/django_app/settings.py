@@ -13,6 +13,7 @@ def build_settings(
     blacklisting: bool = False,
     signing_algorithm: str = "HS256",
     trusted_proxies: tuple[str, ...] = (),
+    forwarded_header: str = "x-forwarded-for",
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "testserver"),
 ) -> dict[str, Any]:
     """Keyword arguments for ``django.conf.settings.configure``."""
@@ -35,6 +36,7 @@ def build_settings(
             "cookie_secure": False,  # plain http on a development machine
             "cookie_same_site": "lax",
             "trusted_proxies": trusted_proxies,
+            "forwarded_header": forwarded_header,
         },
         "LOGGING_CONFIG": None,
     }
