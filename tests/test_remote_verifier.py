@@ -41,7 +41,9 @@ class JwksServer:
 
     ``fault = "hang"`` reads the request and answers nothing, as an issuer stuck on its database
     does, then closes the connection after :data:`HANG_S` (far beyond any fetch timeout of these
-    tests) or at once on :meth:`stop`, so that the server always ends by itself.
+    tests) or at once on :meth:`stop`, so that the server always ends by itself. ``"trickle"``
+    answers at once but sends the body a byte every 0.1 s (each network wait is short, the fetch
+    is not), bounded the same way.
     """
 
     def __init__(self, manager: SessionManager) -> None:
@@ -76,7 +78,20 @@ class JwksServer:
                     self.send_header("Cache-Control", cache)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if server.fault == "trickle":
+                    self.trickle(body)
+                else:
+                    self.wfile.write(body)
+
+            def trickle(self, body: bytes) -> None:
+                ends = time.monotonic() + HANG_S
+                try:
+                    for byte in body:
+                        if server.stopping.wait(0.1) or time.monotonic() > ends:
+                            return
+                        self.wfile.write(bytes([byte]))
+                except OSError:
+                    pass  # the client gave up
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -391,12 +406,14 @@ def assert_all_answered_at_once(answers: list[Answer], expected: str | type[Exce
         assert waited < 2 * FETCH_TIMEOUT, f"waited {waited:.2f} s: {sorted(a[0] for a in answers)}"
 
 
+@pytest.mark.parametrize("fault", ["hang", "trickle"])
 def test_a_hanging_issuer_costs_one_fetch_and_one_timeout_at_most(
-    issuer, serve, clock, requests_to
+    issuer, serve, clock, requests_to, fault
 ):
-    """Ten requests with a stale cache and an issuer that accepts and never answers: one fetch,
-    every request answered with the cached keys within one timeout; the next fetch only after
-    the cooldown (issue 19, finding 3: the requests used to queue, one timeout each)."""
+    """Ten requests with a stale cache and an issuer that accepts and never answers (or answers
+    a byte at a time): one fetch, every request answered with the cached keys within one
+    timeout; the next fetch only after the cooldown (issue 19, finding 3: the requests used to
+    queue, one timeout each)."""
     manager = issuer(signing_algorithm="EdDSA")
     server = serve(manager)
     token = manager.create_new_session("alice").access_token.value
@@ -404,7 +421,7 @@ def test_a_hanging_issuer_costs_one_fetch_and_one_timeout_at_most(
     assert verifier.one(token)[1] == "alice"
     assert server.requests == 1
 
-    server.fault = "hang"
+    server.fault = fault
     clock.advance(manager.jwks().max_age + 1)  # the cached keys are stale now
     assert_all_answered_at_once(verifier.together(token), "alice")
     assert server.requests == 2  # one fetch for all ten

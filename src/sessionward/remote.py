@@ -295,16 +295,25 @@ def _unreachable(url: str, exc: Exception) -> GeneralError:
 
 class _LimitedBody:
     """A JWKS response body collected chunk by chunk, refused once it passes the size limit
-    (a stream, so that a hostile issuer cannot make us hold more than the limit)."""
+    (a stream, so that a hostile issuer cannot make us hold more than the limit) or once the
+    fetch has taken longer than ``timeout`` in all: httpx's timeout bounds each network wait,
+    and an issuer trickling its body could otherwise hold the fetch, and its waiters, for long.
+    Checked as chunks arrive, so a fetch ends within ``timeout`` plus one network wait (httpx
+    has no overall timeout; headers trickled byte by byte are not caught).
+    """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.data = bytearray()
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
         if len(self.data) > MAX_JWKS_BYTES:
             raise _too_large(self.url)
+        if time.monotonic() > self.deadline:
+            raise GeneralError(f"the JWKS at {self.url} took longer than {self.timeout} s")
 
     def parse(self, response: httpx.Response) -> FetchedKeys:
         """The keys in the body, cached as long as ``response``'s Cache-Control says."""
@@ -403,7 +412,7 @@ class RemoteVerifier(_VerifierBase["httpx.Client"]):
     def _download(self) -> FetchedKeys | GeneralError:
         """The key set, or why it could not be had (returned: it is an outcome to record)."""
         http = _import_httpx()
-        body = _LimitedBody(self.jwks_url)
+        body = _LimitedBody(self.jwks_url, self._timeout)
         try:
             with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
                 _check_response(response, self.jwks_url)
@@ -459,7 +468,7 @@ class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
     async def _download(self) -> FetchedKeys | GeneralError:
         """See :meth:`RemoteVerifier._download`."""
         http = _import_httpx()
-        body = _LimitedBody(self.jwks_url)
+        body = _LimitedBody(self.jwks_url, self._timeout)
         try:
             async with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
                 _check_response(response, self.jwks_url)
