@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
 import time
 from collections import OrderedDict
@@ -35,12 +36,15 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sessionward.encoding import b64url, from_b64url
+from sessionward.validation import parse_finite_float, refuse_non_finite
 
 PROOF_HEADER = "DPoP"
 PROOF_TYPE = "dpop+jwt"
 MAX_PROOF_LENGTH = 2048  # longer header values are refused before any decoding
 PROOF_MAX_AGE_S = 60  # a proof's iat must be within this many seconds of the server's clock
 _COORDINATE_BYTES = 32
+# NaN, ±Infinity and numbers too large for a float are refused: an iat of NaN is never stale.
+_decode = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float).decode
 _SEEN_LIMIT = 10_000
 
 
@@ -115,6 +119,20 @@ def _same_target(htu: str, url: str) -> bool:
         return False
 
 
+def _within_a_minute(iat: object, now_s: float) -> bool:
+    """``iat`` is a finite number within :data:`PROOF_MAX_AGE_S` of ``now_s``.
+
+    Finite first: NaN compares False with everything, so ``abs(now - NaN) > 60`` is False and a
+    NaN would never be stale; an int too large for a float would raise OverflowError."""
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
+        return False
+    try:
+        seconds = float(iat)
+    except OverflowError:
+        return False
+    return math.isfinite(seconds) and abs(now_s - seconds) <= PROOF_MAX_AGE_S
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedProof:
     thumbprint: str
@@ -139,8 +157,8 @@ def verify_proof(
         raise InvalidProof("not a compact JWT")
     header_b64, claims_b64, signature_b64 = raw.split(".")
     try:
-        header = json.loads(_unb64url(header_b64))
-        claims = json.loads(_unb64url(claims_b64))
+        header = _decode(_unb64url(header_b64).decode())
+        claims = _decode(_unb64url(claims_b64).decode())
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidProof("not JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
@@ -155,11 +173,7 @@ def verify_proof(
         raise InvalidProof("htm does not name this request's method")
     if not isinstance(htu, str) or not _same_target(htu, proof.url):
         raise InvalidProof("htu does not name this request's URL")
-    if (
-        not isinstance(iat, int | float)
-        or isinstance(iat, bool)
-        or abs(now_s - iat) > PROOF_MAX_AGE_S
-    ):
+    if not _within_a_minute(iat, now_s):
         raise InvalidProof("iat is not within a minute of now")
     if tokens and claims.get("ath") not in {token_hash(token) for token in tokens}:
         raise InvalidProof("ath does not match the refresh token presented")

@@ -9,7 +9,9 @@ instead of failing inside a driver.
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
+from typing import NoReturn
 
 from sessionward.errors import DataTooLargeError, InvalidArgumentError
 from sessionward.models import JSON
@@ -18,6 +20,26 @@ MAX_USER_ID_LENGTH = 128  # characters: the column's width, as in the original
 MAX_HANDLE_LENGTH = 255
 MAX_SESSION_DATA_BYTES = 1 << 20  # 1 MiB of JSON text (UTF-8), on every backend
 MAX_JWT_PAYLOAD_BYTES = 2048  # it travels in the access token, which must fit in a cookie
+
+
+def refuse_non_finite(literal: str) -> NoReturn:
+    """``parse_constant`` for :func:`json.loads`: refuse ``NaN``, ``Infinity``, ``-Infinity``.
+
+    Python's json reads them, but they are not JSON (RFC 8259), and NaN compares False with
+    everything, so a check such as ``abs(now - iat) > 60`` would let a NaN through. The hook only
+    runs when one of those literals is met, so it costs nothing on ordinary input."""
+    raise ValueError(f"{literal} is not a JSON number")
+
+
+def parse_finite_float(literal: str) -> float:
+    """``parse_float`` for :func:`json.loads`: a number too large for a float (``1e999``) would
+    be read as infinity, which no JSON writer of ours produces (``allow_nan=False``): refuse it.
+    Runs only on literals with a fraction or an exponent (none in the claims this library
+    writes; only in an application's payload)."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal} is too large for a JSON number")
+    return value
 
 
 def check_identifier(value: object, name: str, max_length: int = MAX_HANDLE_LENGTH) -> str:
@@ -65,7 +87,7 @@ def parse_json_body(body: bytes, max_bytes: int = MAX_SESSION_DATA_BYTES + 4096)
             f"the body is too large: {len(body)} bytes, the limit is {max_bytes}"
         )
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=refuse_non_finite)
     except (ValueError, UnicodeDecodeError):
         raise InvalidArgumentError("the body must be JSON") from None
     except RecursionError:
