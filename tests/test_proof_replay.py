@@ -177,3 +177,13 @@ def test_eight_threads_on_a_full_cache_accept_each_id_exactly_once(
     assert len(accepted) == 4 * ids_per_thread
     assert set(accepted.values()) == {1}
     assert len(seen) < old_ids  # the old ids did expire meanwhile
+
+
+def test_a_full_replay_cache_is_answered_503_not_500() -> None:
+    """A process refusing one more proof id is a temporary refusal, not a server error."""
+    from sessionward.proof import TooManyProofsError
+    from sessionward.transport import reply_for
+
+    reply = reply_for(TooManyProofsError("too many proofs in flight; retry shortly"), 440)
+    assert reply.status == 503
+    assert "retry" in reply.body["message"]

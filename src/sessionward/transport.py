@@ -70,7 +70,7 @@ from sessionward.models import (
     Token,
     VerifiedSession,
 )
-from sessionward.proof import PROOF_HEADER, ProofOfPossession
+from sessionward.proof import PROOF_HEADER, ProofOfPossession, TooManyProofsError
 
 logger = logging.getLogger("sessionward")
 
@@ -362,6 +362,11 @@ def reply_for(
         # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
         status = 413 if isinstance(error, DataTooLargeError) else 400
         return ErrorReply(status, {"message": str(error)})
+    if isinstance(error, TooManyProofsError):
+        # Nothing is wrong with the session or the server: this process is flooded with proofs
+        # and refuses one more rather than forget an id (docs/security.md). Retry shortly.
+        logger.warning("sessionward: %s", error)
+        return ErrorReply(503, {"message": str(error)})
     kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
     logger.error("sessionward %s: %s", kind, error, exc_info=error)
     return ErrorReply(500, {"message": "internal server error"})
