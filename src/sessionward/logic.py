@@ -209,9 +209,11 @@ class SessionLogic:
         parent_hash_1: str | None,
         session_expires: int,
         now: int,
+        access_not_after: int | None = None,
     ) -> SessionTokens:
         """Everything issued with ``refresh_token``; anti-CSRF and id-refresh tokens derive from it,
-        so that a re-issued refresh token comes with the very same companions."""
+        so that a re-issued refresh token comes with the very same companions. The access token
+        expires after its validity, but not after the session, nor after ``access_not_after``."""
         refresh_hash_1 = sha256_hex(refresh_token)
         anti_csrf = None
         if self.config.anti_csrf:
@@ -227,7 +229,10 @@ class SessionLogic:
             claims.created_at_ms,
             claims.authenticated_at_ms,
         )
-        access = self._access_token(key, content, now, not_after=session_expires)
+        not_after = session_expires
+        if access_not_after is not None:
+            not_after = min(not_after, access_not_after)
+        access = self._access_token(key, content, now, not_after=not_after)
         authenticated_at = claims.authenticated_at_ms or claims.created_at_ms
         return SessionTokens(
             session=Session(
@@ -374,6 +379,23 @@ class SessionLogic:
                     raise UnauthorisedError("the session was revoked or has expired")
             return VerifiedSession(session)
         yield from self._confirm(claims, now)
+        return VerifiedSession(session, (yield from self._confirmed_token(claims, now)))
+
+    def _confirmed_token(self, claims: AccessClaims, now: int) -> StoreFlow[Token]:
+        """The replacement for a confirmed access token: the same claims without ``prt``, and
+        the presented token's own expiry.
+
+        Why the old expiry and not a fresh validity: the token carries the payload it was
+        issued with, and the row may have changed since (``merge_into_jwt_payload_for_user``
+        removing a role). Re-signing that payload with a new validity would let a removed claim
+        live for up to two validities after the change. Keeping the expiry means no access
+        token carries a claim longer than one validity plus leeway after its removal, at no
+        cost: the confirmation stays the one ``UPDATE`` of :meth:`Queries.promote_child`, where
+        putting the row's current payload in would need a read of the row on every
+        confirmation (the access token carries no payload version to compare in the
+        statement). A client that confirms late simply refreshes sooner; that refresh reads the
+        row whenever the payload changed, so it carries the current payload.
+        """
         key = yield from self.keys.signing_key(now)
         payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
         content = AccessContent(
@@ -386,8 +408,9 @@ class SessionLogic:
             claims.created_at_ms,
             claims.authenticated_at_ms,
         )
-        confirmed = self._access_token(key, content, now, not_after=self._session_end(claims))
-        return VerifiedSession(session, confirmed)
+        end = self._session_end(claims)
+        not_after = claims.expires_ms if end is None else min(end, claims.expires_ms)
+        return self._access_token(key, content, now, not_after=not_after)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
         """docs/protocol.md#verifying-a-request step 5: the access token's refresh token is
@@ -470,6 +493,7 @@ class SessionLogic:
                 pop_thumbprint=presented.proof_thumbprint,
                 client=client,
             )
+        access_not_after = None
         if decided_in_one:
             anchor, carried, repeated = now, token, False
         else:
@@ -480,6 +504,12 @@ class SessionLogic:
             anchor = decision.child_anchor
             carried = self._carried(token, decision.row, anchor)
             repeated = decision.change.new_hash_2 is None
+            if decision.row.payload_version not in (None, carried.payload_version):
+                # A duplicate inside the grace window is served the first refresh's child, with
+                # the payload it had before a change made since: its access token expires when
+                # the first one's did, so that a removed claim outlives its removal by no more
+                # than one access-token validity (plus leeway).
+                access_not_after = anchor + self.config.access_token_validity_ms
         child = self._child_refresh_token(carried, refresh_hash_1, anchor)
         emissions.append(
             Emission(
@@ -497,6 +527,7 @@ class SessionLogic:
             parent_hash_1=refresh_hash_1,
             session_expires=expires,
             now=now,
+            access_not_after=access_not_after,
         )
 
     @staticmethod
