@@ -105,6 +105,11 @@ REVOCATION_PURGE_INTERVAL_MS = 300_000
 MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
 
 
+def _recency(session: SessionSummary) -> tuple[int, int, str]:
+    """How recently a session was active, as a total order (the handle breaks ties)."""
+    return (session.last_refreshed_at or 0, session.created_at or 0, session.handle)
+
+
 def _contention() -> GeneralError:
     return GeneralError("the session kept changing under concurrent requests; try again")
 
@@ -328,7 +333,7 @@ class SessionLogic:
                 SessionCreated(handle, user_id, client, thumbprint is not None),
             )
         )
-        yield from self._evict_beyond_cap(user_id, handle, emissions)
+        yield from self._evict_beyond_cap(user_id, emissions)
         return tokens
 
     # --- verify ------------------------------------------------------------------------------
@@ -753,16 +758,25 @@ class SessionLogic:
             revoked += yield from self._revoke_one(handle, user_id, reason, emissions)
         return revoked
 
-    def _evict_beyond_cap(
-        self, user_id: str, new_handle: str, emissions: Emissions
-    ) -> StoreFlow[None]:
-        """``max_sessions_per_user``: evict the least recently active sessions beyond it."""
+    def _evict_beyond_cap(self, user_id: str, emissions: Emissions) -> StoreFlow[None]:
+        """``max_sessions_per_user``: after the insert of a login's session, evict every session
+        that is not among the ``cap`` most recently active ones.
+
+        The survivors are ranked over all the user's sessions, the new one included, by last
+        activity (the last refresh, else the login), then creation time, then handle, so that
+        the order is total. Concurrent logins each list the sessions after their own insert and
+        evict only sessions with at least ``cap`` ranked above them: they converge on the same
+        survivors, the ``cap`` newest, instead of each keeping itself and evicting the others
+        (six simultaneous logins under a cap of 1 could leave none). A login can so evict the
+        session it has just created, when newer ones exist; its tokens are then those of an
+        evicted session, as an older login's are.
+        """
         cap = self.config.max_sessions_per_user
         if cap is None:
             return
         sessions = yield from self.list_sessions_for_user(user_id)
-        others = [s for s in sessions if s.handle != new_handle]
-        for session in others[cap - 1 :]:  # most recent first: keep cap - 1 besides the new one
+        ranked = sorted(sessions, key=_recency, reverse=True)
+        for session in ranked[cap:]:
             yield from self._revoke_one(session.handle, user_id, "evicted", emissions)
 
     # --- the jwt payload, changed mid-session ------------------------------------------------
