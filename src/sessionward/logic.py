@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sessionward.clients import clean_client
+from sessionward.clients import clean_client, network_of
 from sessionward.config import Algorithm, Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
@@ -108,6 +108,32 @@ MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request mo
 def _recency(session: SessionSummary) -> tuple[int, int, str]:
     """How recently a session was active, as a total order (the handle breaks ties)."""
     return (session.last_refreshed_at or 0, session.created_at or 0, session.handle)
+
+
+def _log_theft(event: TokenTheft) -> None:
+    """Say at WARNING that a theft was detected, and that its session was revoked if it was.
+
+    Logged whether or not an ``on_token_theft`` hook is configured: a deployment that set no
+    hooks must still see an attack in its logs. Only what an operator needs to act on is named
+    (the handle, the reason, and the /24 or /64 of the first and the replaying client, the
+    networks the grace window compares); never a token, nor a hash of one.
+    """
+    first = event.first_client.ip if event.first_client else None
+    replay = event.replay_client.ip if event.replay_client else None
+    logger.warning(
+        "sessionward: token theft detected on session %s (%s): first client's network %s, "
+        "replaying client's network %s",
+        event.session_handle,
+        event.reason.value,
+        network_of(first) or "unknown",
+        network_of(replay) or "unknown",
+    )
+    if event.session_revoked:
+        logger.warning(
+            "sessionward: session %s revoked because of token theft (%s)",
+            event.session_handle,
+            event.reason.value,
+        )
 
 
 def _contention() -> GeneralError:
@@ -631,6 +657,7 @@ class SessionLogic:
             session_revoked=revoked,
         )
         emissions.append(Emission(self.hooks.on_token_theft, event))
+        _log_theft(event)
         if revoked:
             revocation = SessionRevoked(token.handle, token.user_id, "theft")
             emissions.append(Emission(self.hooks.on_session_revoked, revocation))
