@@ -86,6 +86,11 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.verify.ES256", "pyjwt.verify.ES256", 1.5),
     ("sw.verify.EdDSA.uncached", "pyjwt.verify.EdDSA", 1.5),
     ("sw.verify.ES256.uncached", "pyjwt.verify.ES256", 1.5),
+    # a logout costs the same whatever the number of live revocations (issue 19, finding 8)
+    ("revocations.learn.100k", "revocations.learn.10", 0.8),
+    ("sw.logout.sqlite.revocations_100k", "sw.logout.sqlite.revocations_10", 0.8),
+    ("sw.logout.mysql.revocations_100k", "sw.logout.mysql.revocations_10", 0.8),
+    ("sw.logout.postgres.revocations_100k", "sw.logout.postgres.revocations_10", 0.8),
 ]
 
 
@@ -472,6 +477,87 @@ def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
         )
 
 
+LIVE_REVOCATIONS = (10, 100_000)  # a quiet site, and an hour of logouts on a busy one
+
+
+def _label(count: int) -> str:
+    return f"{count // 1000}k" if count >= 1000 else str(count)
+
+
+def _fill(cache: Any, count: int, life_ms: int) -> None:
+    """``count`` live revocations in ``cache``, revoked over the last hour as logouts are (the
+    cache only: what a logout's cost could grow with is the cache, which verify reads)."""
+    from sessionward.revocations import Revocation
+
+    now = int(time.time() * 1000)
+    start = now - 3_600_000
+    cache.learn(
+        (
+            Revocation(f"live-{i}", None, None, at, at + life_ms)
+            for i, at in ((i, start + i * 3_600_000 // count) for i in range(count))
+        ),
+        now,
+    )
+    assert len(cache) >= count
+
+
+def bench_revocation_cache(res: Results, mode: Mode) -> None:
+    """``RevocationCache.learn`` of one revocation, what every logout, sign-out, theft and
+    eviction does in the process (on the event loop, for the async manager), with 10 and with
+    100,000 live revocations; the second row's ratio is to the first."""
+    from sessionward.revocations import Revocation, RevocationCache
+
+    life = 3_615_000  # the default validity + leeway + read margin
+    for count in LIVE_REVOCATIONS:
+        cache = RevocationCache(2000)
+        _fill(cache, count, life)
+        serial = iter(range(10**12))
+
+        def learn_one(cache: RevocationCache = cache, serial: Any = serial) -> None:
+            now = int(time.time() * 1000)
+            cache.learn([Revocation(f"new-{next(serial)}", None, None, now, now + life)], now)
+
+        name = f"revocations.learn.{_label(count)}"
+        base = None if count == LIVE_REVOCATIONS[0] else "revocations.learn.10"
+        res.add(name, loop_sync(learn_one, mode), base)
+
+
+def bench_logout(res: Results, backend: str, url: str, mode: Mode) -> None:
+    """A logout (``revoke_session``: the revocation row, the DELETE, and learning it here) with
+    10 and with 100,000 live revocations in the process, the two measured in alternation so
+    that drift hits both alike. Each repetition's first 200 logouts end real sessions; the
+    later ones revoke handles that no longer exist (the same INSERT and DELETE, of no row), as
+    creating a session per logout would measure the logins too."""
+    rows = {count: f"sw.logout.{backend}.revocations_{_label(count)}" for count in LIVE_REVOCATIONS}
+    managers = {}
+    try:
+        for count in LIVE_REVOCATIONS:
+            mgr = SessionManager(
+                refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
+            )
+            mgr.create_tables()
+            _fill(mgr._logic.revocations, count, mgr._logic._revocation_life_ms)
+            managers[count] = mgr
+        for _ in range(2):
+            for count, mgr in managers.items():
+                handles = iter(
+                    [mgr.create_new_session("logout-user").session.handle for _ in range(200)]
+                )
+                serial = iter(range(10**12))
+
+                def logout(
+                    mgr: SessionManager = mgr, handles: Any = handles, serial: Any = serial
+                ) -> None:
+                    handle = next(handles, None) or f"gone-{next(serial)}"
+                    mgr.revoke_session(handle)
+
+                base = None if count == LIVE_REVOCATIONS[0] else rows[LIVE_REVOCATIONS[0]]
+                res.add(rows[count], loop_sync(logout, mode), base)
+    finally:
+        for mgr in managers.values():
+            mgr.close()
+
+
 def bench_floors_db(res: Results, backend: str, url: str, mode: Mode) -> None:
     """The raw driver floors: point select, insert, and the lock+update transaction."""
     main = floors.SyncFloor(backend, url)
@@ -740,7 +826,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6, 10, 11 and 12):")
+    print("targets (issues 6, 10, 11, 12 and 19):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
@@ -783,6 +869,9 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
                 f"sw.rotation_seq.{b}.{m}",
                 f"sw.rotation_c32.{b}.{m}",
             ]
+    rows += [f"revocations.learn.{_label(count)}" for count in LIVE_REVOCATIONS]
+    for b in backends:
+        rows += [f"sw.logout.{b}.revocations_{_label(count)}" for count in LIVE_REVOCATIONS]
     if node:
         rows += [
             "orig.verify",
@@ -820,6 +909,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only the rotation on the 3-node Galera cluster of scripts/galera-cluster.sh next "
         "to one MariaDB (benchmarks/galera.py)",
     )
+    parser.add_argument(
+        "--revocations",
+        action="store_true",
+        help="only the cost of a logout and of learning one revocation, with 10 and with "
+        "100,000 live revocations (on --backends)",
+    )
     parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
     parser.add_argument(
         "--http-protected-path", help="default: /ping/protected (example app) or /protected"
@@ -841,12 +936,29 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     res = Results()
     started = time.perf_counter()
+    if args.revocations:  # a run of its own: a few rows, seconds
+        with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
+            print("learning one revocation, 10 and 100,000 live", file=sys.stderr)
+            bench_revocation_cache(res, mode)
+            for b in backends:
+                url = backend_url(b, Path(tmp_name))
+                prepare_database(b, url)
+                print(f"{b}: a logout, 10 and 100,000 live revocations", file=sys.stderr)
+                bench_logout(res, b, url, mode)
+        targets = [t for t in evaluate_targets(res) if t["ratio"] is not None]
+        print_table(res, targets)
+        rows = [{**r, "ratio": res.ratio(n, r["baseline"])} for n, r in res.rows.items()]
+        document = {"mode": mode_name, "rows": rows, "targets": targets}
+        Path(args.json).write_text(json.dumps(document, indent=2) + "\n")
+        return 0
     with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
         tmp = Path(tmp_name)
         print("verify without DB, and its floors", file=sys.stderr)
         bench_verify_no_db(res, mode, tmp)
         print("asymmetric access tokens beside PyJWT", file=sys.stderr)
         bench_asymmetric(res, mode, tmp)
+        print("learning one revocation, 10 and 100,000 live", file=sys.stderr)
+        bench_revocation_cache(res, mode)
         # On MariaDB ours and the original alternate (ours, original, ours, original), each row
         # pooling its repetitions over the passes, so that the machine's drift during the run
         # hits both sides alike.
@@ -862,6 +974,8 @@ def main(argv: list[str] | None = None) -> int:
                 if b == "mysql" and not args.no_node:
                     print("the original under Node, same MariaDB", file=sys.stderr)
                     bench_original(res, mode)
+            print(f"{b}: a logout, 10 and 100,000 live revocations", file=sys.stderr)
+            bench_logout(res, b, url, mode)
         if "mysql" not in backends and not args.no_node:
             print("the original under Node, same MariaDB", file=sys.stderr)
             bench_original(res, mode)

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 
 from sessionward import AsyncSessionManager
+from sessionward.clients import FORWARDED_HEADERS
 from sessionward.config import ALGORITHMS
 from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
@@ -53,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
     parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     return parser.parse_args(argv)
 
 
@@ -69,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
+        trusted_proxies=tuple(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     # uvicorn at log level "warning" says nothing at start-up, so say where to go.
@@ -78,7 +89,16 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(create_app(manager), host=args.host, port=args.port, log_level="warning")
+    # Behind --trusted-proxy the library reads the forwarding header itself; uvicorn must not
+    # rewrite the peer from it first (it does so for 127.0.0.1 by default), or the library would
+    # never see the proxy.
+    uvicorn.run(
+        create_app(manager),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        proxy_headers=not args.trusted_proxy,
+    )
 
 
 if __name__ == "__main__":

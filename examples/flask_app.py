@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from sessionward import SessionManager
 from sessionward.claims import fresh_login, has_role
+from sessionward.clients import FORWARDED_HEADERS
 from sessionward.config import ALGORITHMS
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
 from sessionward.validation import parse_json_body
@@ -137,6 +138,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
     parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     return parser.parse_args(argv)
 
 
@@ -151,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         signing_algorithm=args.signing_algorithm,
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
+        trusted_proxies=tuple(args.trusted_proxy),
+        forwarded_header=args.forwarded_header,
     )
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(

@@ -150,18 +150,93 @@ def test_networks_group_a_customer_and_separate_others():
 def test_forwarding_headers_are_believed_only_from_trusted_proxies():
     proxies = parse_networks(["10.0.0.0/8"])
     forged = "6.6.6.6, 203.0.113.10"
-    assert client_ip("198.51.100.1", x_forwarded_for=forged, trusted_proxies=proxies) == (
+    assert client_ip("198.51.100.1", forged, trusted_proxies=proxies) == (
         "198.51.100.1"  # the peer is not a proxy: its header is ignored
     )
-    assert client_ip("10.0.0.2", x_forwarded_for=forged, trusted_proxies=proxies) == (
+    assert client_ip("10.0.0.2", forged, trusted_proxies=proxies) == (
         "203.0.113.10"  # the rightmost hop not a trusted proxy; the forged part is never read
     )
-    assert client_ip("10.0.0.2", x_forwarded_for=forged) == "10.0.0.2"  # no proxies trusted
+    assert client_ip("10.0.0.2", forged) == "10.0.0.2"  # no proxies trusted
     chain = "203.0.113.10, 10.9.9.9"
-    assert client_ip("10.0.0.2", x_forwarded_for=chain, trusted_proxies=proxies) == ("203.0.113.10")
+    assert client_ip("10.0.0.2", chain, trusted_proxies=proxies) == ("203.0.113.10")
     rfc7239 = 'for=6.6.6.6, for="[2001:db8::17]:4711";proto=https'
-    assert client_ip("10.0.0.2", forwarded=rfc7239, trusted_proxies=proxies) == "2001:db8::17"
-    assert client_ip("10.0.0.2", forwarded="for=unknown", trusted_proxies=proxies) is None
+    assert client_ip("10.0.0.2", rfc7239, header="forwarded", trusted_proxies=proxies) == (
+        "2001:db8::17"
+    )
+    unknown = "for=unknown"
+    assert client_ip("10.0.0.2", unknown, header="forwarded", trusted_proxies=proxies) is None
+
+
+PROXIES = parse_networks(["127.0.0.2/32", "10.0.0.0/8"])
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "expected"),
+    [
+        # A client with no header of its own: the entry the proxy wrote.
+        ("x-forwarded-for", "198.51.100.66", "198.51.100.66"),
+        # nginx ($proxy_add_x_forwarded_for): the client's own entry, then the real peer.
+        ("x-forwarded-for", "203.0.113.99, 198.51.100.66", "198.51.100.66"),
+        # HAProxy (option forwardfor) adds a line after the client's: joined, in order.
+        ("x-forwarded-for", "203.0.113.99,198.51.100.66", "198.51.100.66"),
+        # Two trusted proxies (10.1.1.1 in front of 127.0.0.2): walked past both.
+        ("x-forwarded-for", "203.0.113.99, 198.51.100.66, 10.1.1.1", "198.51.100.66"),
+        # RFC 7239: the proxy appends an element; a forged element to its left is never read.
+        ("forwarded", "for=203.0.113.99, for=198.51.100.66;proto=https", "198.51.100.66"),
+        ("forwarded", 'for=203.0.113.99,for="198.51.100.66:4711"', "198.51.100.66"),
+        # A trusted proxy's element that names no client is an unknown hop, not skipped over
+        # to the client's own element.
+        ("forwarded", "for=203.0.113.99, proto=https", None),
+        ("x-forwarded-for", "203.0.113.99, unknown", None),
+        # The trusted proxy sent no header: the proxy is the client.
+        ("x-forwarded-for", "", "127.0.0.2"),
+    ],
+)
+def test_the_configured_header_is_walked_from_the_right(
+    header: Any, value: str, expected: str | None
+):
+    assert client_ip("127.0.0.2", value, header=header, trusted_proxies=PROXIES) == expected
+
+
+def test_only_the_configured_forwarding_header_is_read():
+    """A proxy that appends to X-Forwarded-For passes a client's Forwarded on untouched (and the
+    other way round): that header names whatever the client likes, so it is never read, not
+    even preferred "when present"."""
+    from sessionward import Config
+    from sessionward.transport import client_context
+
+    class Request:
+        peer_address = "127.0.0.2"
+
+        def __init__(self, **headers: str) -> None:
+            self.headers = {name.replace("_", "-"): value for name, value in headers.items()}
+
+        def get_header(self, name: str) -> str | None:
+            return self.headers.get(name)
+
+    by_nginx = Request(forwarded="for=203.0.113.99", x_forwarded_for="203.0.113.99, 198.51.100.66")
+    by_rfc7239 = Request(
+        x_forwarded_for="203.0.113.99", forwarded="for=203.0.113.99, for=198.51.100.66"
+    )
+    proxies = ("127.0.0.2/32",)
+    default = Config(refresh_path="/r", trusted_proxies=proxies)
+    assert client_context(by_nginx, default).ip == "198.51.100.66"
+    assert default.forwarded_header == "x-forwarded-for"
+    rfc7239 = Config(refresh_path="/r", trusted_proxies=proxies, forwarded_header="forwarded")
+    assert client_context(by_rfc7239, rfc7239).ip == "198.51.100.66"
+    # Not even when the configured one is missing: the proxy itself is then the client.
+    only_xff = Request(x_forwarded_for="198.51.100.66")
+    assert client_context(only_xff, rfc7239).ip == "127.0.0.2"
+    only_forwarded = Request(forwarded="for=198.51.100.66")
+    assert client_context(only_forwarded, default).ip == "127.0.0.2"
+
+
+def test_a_header_longer_than_the_hop_cap_is_not_walked_further():
+    proxies = parse_networks(["10.0.0.0/8"])
+    chain = ", ".join(["203.0.113.99"] + [f"10.0.0.{n}" for n in range(1, 40)])
+    # Every walked hop is a trusted proxy: the walk stops at the 32nd from the right, never
+    # reaching the client's own entry at the start.
+    assert client_ip("10.0.0.200", chain, trusted_proxies=proxies) == "10.0.0.8"
 
 
 @pytest.mark.parametrize("bad", [["10.0.0.0/33"], ["not-an-ip"], "10.0.0.0/8", [7]])
@@ -176,7 +251,7 @@ def test_grace_binding_is_validated():
     from sessionward import Config
 
     with pytest.raises(ConfigError, match="refresh_grace_binding"):
-        Config(refresh_path="/r", refresh_grace_binding="ip")  # type: ignore[arg-type]
+        Config(refresh_path="/r", refresh_grace_binding="ip")
 
 
 # --- proof of possession ----------------------------------------------------------------------

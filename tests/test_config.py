@@ -28,6 +28,7 @@ def test_defaults_match_the_protocol():
     assert config.cookie_same_site == "lax"
     assert config.session_expired_status == 440
     assert config.purge_interval == 7 * 86400
+    assert config.forwarded_header == "x-forwarded-for"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +58,9 @@ def test_defaults_match_the_protocol():
         ({"database_url": ""}, "database_url"),
         ({"signing_key_getter": "not callable"}, "signing_key_getter"),
         ({"cookie_domain": ""}, "cookie_domain"),
+        ({"forwarded_header": "X-Forwarded-For"}, "forwarded_header"),
+        ({"forwarded_header": "x-real-ip"}, "forwarded_header"),
+        ({"forwarded_header": None}, "forwarded_header"),
     ],
 )
 def test_invalid_values_name_the_setting(settings, named):

@@ -189,3 +189,86 @@ def test_listing_keys_creates_none(make_manager, clock: FakeClock):
     assert len(manager.signing_keys()) == 1
     manager.create_new_session("bob")
     assert len(manager.signing_keys()) == 2
+
+
+def _shared_tables(manager) -> dict[str, str]:
+    return {
+        "signing_key_table": manager.config.signing_key_table,
+        "refresh_token_table": manager.config.refresh_token_table,
+        "revocation_table": manager.config.revocation_table,
+    }
+
+
+def test_a_key_rotated_elsewhere_signs_here_within_the_revocation_interval(
+    make_manager, clock: FakeClock
+):
+    """`sessionward rotate-key` (here: another process's manager) reaches a running process
+    within revocation_refresh_interval, as a revocation does: every token it issues from then
+    on carries the new kid (it took 60 s before, KEY_RECHECK_MS)."""
+    running = make_manager()
+    old_kid = kid_of(running.create_new_session("alice").access_token.value)
+    admin = make_manager(tables=_shared_tables(running))
+    clock.advance(1)
+    new_kid = admin.rotate_signing_key()
+    assert new_kid != old_kid
+    clock.advance(0.9)  # within the interval of the last look: the known key still signs
+    assert kid_of(running.create_new_session("bob").access_token.value) == old_kid
+    clock.advance(1.1)  # the interval (2 s by default) after the rotation
+    login = running.create_new_session("carol")
+    assert kid_of(login.access_token.value) == new_kid
+    refreshed = running.refresh_session(login.refresh_token.value)
+    assert kid_of(refreshed.access_token.value) == new_kid
+    confirmed = running.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+    assert confirmed.new_access_token is not None
+    assert kid_of(confirmed.new_access_token.value) == new_kid
+
+
+def test_the_key_recheck_follows_a_shorter_revocation_interval(make_manager, clock: FakeClock):
+    running = make_manager(revocation_refresh_interval=0.5)
+    running.create_new_session("alice")
+    admin = make_manager(tables=_shared_tables(running))
+    clock.advance(0.2)
+    new_kid = admin.rotate_signing_key()
+    clock.advance(0.3)
+    assert kid_of(running.create_new_session("bob").access_token.value) == new_kid
+
+
+def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
+    make_manager, clock: FakeClock, driver_statements
+):
+    """Signing looks at the key table once per interval, not once per token; when nothing
+    changed the ring (and the tokens it has verified) stays as it is."""
+    manager = make_manager()
+    manager.create_new_session("alice")
+    ring = manager._logic.keys.ring
+    seen = driver_statements.watch(manager.store.engine)
+    key_reads = lambda: [s for s in seen if manager.config.signing_key_table in s]  # noqa: E731
+    for _ in range(5):
+        manager.create_new_session("bob")
+    assert key_reads() == []
+    clock.advance(2)
+    for _ in range(5):
+        manager.create_new_session("bob")
+    assert len(key_reads()) == 1
+    assert manager._logic.keys.ring is ring
+
+
+def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock: FakeClock):
+    """While one request reads the key table, another signs with the key it knows at once
+    (the flow asks for no statement), as concurrent revocation reads do."""
+    manager = make_manager()
+    manager.create_new_session("alice")
+    keys = manager._logic.keys
+    clock.advance(2)
+    now = manager._logic.now_ms()
+    first = keys.signing_key(now)
+    step = next(first)  # the first request's recheck has sent its query and waits for it
+    assert type(step).__name__ == "Attempt"
+    second = keys.signing_key(now)
+    with pytest.raises(StopIteration) as done:
+        next(second)  # answered without a statement
+    assert done.value.value is keys.ring.signing_key(now)
+    first.close()  # the abandoned recheck lets go, and the next request rechecks
+    third = keys.signing_key(now)
+    assert type(next(third)).__name__ == "Attempt"
+    third.close()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,18 +33,34 @@ from tests.test_signing_algorithms import forgeries
 ASYMMETRIC = ["EdDSA", "ES256", "RS256"]
 
 
+HANG_S = 3.0  # how long the "hang" fault keeps a request unanswered
+
+
 class JwksServer:
-    """Serves a manager's JWK Set (with its Cache-Control) on loopback; ``fault`` breaks it."""
+    """Serves a manager's JWK Set (with its Cache-Control) on loopback; ``fault`` breaks it.
+
+    ``fault = "hang"`` reads the request and answers nothing, as an issuer stuck on its database
+    does, then closes the connection after :data:`HANG_S` (far beyond any fetch timeout of these
+    tests) or at once on :meth:`stop`, so that the server always ends by itself. ``"trickle"``
+    answers at once but sends the body a byte every 0.1 s (each network wait is short, the fetch
+    is not), bounded the same way.
+    """
 
     def __init__(self, manager: SessionManager) -> None:
         self.manager = manager
         self.fault: str | None = None
         self.requests = 0
+        self.count_lock = threading.Lock()  # handlers run in threads of their own
+        self.stopping = threading.Event()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                server.requests += 1
+                with server.count_lock:
+                    server.requests += 1
+                if server.fault == "hang":
+                    server.stopping.wait(HANG_S)
+                    return  # close without an answer
                 published = server.manager.jwks()
                 body = json.dumps(published.jwk_set).encode()
                 status, cache = 200, f"public, max-age={published.max_age}"
@@ -61,7 +78,20 @@ class JwksServer:
                     self.send_header("Cache-Control", cache)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if server.fault == "trickle":
+                    self.trickle(body)
+                else:
+                    self.wfile.write(body)
+
+            def trickle(self, body: bytes) -> None:
+                ends = time.monotonic() + HANG_S
+                try:
+                    for byte in body:
+                        if server.stopping.wait(0.1) or time.monotonic() > ends:
+                            return
+                        self.wfile.write(bytes([byte]))
+                except OSError:
+                    pass  # the client gave up
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -72,6 +102,7 @@ class JwksServer:
         self.thread.start()
 
     def stop(self) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -276,3 +307,157 @@ def test_any_jwt_library_verifies_our_tokens_from_the_served_jwks(issuer, serve,
         claims = jwt.decode(token, key.key, algorithms=[algorithm])
         assert claims["sub"] == "alice" and claims["pld"] == {"role": "admin"}
         assert httpx.get(server.url).headers["cache-control"].startswith("public, max-age=")
+
+
+FETCH_TIMEOUT = 0.5  # seconds; the verifiers' `timeout` in the hanging-issuer tests
+WAITERS = 10
+Answer = tuple[float, "str | Exception"]  # seconds waited, and the user id or the error
+
+
+class Requests:
+    """Requests to one verifier, the sync one from threads, the async one as tasks on an event
+    loop of its own, so that the hanging-issuer scenarios are written once for both."""
+
+    def __init__(self, kind: str, url: str, **options: Any) -> None:
+        self.kind = kind
+        self.loop = asyncio.new_event_loop() if kind == "async" else None
+        self.verifier: RemoteVerifier | AsyncRemoteVerifier = (
+            AsyncRemoteVerifier(url, **options)
+            if kind == "async"
+            else RemoteVerifier(url, **options)
+        )
+
+    def one(self, token: str) -> Answer:
+        return self.together(token, 1)[0]
+
+    def together(self, token: str, count: int = WAITERS) -> list[Answer]:
+        """``count`` requests at the same moment, each answered with how long it waited."""
+        if isinstance(self.verifier, AsyncRemoteVerifier):
+            verifier = self.verifier
+            assert self.loop is not None
+
+            async def all_of_them() -> list[Answer]:
+                return await asyncio.gather(
+                    *(timed(lambda: verifier.verify(token)) for _ in range(count))
+                )
+
+            return self.loop.run_until_complete(all_of_them())
+        sync = self.verifier
+        answers: list[Answer] = []
+        start = threading.Barrier(count)
+
+        def request() -> None:
+            start.wait()
+            began = time.monotonic()
+            try:
+                outcome: str | Exception = sync.verify(token).user_id
+            except Exception as exc:
+                outcome = exc
+            answers.append((time.monotonic() - began, outcome))
+
+        threads = [threading.Thread(target=request) for _ in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(answers) == count, "a request never returned"
+        return answers
+
+    def close(self) -> None:
+        if isinstance(self.verifier, AsyncRemoteVerifier):
+            assert self.loop is not None
+            self.loop.run_until_complete(self.verifier.aclose())
+            self.loop.close()
+        else:
+            self.verifier.close()
+
+
+async def timed(call: Callable[[], Awaitable[Any]]) -> Answer:
+    began = time.monotonic()
+    try:
+        outcome: str | Exception = (await call()).user_id
+    except Exception as exc:
+        outcome = exc
+    return time.monotonic() - began, outcome
+
+
+@pytest.fixture(params=["sync", "async"])
+def requests_to(request: pytest.FixtureRequest) -> Iterator[Callable[..., Requests]]:
+    """Open a :class:`Requests` to the sync or the async verifier; all are closed afterwards."""
+    made: list[Requests] = []
+
+    def start(url: str, **options: Any) -> Requests:
+        made.append(Requests(str(request.param), url, **options))
+        return made[-1]
+
+    yield start
+    for requests in made:
+        requests.close()
+
+
+def assert_all_answered_at_once(answers: list[Answer], expected: str | type[Exception]) -> None:
+    """Every request got ``expected`` (a user id, or an error of that type), none of them
+    later than about one fetch timeout (twice it: a bound, not a measurement)."""
+    for waited, outcome in answers:
+        if isinstance(expected, str):
+            assert outcome == expected
+        else:
+            assert isinstance(outcome, expected), outcome
+        assert waited < 2 * FETCH_TIMEOUT, f"waited {waited:.2f} s: {sorted(a[0] for a in answers)}"
+
+
+@pytest.mark.parametrize("fault", ["hang", "trickle"])
+def test_a_hanging_issuer_costs_one_fetch_and_one_timeout_at_most(
+    issuer, serve, clock, requests_to, fault
+):
+    """Ten requests with a stale cache and an issuer that accepts and never answers (or answers
+    a byte at a time): one fetch, every request answered with the cached keys within one
+    timeout; the next fetch only after the cooldown (issue 19, finding 3: the requests used to
+    queue, one timeout each)."""
+    manager = issuer(signing_algorithm="EdDSA")
+    server = serve(manager)
+    token = manager.create_new_session("alice").access_token.value
+    verifier = requests_to(server.url, clock=clock, timeout=FETCH_TIMEOUT, refetch_cooldown=10)
+    assert verifier.one(token)[1] == "alice"
+    assert server.requests == 1
+
+    server.fault = fault
+    clock.advance(manager.jwks().max_age + 1)  # the cached keys are stale now
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 2  # one fetch for all ten
+    clock.advance(5)  # within the cooldown: the cached keys, no fetch, no wait
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 2
+
+    clock.advance(5)  # the cooldown is over: one new fetch for all, still the cached keys
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 3
+    server.fault = None  # the issuer is back: the next fetch (after the cooldown) succeeds
+    clock.advance(10)
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 4
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 4  # fresh again for the set's max-age
+
+
+def test_with_no_keys_yet_a_hanging_issuer_fails_every_waiter_with_its_one_error(
+    issuer, serve, clock, requests_to
+):
+    """The first fetch hangs and there are no cached keys: every waiter gets that fetch's error
+    (a GeneralError) at once, instead of each trying again; so do requests until the cooldown."""
+    manager = issuer(signing_algorithm="ES256")
+    server = serve(manager)
+    token = manager.create_new_session("alice").access_token.value
+    verifier = requests_to(server.url, clock=clock, timeout=FETCH_TIMEOUT, refetch_cooldown=10)
+    server.fault = "hang"
+    answers = verifier.together(token)
+    assert_all_answered_at_once(answers, GeneralError)
+    assert all("could not be fetched" in str(outcome) for _, outcome in answers)
+    assert server.requests == 1
+    assert_all_answered_at_once(verifier.together(token), GeneralError)
+    assert server.requests == 1  # within the cooldown: the same error, no fetch
+
+    server.fault = None
+    clock.advance(10)
+    assert_all_answered_at_once(verifier.together(token), "alice")
+    assert server.requests == 2

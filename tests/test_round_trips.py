@@ -3,7 +3,8 @@
 A full rotation (refresh, then the first verify, which confirms the new pair) is two statements:
 one conditional UPDATE each. A login is one INSERT, a logout one DELETE (plus the revocation
 record of the default cached check), a verify none (the cached check reads new revocations at
-most once per interval), a verify with the exact revocation check one SELECT. The async manager
+most once per interval), a verify with the exact revocation check one SELECT. A signing process
+also reads the key table once per interval, to learn of keys rotated elsewhere. The async manager
 is counted too: on PostgreSQL at the driver, on MariaDB by the server's own statement counter
 (asyncmy is compiled, so it cannot be wrapped), and on SQLite at the driver of the thread pool
 it runs on.
@@ -187,3 +188,32 @@ async def test_the_async_manager_costs_the_same_round_trips(
 def _only_for_watchable_drivers(backend: str) -> None:
     if backend not in ("sqlite", "mysql", "postgres"):  # pragma: no cover - other backends
         pytest.fail(f"no driver-level counter for {backend}")
+
+
+def test_the_key_recheck_is_one_select_per_interval_on_signing_paths(
+    make_manager: Callable[..., SessionManager], driver_statements: DriverStatements, clock: Any
+):
+    """A signing process looks at the key table once per revocation_refresh_interval, to learn
+    of keys rotated elsewhere (its own statement: signing paths do not read revocations, and
+    verify, which does, needs no signing key). The first refresh after the interval pays one
+    SELECT of a few rows; the others, and every verify, pay nothing more."""
+    manager = make_manager()
+    tokens = _warm(manager)
+    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    _warm(manager)
+    seen.clear()
+    clock.advance(1.9)  # within the interval: a rotation costs what it always does
+    refreshed = manager.refresh_session(tokens.refresh_token.value)
+    manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+    assert _kinds(seen) == ["UPDATE", "UPDATE"], seen
+    seen.clear()
+    clock.advance(0.1)  # the interval since the last look is over
+    again = manager.refresh_session(refreshed.refresh_token.value)
+    assert _kinds(seen) == ["SELECT", "UPDATE"], seen
+    assert manager.config.signing_key_table in seen[0]
+    seen.clear()
+    manager.get_session(again.access_token.value, again.anti_csrf_token)
+    # The promotion signs too, without a second look; its verify reads the revocations, due
+    # every interval as before (the key recheck does not ride on that read: see keyring.py).
+    assert _kinds(seen) == ["SELECT", "UPDATE"], seen
+    assert manager.config.revocation_table in seen[0]

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv: list[str] | None = None) -> None:
+    from sessionward.clients import FORWARDED_HEADERS
     from sessionward.config import ALGORITHMS
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -20,6 +21,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blacklisting", action="store_true")
     parser.add_argument("--database-url", default="sqlite:///sessionward-example.sqlite3")
     parser.add_argument("--signing-algorithm", choices=ALGORITHMS, default="HS256")
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="a reverse proxy whose forwarding header names the client (repeatable)",
+    )
+    parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     args = parser.parse_args(argv)
 
     import django
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
             access_token_validity=args.access_token_validity,
             blacklisting=args.blacklisting,
             signing_algorithm=args.signing_algorithm,
+            trusted_proxies=tuple(args.trusted_proxy),
+            forwarded_header=args.forwarded_header,
             allowed_hosts=(args.host, "127.0.0.1", "localhost"),
         )
     )

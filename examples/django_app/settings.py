@@ -12,6 +12,8 @@ def build_settings(
     access_token_validity: int = 3600,
     blacklisting: bool = False,
     signing_algorithm: str = "HS256",
+    trusted_proxies: tuple[str, ...] = (),
+    forwarded_header: str = "x-forwarded-for",
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "testserver"),
 ) -> dict[str, Any]:
     """Keyword arguments for ``django.conf.settings.configure``."""
@@ -33,6 +35,8 @@ def build_settings(
             "signing_algorithm": signing_algorithm,
             "cookie_secure": False,  # plain http on a development machine
             "cookie_same_site": "lax",
+            "trusted_proxies": trusted_proxies,
+            "forwarded_header": forwarded_header,
         },
         "LOGGING_CONFIG": None,
     }

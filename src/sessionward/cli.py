@@ -436,8 +436,9 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
             start = _utc(int(kid) * 1000)
             when = f" from {start} UTC" + (" (now)" if wait_s <= 0 else f" (in {wait_s} s)")
         print(
-            f"new signing key {kid} signs{when}; older keys keep verifying the tokens they "
-            "signed until those expire"
+            f"new signing key {kid} signs{when}; running processes sign with it within their "
+            "revocation_refresh_interval (2 s by default); older keys keep verifying the "
+            "tokens they signed until those expire"
         )
         return EXIT_OK
 
@@ -664,7 +665,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke_user.add_argument("user_id", metavar="USER_ID")
     add("keys", "list the signing keys (ids and times, never the secrets)", cmd_keys,
         parents=[tables, json_output])  # fmt: skip
-    add("rotate-key", "start signing with a new key now; old tokens keep verifying",
+    add("rotate-key", "start signing with a new key now (running processes within their "
+        "revocation_refresh_interval, 2 s by default); old tokens keep verifying",
         cmd_rotate_key, parents=[tables])  # fmt: skip
     return parser
 

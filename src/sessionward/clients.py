@@ -2,8 +2,8 @@
 one refresh token count as "the same client" for the grace window
 (docs/protocol.md#the-grace-window).
 
-Pure functions, no framework: the integrations hand in the socket peer and the forwarding
-headers; the managers compare stored and presented contexts.
+Pure functions, no framework: the integrations hand in the socket peer and the one forwarding
+header the trusted proxies write; the managers compare stored and presented contexts.
 
 Why a network and not the address: one honest browser's tabs share an address, but a phone that
 moves between cells or a user behind carrier-grade NAT changes address within its provider's
@@ -21,6 +21,10 @@ from sessionward.models import ClientContext
 
 GraceBinding = Literal["network_and_user_agent", "user_agent", "none"]
 GRACE_BINDINGS: tuple[GraceBinding, ...] = ("network_and_user_agent", "user_agent", "none")
+# The forwarding header that trusted proxies write the client's address into (lower case, as
+# the adapters look headers up): nginx's and HAProxy's X-Forwarded-For, or RFC 7239 Forwarded.
+ForwardedHeader = Literal["x-forwarded-for", "forwarded"]
+FORWARDED_HEADERS: tuple[ForwardedHeader, ...] = ("x-forwarded-for", "forwarded")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -61,39 +65,43 @@ def parse_ip(text: str | None) -> IPAddress | None:
     return address
 
 
-def _forwarded_for(forwarded: str) -> list[str]:
-    """The ``for=`` values of an RFC 7239 ``Forwarded`` header, in order."""
+def forwarded_hops(value: str, header: ForwardedHeader) -> list[str]:
+    """The addresses a forwarding header names, nearest hop last: one per ``X-Forwarded-For``
+    entry, or one per RFC 7239 ``Forwarded`` element (its ``for=``; "" when it names none, so
+    that an element without one is an unknown hop rather than skipped)."""
+    if header == "x-forwarded-for":
+        return [hop.strip() for hop in value.split(",")]
     hops = []
-    for element in forwarded.split(","):
+    for element in value.split(","):
+        found = ""
         for pair in element.split(";"):
-            name, _, value = pair.strip().partition("=")
+            name, _, pair_value = pair.strip().partition("=")
             if name.strip().lower() == "for":
-                hops.append(value.strip())
+                found = pair_value.strip()
+        hops.append(found)
     return hops
 
 
 def client_ip(
     peer: str | None,
+    header_value: str | None = None,
     *,
-    forwarded: str | None = None,
-    x_forwarded_for: str | None = None,
+    header: ForwardedHeader = "x-forwarded-for",
     trusted_proxies: tuple[IPNetwork, ...] = (),
 ) -> str | None:
     """The client's address: the socket peer, unless the peer is a trusted proxy; then the
-    nearest hop of ``Forwarded`` (or else ``X-Forwarded-For``) that is not a trusted proxy.
+    nearest hop of ``header_value`` (the ``header`` the trusted proxies write, every line of it
+    joined with ",") that is not a trusted proxy.
 
-    Walking from the right means a client cannot forge its address by sending the header itself:
-    only entries appended by trusted proxies are ever believed.
+    Only ``header`` is read: the proxies pass the other forwarding header on as the client sent
+    it, so believing it, even as a fallback, would let the client name itself. And it is walked
+    from the right because each proxy appends the peer it saw: the entries right of the first
+    untrusted hop were written by trusted proxies, everything left of it by the client.
     """
     address = parse_ip(peer)
     if address is None or not trusted_proxies:
         return None if address is None else str(address)
-    if forwarded:
-        hops = _forwarded_for(forwarded)
-    elif x_forwarded_for:
-        hops = [hop.strip() for hop in x_forwarded_for.split(",")]
-    else:
-        hops = []
+    hops = forwarded_hops(header_value, header) if header_value else []
     for hop in reversed(hops[-_MAX_FORWARDED_HOPS:]):
         if not any(address in network for network in trusted_proxies):
             break

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sessionward.clients import GRACE_BINDINGS, GraceBinding, IPNetwork, parse_networks
+from sessionward.clients import (
+    FORWARDED_HEADERS,
+    GRACE_BINDINGS,
+    ForwardedHeader,
+    GraceBinding,
+    IPNetwork,
+    parse_networks,
+)
 from sessionward.errors import ConfigError
 
 SECOND = 1
@@ -79,8 +86,12 @@ class Config:
     # which duplicate presentations the grace window serves: only those from the same network
     # (IPv4 /24, IPv6 /64) and User-Agent as the first (default), the same User-Agent, or any.
     refresh_grace_binding: GraceBinding = "network_and_user_agent"
-    # proxies (CIDRs) whose Forwarded / X-Forwarded-For headers name the client's address.
+    # proxies (CIDRs) whose forwarding header names the client's address.
     trusted_proxies: tuple[str, ...] = ()
+    # the one header those proxies write it into: "x-forwarded-for" (nginx, HAProxy) or
+    # "forwarded" (RFC 7239). The other is never read: the proxies pass it on as the client sent
+    # it, so reading it would let a client choose its own address.
+    forwarded_header: ForwardedHeader = "x-forwarded-for"
     trusted_networks: tuple[IPNetwork, ...] = field(
         init=False, repr=False, compare=False, default=()
     )
@@ -185,6 +196,11 @@ class Config:
             raise ConfigError(
                 f"refresh_grace_binding must be one of {', '.join(map(repr, GRACE_BINDINGS))}; "
                 f"got {self.refresh_grace_binding!r}"
+            )
+        if self.forwarded_header not in FORWARDED_HEADERS:
+            raise ConfigError(
+                f"forwarded_header must be one of {', '.join(map(repr, FORWARDED_HEADERS))}; "
+                f"got {self.forwarded_header!r}"
             )
         proxies = self.trusted_proxies
         if isinstance(proxies, str) or not isinstance(proxies, tuple | list | frozenset | set):

@@ -7,6 +7,7 @@ the state they act on, and reads or writes the key table through
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from sessionward.config import Algorithm, Config
@@ -39,10 +40,10 @@ from sessionward.tokens.keys import (
 )
 from sessionward.tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
 
-KEY_RECHECK_MS = 60_000  # a signing process looks for new or due keys at most this often
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
 KeyRows = list[KeyRow]
+RowsSeen = frozenset[tuple[str, int | None]]  # (name, verify_window_ms) of each key row
 
 
 class Keys:
@@ -50,6 +51,15 @@ class Keys:
 
     ``ring`` is replaced whole whenever keys are (re)loaded, so the verify path reads it without
     a lock. ``now_ms`` is this module's clock (milliseconds since the epoch).
+
+    A signing process looks at the key table again at most once per
+    ``revocation_refresh_interval`` (2 s by default), the bound that revocations have, so that
+    a key started by ``sessionward rotate-key`` in another process signs here within it (a
+    leaked key must stop signing everywhere as soon as a revoked session stops verifying).
+    That look is a statement of its own, not part of the revocation read: the paths that sign
+    (login, refresh, confirmation) are not the one that reads revocations (verify), and a
+    process that only verifies needs no signing key. It costs one SELECT of a few rows per
+    interval per signing process, made by one request while the others sign on.
     """
 
     def __init__(self, config: Config, queries: Queries, now_ms: Callable[[], int]) -> None:
@@ -62,6 +72,9 @@ class Keys:
         self._ready = False
         self._checked_ms = 0
         self._next_check_ms = 0
+        self._recheck_ms = int(config.revocation_refresh_interval * 1000)
+        self._rechecking = threading.Lock()  # one recheck at a time; the others do not wait
+        self._rows_seen: RowsSeen | None = None
         self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
         leeway_ms = config.access_token_leeway * 1000
         self.verify_window_ms = config.access_token_validity_ms + leeway_ms
@@ -159,6 +172,7 @@ class Keys:
     def _apply_dynamic_rows(self, rows: KeyRows, now: int) -> None:
         window = self.verify_window_ms
         self.ring = _usable(lambda: build_dynamic_ring(rows, now_ms=now, verify_window_ms=window))
+        self._rows_seen = _rows_seen(rows)
 
     def _install_getter_key(self) -> None:
         getter = self.config.signing_key_getter
@@ -180,22 +194,37 @@ class Keys:
             self.ring = build_getter_ring(key, previous=self.ring)
 
     def signing_key(self, now: int) -> StoreFlow[SigningKey]:
-        """The key to sign with now; looks at the key table when a key is due, or once a minute
-        (to learn of keys rotated by hand in another process)."""
+        """The key to sign with now. Looks at the key table when a key is due (every request
+        that needs one waits for it), and otherwise once per ``revocation_refresh_interval`` to
+        learn of keys rotated in another process (one request at a time, without waiting)."""
         yield from self.ready()
         if self.config.signing_key_getter is not None:
             self._install_getter_key()
-        elif self.config.signing_key_dynamic and (
-            now >= self._next_check_ms
-            or now - self._checked_ms >= KEY_RECHECK_MS
-            or self.ring.signing_key(now) is None
-        ):
-            rows = yield from self._queries.load_keys()
-            yield from self._install_signing_keys(rows, now)
+        elif self.config.signing_key_dynamic:
+            if now >= self._next_check_ms or self.ring.signing_key(now) is None:
+                rows = yield from self._queries.load_keys()
+                yield from self._install_signing_keys(rows, now)
+            elif now - self._checked_ms >= self._recheck_ms:
+                yield from self._recheck(now)
         key = self.ring.signing_key(now)
         if key is None:
             raise GeneralError("no signing key is available")
         return key
+
+    def _recheck(self, now: int) -> StoreFlow[None]:
+        """One read of the key table; the ring is rebuilt only if the rows changed, so that an
+        unchanged ring keeps the asymmetric tokens it has verified. A request that finds another
+        one rechecking signs with the key it knows (that key is valid: none is due)."""
+        if not self._rechecking.acquire(blocking=False):
+            return
+        try:
+            rows = yield from self._queries.load_keys()
+            if _rows_seen(rows) == self._rows_seen:
+                self._checked_ms = now
+            else:
+                yield from self._install_signing_keys(rows, now)
+        finally:
+            self._rechecking.release()
 
     def reload_for_unknown_key(self, header_segment: str, now: int) -> StoreFlow[None]:
         """A token names a key we do not know: maybe another process rotated. Reload, cheaply:
@@ -280,6 +309,11 @@ class Keys:
         if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
             max_age = max(1, min(max_age, (self._next_check_ms - now) // 1000))
         return self.ring.jwk_set(), max_age
+
+
+def _rows_seen(rows: KeyRows) -> RowsSeen:
+    """What a recheck compares: a key row added, deleted or widened changes the ring."""
+    return frozenset((row.name, row.verify_window_ms) for row in rows)
 
 
 def _find(rows: KeyRows, name: str) -> KeyRow | None:

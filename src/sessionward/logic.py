@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from sessionward.clients import clean_client
+from sessionward.clients import clean_client, network_of
 from sessionward.config import Algorithm, Config
 from sessionward.devices import device_label
 from sessionward.encoding import b64url
@@ -103,6 +103,37 @@ Clock = Callable[[], float]
 Emissions = list[Emission[Any]]
 REVOCATION_PURGE_INTERVAL_MS = 300_000
 MAX_DECISION_ATTEMPTS = 10  # each lost compare-and-set means another request moved the row on
+
+
+def _recency(session: SessionSummary) -> tuple[int, int, str]:
+    """How recently a session was active, as a total order (the handle breaks ties)."""
+    return (session.last_refreshed_at or 0, session.created_at or 0, session.handle)
+
+
+def _log_theft(event: TokenTheft) -> None:
+    """Say at WARNING that a theft was detected, and that its session was revoked if it was.
+
+    Logged whether or not an ``on_token_theft`` hook is configured: a deployment that set no
+    hooks must still see an attack in its logs. Only what an operator needs to act on is named
+    (the handle, the reason, and the /24 or /64 of the first and the replaying client, the
+    networks the grace window compares); never a token, nor a hash of one.
+    """
+    first = event.first_client.ip if event.first_client else None
+    replay = event.replay_client.ip if event.replay_client else None
+    logger.warning(
+        "sessionward: token theft detected on session %s (%s): first client's network %s, "
+        "replaying client's network %s",
+        event.session_handle,
+        event.reason.value,
+        network_of(first) or "unknown",
+        network_of(replay) or "unknown",
+    )
+    if event.session_revoked:
+        logger.warning(
+            "sessionward: session %s revoked because of token theft (%s)",
+            event.session_handle,
+            event.reason.value,
+        )
 
 
 def _contention() -> GeneralError:
@@ -209,9 +240,11 @@ class SessionLogic:
         parent_hash_1: str | None,
         session_expires: int,
         now: int,
+        access_not_after: int | None = None,
     ) -> SessionTokens:
         """Everything issued with ``refresh_token``; anti-CSRF and id-refresh tokens derive from it,
-        so that a re-issued refresh token comes with the very same companions."""
+        so that a re-issued refresh token comes with the very same companions. The access token
+        expires after its validity, but not after the session, nor after ``access_not_after``."""
         refresh_hash_1 = sha256_hex(refresh_token)
         anti_csrf = None
         if self.config.anti_csrf:
@@ -227,7 +260,10 @@ class SessionLogic:
             claims.created_at_ms,
             claims.authenticated_at_ms,
         )
-        access = self._access_token(key, content, now, not_after=session_expires)
+        not_after = session_expires
+        if access_not_after is not None:
+            not_after = min(not_after, access_not_after)
+        access = self._access_token(key, content, now, not_after=not_after)
         authenticated_at = claims.authenticated_at_ms or claims.created_at_ms
         return SessionTokens(
             session=Session(
@@ -323,7 +359,7 @@ class SessionLogic:
                 SessionCreated(handle, user_id, client, thumbprint is not None),
             )
         )
-        yield from self._evict_beyond_cap(user_id, handle, emissions)
+        yield from self._evict_beyond_cap(user_id, emissions)
         return tokens
 
     # --- verify ------------------------------------------------------------------------------
@@ -374,6 +410,23 @@ class SessionLogic:
                     raise UnauthorisedError("the session was revoked or has expired")
             return VerifiedSession(session)
         yield from self._confirm(claims, now)
+        return VerifiedSession(session, (yield from self._confirmed_token(claims, now)))
+
+    def _confirmed_token(self, claims: AccessClaims, now: int) -> StoreFlow[Token]:
+        """The replacement for a confirmed access token: the same claims without ``prt``, and
+        the presented token's own expiry.
+
+        Why the old expiry and not a fresh validity: the token carries the payload it was
+        issued with, and the row may have changed since (``merge_into_jwt_payload_for_user``
+        removing a role). Re-signing that payload with a new validity would let a removed claim
+        live for up to two validities after the change. Keeping the expiry means no access
+        token carries a claim longer than one validity plus leeway after its removal, at no
+        cost: the confirmation stays the one ``UPDATE`` of :meth:`Queries.promote_child`, where
+        putting the row's current payload in would need a read of the row on every
+        confirmation (the access token carries no payload version to compare in the
+        statement). A client that confirms late simply refreshes sooner; that refresh reads the
+        row whenever the payload changed, so it carries the current payload.
+        """
         key = yield from self.keys.signing_key(now)
         payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
         content = AccessContent(
@@ -386,8 +439,9 @@ class SessionLogic:
             claims.created_at_ms,
             claims.authenticated_at_ms,
         )
-        confirmed = self._access_token(key, content, now, not_after=self._session_end(claims))
-        return VerifiedSession(session, confirmed)
+        end = self._session_end(claims)
+        not_after = claims.expires_ms if end is None else min(end, claims.expires_ms)
+        return self._access_token(key, content, now, not_after=not_after)
 
     def _confirm(self, claims: AccessClaims, now: int) -> StoreFlow[None]:
         """docs/protocol.md#verifying-a-request step 5: the access token's refresh token is
@@ -470,6 +524,7 @@ class SessionLogic:
                 pop_thumbprint=presented.proof_thumbprint,
                 client=client,
             )
+        access_not_after = None
         if decided_in_one:
             anchor, carried, repeated = now, token, False
         else:
@@ -480,6 +535,12 @@ class SessionLogic:
             anchor = decision.child_anchor
             carried = self._carried(token, decision.row, anchor)
             repeated = decision.change.new_hash_2 is None
+            if decision.row.payload_version not in (None, carried.payload_version):
+                # A duplicate inside the grace window is served the first refresh's child, with
+                # the payload it had before a change made since: its access token expires when
+                # the first one's did, so that a removed claim outlives its removal by no more
+                # than one access-token validity (plus leeway).
+                access_not_after = anchor + self.config.access_token_validity_ms
         child = self._child_refresh_token(carried, refresh_hash_1, anchor)
         emissions.append(
             Emission(
@@ -497,6 +558,7 @@ class SessionLogic:
             parent_hash_1=refresh_hash_1,
             session_expires=expires,
             now=now,
+            access_not_after=access_not_after,
         )
 
     @staticmethod
@@ -595,6 +657,7 @@ class SessionLogic:
             session_revoked=revoked,
         )
         emissions.append(Emission(self.hooks.on_token_theft, event))
+        _log_theft(event)
         if revoked:
             revocation = SessionRevoked(token.handle, token.user_id, "theft")
             emissions.append(Emission(self.hooks.on_session_revoked, revocation))
@@ -722,16 +785,25 @@ class SessionLogic:
             revoked += yield from self._revoke_one(handle, user_id, reason, emissions)
         return revoked
 
-    def _evict_beyond_cap(
-        self, user_id: str, new_handle: str, emissions: Emissions
-    ) -> StoreFlow[None]:
-        """``max_sessions_per_user``: evict the least recently active sessions beyond it."""
+    def _evict_beyond_cap(self, user_id: str, emissions: Emissions) -> StoreFlow[None]:
+        """``max_sessions_per_user``: after the insert of a login's session, evict every session
+        that is not among the ``cap`` most recently active ones.
+
+        The survivors are ranked over all the user's sessions, the new one included, by last
+        activity (the last refresh, else the login), then creation time, then handle, so that
+        the order is total. Concurrent logins each list the sessions after their own insert and
+        evict only sessions with at least ``cap`` ranked above them: they converge on the same
+        survivors, the ``cap`` newest, instead of each keeping itself and evicting the others
+        (six simultaneous logins under a cap of 1 could leave none). A login can so evict the
+        session it has just created, when newer ones exist; its tokens are then those of an
+        evicted session, as an older login's are.
+        """
         cap = self.config.max_sessions_per_user
         if cap is None:
             return
         sessions = yield from self.list_sessions_for_user(user_id)
-        others = [s for s in sessions if s.handle != new_handle]
-        for session in others[cap - 1 :]:  # most recent first: keep cap - 1 besides the new one
+        ranked = sorted(sessions, key=_recency, reverse=True)
+        for session in ranked[cap:]:
             yield from self._revoke_one(session.handle, user_id, "evicted", emissions)
 
     # --- the jwt payload, changed mid-session ------------------------------------------------

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
+import sys
+import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,13 +38,21 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sessionward.encoding import b64url, from_b64url
+from sessionward.errors import GeneralError
+from sessionward.validation import parse_finite_float, refuse_non_finite
 
 PROOF_HEADER = "DPoP"
 PROOF_TYPE = "dpop+jwt"
 MAX_PROOF_LENGTH = 2048  # longer header values are refused before any decoding
 PROOF_MAX_AGE_S = 60  # a proof's iat must be within this many seconds of the server's clock
 _COORDINATE_BYTES = 32
-_SEEN_LIMIT = 10_000
+# NaN, ±Infinity and numbers too large for a float are refused: an iat of NaN is never stale.
+_decode = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float).decode
+# A proof is accepted while |now - iat| <= PROOF_MAX_AGE_S, so at most this long after it was
+# first accepted (an iat up to a minute ahead, then a minute after it): its id is kept that long.
+SEEN_WINDOW_S = 2 * PROOF_MAX_AGE_S
+SEEN_LIMIT = 100_000  # ids kept at once in one process: 16 MB (33 MB if each has its own key)
+SEEN_LIMIT_PER_KEY = 1_000  # ids of one key kept at once: far above one client's refreshes
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +70,15 @@ class ProofOfPossession:
 
 class InvalidProof(Exception):
     """Internal: the proof is malformed, mis-signed, stale, replayed, or names another request."""
+
+
+class TooManyProofsError(GeneralError):
+    """This process cannot remember one more proof id now: the refresh is refused, not theft.
+
+    Raised instead of forgetting an id that is still within its window (which would let that
+    proof be replayed). Ids leave after :data:`SEEN_WINDOW_S`, so the client can retry then; an
+    honest client never gets here unless the process is flooded with proofs.
+    """
 
 
 def _unb64url(text: object) -> bytes:
@@ -115,6 +135,20 @@ def _same_target(htu: str, url: str) -> bool:
         return False
 
 
+def _within_a_minute(iat: object, now_s: float) -> bool:
+    """``iat`` is a finite number within :data:`PROOF_MAX_AGE_S` of ``now_s``.
+
+    Finite first: NaN compares False with everything, so ``abs(now - NaN) > 60`` is False and a
+    NaN would never be stale; an int too large for a float would raise OverflowError."""
+    if not isinstance(iat, int | float) or isinstance(iat, bool):
+        return False
+    try:
+        seconds = float(iat)
+    except OverflowError:
+        return False
+    return math.isfinite(seconds) and abs(now_s - seconds) <= PROOF_MAX_AGE_S
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedProof:
     thumbprint: str
@@ -139,8 +173,8 @@ def verify_proof(
         raise InvalidProof("not a compact JWT")
     header_b64, claims_b64, signature_b64 = raw.split(".")
     try:
-        header = json.loads(_unb64url(header_b64))
-        claims = json.loads(_unb64url(claims_b64))
+        header = _decode(_unb64url(header_b64).decode())
+        claims = _decode(_unb64url(claims_b64).decode())
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidProof("not JSON") from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
@@ -155,11 +189,7 @@ def verify_proof(
         raise InvalidProof("htm does not name this request's method")
     if not isinstance(htu, str) or not _same_target(htu, proof.url):
         raise InvalidProof("htu does not name this request's URL")
-    if (
-        not isinstance(iat, int | float)
-        or isinstance(iat, bool)
-        or abs(now_s - iat) > PROOF_MAX_AGE_S
-    ):
+    if not _within_a_minute(iat, now_s):
         raise InvalidProof("iat is not within a minute of now")
     if tokens and claims.get("ath") not in {token_hash(token) for token in tokens}:
         raise InvalidProof("ath does not match the refresh token presented")
@@ -180,29 +210,73 @@ def verify_proof(
 
 
 class SeenProofs:
-    """The ``jti`` of recently accepted proofs, so that one proof is accepted once per process.
+    """The ids of accepted proofs, so that each proof is accepted once per process within its
+    window.
 
-    Bounded and in memory: a proof older than a minute is refused by time anyway, so only that
-    minute's ids matter. (Processes do not share it; the proof also names the refresh token,
-    which rotates, so a replay elsewhere gains nothing a stolen request did not already give.)
+    An id is kept for :data:`SEEN_WINDOW_S` after it was first seen: the whole time its proof
+    could still pass the ``iat`` check. Nothing is ever evicted early, since an evicted id could
+    be replayed (a first-in-first-out bound let one client flush the cache with its own proofs).
+    Memory is bounded instead by refusing new ids: at most ``per_key_limit`` per key thumbprint,
+    so that one client (one key) cannot fill the cache for the others, and ``limit`` in all; past
+    either, :meth:`first_use` raises :class:`TooManyProofsError` until ids expire.
+
+    Ids are kept as 16-byte BLAKE2b digests (a jti can be 128 characters). Safe for threads: one
+    lock covers expiry, the check and the insert, so two threads cannot both accept one id.
+    (Processes do not share it; the proof also names the refresh token, which rotates, so a replay
+    elsewhere gains nothing a stolen request did not already give.)
     """
 
-    def __init__(self, limit: int = _SEEN_LIMIT) -> None:
-        self._seen: OrderedDict[str, float] = OrderedDict()
+    def __init__(self, limit: int = SEEN_LIMIT, per_key_limit: int = SEEN_LIMIT_PER_KEY) -> None:
         self._limit = limit
+        self._per_key_limit = per_key_limit
+        self._lock = threading.Lock()
+        self._seen: set[bytes] = set()  # digests of the live ids
+        self._per_key: dict[str, int] = {}  # key thumbprint -> how many of them are its
+        self._order: deque[tuple[float, str, bytes]] = deque()  # (seen at, thumbprint, digest)
+
+    def __len__(self) -> int:
+        return len(self._order)
 
     def first_use(self, key: str, now_s: float) -> bool:
-        """Record ``key``; False if it was seen within the last two minutes."""
-        cutoff = now_s - 2 * PROOF_MAX_AGE_S
-        while self._seen:
-            oldest_key, seen_at = next(iter(self._seen.items()))
-            if seen_at >= cutoff and len(self._seen) < self._limit:
-                break
-            del self._seen[oldest_key]
-        if key in self._seen:
-            return False
-        self._seen[key] = now_s
-        return True
+        """Record ``key`` (``"<thumbprint>:<jti>"``); False if it was seen within the window.
+
+        Raises :class:`TooManyProofsError`, recording nothing, when the id is new but its key or
+        the process already holds as many live ids as allowed."""
+        thumbprint = sys.intern(key.partition(":")[0])  # one string per key, not per id
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        with self._lock:
+            self._expire(now_s - SEEN_WINDOW_S)
+            if digest in self._seen:
+                return False
+            if len(self._order) >= self._limit:
+                raise TooManyProofsError(
+                    f"this process holds {len(self._order)} proof ids of the last "
+                    f"{SEEN_WINDOW_S} s, its limit: retry later"
+                )
+            count = self._per_key.get(thumbprint, 0)
+            if count >= self._per_key_limit:
+                raise TooManyProofsError(
+                    f"this key made {count} proofs in the last {SEEN_WINDOW_S} s, its limit: "
+                    "retry later"
+                )
+            self._per_key[thumbprint] = count + 1
+            self._seen.add(digest)
+            self._order.append((now_s, thumbprint, digest))
+            return True
+
+    def _expire(self, cutoff: float) -> None:
+        """Forget the ids first seen before ``cutoff`` (their proofs are stale by now). Ids are
+        appended in time order; if the clock stepped back, a later one waits for those before
+        it, which only keeps it longer."""
+        order, per_key = self._order, self._per_key
+        while order and order[0][0] < cutoff:
+            _, thumbprint, digest = order.popleft()
+            self._seen.discard(digest)
+            left = per_key[thumbprint] - 1
+            if left:
+                per_key[thumbprint] = left
+            else:
+                del per_key[thumbprint]
 
 
 class ProofKey:

@@ -12,6 +12,12 @@ yields a :class:`_FetchKeys` step when it needs the key set, which the sync or a
 performs with its own httpx client. A token with an unknown ``kid`` refetches the set at most
 once per ``refetch_cooldown``; an HS256 token never does (no JWK Set can verify it).
 
+When the issuer is down or hangs, one fetch is in flight at a time and every caller that needed
+it waits for that one and takes its outcome (see :class:`_KeyCache`): a failed or timed-out fetch
+sends them all on with the cached keys at once (or, with none cached yet, with that fetch's
+error), and the next fetch waits for the cooldown. So no request waits longer than one fetch
+``timeout``, and a hanging issuer sees one fetch per cooldown, not one per request.
+
 What a remote verifier cannot see: revocations. A revoked session's access token verifies here
 until it expires (at most ``access_token_validity`` + leeway), unlike in the issuing app with
 ``revocation_check="cached"``. Keep access tokens short for services that need more.
@@ -115,62 +121,92 @@ def parse_jwk_set(body: bytes, cache_control: str | None) -> FetchedKeys:
 
 
 class _KeyCache:
-    """What a verifier knows: the last key set, until when it is fresh, when it last fetched.
+    """What a verifier knows: the last key set, until when it is fresh, its last fetch's start
+    and, if that fetch failed, why.
 
-    ``generation`` counts successful fetches, so that callers who queued behind a fetch see that
-    it happened and do not fetch again.
+    ``attempts`` counts finished fetches, failed ones included. A caller that finds the cache
+    stale notes the count before it queues for the fetch lock; if the count has moved once it
+    holds the lock, a fetch finished while it waited and its outcome answers this caller too
+    (single flight). Counting failures matters: if only successes counted, every caller queued
+    behind a hanging issuer would make its own fetch in turn, each waiting a whole timeout.
     """
 
-    __slots__ = ("fresh_until_ms", "generation", "last_fetch_ms", "ring")
+    __slots__ = ("attempts", "failure", "fresh_until_ms", "last_fetch_ms", "ring")
 
     def __init__(self) -> None:
         self.ring: KeyRing | None = None
         self.fresh_until_ms = 0
         self.last_fetch_ms: int | None = None
-        self.generation = 0
+        self.failure: str | None = None
+        self.attempts = 0
+
+    def record(
+        self, started_ms: int, outcome: FetchedKeys | GeneralError, cooldown_ms: int
+    ) -> None:
+        """Take in the outcome of a fetch that started at ``started_ms``.
+
+        Called by the fetching caller while it still holds the fetch lock, so that a waiter
+        which sees ``attempts`` move also sees the outcome. A failure keeps the cached keys (or
+        none) for one cooldown: until then every caller gets them (or the failure) at once, and
+        the issuer is asked again only after it. Logged here, once per fetch, not per waiter.
+        """
+        self.last_fetch_ms = started_ms
+        if isinstance(outcome, GeneralError):
+            self.failure = str(outcome)
+            self.fresh_until_ms = started_ms + cooldown_ms
+            kept = "keeping the cached keys" if self.ring is not None else "no keys to verify with"
+            logger.warning(
+                "sessionward: JWKS fetch failed, %s; next try in %d ms: %s",
+                kept,
+                cooldown_ms,
+                outcome,
+            )
+        else:
+            if outcome.skipped:
+                logger.info(
+                    "sessionward: the JWK Set had %d key(s) this library cannot use",
+                    outcome.skipped,
+                )
+            self.failure = None
+            self.ring = outcome.ring
+            self.fresh_until_ms = started_ms + outcome.max_age_s * 1000
+        self.attempts += 1
+
+    def usable_ring(self) -> KeyRing:
+        """The keys to verify with; with none, the last fetch's failure, as a new
+        :class:`GeneralError` for each caller (one exception object raised in many threads
+        would share, and grow, one traceback)."""
+        if self.ring is None:
+            raise GeneralError(self.failure or "the JWKS has not been fetched")
+        return self.ring
 
 
-class _FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", FetchedKeys | None]):
-    """Fetch the key set, unless another caller did since ``generation`` (then None)."""
+class _FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
+    """Have the key set fetched into the cache, unless a fetch finished since the caller saw
+    ``attempts`` at ``seen`` (then that fetch's outcome is the caller's too)."""
 
-    __slots__ = ("generation",)
+    __slots__ = ("seen",)
 
-    def __init__(self, generation: int) -> None:
-        self.generation = generation
+    def __init__(self, seen: int) -> None:
+        self.seen = seen
 
-    def run(self, target: RemoteVerifier) -> FetchedKeys | None:
-        return target._fetch(self.generation)
+    def run(self, target: RemoteVerifier) -> None:
+        target._fetch(self.seen)
 
-    async def arun(self, target: AsyncRemoteVerifier) -> FetchedKeys | None:
-        return await target._fetch(self.generation)
+    async def arun(self, target: AsyncRemoteVerifier) -> None:
+        await target._fetch(self.seen)
 
 
 VerifyFlow = Flow["RemoteVerifier", "AsyncRemoteVerifier", Session]
 
 
 def _refresh_keys(
-    cache: _KeyCache, now_ms: int, cooldown_ms: int
-) -> Flow[RemoteVerifier, AsyncRemoteVerifier, None]:
-    """Fetch the key set into ``cache``. A failed fetch keeps stale keys in use (logged; retried
-    after the cooldown); with no keys at all it raises :class:`GeneralError`."""
-    cache.last_fetch_ms = now_ms
-    try:
-        fetched = yield from perform(_FetchKeys(cache.generation))
-    except GeneralError as exc:
-        if cache.ring is None:
-            raise
-        logger.warning("sessionward: JWKS fetch failed, keeping the cached keys: %s", exc)
-        cache.fresh_until_ms = now_ms + cooldown_ms
-        return
-    if fetched is None:  # another caller fetched while this one waited
-        return
-    if fetched.skipped:
-        logger.info(
-            "sessionward: the JWK Set had %d key(s) this library cannot use", fetched.skipped
-        )
-    cache.ring = fetched.ring
-    cache.fresh_until_ms = now_ms + fetched.max_age_s * 1000
-    cache.generation += 1
+    cache: _KeyCache, seen: int
+) -> Flow[RemoteVerifier, AsyncRemoteVerifier, KeyRing]:
+    """The keys after one fetch (this caller's, or the one it waited for): new ones, the cached
+    ones if it failed, or, with none cached, the fetch's :class:`GeneralError`."""
+    yield from perform(_FetchKeys(seen))
+    return cache.usable_ring()
 
 
 def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
@@ -192,22 +228,30 @@ def _verify_flow(
     anti_csrf_token: str | None,
     require_anti_csrf: bool,
 ) -> VerifyFlow:
-    """The whole of verify: keys fresh enough, signature, claims, anti-CSRF."""
+    """The whole of verify: keys fresh enough, signature, claims, anti-CSRF.
+
+    The fetch count is read before anything else of the cache (see :class:`_KeyCache`): a fetch
+    that finishes in between then either shows as fresh keys or moves the count, and either way
+    this caller does not fetch again.
+    """
     cache = verifier._cache
+    seen = cache.attempts
     now = verifier._now_ms()
-    if cache.ring is None or now >= cache.fresh_until_ms:
-        yield from _refresh_keys(cache, now, verifier._cooldown_ms)
-    assert cache.ring is not None  # _refresh_keys raised otherwise
+    if now >= cache.fresh_until_ms:  # stale, never fetched, or a failed fetch's cooldown over
+        ring = yield from _refresh_keys(cache, seen)
+    else:
+        ring = cache.usable_ring()  # after a failed first fetch: its error, until the cooldown
     try:
-        claims = verify_access_token(access_token, cache.ring, now - verifier._leeway_ms)
+        claims = verify_access_token(access_token, ring, now - verifier._leeway_ms)
     except UnknownSigningKey as unknown:
+        seen = cache.attempts
         last = cache.last_fetch_ms
         cooled = last is None or now - last >= verifier._cooldown_ms
-        if not (cooled and _worth_refetching(unknown.header_segment, cache.ring)):
+        if not (cooled and _worth_refetching(unknown.header_segment, ring)):
             raise TryRefreshTokenError("the access token is signed by an unknown key") from None
-        yield from _refresh_keys(cache, now, verifier._cooldown_ms)
+        ring = yield from _refresh_keys(cache, seen)
         try:
-            claims = verify_access_token(access_token, cache.ring, now - verifier._leeway_ms)
+            claims = verify_access_token(access_token, ring, now - verifier._leeway_ms)
         except InvalidAccessToken:
             raise TryRefreshTokenError("the access token is invalid or expired") from None
     except InvalidAccessToken:
@@ -245,21 +289,31 @@ def _too_large(url: str) -> GeneralError:
 
 
 def _unreachable(url: str, exc: Exception) -> GeneralError:
-    return GeneralError(f"the JWKS at {url} could not be fetched: {exc}")
+    # httpx's timeouts often carry no message: name the exception then ("ReadTimeout").
+    return GeneralError(f"the JWKS at {url} could not be fetched: {str(exc) or type(exc).__name__}")
 
 
 class _LimitedBody:
     """A JWKS response body collected chunk by chunk, refused once it passes the size limit
-    (a stream, so that a hostile issuer cannot make us hold more than the limit)."""
+    (a stream, so that a hostile issuer cannot make us hold more than the limit) or once the
+    fetch has taken longer than ``timeout`` in all: httpx's timeout bounds each network wait,
+    and an issuer trickling its body could otherwise hold the fetch, and its waiters, for long.
+    Checked as chunks arrive, so a fetch ends within ``timeout`` plus one network wait (httpx
+    has no overall timeout; headers trickled byte by byte are not caught).
+    """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.data = bytearray()
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
         if len(self.data) > MAX_JWKS_BYTES:
             raise _too_large(self.url)
+        if time.monotonic() > self.deadline:
+            raise GeneralError(f"the JWKS at {self.url} took longer than {self.timeout} s")
 
     def parse(self, response: httpx.Response) -> FetchedKeys:
         """The keys in the body, cached as long as ``response``'s Cache-Control says."""
@@ -304,7 +358,7 @@ class _VerifierBase(Generic[ClientT]):
         self._cache = _KeyCache()
         self._own_client = client is None
         self._client: ClientT = client if client is not None else self._new_client(_import_httpx())
-        self._lock = self._new_lock()  # one fetch at a time; see _FetchKeys
+        self._lock = self._new_lock()  # one fetch at a time; see _KeyCache
 
     def _new_lock(self) -> Any:
         raise NotImplementedError
@@ -348,20 +402,27 @@ class RemoteVerifier(_VerifierBase["httpx.Client"]):
         fails without one (cookie-mode requests that change state)."""
         return run_flow(_verify_flow(self, access_token, anti_csrf_token, require_anti_csrf), self)
 
-    def _fetch(self, generation: int) -> FetchedKeys | None:
+    def _fetch(self, seen: int) -> None:
+        """See :class:`_FetchKeys`; the outcome is recorded before the lock is released."""
         with self._lock:
-            if self._cache.generation != generation:
-                return None
-            http = _import_httpx()
-            body = _LimitedBody(self.jwks_url)
-            try:
-                with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
-                    _check_response(response, self.jwks_url)
-                    for chunk in response.iter_bytes():
-                        body.add(chunk)
-            except http.HTTPError as exc:
-                raise _unreachable(self.jwks_url, exc) from None
+            if self._cache.attempts == seen:
+                started = self._now_ms()
+                self._cache.record(started, self._download(), self._cooldown_ms)
+
+    def _download(self) -> FetchedKeys | GeneralError:
+        """The key set, or why it could not be had (returned: it is an outcome to record)."""
+        http = _import_httpx()
+        body = _LimitedBody(self.jwks_url, self._timeout)
+        try:
+            with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
+                _check_response(response, self.jwks_url)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
             return body.parse(response)
+        except http.HTTPError as exc:
+            return _unreachable(self.jwks_url, exc)
+        except GeneralError as exc:
+            return exc
 
     def close(self) -> None:
         """Close the HTTP client, if this verifier made it."""
@@ -397,22 +458,27 @@ class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
         flow = _verify_flow(self, access_token, anti_csrf_token, require_anti_csrf)
         return await arun_flow(flow, self)
 
-    async def _fetch(self, generation: int) -> FetchedKeys | None:
+    async def _fetch(self, seen: int) -> None:
+        """See :meth:`RemoteVerifier._fetch`."""
         async with self._lock:
-            if self._cache.generation != generation:
-                return None
-            http = _import_httpx()
-            body = _LimitedBody(self.jwks_url)
-            try:
-                async with self._client.stream(
-                    "GET", self.jwks_url, timeout=self._timeout
-                ) as response:
-                    _check_response(response, self.jwks_url)
-                    async for chunk in response.aiter_bytes():
-                        body.add(chunk)
-            except http.HTTPError as exc:
-                raise _unreachable(self.jwks_url, exc) from None
+            if self._cache.attempts == seen:
+                started = self._now_ms()
+                self._cache.record(started, await self._download(), self._cooldown_ms)
+
+    async def _download(self) -> FetchedKeys | GeneralError:
+        """See :meth:`RemoteVerifier._download`."""
+        http = _import_httpx()
+        body = _LimitedBody(self.jwks_url, self._timeout)
+        try:
+            async with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
+                _check_response(response, self.jwks_url)
+                async for chunk in response.aiter_bytes():
+                    body.add(chunk)
             return body.parse(response)
+        except http.HTTPError as exc:
+            return _unreachable(self.jwks_url, exc)
+        except GeneralError as exc:
+            return exc
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this verifier made it."""

@@ -9,6 +9,16 @@ read (one at a time: the others go on with what is known), so no background thre
 and verify itself stays two dictionary lookups. An entry is forgotten once every access token it
 could concern has expired (``drop_after``).
 
+Learning a revocation costs the same whatever the cache holds (a busy site keeps an hour of
+logouts, 100,000 entries, and each logout learns one more on the request's thread or event
+loop): the dictionaries are changed in place, one item at a time, never copied. Verify reads
+them without a lock, which is safe because a lookup and an item assignment or deletion are each
+atomic on a dict, so a reader sees an entry either before or after a change, never half of one.
+Writers (a logout here, a read of the table) take a short lock among themselves, so that two of
+them never lose each other's maximum. Expiry is amortised: each entry is filed under the second
+it may be dropped (a bucket), and every learn drops a bounded number of entries from the oldest
+buckets whose second is over, so no learn ever walks the whole cache.
+
 The bound: a session revoked in any process is refused everywhere within the interval plus one
 read (and the clocks of the application servers must agree within :data:`READ_MARGIN_MS`,
 which each read looks back over, as they must for access-token expiry anyway).
@@ -16,11 +26,22 @@ which each read looks back over, as they must for access-token expiry anyway).
 
 from __future__ import annotations
 
+import heapq
 import threading
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 READ_MARGIN_MS = 10_000  # each read looks back this far: writers' clocks and slow commits
+BUCKET_MS = 1_000  # entries are filed for expiry by the second: dropped at most 1 s late
+# Each learn drops at most this many expired entries, plus two per entry it adds: enough to keep
+# up with any steady rate of revocations (each entry is added once and dropped once), and a
+# backlog left by a burst drains on the reads every interval, never in one long step.
+PRUNE_PER_LEARN = 64
+PRUNE_PER_ENTRY = 2
+
+_Kind = Literal["handle", "user"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +60,18 @@ class RevocationCache:
 
     def __init__(self, interval_ms: int) -> None:
         self._interval_ms = interval_ms
+        # Never replaced: verify reads them without a lock while writers change single items.
         self._handles: dict[str, int] = {}  # session handle -> drop_after
         self._users: dict[str, tuple[int, int]] = {}  # user id -> (not_before, drop_after)
+        # Expiry schedule: second (drop_after // BUCKET_MS) -> the entries that may go then, and
+        # a heap of those seconds. A key is filed again when its drop_after grows; a filing
+        # whose key has since been dropped or extended is skipped when its second comes.
+        self._due: dict[int, deque[tuple[_Kind, str]]] = {}
+        self._seconds: list[int] = []
         self._next_read_ms = 0
         self._read_since: int | None = None  # None: nothing read yet, read all that matters
         self._reading = threading.Lock()
+        self._writing = threading.Lock()  # among writers only; held for O(1) work per entry
 
     def due(self, now_ms: int) -> bool:
         """Whether the table should be read before trusting what is known."""
@@ -69,24 +97,69 @@ class RevocationCache:
         return 0 if self._read_since is None else self._read_since
 
     def learn(self, revocations: Iterable[Revocation], now_ms: int) -> None:
-        """Add revocations (read, or written by this process). Dictionaries are replaced, not
-        changed in place, so that concurrent lookups never see one half-updated."""
-        handles, users = dict(self._handles), dict(self._users)
-        for revocation in revocations:
-            if revocation.drop_after <= now_ms:
-                continue
-            if revocation.session_handle is not None:
-                handles[revocation.session_handle] = max(
-                    revocation.drop_after, handles.get(revocation.session_handle, 0)
-                )
-            if revocation.user_id is not None and revocation.not_before is not None:
-                known = users.get(revocation.user_id, (0, 0))
-                users[revocation.user_id] = (
-                    max(known[0], revocation.not_before),
-                    max(known[1], revocation.drop_after),
-                )
-        self._handles = {h: d for h, d in handles.items() if d > now_ms}
-        self._users = {u: e for u, e in users.items() if e[1] > now_ms}
+        """Add revocations (read, or written by this process), each at a constant cost, then
+        drop a bounded number of expired entries. Verify may run meanwhile without a lock: it
+        sees each entry before or after its change (see the module's docstring)."""
+        with self._writing:
+            filed = 0
+            for revocation in revocations:
+                drop_after = revocation.drop_after
+                if drop_after <= now_ms:
+                    continue
+                handle, user_id = revocation.session_handle, revocation.user_id
+                if handle is not None:
+                    known = self._handles.get(handle)
+                    if known is None or known < drop_after:
+                        self._handles[handle] = drop_after
+                        self._file("handle", handle, drop_after)
+                        filed += 1
+                if user_id is not None and revocation.not_before is not None:
+                    epoch = self._users.get(user_id)
+                    if epoch is None:
+                        self._users[user_id] = (revocation.not_before, drop_after)
+                        self._file("user", user_id, drop_after)
+                        filed += 1
+                    elif epoch[0] < revocation.not_before or epoch[1] < drop_after:
+                        # One assignment of a new tuple: a reader sees the old epoch or the new.
+                        self._users[user_id] = (
+                            max(epoch[0], revocation.not_before),
+                            max(epoch[1], drop_after),
+                        )
+                        if epoch[1] < drop_after:
+                            self._file("user", user_id, drop_after)
+                            filed += 1
+            self._prune(now_ms, PRUNE_PER_LEARN + PRUNE_PER_ENTRY * filed)
+
+    def _file(self, kind: _Kind, key: str, drop_after: int) -> None:
+        """Schedule ``key`` to be looked at once ``drop_after`` is over (the writer's lock held)."""
+        second = drop_after // BUCKET_MS
+        bucket = self._due.get(second)
+        if bucket is None:
+            bucket = self._due[second] = deque()
+            heapq.heappush(self._seconds, second)  # once per second that has entries
+        bucket.append((kind, key))
+
+    def _prune(self, now_ms: int, budget: int) -> None:
+        """Drop up to ``budget`` entries whose ``drop_after`` is over, oldest second first (the
+        writer's lock held). An entry goes only when its current ``drop_after`` is over, so one
+        extended since it was filed stays."""
+        while budget > 0 and self._seconds and (self._seconds[0] + 1) * BUCKET_MS <= now_ms:
+            second = self._seconds[0]
+            bucket = self._due[second]
+            while bucket and budget > 0:
+                kind, key = bucket.popleft()
+                budget -= 1
+                if kind == "handle":
+                    drop_after = self._handles.get(key)
+                    if drop_after is not None and drop_after <= now_ms:
+                        del self._handles[key]
+                else:
+                    epoch = self._users.get(key)
+                    if epoch is not None and epoch[1] <= now_ms:
+                        del self._users[key]
+            if not bucket:
+                heapq.heappop(self._seconds)
+                del self._due[second]
 
     def read_done(self, read_started_ms: int, now_ms: int) -> None:
         """A read that started at ``read_started_ms`` succeeded: look back from there next."""

@@ -70,7 +70,7 @@ from sessionward.models import (
     Token,
     VerifiedSession,
 )
-from sessionward.proof import PROOF_HEADER, ProofOfPossession
+from sessionward.proof import PROOF_HEADER, ProofOfPossession, TooManyProofsError
 
 logger = logging.getLogger("sessionward")
 
@@ -130,7 +130,12 @@ class RequestAdapter(Protocol):
 
     def get_cookie(self, name: str) -> str | None: ...
 
-    def get_header(self, name: str) -> str | None: ...
+    def get_header(self, name: str) -> str | None:
+        """The header ``name`` (any case): every line of it, joined with "," in order, as WSGI
+        servers and Django hand them in (RFC 9110 §5.3). A list header such as
+        ``X-Forwarded-For`` must be read whole: a proxy may add its own line after the
+        client's, and only the right end is the proxy's."""
+        ...
 
 
 class ResponseAdapter(Protocol):
@@ -244,12 +249,13 @@ def _bearer(request: RequestAdapter) -> str | None:
 
 
 def client_context(request: RequestAdapter, config: Config) -> ClientContext:
-    """Who sent ``request``: its address (forwarding headers believed only from
+    """Who sent ``request``: its address (the ``forwarded_header`` believed only from
     ``trusted_proxies``) and its User-Agent."""
+    header = config.forwarded_header
     ip = client_ip(
         request.peer_address,
-        forwarded=request.get_header("forwarded"),
-        x_forwarded_for=request.get_header("x-forwarded-for"),
+        request.get_header(header),
+        header=header,
         trusted_proxies=config.trusted_networks,
     )
     return ClientContext(ip, request.get_header("user-agent"))
@@ -356,6 +362,11 @@ def reply_for(
         # The client's input is wrong (a user id, a body, a proof): say what, keep the session.
         status = 413 if isinstance(error, DataTooLargeError) else 400
         return ErrorReply(status, {"message": str(error)})
+    if isinstance(error, TooManyProofsError):
+        # Nothing is wrong with the session or the server: this process is flooded with proofs
+        # and refuses one more rather than forget an id (docs/security.md). Retry shortly.
+        logger.warning("sessionward: %s", error)
+        return ErrorReply(503, {"message": str(error)})
     kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
     logger.error("sessionward %s: %s", kind, error, exc_info=error)
     return ErrorReply(500, {"message": "internal server error"})

@@ -9,7 +9,9 @@ instead of failing inside a driver.
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
+from typing import NoReturn
 
 from sessionward.errors import DataTooLargeError, InvalidArgumentError
 from sessionward.models import JSON
@@ -18,6 +20,31 @@ MAX_USER_ID_LENGTH = 128  # characters: the column's width, as in the original
 MAX_HANDLE_LENGTH = 255
 MAX_SESSION_DATA_BYTES = 1 << 20  # 1 MiB of JSON text (UTF-8), on every backend
 MAX_JWT_PAYLOAD_BYTES = 2048  # it travels in the access token, which must fit in a cookie
+# Arrays and objects inside one another, counting the outermost as 1. Deeper values are refused:
+# what the library stores must come back through every framework's JSON encoder, and some (e.g.
+# FastAPI's, recursive in Python) fail far sooner than Python's recursion limit.
+MAX_JSON_DEPTH = 64
+_CONTAINERS = (dict, list, tuple)  # what json.dumps writes as an object or an array
+
+
+def refuse_non_finite(literal: str) -> NoReturn:
+    """``parse_constant`` for :func:`json.loads`: refuse ``NaN``, ``Infinity``, ``-Infinity``.
+
+    Python's json reads them, but they are not JSON (RFC 8259), and NaN compares False with
+    everything, so a check such as ``abs(now - iat) > 60`` would let a NaN through. The hook only
+    runs when one of those literals is met, so it costs nothing on ordinary input."""
+    raise ValueError(f"{literal} is not a JSON number")
+
+
+def parse_finite_float(literal: str) -> float:
+    """``parse_float`` for :func:`json.loads`: a number too large for a float (``1e999``) would
+    be read as infinity, which no JSON writer of ours produces (``allow_nan=False``): refuse it.
+    Runs only on literals with a fraction or an exponent (none in the claims this library
+    writes; only in an application's payload)."""
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal} is too large for a JSON number")
+    return value
 
 
 def check_identifier(value: object, name: str, max_length: int = MAX_HANDLE_LENGTH) -> str:
@@ -38,9 +65,35 @@ def check_user_id(value: object) -> str:
     return check_identifier(value, "user_id", MAX_USER_ID_LENGTH)
 
 
+def _too_deep(name: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{name} is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and objects"
+    )
+
+
+def _check_depth(value: JSON, name: str) -> None:
+    """Refuse ``value`` if its arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`.
+
+    Iterative, one level of containers at a time (about three times faster than a stack of
+    single containers, as each level is gathered by a comprehension), so no input can exhaust
+    the recursion limit here, and it stops at the first level past the limit."""
+    if not isinstance(value, _CONTAINERS):
+        return  # a string full of brackets
+    level: list[JSON] = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        deeper: list[JSON] = []
+        for container in level:
+            children = container.values() if isinstance(container, dict) else container
+            deeper += [child for child in children if isinstance(child, _CONTAINERS)]
+        if not deeper:
+            return
+        level = deeper
+    raise _too_deep(name)
+
+
 def to_json(value: JSON, name: str, max_bytes: int) -> str:
-    """``value`` as compact JSON text, refused if it is not JSON, not valid Unicode, or larger
-    than ``max_bytes`` in UTF-8."""
+    """``value`` as compact JSON text, refused if it is not JSON, not valid Unicode, nested
+    deeper than :data:`MAX_JSON_DEPTH`, or larger than ``max_bytes`` in UTF-8."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         size = len(text.encode())
@@ -49,11 +102,16 @@ def to_json(value: JSON, name: str, max_bytes: int) -> str:
     except UnicodeEncodeError:
         raise InvalidArgumentError(f"{name} contains a lone surrogate (invalid Unicode)") from None
     except RecursionError:
-        raise InvalidArgumentError(f"{name} is nested too deeply") from None
+        raise _too_deep(name) from None
     if size > max_bytes:
         raise DataTooLargeError(
             f"{name} is too large: {size} bytes of JSON, the limit is {max_bytes} bytes"
         )
+    # Nesting needs at least as many opening brackets as levels: counting them (in C, and
+    # counting those inside strings too, which only errs towards walking) spares the walk for
+    # nearly every value.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        _check_depth(value, name)
     return text
 
 
@@ -65,7 +123,7 @@ def parse_json_body(body: bytes, max_bytes: int = MAX_SESSION_DATA_BYTES + 4096)
             f"the body is too large: {len(body)} bytes, the limit is {max_bytes}"
         )
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=refuse_non_finite)
     except (ValueError, UnicodeDecodeError):
         raise InvalidArgumentError("the body must be JSON") from None
     except RecursionError:

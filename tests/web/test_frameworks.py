@@ -292,3 +292,37 @@ def test_440_has_a_reason_phrase_so_django_logs_no_unknown_status(
     app = load_example("flask_app").create_app(flask_manager)
     assert app.test_client().get("/me").status == "440 Session Expired"  # not "440 UNKNOWN"
     flask_manager.close()
+
+
+_TWO_LINES = [("x-forwarded-for", "203.0.113.99"), ("x-forwarded-for", "198.51.100.66")]
+
+
+def _asgi_scope(lines: list[tuple[str, str]]) -> dict[str, Any]:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in lines]
+    return {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": headers}
+
+
+@pytest.mark.parametrize("framework", [*FRAMEWORKS, "django-asgi"])
+def test_every_adapter_reads_a_repeated_header_as_one_list_in_order(framework: str) -> None:
+    """A proxy that adds its own X-Forwarded-For line after a client's (HAProxy) must reach
+    client_ip as the right end of one list, whatever the framework (docs/security.md)."""
+    if framework == "fastapi":
+        request = Request(_asgi_scope(_TWO_LINES))
+        value = sw_starlette._RequestAdapter(request).get_header("X-Forwarded-For")
+    elif framework == "flask":
+        with Flask(__name__).test_request_context(headers=_TWO_LINES):
+            value = sw_flask._RequestAdapter().get_header("X-Forwarded-For")
+    else:
+        django_setup()
+        from django.core.handlers.asgi import ASGIRequest
+        from django.test import RequestFactory
+
+        from sessionward.integrations import django as sw_django
+
+        if framework == "django":  # what a WSGI server hands in: the lines already joined
+            wsgi = RequestFactory().get("/", HTTP_X_FORWARDED_FOR="203.0.113.99,198.51.100.66")
+            value = sw_django._RequestAdapter(wsgi).get_header("X-Forwarded-For")
+        else:
+            asgi = ASGIRequest(_asgi_scope(_TWO_LINES), io.BytesIO())
+            value = sw_django._RequestAdapter(asgi).get_header("X-Forwarded-For")
+    assert [hop.strip() for hop in (value or "").split(",")] == ["203.0.113.99", "198.51.100.66"]

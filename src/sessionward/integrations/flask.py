@@ -70,6 +70,8 @@ class _RequestAdapter:
         return request.cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
+        # The WSGI server has joined a repeated header's lines with "," in order (Werkzeug's,
+        # gunicorn, wsgiref), as RequestAdapter.get_header needs.
         return request.headers.get(name)
 
 

@@ -85,11 +85,14 @@ class _RequestAdapter:
 
     def get_header(self, name: str) -> str | None:
         # A few lookups per request: one pass over the raw headers beats a scan per lookup.
-        # (A repeated header keeps its first value, as Starlette's ``headers.get`` does.)
+        # A repeated header's lines are joined with "," in order, as WSGI servers and Django do
+        # (Starlette's ``headers.get`` keeps only the first): a proxy that adds its own
+        # X-Forwarded-For line after a client's must be read from the right, not lose to it.
         if self._headers is None:
             headers: dict[str, str] = {}
             for key, value in self._request.scope["headers"]:
-                headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
+                field, text = key.decode("latin-1").lower(), value.decode("latin-1")
+                headers[field] = f"{headers[field]},{text}" if field in headers else text
             self._headers = headers
         return self._headers.get(name.lower())
 

@@ -33,14 +33,20 @@ from sessionward.encoding import (
     json_string,
 )
 from sessionward.tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
+from sessionward.validation import parse_finite_float, refuse_non_finite
 
 MAX_ACCESS_TOKEN_LENGTH = 8192  # longer input is refused before any decoding work
 MAX_COOKIE_TOKEN_LENGTH = 4000  # browsers drop cookies over 4 KiB (name + value): refuse such
 
 _hmac_digest = hmac.digest
 _compare = hmac.compare_digest
-_loads = json.loads
-_raw_decode = json.JSONDecoder().raw_decode
+# NaN, ±Infinity and numbers too large for a float (1e999) are refused in every claim: they are
+# not JSON, and NaN slips through any comparison. The hooks run only on those literals and on
+# numbers with a fraction or exponent, none of which the claims we write hold (only an
+# application's payload may), so the hot path pays nothing for them.
+_decoder = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float)
+_decode = _decoder.decode
+_raw_decode = _decoder.raw_decode
 
 
 class AccessClaims:
@@ -222,7 +228,7 @@ def read_header(header_segment: str) -> tuple[str, object] | None:
     if len(header_segment) > 200:
         return None
     try:
-        header = _loads(from_b64url(header_segment))
+        header = _decode(from_b64url(header_segment).decode())
     except (ValueError, TypeError, RecursionError):
         return None
     if (

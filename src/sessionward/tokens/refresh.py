@@ -26,10 +26,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sessionward.encoding import b64url, from_b64url, from_b64url_canonical, json_string
 from sessionward.tokens.derivation import KeyDerivation
+from sessionward.validation import parse_finite_float, refuse_non_finite
 
 MAX_REFRESH_TOKEN_LENGTH = 4096  # longer input is refused before any decoding work
 _NONCE_BYTES = 12
 _AAD = b"sessionward refresh token v1"
+# NaN, ±Infinity and numbers too large for a float are not JSON: seal never writes them (payloads
+# are checked), and open refuses them all the same.
+_decode = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float).decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,7 @@ class RefreshTokenCipher:
             # Refuse non-canonical encodings: the token must be exactly what seal() produced.
             raw = from_b64url_canonical(token)
             plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD)
-            content = json.loads(plain)
+            content = _decode(plain.decode())
             handle, user_id, expires = content["sid"], content["sub"], content["exp"]
         except (InvalidTag, ValueError, TypeError, KeyError, RecursionError) as exc:
             raise InvalidRefreshToken("invalid") from exc

@@ -170,6 +170,8 @@ class _RequestAdapter:
         return self._request.COOKIES.get(name)
 
     def get_header(self, name: str) -> str | None:
+        # META holds a repeated header's lines joined with "," in order, from the WSGI server
+        # or Django's own ASGI handler, as RequestAdapter.get_header needs.
         return self._request.headers.get(name)
 
 
