@@ -32,7 +32,7 @@ import httpx
 import pytest
 import typing_extensions
 
-from sessionward import AsyncSessionManager, SessionManager
+from sessionward import AsyncSessionManager, Config, SessionManager
 from sessionward.integrations import AsyncRequestSession, RequestSession
 from sessionward.integrations import django as django_integration
 from sessionward.remote import AsyncRemoteVerifier, RemoteVerifier
@@ -271,3 +271,21 @@ def test_the_check_sees_a_drift() -> None:
     assert any("parameters" in drift for drift in drifts)
     assert any("is not a coroutine function" in drift for drift in drifts)
     assert any("size: returns" in drift for drift in drifts)
+
+
+async def test_both_managers_read_the_same_deployed_algorithm(
+    make_config: Callable[..., Config], clock: Callable[[], float]
+) -> None:
+    """The async twin added for the drift: it reads the key table as the sync one does."""
+    config = make_config()
+    sync_manager = SessionManager(config, clock=clock)
+    async with AsyncSessionManager(config, clock=clock) as async_manager:
+        try:
+            assert await async_manager.deployed_signing_algorithm() is None  # no key yet
+            assert sync_manager.deployed_signing_algorithm() is None
+            await async_manager.create_tables()
+            deployed = await async_manager.deployed_signing_algorithm()
+            assert deployed == config.signing_algorithm
+            assert deployed == sync_manager.deployed_signing_algorithm()
+        finally:
+            sync_manager.close()

@@ -408,3 +408,7 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def deployed_signing_algorithm(self) -> Algorithm | None:
+        """See :meth:`SessionManager.deployed_signing_algorithm`."""
+        return await self._run(self._logic.deployed_signing_algorithm())
