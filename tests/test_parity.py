@@ -24,6 +24,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,3 +290,39 @@ async def test_both_managers_read_the_same_deployed_algorithm(
             assert deployed == sync_manager.deployed_signing_algorithm()
         finally:
             sync_manager.close()
+
+
+class _CountingStore:
+    """A store that counts its closes, around a real one."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.closes = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def close(self) -> None:
+        self.closes += 1
+        await self.inner.close()
+
+
+@pytest.mark.parametrize("how", ["aclose", "close", "async with"])
+async def test_the_async_manager_closes_by_aclose_and_by_its_old_name(
+    make_config: Callable[..., Config], how: str
+) -> None:
+    """``aclose`` is the name; ``close`` still works, is a coroutine and does not warn (a
+    warning would fail every caller's suite that turns warnings into errors)."""
+    owner = AsyncSessionManager(make_config())
+    store = _CountingStore(owner.store)
+    manager = AsyncSessionManager(owner.config, store=store)
+    assert inspect.iscoroutinefunction(manager.close)
+    if how == "async with":
+        async with manager:
+            await manager.create_tables()
+    else:
+        await manager.create_tables()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            await getattr(manager, how)()
+    assert store.closes == 1
