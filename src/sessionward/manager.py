@@ -400,11 +400,23 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         return await self._run(self._logic.published_keys())
 
     async def close(self) -> None:
-        """Release the database connections."""
-        await self.store.close()
+        """:meth:`aclose` under its older name, kept working (a coroutine, no warning).
+
+        ``async with`` still exits through here, so that a subclass which overrides either
+        name is closed as before."""
+        await self.aclose()
 
     async def __aenter__(self) -> AsyncSessionManager:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+    async def deployed_signing_algorithm(self) -> Algorithm | None:
+        """See :meth:`SessionManager.deployed_signing_algorithm`."""
+        return await self._run(self._logic.deployed_signing_algorithm())
+
+    async def aclose(self) -> None:
+        """Release the database connections (``aclose``, as httpx and
+        :class:`~sessionward.remote.AsyncRemoteVerifier` name an async close)."""
+        await self.store.close()

@@ -148,7 +148,7 @@ def create_demo_app(manager: AsyncSessionManager, events: DemoEvents | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await manager.close()
+        await manager.aclose()
 
     app = FastAPI(title="sessionward demo", docs_url=None, redoc_url=None, lifespan=lifespan)
     Sessionward(manager).install(app)
