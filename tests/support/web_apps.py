@@ -1,4 +1,4 @@
-"""Web fixtures: each example app behind its framework's real request path, and a test browser.
+"""Each example app behind its framework's real request path, and a test browser.
 
 - FastAPI: Starlette's ``TestClient`` (ASGI, one event loop for the whole test).
 - Flask: Flask's test client (Werkzeug); Django: Django's test ``Client`` (full middleware
@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from sessionward import AsyncSessionManager, Config, SessionManager
-from sessionward.events import NO_HOOKS, SessionHooks
+from sessionward.events import SessionHooks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ["fastapi", "flask", "django"]
@@ -325,28 +324,4 @@ def _django(config: Config, clock: Any, hooks: SessionHooks) -> Iterator[WebApp]
             manager.close()
 
 
-_BUILDERS = {"fastapi": _fastapi, "flask": _flask, "django": _django}
-
-
-@pytest.fixture
-def make_web_app(
-    framework: str, make_config: Callable[..., Config], clock: Any
-) -> Iterator[Callable[..., WebApp]]:
-    """Start the framework's example app on a fresh config (``make_web_app(enable_...=True)``)."""
-    running: list[Iterator[WebApp]] = []
-
-    def factory(*, hooks: SessionHooks = NO_HOOKS, **settings: Any) -> WebApp:
-        config = make_config(**{**EXAMPLE_SETTINGS, **settings})
-        gen = _BUILDERS[framework](config, clock, hooks)
-        running.append(gen)
-        return next(gen)
-
-    yield factory
-    for gen in reversed(running):
-        with pytest.raises(StopIteration):
-            next(gen)
-
-
-@pytest.fixture
-def web(make_web_app: Callable[..., WebApp]) -> WebApp:
-    return make_web_app()
+BUILDERS = {"fastapi": _fastapi, "flask": _flask, "django": _django}

@@ -17,7 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from .conftest import Browser
+from tests.support.web_apps import Browser
+
 from .test_example_servers import COMMANDS, running_example
 
 VALIDITY_S = 2

@@ -13,9 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port, stop_process, wait_until_listening
-
-from .conftest import EXAMPLES, TOKEN_COOKIES, Browser, Reply
+from tests.support.processes import free_port, stop_process, wait_until_listening
+from tests.support.web_apps import EXAMPLES, TOKEN_COOKIES, Browser, Reply
 
 COMMANDS = {
     "fastapi": [str(EXAMPLES / "fastapi_app.py")],

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Browser, Reply
+from tests.support.web_apps import Browser, Reply
+
 from .test_example_servers import COMMANDS, running_example
 
 VALIDITY = 2  # seconds: --access-token-validity of the example
