@@ -2,6 +2,7 @@
 
 - :mod:`~tests.support.processes`: start and stop real server processes on loopback;
 - :mod:`~tests.support.demo_server`: the ``sessionward demo`` command as a real server;
+- :mod:`~tests.support.example_servers`: each example app started by its own command;
 - :mod:`~tests.support.web_apps`: each example app behind its framework's test client, and the
   test browser that drives them (the fixtures stay in ``tests/web/conftest.py``);
 - :mod:`~tests.support.forwarding_proxy`: an HTTP reverse proxy that adds forwarding headers;

@@ -19,10 +19,9 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
+from tests.support.example_servers import COMMANDS, running_example
 from tests.support.forwarding_proxy import PROXY_ADDRESS, Style, forwarding_proxy
 from tests.support.web_apps import Browser
-
-from .test_example_servers import COMMANDS, running_example
 
 VICTIM_ADDRESS = "127.0.0.1"
 THIEF_ADDRESS = "127.0.1.2"
