@@ -13,7 +13,7 @@ from sessionward import Config, SessionManager
 from sessionward.storage.engines import resolve_url
 from sessionward.storage.schema import build_tables
 from tests.conftest import drop_tables, ensure_database, unique_tables
-from tests.mp_worker import run_worker, start_on_new_sqlite_file
+from tests.support.mp_worker import run_worker, start_on_new_sqlite_file
 
 PROCESSES = 4
 SECONDS = 6.0

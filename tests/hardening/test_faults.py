@@ -42,8 +42,8 @@ from sessionward.errors import (
 from sessionward.protocol import sha256_hex
 from sessionward.storage.engines import resolve_url
 from tests.conftest import backend_url, drop_tables, ensure_database, unique_tables
-from tests.hardening.proxy import TcpProxy, proxy_for
-from tests.web.conftest import EXAMPLE_SETTINGS, Browser, load_example
+from tests.support.db_proxy import TcpProxy, proxy_for
+from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, load_example
 
 SERVERS = ["mysql", "postgres"]
 

@@ -24,7 +24,7 @@ from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
 from sessionward.storage.engines import resolve_url
 from sessionward.storage.schema import build_tables
 from tests.conftest import FakeClock, drop_tables, ensure_database, unique_tables
-from tests.hardening.race_worker import classify, run_race_worker
+from tests.support.race_worker import classify, run_race_worker
 
 SERVERS = ["mysql", "postgres"]
 PROCESSES = 5
