@@ -145,14 +145,8 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         ``client=``: who is logging in (stored, and compared by the grace window). ``proof=``: a
         DPoP proof whose key the session is then bound to (every refresh must prove it).
         """
-        return self._drive(
-            login.create_new_session,
-            user_id,
-            jwt_payload,
-            session_data,
-            by.get("client"),
-            by.get("proof"),
-        )
+        create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
+        return self._drive(create, user_id, jwt_payload, session_data, client, proof)
 
     def get_session(self, access_token: str, anti_csrf_token: str | None = None) -> VerifiedSession:
         """Verify an access token; send ``new_access_token`` back to the client when set."""
@@ -301,14 +295,8 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None, **by: Unpack[By]
     ) -> SessionTokens:
         """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
-        return await self._drive(
-            login.create_new_session,
-            user_id,
-            jwt_payload,
-            session_data,
-            by.get("client"),
-            by.get("proof"),
-        )
+        create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
+        return await self._drive(create, user_id, jwt_payload, session_data, client, proof)
 
     async def get_session(
         self, access_token: str, anti_csrf_token: str | None = None

@@ -5,6 +5,10 @@
 - :mod:`sessionward.integrations.flask`: Flask (sync manager).
 - :mod:`sessionward.integrations.django`: Django (sync manager; sync and async views).
 
+Each runs a request's transport flow through its manager's ``_drive``, the one place where a
+manager drives a flow and calls the hooks (docs/design.md, "Subclassing a manager"); the verify
+path is answered before any flow starts (:class:`~sessionward.transport.Verification`).
+
 This module holds the one piece they share: the session object a protected view receives.
 """
 
@@ -14,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from sessionward.models import JSON, Session, SessionSummary
+from sessionward.operations import payload as payloads
 from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
@@ -64,6 +69,11 @@ class _VerifiedRequest(Generic[RunResult]):
         self._request = request
         self._out = out
         self._run = run
+
+    @property
+    def _exchange(self) -> tuple[RequestAdapter, Outgoing]:
+        """The request and what its response will carry: where a transport flow reads and writes."""
+        return self._request, self._out
 
     @property
     def user_id(self) -> str:
@@ -121,24 +131,22 @@ class RequestSession(_VerifiedRequest[Any]):
         token with it; the session's other tokens carry it from their next refresh.
         ``every_session``: the user's other sessions too (a role change), from their next
         refresh, at most one access-token validity from now."""
+        merge, session = self._transport.merge_into_jwt_payload, self.session
         self.session = self._run(
-            self._transport.merge_into_jwt_payload,
-            self._request,
-            self._out,
-            self.session,
-            changes,
-            every_session=every_session,
+            merge, *self._exchange, session, changes, every_session=every_session
         )
 
     def update_jwt_payload(self, payload: JSON) -> None:
         """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
-        flow = self._transport.update_jwt_payload
-        self.session = self._run(flow, self._request, self._out, self.session, payload)
+        change = self._transport.change_jwt_payload
+        self.session = self._run(
+            change, *self._exchange, payloads.update_jwt_payload, self.handle, payload
+        )
 
     def mark_fresh(self) -> None:
         """The user has just re-authenticated: ``fresh_login`` checks count from now."""
-        flow = self._transport.mark_fresh
-        self.session = self._run(flow, self._request, self._out, self.session)
+        change = self._transport.change_jwt_payload
+        self.session = self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
 class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
@@ -183,8 +191,7 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
         refresh, at most one access-token validity from now."""
         self.session = await self._run(
             self._transport.merge_into_jwt_payload,
-            self._request,
-            self._out,
+            *self._exchange,
             self.session,
             changes,
             every_session=every_session,
@@ -192,13 +199,15 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
 
     async def update_jwt_payload(self, payload: JSON) -> None:
         """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
-        flow = self._transport.update_jwt_payload
-        self.session = await self._run(flow, self._request, self._out, self.session, payload)
+        change = self._transport.change_jwt_payload
+        self.session = await self._run(
+            change, *self._exchange, payloads.update_jwt_payload, self.handle, payload
+        )
 
     async def mark_fresh(self) -> None:
         """The user has just re-authenticated: ``fresh_login`` checks count from now."""
-        flow = self._transport.mark_fresh
-        self.session = await self._run(flow, self._request, self._out, self.session)
+        change = self._transport.change_jwt_payload
+        self.session = await self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
 __all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]

@@ -181,17 +181,12 @@ class Sessionward:
         claims: Sequence[Claim] = (),
     ) -> RequestSession | None:
         """The current request's session; raises the error family otherwise."""
+        context, adapter, out = self.manager._context, _RequestAdapter(), outgoing()
         verification = self.transport.get_session(
-            self.manager._context,
-            _RequestAdapter(),
-            outgoing(),
-            anti_csrf=anti_csrf,
-            optional=optional,
-            claims=claims,
+            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=claims
         )
-        verified = verification.answer
-        if verification.rest is not None:  # the quick path needed I/O: drive the flow
-            verified = self.manager._drive(verification.rest)
+        rest = verification.rest  # the flow, when the answer needed I/O
+        verified = verification.answer if rest is None else self.manager._drive(rest)
         return None if verified is None else self._session(verified.session)
 
     def refresh_view(self) -> ResponseReturnValue:

@@ -200,9 +200,8 @@ class Sessionward:
             optional=optional,
             claims=claims,
         )
-        verified = verification.answer
-        if verification.rest is not None:  # the quick path needed I/O: drive the flow
-            verified = await self.manager._drive(verification.rest)
+        rest = verification.rest  # the flow, when the answer needed I/O
+        verified = verification.answer if rest is None else await self.manager._drive(rest)
         return None if verified is None else self._session(request, verified.session)
 
     async def refresh_endpoint(self, request: Request) -> Response:

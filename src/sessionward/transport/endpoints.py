@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sessionward.claims import Claim, validate_claims
 from sessionward.errors import (
     ANTI_CSRF_MISSING,
     InvalidArgumentError,
-    SessionError,
     TryRefreshTokenError,
     UnauthorisedError,
 )
@@ -36,6 +36,7 @@ from sessionward.storage.execution import StoreFlow
 from sessionward.transport.adapters import RequestAdapter
 from sessionward.transport.mode import (
     TransferMode,
+    access_token_in_hand,
     bearer,
     client_context,
     proof_of_possession,
@@ -45,16 +46,13 @@ from sessionward.transport.mode import (
 )
 from sessionward.transport.outgoing import Outgoing
 from sessionward.transport.wire import (
-    ACCESS_TOKEN_COOKIE,
-    ACCESS_TOKEN_HEADER,
     ID_REFRESH_TOKEN_COOKIE,
     REFRESH_TOKEN_COOKIE,
-    REMOVE,
 )
 from sessionward.transport.writing import ResponseWriter
 
-# A payload change, given the access token to re-sign (None: none to re-sign).
-PayloadChange = Callable[[str | None], StoreFlow[VerifiedSession]]
+# A payload change: an operation given its arguments, then the access token to re-sign.
+PayloadChange = Callable[..., StoreFlow[VerifiedSession]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,16 +208,14 @@ class Transport(ResponseWriter):
         emissions: Emissions,
         request: RequestAdapter,
         out: Outgoing,
-        session: Session,
+        caller: Session,
         session_handle: str,
     ) -> StoreFlow[bool]:
-        """Sign out one of the user's own sessions ("this device" clears the caller's tokens).
+        """Sign out one of the ``caller``'s own sessions ("this device" clears its tokens).
         A handle that is not one of the user's is refused (InvalidArgumentError), never revoked."""
-        if session_handle == session.handle:
-            return (
-                yield from self.revoke_session(context, emissions, request, out, session.handle)
-            )
-        mine = yield from listing.list_sessions_for_user(context, emissions, session.user_id)
+        if session_handle == caller.handle:
+            return (yield from self.revoke_session(context, emissions, request, out, caller.handle))
+        mine = yield from listing.list_sessions_for_user(context, emissions, caller.user_id)
         if session_handle not in {s.handle for s in mine}:
             raise InvalidArgumentError("no such session of this user")
         return (yield from revocation.revoke_session(context, emissions, session_handle, "logout"))
@@ -258,74 +254,31 @@ class Transport(ResponseWriter):
             yield from payloads.merge_into_jwt_payload_for_user(
                 context, emissions, session.user_id, changes, session.handle
             )
-        handle = session.handle
+        merge = payloads.merge_into_jwt_payload
+        return (
+            yield from self.change_jwt_payload(
+                context, emissions, request, out, merge, session.handle, changes
+            )
+        )
 
-        def merge(token: str | None) -> StoreFlow[VerifiedSession]:
-            return payloads.merge_into_jwt_payload(context, emissions, handle, changes, token)
-
-        return (yield from self._change_jwt_payload(request, out, merge))
-
-    def update_jwt_payload(
+    def change_jwt_payload(
         self,
         context: Context,
         emissions: Emissions,
         request: RequestAdapter,
         out: Outgoing,
-        session: Session,
-        payload: JSON,
+        change: PayloadChange,
+        *args: Any,
     ) -> StoreFlow[Session]:
-        """Replace the caller's jwt payload, answering with the re-signed access token."""
-        handle = session.handle
-
-        def update(token: str | None) -> StoreFlow[VerifiedSession]:
-            return payloads.update_jwt_payload(context, emissions, handle, payload, token)
-
-        return (yield from self._change_jwt_payload(request, out, update))
-
-    def mark_fresh(
-        self,
-        context: Context,
-        emissions: Emissions,
-        request: RequestAdapter,
-        out: Outgoing,
-        session: Session,
-    ) -> StoreFlow[Session]:
-        """The user has just re-authenticated: answer with the re-signed access token."""
-        handle = session.handle
-
-        def fresh(token: str | None) -> StoreFlow[VerifiedSession]:
-            return payloads.mark_fresh(context, emissions, handle, token)
-
-        return (yield from self._change_jwt_payload(request, out, fresh))
-
-    def _change_jwt_payload(
-        self, request: RequestAdapter, out: Outgoing, change: PayloadChange
-    ) -> StoreFlow[Session]:
-        """Change the session's jwt payload (``change`` is given the caller's access token) and
-        answer this very request with the access token re-signed to carry it."""
+        """Change the session's jwt payload and answer this very request with the access token
+        re-signed to carry it: ``change`` is a flow of :mod:`sessionward.operations.payload`
+        (``update_jwt_payload``, ``mark_fresh``), given ``args`` and the caller's access token."""
         mode = transfer_mode(request)
-        token = self._access_token_in_hand(request, out, mode)
-        changed = yield from change(token)
+        token = access_token_in_hand(request, out, mode)
+        changed = yield from change(context, emissions, *args, token)
         if changed.new_access_token is not None:
             self.set_access_token(mode, out, changed.new_access_token)
         return changed.session
-
-    def _access_token_in_hand(
-        self, request: RequestAdapter, out: Outgoing, mode: TransferMode
-    ) -> str | None:
-        """The access token the client will hold after this response: one this response already
-        carries (a login or refresh in the same request), else the request's."""
-        if mode is TransferMode.HEADER:
-            written = out.headers.get(ACCESS_TOKEN_HEADER)
-        else:
-            cookie = out.cookies.get(ACCESS_TOKEN_COOKIE)
-            written = cookie.value if cookie is not None else None
-        if written:
-            return None if written == REMOVE else written
-        try:
-            return read_credentials(request, mode)[0]
-        except SessionError:
-            return None
 
     def jwks(
         self, context: Context, emissions: Emissions, out: Outgoing

@@ -18,16 +18,19 @@ import enum
 
 from sessionward.clients import client_ip
 from sessionward.config import Config
-from sessionward.errors import TryRefreshTokenError, UnauthorisedError
+from sessionward.errors import SessionError, TryRefreshTokenError, UnauthorisedError
 from sessionward.models import ClientContext
 from sessionward.proof import PROOF_HEADER, ProofOfPossession
 from sessionward.transport.adapters import RequestAdapter
+from sessionward.transport.outgoing import Outgoing
 from sessionward.transport.wire import (
     ACCESS_TOKEN_COOKIE,
+    ACCESS_TOKEN_HEADER,
     ANTI_CSRF_HEADER,
     AUTH_MODE_HEADER,
     ID_REFRESH_TOKEN_COOKIE,
     MAX_HEADER_TOKEN_LENGTH,
+    REMOVE,
     SAFE_METHODS,
 )
 
@@ -119,8 +122,25 @@ def plain_http(request: RequestAdapter) -> bool:
     return "proto=https" not in forwarded and 'proto="https"' not in forwarded
 
 
+def access_token_in_hand(request: RequestAdapter, out: Outgoing, mode: TransferMode) -> str | None:
+    """The access token the client will hold after this response: one this response already
+    carries (a login or refresh in the same request), else the request's."""
+    if mode is TransferMode.HEADER:
+        written = out.headers.get(ACCESS_TOKEN_HEADER)
+    else:
+        cookie = out.cookies.get(ACCESS_TOKEN_COOKIE)
+        written = cookie.value if cookie is not None else None
+    if written:
+        return None if written == REMOVE else written
+    try:
+        return read_credentials(request, mode)[0]
+    except SessionError:
+        return None
+
+
 __all__ = [
     "TransferMode",
+    "access_token_in_hand",
     "bearer",
     "client_context",
     "plain_http",

@@ -34,22 +34,3 @@ def cors_allowed_headers() -> list[str]:
 def cors_exposed_headers() -> list[str]:
     """Response headers a cross-origin frontend must be able to read."""
     return [ID_REFRESH_TOKEN_HEADER, ANTI_CSRF_HEADER, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER]
-
-
-__all__ = [
-    "ACCESS_TOKEN_COOKIE",
-    "ACCESS_TOKEN_HEADER",
-    "ANTI_CSRF_HEADER",
-    "AUTH_MODE_HEADER",
-    "EXPOSE_HEADERS",
-    "FRONTEND_SDK_HEADERS",
-    "ID_REFRESH_TOKEN_COOKIE",
-    "ID_REFRESH_TOKEN_HEADER",
-    "MAX_HEADER_TOKEN_LENGTH",
-    "REFRESH_TOKEN_COOKIE",
-    "REFRESH_TOKEN_HEADER",
-    "REMOVE",
-    "SAFE_METHODS",
-    "cors_allowed_headers",
-    "cors_exposed_headers",
-]

@@ -31,7 +31,7 @@ from sessionward.errors import ConfigError
 from sessionward.events import SessionHooks
 from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
-from sessionward.models import JSON, Session, VerifiedSession
+from sessionward.models import JSON, Session
 from sessionward.operations.context import Operation
 from sessionward.transport import (
     Cookie,
@@ -256,10 +256,8 @@ def get_session(
     claims: Sequence[Claim] = (),
 ) -> RequestSession | None:
     """The request's session; raises the error family (answered by the middleware)."""
-    verification = _verification(request, anti_csrf, optional, claims)
-    verified = verification.answer
-    if verification.rest is not None:  # the quick path needed I/O: drive the flow
-        verified = run(verification.rest)
+    found = _verification(request, anti_csrf, optional, claims)
+    verified = found.answer if found.rest is None else run(found.rest)  # the flow, if I/O
     return None if verified is None else _session(request, verified.session)
 
 
@@ -270,11 +268,10 @@ async def aget_session(
     optional: bool = False,
     claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
-    """:func:`get_session` for async views."""
-    verification = _verification(request, anti_csrf, optional, claims)
-    verified: VerifiedSession | None = verification.answer
-    if verification.rest is not None:  # the quick path needed I/O: drive it in a thread
-        verified = await arun(verification.rest)
+    """:func:`get_session` for async views: answered here when it needs no I/O, else its flow
+    runs in a worker thread."""
+    found = _verification(request, anti_csrf, optional, claims)
+    verified = found.answer if found.rest is None else await arun(found.rest)
     return None if verified is None else _asession(request, verified.session)
 
 
