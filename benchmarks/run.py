@@ -113,7 +113,7 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
-        key = mgr._logic.keys.ring.keys[-1].secret  # the HMAC key, for the baselines
+        key = mgr._context.keys.ring.keys[-1].secret  # the HMAC key, for the baselines
         assert mgr.get_session(at, csrf).new_access_token is None
         now_s = time.time()
         assert floors.stdlib_verify(at, key, now_s)["sub"] == "verify-user"
@@ -209,7 +209,7 @@ def _bench_algorithm(res: Results, mode: Mode, tmp: Path, algorithm: str) -> Non
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
-        ring = mgr._logic.keys.ring
+        ring = mgr._context.keys.ring
         key = ring.signing_key(int(time.time() * 1000))
         assert key is not None and key.public is not None and key.sign is not None
         public = key.public
@@ -366,7 +366,7 @@ def bench_logout(res: Results, backend: str, url: str, mode: Mode) -> None:
                 refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
             )
             mgr.create_tables()
-            _fill(mgr._logic.revocations, count, mgr._logic._revocation_life_ms)
+            _fill(mgr._context.revocations, count, mgr._context.revocation_life_ms)
             managers[count] = mgr
         for _ in range(2):
             for count, mgr in managers.items():

@@ -240,7 +240,7 @@ def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
     changed the ring (and the tokens it has verified) stays as it is."""
     manager = make_manager()
     manager.create_new_session("alice")
-    ring = manager._logic.keys.ring
+    ring = manager._context.keys.ring
     seen = driver_statements.watch(manager.store.engine)
     key_reads = lambda: [s for s in seen if manager.config.signing_key_table in s]  # noqa: E731
     for _ in range(5):
@@ -250,7 +250,7 @@ def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
     for _ in range(5):
         manager.create_new_session("bob")
     assert len(key_reads()) == 1
-    assert manager._logic.keys.ring is ring
+    assert manager._context.keys.ring is ring
 
 
 def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock: FakeClock):
@@ -258,9 +258,9 @@ def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock
     (the flow asks for no statement), as concurrent revocation reads do."""
     manager = make_manager()
     manager.create_new_session("alice")
-    keys = manager._logic.keys
+    keys = manager._context.keys
     clock.advance(2)
-    now = manager._logic.now_ms()
+    now = manager._context.now_ms()
     first = keys.signing_key(now)
     step = next(first)  # the first request's recheck has sent its query and waits for it
     assert type(step).__name__ == "Attempt"

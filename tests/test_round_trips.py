@@ -63,7 +63,7 @@ def test_the_common_cases_cost_one_statement_each(
     seen.clear()
     assert manager.revoke_session(created.session.handle) is True
     # With the default cached revocation check, a logout also records the revocation that
-    # every other process reads within its interval (written first: see logic.py).
+    # every other process reads within its interval (written first: see operations/revocation.py).
     assert _kinds(seen) == ["INSERT", "DELETE"]
 
 
