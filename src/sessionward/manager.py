@@ -381,6 +381,10 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
         return await self._drive(listing.rotate_signing_key)
 
+    async def deployed_signing_algorithm(self) -> Algorithm | None:
+        """See :meth:`SessionManager.deployed_signing_algorithm`."""
+        return await self._drive(listing.deployed_signing_algorithm)
+
     async def signing_keys(self) -> list[SigningKey]:
         """The signing keys in use, oldest first."""
         return await self._drive(listing.signing_keys)
@@ -388,6 +392,11 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def jwks(self) -> PublishedKeys:
         """The public keys other services verify access tokens with, and their cache lifetime."""
         return await self._drive(listing.published_keys)
+
+    async def aclose(self) -> None:
+        """Release the database connections (``aclose``, as httpx and
+        :class:`~sessionward.remote.AsyncRemoteVerifier` name an async close)."""
+        await self.store.close()
 
     async def close(self) -> None:
         """:meth:`aclose` under its older name, kept working (a coroutine, no warning).
@@ -401,12 +410,3 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    async def deployed_signing_algorithm(self) -> Algorithm | None:
-        """See :meth:`SessionManager.deployed_signing_algorithm`."""
-        return await self._run(self._logic.deployed_signing_algorithm())
-
-    async def aclose(self) -> None:
-        """Release the database connections (``aclose``, as httpx and
-        :class:`~sessionward.remote.AsyncRemoteVerifier` name an async close)."""
-        await self.store.close()
