@@ -1,7 +1,11 @@
 """The exception family (docs/protocol.md#operations-and-errors): each class tells the caller
 what to do next.
 
-- ``GeneralError``: something is broken (database down, invalid config, bad argument). Answer 500.
+- ``GeneralError``: something is broken (database down, invalid config, a bug). Answer 500.
+  ``ConfigError`` is one: a setting is invalid, so the library cannot work.
+- ``InvalidArgumentError``: the caller's input is wrong (a user id, a body, a proof). Answer 400
+  (413 for ``DataTooLargeError``) saying what; never a ``GeneralError``, so that
+  ``except GeneralError`` catches only what is broken.
 - ``UnauthorisedError``: the session is over. Clear the cookies; the user must log in again.
 - ``TryRefreshTokenError``: the access token cannot be used. Keep the cookies and answer the
   session-expired status so that the frontend calls the refresh endpoint.
@@ -19,17 +23,20 @@ class SessionError(Exception):
 
 
 class GeneralError(SessionError):
-    """The library cannot do its work: database unreachable, invalid config or argument, a bug."""
+    """The library cannot do its work: database unreachable, invalid config, a bug."""
 
 
 class ConfigError(GeneralError, ValueError):
     """A setting has a value outside its allowed range; the message names the setting."""
 
 
-class InvalidArgumentError(GeneralError, TypeError):
-    """A caller passed a value of the wrong type or shape (e.g. a non-string user id).
+class InvalidArgumentError(SessionError, ValueError):
+    """A caller passed a value of the wrong type, shape or size (a non-string user id, a body
+    that is not JSON, an invalid proof, a handle of another user's session).
 
-    Web integrations answer it 400 with the message: it is the client's input that is wrong.
+    Web integrations answer it 400 with the message: it is the client's input that is wrong, and
+    nothing is broken, so it is not a :class:`GeneralError`. A ``ValueError`` (as
+    :class:`ConfigError` is): most of these inputs have the right type and a wrong value.
     """
 
 
