@@ -2,10 +2,12 @@
 
 - a client's bad input (``InvalidArgumentError``) is its own family, answered 400, and not a
   ``GeneralError`` (which means "broken": 500);
+- every ``reason`` is a ``str`` enum whose members equal the strings used before;
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,20 @@ from sessionward import (
     GeneralError,
     InvalidArgumentError,
     SessionError,
+    SessionHooks,
+    SessionManager,
+    SessionRevoked,
+    TokenTheftDetectedError,
+    TryRefreshTokenError,
 )
 from sessionward.cli import EXIT_OK, EXIT_USAGE, run
+from sessionward.errors import (
+    ANTI_CSRF_MISMATCH,
+    ANTI_CSRF_MISSING,
+    AntiCsrfReason,
+    TheftReason,
+)
+from sessionward.events import RevokeReason
 from sessionward.transport import reply_for
 
 from .conftest import Db, unique_tables
@@ -60,3 +74,64 @@ def test_the_cli_still_calls_a_bad_user_id_a_usage_error(tmp_path: Path, capsys:
     assert run(["create-tables", *db.options]) == EXIT_OK
     assert run(["sessions", "u" * 129, *db.options]) == EXIT_USAGE
     assert "user_id" in capsys.readouterr().err
+
+
+# --- one enum style for every reason --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("member", "old"),
+    [
+        (AntiCsrfReason.MISSING, "anti_csrf_missing"),
+        (AntiCsrfReason.MISMATCH, "anti_csrf_mismatch"),
+        (TheftReason.REPLAYED_PARENT, "replayed_parent"),
+        (TheftReason.OLD_TOKEN, "old_token"),
+        (TheftReason.OTHER_CLIENT, "other_client"),
+        (TheftReason.PROOF_MISSING, "proof_missing"),
+        (TheftReason.PROOF_INVALID, "proof_invalid"),
+        (RevokeReason.LOGOUT, "logout"),
+        (RevokeReason.ADMIN, "admin"),
+        (RevokeReason.THEFT, "theft"),
+        (RevokeReason.EXPIRY, "expiry"),
+        (RevokeReason.EVICTED, "evicted"),
+    ],
+)
+def test_reasons_are_str_enums_equal_to_the_old_strings(member: Any, old: str) -> None:
+    assert isinstance(member, str)
+    assert member == old and old == member and hash(member) == hash(old)
+    assert str(member) == old and f"{member}" == old and format(member, ">3") == f"{old:>3}"
+    assert json.dumps({"reason": member}) == json.dumps({"reason": old})
+    assert type(member)(old) is member
+
+
+def test_the_old_anti_csrf_constants_are_the_members() -> None:
+    assert ANTI_CSRF_MISSING is AntiCsrfReason.MISSING
+    assert ANTI_CSRF_MISMATCH is AntiCsrfReason.MISMATCH
+
+
+def test_errors_and_events_carry_members_whether_given_members_or_strings() -> None:
+    csrf = TryRefreshTokenError("x", reason="anti_csrf_mismatch")
+    assert csrf.reason is AntiCsrfReason.MISMATCH
+    assert TryRefreshTokenError("x").reason is None
+    theft = TokenTheftDetectedError("h", "u", "other_client")
+    assert theft.reason is TheftReason.OTHER_CLIENT and theft.reason == "other_client"
+    assert "(other_client)" in str(theft)
+    assert TokenTheftDetectedError("h", "u").reason is TheftReason.OLD_TOKEN
+    assert SessionRevoked("h", "u", "logout").reason is RevokeReason.LOGOUT  # type: ignore[arg-type]
+    # The wire keeps its strings.
+    body = reply_for(TryRefreshTokenError("x", reason=ANTI_CSRF_MISSING), 440).body
+    assert json.dumps(body) == '{"message": "try refresh token", "reason": "anti_csrf_missing"}'
+
+
+def test_revoke_reasons_reach_hooks_as_members_that_compare_with_strings(
+    make_config: Any,
+) -> None:
+    seen: list[SessionRevoked] = []
+    with SessionManager(make_config(), hooks=SessionHooks(on_session_revoked=seen.append)) as m:
+        first = m.create_new_session("alice").session.handle
+        second = m.create_new_session("alice").session.handle
+        m.revoke_session(first)  # default: admin
+        m.revoke_session(second, reason="logout")  # a string, as before
+    assert [e.reason for e in seen] == ["admin", "logout"]
+    assert [e.reason for e in seen] == [RevokeReason.ADMIN, RevokeReason.LOGOUT]
+    assert all(type(e.reason) is RevokeReason for e in seen)

@@ -13,9 +13,15 @@ what to do next.
   ``UnauthorisedError`` that names the session and user so the application can revoke them.
 - ``ClaimValidationError``: the session is valid but a route's check on it failed (a role, a
   recent login). Answer 403 naming the check; refreshing would not help.
+
+Every ``reason`` is a member of a ``str`` enum (:class:`AntiCsrfReason`, :class:`TheftReason`,
+``sessionward.events.RevokeReason``): it equals, prints and serialises as its value
+(``TheftReason.OLD_TOKEN == "old_token"``), so comparing with the strings keeps working.
 """
 
 from __future__ import annotations
+
+import enum
 
 
 class SessionError(Exception):
@@ -48,31 +54,65 @@ class UnauthorisedError(SessionError):
     """The session is certainly over (revoked, expired, invalid refresh token, missing cookies)."""
 
 
-ANTI_CSRF_MISSING = "anti_csrf_missing"
-ANTI_CSRF_MISMATCH = "anti_csrf_mismatch"
+class _Reason(str, enum.Enum):
+    """The base of every ``reason`` enum: a ``str`` (Python 3.10 has no ``enum.StrEnum``) whose
+    members compare equal to, print as and serialise to their values, as strings did before."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, format_spec: str) -> str:
+        return str.__format__(str.__str__(self), format_spec)
+
+
+class AntiCsrfReason(_Reason):
+    """Why the anti-CSRF check failed; the ``reason`` of a :class:`TryRefreshTokenError`."""
+
+    MISSING = "anti_csrf_missing"  # the anti-csrf header was not sent
+    MISMATCH = "anti_csrf_mismatch"  # it was sent with another value than the session's
+
+
+ANTI_CSRF_MISSING = AntiCsrfReason.MISSING
+ANTI_CSRF_MISMATCH = AntiCsrfReason.MISMATCH
+
+
+class TheftReason(_Reason):
+    """Why a refresh was judged theft; carried by the theft event and error."""
+
+    REPLAYED_PARENT = "replayed_parent"  # the previous refresh token, after its successor's use
+    OLD_TOKEN = "old_token"  # an older refresh token (or one whose generation is unknowable)
+    OTHER_CLIENT = "other_client"  # a duplicate inside the grace window from another client
+    PROOF_MISSING = "proof_missing"  # a session bound to a key, refreshed without a proof
+    PROOF_INVALID = "proof_invalid"  # ... with a proof that is not valid for that key
 
 
 class TryRefreshTokenError(SessionError):
     """The access token is expired or invalid, or the anti-CSRF check failed: refresh, retry.
 
-    ``reason`` says which anti-CSRF failure it was (:data:`ANTI_CSRF_MISSING`,
-    :data:`ANTI_CSRF_MISMATCH`), so that the web answer can tell a client whose real problem is
-    the header; None for an expired, invalid or missing access token.
+    ``reason`` says which anti-CSRF failure it was (an :class:`AntiCsrfReason`), so that the
+    web answer can tell a client whose real problem is the header; None for an expired, invalid
+    or missing access token.
     """
 
-    def __init__(self, message: str, *, reason: str | None = None) -> None:
+    def __init__(self, message: str, *, reason: AntiCsrfReason | str | None = None) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason: AntiCsrfReason | None = None if reason is None else AntiCsrfReason(reason)
 
 
 class TokenTheftDetectedError(UnauthorisedError):
     """A refresh token that was already rotated was presented again: somebody copied it."""
 
-    def __init__(self, session_handle: str, user_id: str, reason: str = "old_token") -> None:
-        super().__init__(f"refresh token theft detected for session {session_handle!r} ({reason})")
+    def __init__(
+        self,
+        session_handle: str,
+        user_id: str,
+        reason: TheftReason | str = TheftReason.OLD_TOKEN,
+    ) -> None:
+        why = TheftReason(reason)
+        super().__init__(f"refresh token theft detected for session {session_handle!r} ({why})")
         self.session_handle = session_handle
         self.user_id = user_id
-        self.reason = reason  # a TheftReason value: replayed_parent, other_client, proof_missing…
+        self.reason = why
 
 
 class ClaimValidationError(SessionError):

@@ -659,7 +659,7 @@ class SessionLogic:
         emissions.append(Emission(self.hooks.on_token_theft, event))
         _log_theft(event)
         if revoked:
-            revocation = SessionRevoked(token.handle, token.user_id, "theft")
+            revocation = SessionRevoked(token.handle, token.user_id, RevokeReason.THEFT)
             emissions.append(Emission(self.hooks.on_session_revoked, revocation))
         return TokenTheftDetectedError(token.handle, token.user_id, reason.value)
 
@@ -763,7 +763,10 @@ class SessionLogic:
         count = yield from self.queries.delete_user_sessions(user_id)
         for handle in handles:
             emissions.append(
-                Emission(self.hooks.on_session_revoked, SessionRevoked(handle, user_id, "admin"))
+                Emission(
+                    self.hooks.on_session_revoked,
+                    SessionRevoked(handle, user_id, RevokeReason.ADMIN),
+                )
             )
         return count
 
@@ -804,7 +807,7 @@ class SessionLogic:
         sessions = yield from self.list_sessions_for_user(user_id)
         ranked = sorted(sessions, key=_recency, reverse=True)
         for session in ranked[cap:]:
-            yield from self._revoke_one(session.handle, user_id, "evicted", emissions)
+            yield from self._revoke_one(session.handle, user_id, RevokeReason.EVICTED, emissions)
 
     # --- the jwt payload, changed mid-session ------------------------------------------------
 

@@ -17,7 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError
-from sessionward.events import NO_HOOKS, RevokeReason, SessionHooks, emit_async, emit_sync
+from sessionward.events import (
+    NO_HOOKS,
+    RevokeReason,
+    RevokeReasonName,
+    SessionHooks,
+    emit_async,
+    emit_sync,
+)
 from sessionward.flows import arun_flow, run_flow
 from sessionward.logic import Clock, Emissions, SessionLogic
 from sessionward.models import (
@@ -161,10 +168,14 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         )
         return self._run(flow, emissions)
 
-    def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+    def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
         emissions: Emissions = []
-        return self._run(self._logic.revoke_session(session_handle, reason, emissions), emissions)
+        return self._run(
+            self._logic.revoke_session(session_handle, RevokeReason(reason), emissions), emissions
+        )
 
     def revoke_all_sessions_for_user(self, user_id: str) -> int:
         """Delete all of a user's sessions; returns how many there were."""
@@ -173,11 +184,17 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         return self._run(flow, emissions)
 
     def revoke_other_sessions(
-        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
     ) -> int:
         """Revoke all of a user's sessions but one ("sign out all other devices")."""
         emissions: Emissions = []
-        flow = self._logic.revoke_other_sessions(user_id, keep_session_handle, reason, emissions)
+        flow = self._logic.revoke_other_sessions(
+            user_id, keep_session_handle, RevokeReason(reason), emissions
+        )
         return self._run(flow, emissions)
 
     def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
@@ -317,10 +334,12 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         )
         return await self._run(flow, emissions)
 
-    async def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+    async def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
         emissions: Emissions = []
-        flow = self._logic.revoke_session(session_handle, reason, emissions)
+        flow = self._logic.revoke_session(session_handle, RevokeReason(reason), emissions)
         return await self._run(flow, emissions)
 
     async def revoke_all_sessions_for_user(self, user_id: str) -> int:
@@ -330,11 +349,17 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         return await self._run(flow, emissions)
 
     async def revoke_other_sessions(
-        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
     ) -> int:
         """Revoke all of a user's sessions but one ("sign out all other devices")."""
         emissions: Emissions = []
-        flow = self._logic.revoke_other_sessions(user_id, keep_session_handle, reason, emissions)
+        flow = self._logic.revoke_other_sessions(
+            user_id, keep_session_handle, RevokeReason(reason), emissions
+        )
         return await self._run(flow, emissions)
 
     async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:

@@ -60,6 +60,7 @@ from sessionward.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from sessionward.events import RevokeReason
 from sessionward.flows import perform
 from sessionward.models import (
     JSON,
@@ -573,7 +574,7 @@ class Transport:
         self, request: RequestAdapter, out: Outgoing, session_handle: str
     ) -> ManagerFlow[bool]:
         """Log out: delete the row and clear the client's tokens."""
-        revoked = yield from perform(RevokeSession(session_handle, "logout"))
+        revoked = yield from perform(RevokeSession(session_handle, RevokeReason.LOGOUT))
         self.clear(transfer_mode(request), out)
         return revoked
 
@@ -596,7 +597,7 @@ class Transport:
         mine = yield from perform(ListSessions(session.user_id))
         if session_handle not in {s.handle for s in mine}:
             raise InvalidArgumentError("no such session of this user")
-        return (yield from perform(RevokeSession(session_handle, "logout")))
+        return (yield from perform(RevokeSession(session_handle, RevokeReason.LOGOUT)))
 
     def revoke_other_sessions(self, session: Session) -> ManagerFlow[int]:
         """Sign out all of the user's other devices; the caller's session stays."""
