@@ -3,6 +3,7 @@
 - a client's bad input (``InvalidArgumentError``) is its own family, answered 400, and not a
   ``GeneralError`` (which means "broken": 500);
 - every ``reason`` is a ``str`` enum whose members equal the strings used before;
+- bad settings are a ``ConfigError`` everywhere, the remote verifiers' included;
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 import pytest
 
 from sessionward import (
+    AsyncRemoteVerifier,
     ClaimValidationError,
     ConfigError,
     DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
+    RemoteVerifier,
     SessionError,
     SessionHooks,
     SessionManager,
@@ -135,3 +138,30 @@ def test_revoke_reasons_reach_hooks_as_members_that_compare_with_strings(
     assert [e.reason for e in seen] == ["admin", "logout"]
     assert [e.reason for e in seen] == [RevokeReason.ADMIN, RevokeReason.LOGOUT]
     assert all(type(e.reason) is RevokeReason for e in seen)
+
+
+# --- ConfigError for bad settings everywhere ----------------------------------------------
+
+
+@pytest.mark.parametrize("verifier", [RemoteVerifier, AsyncRemoteVerifier])
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"jwks_url": "ftp://issuer/jwks"}, "jwks_url"),
+        ({"jwks_url": None}, "jwks_url"),
+        ({"leeway": -1}, "leeway"),
+        ({"leeway": 1.5}, "leeway"),
+        ({"refetch_cooldown": 3601}, "refetch_cooldown"),
+        ({"refetch_cooldown": "10"}, "refetch_cooldown"),
+        ({"timeout": 0}, "timeout"),
+        ({"timeout": "5"}, "timeout"),
+        ({"clock": 12}, "clock"),
+    ],
+)
+def test_remote_verifiers_refuse_bad_settings_with_config_error(
+    verifier: Any, settings: dict[str, Any], named: str
+) -> None:
+    arguments = {"jwks_url": "https://issuer.example/jwks", **settings}
+    jwks_url = arguments.pop("jwks_url")
+    with pytest.raises(ConfigError, match=named):
+        verifier(jwks_url, **arguments)
