@@ -4,10 +4,12 @@
   ``GeneralError`` (which means "broken": 500);
 - every ``reason`` is a ``str`` enum whose members equal the strings used before;
 - bad settings are a ``ConfigError`` everywhere, the remote verifiers' included;
+- the library's internal errors share one private base, outside the public family;
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -29,17 +31,25 @@ from sessionward import (
     TokenTheftDetectedError,
     TryRefreshTokenError,
 )
-from sessionward.cli import EXIT_OK, EXIT_USAGE, run
+from sessionward.cli import EXIT_OK, EXIT_USAGE, CliError, run
 from sessionward.errors import (
     ANTI_CSRF_MISMATCH,
     ANTI_CSRF_MISSING,
     AntiCsrfReason,
     TheftReason,
+    _InternalError,
 )
 from sessionward.events import RevokeReason
+from sessionward.proof import InvalidProof
+from sessionward.tokens.access import InvalidAccessToken, UnknownSigningKey
+from sessionward.tokens.algorithms import KeyFormatError
+from sessionward.tokens.keys import UnusableKeyRow
+from sessionward.tokens.refresh import InvalidRefreshToken
 from sessionward.transport import reply_for
 
 from .conftest import Db, unique_tables
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "sessionward"
 
 # --- bad input is its own family -------------------------------------------------------------
 
@@ -165,3 +175,36 @@ def test_remote_verifiers_refuse_bad_settings_with_config_error(
     jwks_url = arguments.pop("jwks_url")
     with pytest.raises(ConfigError, match=named):
         verifier(jwks_url, **arguments)
+
+
+# --- internal errors: one private base ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        InvalidProof,
+        InvalidAccessToken,
+        UnknownSigningKey,
+        InvalidRefreshToken,
+        UnusableKeyRow,
+        KeyFormatError,
+        CliError,
+    ],
+)
+def test_internal_errors_share_one_private_base_outside_the_family(error: type) -> None:
+    assert issubclass(error, _InternalError)
+    assert not issubclass(error, SessionError)
+
+
+def test_no_module_defines_a_bare_exception_subclass() -> None:
+    """Every exception class in src derives from the public family, the private base, or a
+    standard error it stands for (KeyFormatError is also a ValueError)."""
+    bare = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = {ast.unparse(base) for base in node.bases}
+                if bases == {"Exception"}:
+                    bare.append(f"{path.relative_to(SRC)}:{node.name}")
+    assert sorted(bare) == ["errors.py:SessionError", "errors.py:_InternalError"]

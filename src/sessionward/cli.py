@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from sessionward.config import ALGORITHMS, DEFAULT_DATABASE_URL, Algorithm, Config
-from sessionward.errors import ConfigError, GeneralError, InvalidArgumentError, SessionError
+from sessionward.errors import (
+    ConfigError,
+    GeneralError,
+    InvalidArgumentError,
+    SessionError,
+    _InternalError,
+)
 
 EXIT_OK = 0
 EXIT_DATABASE = 1
@@ -50,7 +56,7 @@ ENV_SIGNING_ALGORITHM = "SESSIONWARD_SIGNING_ALGORITHM"
 _ADMIN_REFRESH_PATH = "/refresh"
 
 
-class CliError(Exception):
+class CliError(_InternalError):
     """A failure to report on stderr and turn into an exit code."""
 
     def __init__(self, message: str, code: int) -> None:

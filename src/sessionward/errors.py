@@ -17,6 +17,10 @@ what to do next.
 Every ``reason`` is a member of a ``str`` enum (:class:`AntiCsrfReason`, :class:`TheftReason`,
 ``sessionward.events.RevokeReason``): it equals, prints and serialises as its value
 (``TheftReason.OLD_TOKEN == "old_token"``), so comparing with the strings keeps working.
+
+Errors of the library's own machinery (a token that does not parse, a proof that fails, a key
+row that cannot be used) derive from :class:`_InternalError`: they are caught inside the library
+and turned into one of the family above, and are not a :class:`SessionError`.
 """
 
 from __future__ import annotations
@@ -126,3 +130,9 @@ class ClaimValidationError(SessionError):
     def __init__(self, claim: str, message: str) -> None:
         super().__init__(message)
         self.claim = claim
+
+
+class _InternalError(Exception):
+    """The base of the library's internal errors (an unparsable token, a failed proof, an
+    unusable key row): raised and caught inside sessionward, which answers them with one of the
+    public family. Not a :class:`SessionError`, and not part of the public API."""
