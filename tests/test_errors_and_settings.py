@@ -5,12 +5,15 @@
 - every ``reason`` is a ``str`` enum whose members equal the strings used before;
 - bad settings are a ``ConfigError`` everywhere, the remote verifiers' included;
 - the library's internal errors share one private base, outside the public family;
+- every duration setting is in seconds; the old names warn and convert for one release.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import pytest
 from sessionward import (
     AsyncRemoteVerifier,
     ClaimValidationError,
+    Config,
     ConfigError,
     DataTooLargeError,
     GeneralError,
@@ -208,3 +212,79 @@ def test_no_module_defines_a_bare_exception_subclass() -> None:
                 if bases == {"Exception"}:
                     bare.append(f"{path.relative_to(SRC)}:{node.name}")
     assert sorted(bare) == ["errors.py:SessionError", "errors.py:_InternalError"]
+
+
+# --- one unit per kind: seconds, with deprecated aliases -------------------------------
+
+
+def test_the_rotation_interval_is_in_seconds() -> None:
+    config = Config(refresh_path="/r", signing_key_rotation_interval=2 * 3600)
+    assert config.signing_key_interval_ms == 2 * 3600 * 1000
+    assert Config(refresh_path="/r").signing_key_interval_ms == 86400 * 1000
+    with pytest.raises(ConfigError, match="signing_key_rotation_interval"):
+        Config(refresh_path="/r", signing_key_rotation_interval=60)
+
+
+def test_signing_key_update_interval_warns_and_converts_hours_to_seconds() -> None:
+    with pytest.warns(DeprecationWarning, match="signing_key_rotation_interval") as caught:
+        config = Config(refresh_path="/r", signing_key_update_interval=2)
+    assert caught[0].filename == __file__  # the warning names the caller's line
+    assert config.signing_key_rotation_interval == 7200
+    assert config == Config(refresh_path="/r", signing_key_rotation_interval=7200)
+    # Consistent values are fine; contradicting ones, or an old value out of range, are not.
+    with pytest.warns(DeprecationWarning):
+        Config(refresh_path="/r", signing_key_update_interval=2, signing_key_rotation_interval=7200)
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="contradicts"):
+        Config(refresh_path="/r", signing_key_update_interval=2, signing_key_rotation_interval=3600)
+    with (
+        pytest.warns(DeprecationWarning),
+        pytest.raises(ConfigError, match="signing_key_update_interval"),
+    ):
+        Config(refresh_path="/r", signing_key_update_interval=721)
+
+
+def test_enable_blacklisting_warns_and_means_exact() -> None:
+    with pytest.warns(DeprecationWarning, match="revocation_check='exact'"):
+        config = Config(refresh_path="/r", enable_blacklisting=True)
+    assert config.revocation_check == "exact" and config.revocation_mode == "exact"
+    with pytest.warns(DeprecationWarning):
+        assert Config(refresh_path="/r", enable_blacklisting=False).revocation_mode == "cached"
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigError, match="enable_blacklisting"):
+        Config(refresh_path="/r", enable_blacklisting="yes")  # type: ignore[arg-type]
+    # Through the manager's keyword settings too.
+    with pytest.warns(DeprecationWarning, match="enable_blacklisting"):
+        manager = SessionManager(
+            refresh_path="/r", database_url="sqlite://", enable_blacklisting=True
+        )
+    with manager:
+        assert manager.config.revocation_mode == "exact"
+
+
+def test_converted_settings_survive_replace_without_warning_again() -> None:
+    with pytest.warns(DeprecationWarning):
+        config = Config(refresh_path="/r", enable_blacklisting=True, signing_key_update_interval=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        copy = replace(config, access_token_path="/api")
+    assert copy.revocation_mode == "exact" and copy.signing_key_rotation_interval == 3 * 3600
+
+
+def test_cli_rotation_interval_in_seconds_and_the_old_flag_in_hours(
+    tmp_path: Path, capsys: Any
+) -> None:
+    db = Db(f"sqlite:///{tmp_path}/cli.sqlite3", unique_tables())
+    assert run(["create-tables", "--signing-key-rotation-interval", "7200", *db.options]) == 0
+    assert capsys.readouterr().err == ""
+    assert run(["keys", "--signing-key-interval", "2", *db.options]) == EXIT_OK
+    assert "--signing-key-rotation-interval 7200" in capsys.readouterr().err
+    code = run(
+        [
+            "keys",
+            "--signing-key-interval",
+            "2",
+            "--signing-key-rotation-interval",
+            "3600",
+            *db.options,
+        ]
+    )
+    assert code == EXIT_USAGE and "disagree" in capsys.readouterr().err
