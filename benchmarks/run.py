@@ -427,7 +427,7 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
             refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
         ) as mgr,
         SessionManager(
-            refresh_path="/session/refresh", database_url=url, enable_blacklisting=True, **TABLES
+            refresh_path="/session/refresh", database_url=url, revocation_check="exact", **TABLES
         ) as bl,
     ):
         mgr.create_tables()
@@ -485,7 +485,7 @@ def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> Non
             AsyncSessionManager(
                 refresh_path="/session/refresh",
                 database_url=url,
-                enable_blacklisting=True,
+                revocation_check="exact",
                 **TABLES,
             ) as bl,
         ):

@@ -206,9 +206,13 @@ def test_exact_and_none_write_no_revocation_rows(make_manager: Any):
 
 
 def test_enable_blacklisting_means_exact(make_config: Any):
-    assert make_config(enable_blacklisting=True).revocation_mode == "exact"
+    with pytest.warns(DeprecationWarning, match="enable_blacklisting"):
+        assert make_config(enable_blacklisting=True).revocation_mode == "exact"
     assert make_config().revocation_mode == "cached"
-    with pytest.raises(ConfigError, match="enable_blacklisting"):
+    with (
+        pytest.warns(DeprecationWarning, match="enable_blacklisting"),
+        pytest.raises(ConfigError, match="enable_blacklisting"),
+    ):
         make_config(enable_blacklisting=True, revocation_check="cached")
     with pytest.raises(ConfigError, match="revocation_refresh_interval"):
         make_config(revocation_refresh_interval=0)

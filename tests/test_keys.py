@@ -32,7 +32,7 @@ def test_key_is_created_once_and_shared(make_manager, make_config):
 
 
 def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1, access_token_validity=HOUR)
+    manager = make_manager(signing_key_rotation_interval=3600, access_token_validity=HOUR)
     clock.now = 1_800_000_000 + 10 * 60  # 10 minutes into an hour slot
     old = manager.create_new_session("alice")
     clock.advance(45 * 60)  # near the end: signing publishes the next key, which does not sign yet
@@ -49,7 +49,7 @@ def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeCl
 
 
 def test_keys_that_can_verify_nothing_are_purged(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1, access_token_validity=600)
+    manager = make_manager(signing_key_rotation_interval=3600, access_token_validity=600)
     manager.create_new_session("alice")
     for _ in range(5):
         clock.advance(HOUR)
@@ -183,7 +183,7 @@ def test_failing_key_getter_is_a_general_error(make_manager):
 
 
 def test_listing_keys_creates_none(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1)
+    manager = make_manager(signing_key_rotation_interval=3600)
     manager.create_new_session("alice")
     clock.advance(2 * HOUR)  # a new key is due, but only signing creates it
     assert len(manager.signing_keys()) == 1

@@ -49,7 +49,7 @@ def test_processes_share_one_database(backend, algorithm, tmp_path):
     config = Config(
         refresh_path="/refresh",
         database_url=url,
-        signing_key_update_interval=1,
+        signing_key_rotation_interval=3600,
         signing_algorithm=algorithm,
         **tables,
     )

@@ -101,7 +101,7 @@ def test_pymysql_costs_the_same_round_trips(
 def test_the_exact_revocation_check_is_one_lookup(
     make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
 ):
-    manager = make_manager(enable_blacklisting=True)
+    manager = make_manager(revocation_check="exact")
     tokens = _warm(manager)
     seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
     _warm(manager)

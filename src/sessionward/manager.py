@@ -19,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sessionward.config import Algorithm, Config
 from sessionward.errors import ConfigError
-from sessionward.events import NO_HOOKS, RevokeReason, SessionHooks, emit_async, emit_sync
+from sessionward.events import (
+    NO_HOOKS,
+    RevokeReason,
+    RevokeReasonName,
+    SessionHooks,
+    emit_async,
+    emit_sync,
+)
 from sessionward.flows import arun_flow, run_flow
 from sessionward.models import (
     JSON,
@@ -164,19 +171,27 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
         )
 
-    def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+    def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
-        return self._drive(revocation.revoke_session, session_handle, reason)
+        return self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
 
     def revoke_all_sessions_for_user(self, user_id: str) -> int:
         """Delete all of a user's sessions; returns how many there were."""
         return self._drive(revocation.revoke_all_sessions_for_user, user_id)
 
     def revoke_other_sessions(
-        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
     ) -> int:
         """Revoke all of a user's sessions but one ("sign out all other devices")."""
-        return self._drive(revocation.revoke_other_sessions, user_id, keep_session_handle, reason)
+        return self._drive(
+            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
+        )
 
     def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
         """Handles of the user's live sessions, most recently active first."""
@@ -313,20 +328,26 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
         )
 
-    async def revoke_session(self, session_handle: str, *, reason: RevokeReason = "admin") -> bool:
+    async def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
-        return await self._drive(revocation.revoke_session, session_handle, reason)
+        return await self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
 
     async def revoke_all_sessions_for_user(self, user_id: str) -> int:
         """Delete all of a user's sessions; returns how many there were."""
         return await self._drive(revocation.revoke_all_sessions_for_user, user_id)
 
     async def revoke_other_sessions(
-        self, user_id: str, keep_session_handle: str, *, reason: RevokeReason = "logout"
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
     ) -> int:
         """Revoke all of a user's sessions but one ("sign out all other devices")."""
         return await self._drive(
-            revocation.revoke_other_sessions, user_id, keep_session_handle, reason
+            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
         )
 
     async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:

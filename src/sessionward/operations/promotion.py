@@ -22,7 +22,7 @@ from sessionward.tokens.access import (
     UnknownSigningKey,
     verify_access_token,
 )
-from sessionward.validation import MAX_SESSION_DATA_BYTES, to_json
+from sessionward.validation import MAX_JWT_PAYLOAD_BYTES, to_json
 
 
 def verified_claims(
@@ -106,7 +106,7 @@ def _confirmed_token(context: Context, claims: AccessClaims, now: int) -> StoreF
     row whenever the payload changed, so it carries the current payload.
     """
     key = yield from context.keys.signing_key(now)
-    payload_json = to_json(claims.payload, "jwt_payload", MAX_SESSION_DATA_BYTES)
+    payload_json = to_json(claims.payload, "jwt_payload", MAX_JWT_PAYLOAD_BYTES)
     content = AccessContent(
         claims.handle,
         claims.user_id,

@@ -108,7 +108,7 @@ def revoke_all_sessions_for_user(
     yield from record_revocation(context, now, user_id=user_id, not_before=now)
     count = yield from context.queries.delete_user_sessions(user_id)
     for handle in handles:
-        emissions.append(Emission(hook, SessionRevoked(handle, user_id, "admin")))
+        emissions.append(Emission(hook, SessionRevoked(handle, user_id, RevokeReason.ADMIN)))
     return count
 
 
@@ -155,7 +155,7 @@ def evict_beyond_cap(context: Context, emissions: Emissions, user_id: str) -> St
     sessions = yield from listing.list_sessions_for_user(context, emissions, user_id)
     ranked = sorted(sessions, key=_recency, reverse=True)
     for session in ranked[cap:]:
-        yield from _revoke_one(context, emissions, session.handle, user_id, "evicted")
+        yield from _revoke_one(context, emissions, session.handle, user_id, RevokeReason.EVICTED)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ import logging
 
 from sessionward.clients import clean_client, network_of
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.events import Emission, SessionRefreshed, SessionRevoked, TokenTheft
+from sessionward.events import Emission, RevokeReason, SessionRefreshed, SessionRevoked, TokenTheft
 from sessionward.models import ClientContext, SessionRow, SessionTokens
 from sessionward.operations import minting, revocation
 from sessionward.operations.context import MAX_DECISION_ATTEMPTS, Context, Emissions, contention
@@ -218,9 +218,9 @@ def _theft(
     emissions.append(Emission(context.hooks.on_token_theft, event))
     _log_theft(event)
     if revoked:
-        revoked_event = SessionRevoked(token.handle, token.user_id, "theft")
+        revoked_event = SessionRevoked(token.handle, token.user_id, RevokeReason.THEFT)
         emissions.append(Emission(context.hooks.on_session_revoked, revoked_event))
-    return TokenTheftDetectedError(token.handle, token.user_id, reason.value)
+    return TokenTheftDetectedError(token.handle, token.user_id, reason)
 
 
 def _log_theft(event: TokenTheft) -> None:

@@ -22,6 +22,7 @@ from sessionward.errors import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
+from sessionward.events import RevokeReason
 from sessionward.models import (
     JSON,
     Session,
@@ -185,7 +186,9 @@ class Transport(ResponseWriter):
         session_handle: str,
     ) -> StoreFlow[bool]:
         """Log out: delete the row and clear the client's tokens."""
-        revoked = yield from revocation.revoke_session(context, emissions, session_handle, "logout")
+        revoked = yield from revocation.revoke_session(
+            context, emissions, session_handle, RevokeReason.LOGOUT
+        )
         self.clear(transfer_mode(request), out)
         return revoked
 
@@ -218,7 +221,11 @@ class Transport(ResponseWriter):
         mine = yield from listing.list_sessions_for_user(context, emissions, caller.user_id)
         if session_handle not in {s.handle for s in mine}:
             raise InvalidArgumentError("no such session of this user")
-        return (yield from revocation.revoke_session(context, emissions, session_handle, "logout"))
+        return (
+            yield from revocation.revoke_session(
+                context, emissions, session_handle, RevokeReason.LOGOUT
+            )
+        )
 
     def revoke_other_sessions(
         self, context: Context, emissions: Emissions, session: Session
@@ -226,7 +233,7 @@ class Transport(ResponseWriter):
         """Sign out all of the user's other devices; the caller's session stays."""
         return (
             yield from revocation.revoke_other_sessions(
-                context, emissions, session.user_id, session.handle, "logout"
+                context, emissions, session.user_id, session.handle, RevokeReason.LOGOUT
             )
         )
 
