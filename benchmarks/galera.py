@@ -23,17 +23,22 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from itertools import count
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.engine import make_url
-
-from sessionward import AsyncSessionManager, SessionManager
-from sessionward.models import SessionTokens, VerifiedSession
-
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # as in run.py: the benchmarks package, however this file is run
+    sys.path.insert(0, str(REPO))
+
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from benchmarks.common import prepare_database, sample_tasks, sample_threads  # noqa: E402
+from sessionward import AsyncSessionManager, SessionManager  # noqa: E402
+from sessionward.models import SessionTokens, VerifiedSession  # noqa: E402
+
 SCRIPT = REPO / "scripts" / "galera-cluster.sh"
 DATABASE = "sessionward_bench"
 
@@ -129,8 +134,6 @@ async def _async_cycles(
 async def _measure_async(
     urls: list[str], settings: dict[str, Any], workers: int, route: Route, mode: Any
 ) -> list[float]:
-    from benchmarks.run import sample_tasks
-
     managers = [AsyncSessionManager(database_url=u, **settings) for u in urls]
     try:
         cycles = await _async_cycles(managers, workers, route)
@@ -145,8 +148,6 @@ async def _measure_async(
 def _measure_sync(
     urls: list[str], settings: dict[str, Any], workers: int, route: Route, mode: Any
 ) -> list[float]:
-    from benchmarks.run import sample_threads
-
     managers = [SessionManager(database_url=u, **settings) for u in urls]
     try:
         cycles = _sync_cycles(managers, workers, route)
@@ -173,8 +174,6 @@ def rows(inflight: int) -> list[str]:
 def run(res: Any, mode: Any, single_url: str, tables: dict[str, str], inflight: int) -> None:
     """Rows ``galera.rotation_{seq,c32}.{single,cluster_rr,cluster_sticky,cluster_one}.{sync,
     async}``; a cluster row has the single server's as its baseline: the table shows the ratio."""
-    from benchmarks.run import prepare_database
-
     nodes = cluster_urls()
     for url in [single_url, *nodes]:
         prepare_database("mysql", url)

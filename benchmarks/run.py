@@ -18,11 +18,9 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,23 +32,25 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import floors  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    MODES,
+    MYSQL_URL,
+    TABLES,
+    Mode,
+    Results,
+    backend_url,
+    loop_async,
+    loop_sync,
+    prepare_database,
+    sample_tasks,
+    sample_threads,
+)
 from sessionward import AsyncSessionManager, SessionManager  # noqa: E402
 
-MYSQL_URL = os.environ.get(
-    "SESSIONWARD_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306/sessionward_bench"
-)
-POSTGRES_URL = os.environ.get(
-    "SESSIONWARD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/sessionward_bench"
-)
 ORIGINAL_PACKAGE = "supertokens-node-mysql-ref-jwt@5.0.4"
 ORIGINAL_DIR = Path(os.environ.get("SESSIONWARD_BENCH_NODE_DIR", "/tmp/orig-bench"))
 ORIGINAL_DB = "sessionward_bench_orig"
 INFLIGHT = 32
-TABLES = {
-    "signing_key_table": "sw_bench_signing_key",
-    "refresh_token_table": "sw_bench_refresh_token",
-    "revocation_table": "sw_bench_revocation",
-}
 SETTINGS: dict[str, Any] = {}  # extra manager settings from the command line (--grace-window)
 PAYLOAD = {"role": "user", "tenant": "acme"}
 
@@ -94,177 +94,7 @@ TARGETS: list[tuple[str, str, float]] = [
 ]
 
 
-class Mode:
-    def __init__(self, seconds: float, reps: int, warm: float) -> None:
-        self.seconds, self.reps, self.warm = seconds, reps, warm
-
-
-MODES = {
-    "full": Mode(1.0, 5, 0.3),
-    "quick": Mode(0.2, 3, 0.1),
-    "tiny": Mode(0.1, 1, 0.05),
-}
-
-
-# --- measuring ---------------------------------------------------------------------------------
-
-
-def loop_sync(fn: Callable[[], Any], mode: Mode) -> list[float]:
-    """A CPU-bound call back to back; n calibrated so that one repetition lasts mode.seconds."""
-    n, dt = 1, 0.0
-    while True:
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        dt = time.perf_counter() - t
-        if dt > mode.seconds / 5:
-            break
-        n *= 4
-    n = max(1, round(n * mode.seconds / dt))
-    rates = []
-    for _ in range(mode.reps):
-        t = time.perf_counter()
-        for _ in range(n):
-            fn()
-        rates.append(n / (time.perf_counter() - t))
-    return rates
-
-
-async def loop_async(fn: Callable[[], Awaitable[Any]], mode: Mode) -> list[float]:
-    n, dt = 1, 0.0
-    while True:
-        t = time.perf_counter()
-        for _ in range(n):
-            await fn()
-        dt = time.perf_counter() - t
-        if dt > mode.seconds / 5:
-            break
-        n *= 4
-    n = max(1, round(n * mode.seconds / dt))
-    rates = []
-    for _ in range(mode.reps):
-        t = time.perf_counter()
-        for _ in range(n):
-            await fn()
-        rates.append(n / (time.perf_counter() - t))
-    return rates
-
-
-def sample_threads(fns: list[Callable[[], Any]], mode: Mode) -> list[float]:
-    """One thread per worker, each repeating its op; completed ops sampled per repetition."""
-    counts = [0] * len(fns)
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def run(i: int, fn: Callable[[], Any]) -> None:
-        try:
-            while not stop.is_set():
-                fn()
-                counts[i] += 1
-        except BaseException as exc:  # reported below, the figure would be wrong
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(fns)]
-    for th in threads:
-        th.start()
-    time.sleep(mode.warm)
-    rates = []
-    for _ in range(mode.reps):
-        c0, t0 = sum(counts), time.perf_counter()
-        time.sleep(mode.seconds)
-        rates.append((sum(counts) - c0) / (time.perf_counter() - t0))
-    stop.set()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
-    return rates
-
-
-async def sample_tasks(fns: list[Callable[[], Awaitable[Any]]], mode: Mode) -> list[float]:
-    """One asyncio task per worker; the same sampling as sample_threads."""
-    counts = [0] * len(fns)
-    stop = False
-
-    async def run(i: int, fn: Callable[[], Awaitable[Any]]) -> None:
-        while not stop:
-            await fn()
-            counts[i] += 1
-
-    tasks = [asyncio.create_task(run(i, f)) for i, f in enumerate(fns)]
-    await asyncio.sleep(mode.warm)
-    rates = []
-    for _ in range(mode.reps):
-        c0, t0 = sum(counts), time.perf_counter()
-        await asyncio.sleep(mode.seconds)
-        rates.append((sum(counts) - c0) / (time.perf_counter() - t0))
-    stop = True
-    await asyncio.gather(*tasks)
-    return rates
-
-
-class Results:
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-        self.notes: list[str] = []
-
-    def add(self, name: str, rates: list[float], baseline: str | None = None, **info: Any) -> None:
-        """Record a row; measured again (another pass), its repetitions are pooled."""
-        earlier = self.rows.get(name, {}).get("reps", [])
-        reps = [*earlier, *(round(r, 1) for r in rates)]
-        self.rows[name] = {
-            "name": name,
-            "ops_per_s": statistics.median(reps),
-            "reps": reps,
-            "baseline": baseline,
-            **info,
-        }
-        print(f"  {name:<42} {statistics.median(rates):>11,.0f} /s", file=sys.stderr, flush=True)
-
-    def ratio(self, a: str, b: str | None) -> float | None:
-        if b is None or a not in self.rows or b not in self.rows:
-            return None
-        if not self.rows[b]["ops_per_s"]:
-            return None
-        return self.rows[a]["ops_per_s"] / self.rows[b]["ops_per_s"]
-
-
 # --- sessionward -------------------------------------------------------------------------------
-
-
-def backend_url(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        return f"sqlite:///{tmp}/bench.sqlite3"
-    return MYSQL_URL if backend == "mysql" else POSTGRES_URL
-
-
-def prepare_database(backend: str, url: str) -> None:
-    """Create the bench database if missing and drop the bench tables of earlier runs."""
-    from sqlalchemy import create_engine, text
-
-    from sessionward.storage.engines import resolve_url
-
-    parsed = resolve_url(url, asynchronous=False)
-    if backend != "sqlite":
-        admin_db = "postgres" if backend == "postgres" else "mysql"
-        admin = create_engine(parsed.set(database=admin_db), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            name = parsed.database
-            if backend == "mysql":
-                conn.execute(text(f"CREATE DATABASE IF NOT EXISTS `{name}`"))
-            elif (
-                conn.execute(
-                    text("SELECT 1 FROM pg_database WHERE datname=:n"), {"n": name}
-                ).first()
-                is None
-            ):
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-    engine = create_engine(parsed)
-    with engine.begin() as conn:
-        for table in TABLES.values():
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    engine.dispose()
 
 
 def _check_promoted(verified: Any) -> None:
@@ -283,7 +113,7 @@ def bench_verify_no_db(res: Results, mode: Mode, tmp: Path) -> None:
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
-        key = mgr._logic.keys.ring.keys[-1].secret  # the HMAC key, for the baselines
+        key = mgr._context.keys.ring.keys[-1].secret  # the HMAC key, for the baselines
         assert mgr.get_session(at, csrf).new_access_token is None
         now_s = time.time()
         assert floors.stdlib_verify(at, key, now_s)["sub"] == "verify-user"
@@ -379,7 +209,7 @@ def _bench_algorithm(res: Results, mode: Mode, tmp: Path, algorithm: str) -> Non
     ) as mgr:
         tokens = mgr.create_new_session("verify-user", PAYLOAD)
         at, csrf = tokens.access_token.value, tokens.anti_csrf_token
-        ring = mgr._logic.keys.ring
+        ring = mgr._context.keys.ring
         key = ring.signing_key(int(time.time() * 1000))
         assert key is not None and key.public is not None and key.sign is not None
         public = key.public
@@ -432,7 +262,7 @@ def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
     """What binding a session to a key costs: one ECDSA P-256 verify per refresh (none per
     request), shown alone and inside a sequential rotation on SQLite (where the database costs
     least, so the proof's share is largest), against the same rotation unbound."""
-    from sessionward.proof import ProofKey, ProofOfPossession, verify_proof
+    from sessionward.proof import SEEN_LIMIT, ProofKey, ProofOfPossession, SeenProofs, verify_proof
 
     key = ProofKey()
     refresh_url = "https://bench.example/session/refresh"
@@ -448,6 +278,9 @@ def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
     with SessionManager(
         refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
     ) as mgr:
+        # One key makes every proof of the run, far beyond the per-key limit an honest client
+        # never reaches (1,000 in 2 min): this row measures what a proof costs, not that limit.
+        mgr._context.seen_proofs = SeenProofs(per_key_limit=SEEN_LIMIT)
         login = ProofOfPossession(
             key.proof("POST", "https://bench.example/login"), "POST", "/login"
         )
@@ -536,7 +369,7 @@ def bench_logout(res: Results, backend: str, url: str, mode: Mode) -> None:
                 refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
             )
             mgr.create_tables()
-            _fill(mgr._logic.revocations, count, mgr._logic._revocation_life_ms)
+            _fill(mgr._context.revocations, count, mgr._context.revocation_life_ms)
             managers[count] = mgr
         for _ in range(2):
             for count, mgr in managers.items():
@@ -594,7 +427,7 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
             refresh_path="/session/refresh", database_url=url, **TABLES, **SETTINGS
         ) as mgr,
         SessionManager(
-            refresh_path="/session/refresh", database_url=url, enable_blacklisting=True, **TABLES
+            refresh_path="/session/refresh", database_url=url, revocation_check="exact", **TABLES
         ) as bl,
     ):
         mgr.create_tables()
@@ -652,7 +485,7 @@ def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> Non
             AsyncSessionManager(
                 refresh_path="/session/refresh",
                 database_url=url,
-                enable_blacklisting=True,
+                revocation_check="exact",
                 **TABLES,
             ) as bl,
         ):

@@ -312,4 +312,4 @@ def read_row(manager: Any, handle: str) -> Any:
     """The session row as stored (a SessionRow, or None), read through the manager's store."""
     from sessionward.flows import run_flow
 
-    return run_flow(manager._logic.queries.read_session(handle), manager.store)
+    return run_flow(manager._context.queries.read_session(handle), manager.store)

@@ -62,7 +62,7 @@ async def test_concurrent_refreshes_of_distinct_sessions(async_manager: AsyncSes
 
 
 async def test_blacklisting_and_revoke(make_async_manager):
-    manager = make_async_manager(enable_blacklisting=True)
+    manager = make_async_manager(revocation_check="exact")
     tokens = await manager.create_new_session("alice")
     assert (await manager.get_session(tokens.access_token.value)).session.user_id == "alice"
     assert await manager.revoke_session(tokens.session.handle) is True

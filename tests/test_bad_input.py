@@ -231,7 +231,7 @@ def test_cached_revocation_reads_at_most_once_per_interval(make_manager, clock, 
 
 
 def test_verify_with_blacklisting_makes_one_lookup(make_manager, driver_statements):
-    manager = make_manager(enable_blacklisting=True)
+    manager = make_manager(revocation_check="exact")
     tokens = manager.create_new_session("alice")
     statements = driver_statements.watch(manager.store.engine)
     for _ in range(10):

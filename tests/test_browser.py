@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from .demo_server import ROOT, DemoProcess, free_port, running_demo, wait_until_serving
+from tests.support.demo_server import ROOT, DemoProcess, free_port, running_demo, wait_until_serving
 
 pytestmark = pytest.mark.browser
 

@@ -16,10 +16,10 @@ def test_defaults_match_the_protocol():
         "refresh_token",
     )
     assert config.access_token_validity == 3600
-    assert config.enable_blacklisting is False
+    assert config.revocation_mode == "cached"
     assert config.access_token_path == "/"
     assert config.signing_key_dynamic is True
-    assert config.signing_key_update_interval == 24
+    assert config.signing_key_rotation_interval == 86400  # seconds, like every duration
     assert config.signing_key_getter is None
     assert config.refresh_token_validity == 100 * 86400
     assert config.anti_csrf is True
@@ -43,13 +43,13 @@ def test_defaults_match_the_protocol():
         ({"access_token_validity": 3600.0}, "access_token_validity"),
         ({"refresh_token_validity": 3599}, "refresh_token_validity"),
         ({"refresh_token_validity": 365 * 86400 + 1}, "refresh_token_validity"),
-        ({"signing_key_update_interval": 0}, "signing_key_update_interval"),
-        ({"signing_key_update_interval": 721}, "signing_key_update_interval"),
+        ({"signing_key_rotation_interval": 3599}, "signing_key_rotation_interval"),
+        ({"signing_key_rotation_interval": 30 * 86400 + 1}, "signing_key_rotation_interval"),
+        ({"signing_key_rotation_interval": 3600.0}, "signing_key_rotation_interval"),
         ({"session_expired_status": 500}, "session_expired_status"),
         ({"session_expired_status": 399}, "session_expired_status"),
         ({"cookie_same_site": "LAX"}, "cookie_same_site"),
         ({"cookie_same_site": "none", "cookie_secure": False}, "cookie_same_site"),
-        ({"enable_blacklisting": "yes"}, "enable_blacklisting"),
         ({"anti_csrf": 1}, "anti_csrf"),
         ({"signing_key_table": "drop table;"}, "signing_key_table"),
         ({"refresh_token_table": ""}, "refresh_token_table"),

@@ -18,10 +18,10 @@ from starlette.testclient import TestClient
 from sessionward import AsyncSessionManager, Config
 from sessionward.demo import DemoEvents, DemoOptions, create_demo_app
 from sessionward.events import NO_HOOKS, SessionHooks
+from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, WebApp
 from tests.web import test_claims as claims
-from tests.web import test_devices as devices
+from tests.web import test_devices_over_http as devices
 from tests.web import test_scenarios as scenarios
-from tests.web.conftest import EXAMPLE_SETTINGS, Browser, WebApp
 
 # The examples' scenarios, devices page and claims, collected again here against the demo app.
 for _module in (scenarios, devices, claims):

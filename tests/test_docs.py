@@ -165,7 +165,7 @@ def test_the_flask_guide_runs_as_written(tmp_path, monkeypatch):
 def test_the_django_guide_views_run_as_written(tmp_path, monkeypatch):
     """The guide's settings block (its ``SESSIONWARD`` dict builds the manager) and its views,
     through the middleware, with the example's Django settings."""
-    from tests.web.conftest import django_setup
+    from tests.support.web_apps import django_setup
 
     settings_block, *view_blocks = guide_blocks("django")
     settings_namespace: dict[str, object] = {}

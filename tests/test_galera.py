@@ -46,12 +46,12 @@ from sessionward.storage import prepare_galera
 from sessionward.storage.engines import GALERA_SYNC_WAIT, resolve_url
 from sessionward.storage.failures import Failure, classify
 from tests.conftest import drop_tables, ensure_database, unique_tables
-from tests.hardening.race_worker import classify as outcome_of
 from tests.hardening.test_faults import assert_generic_500_keeps_cookies
 from tests.hardening.test_races import peak_in_flight, row_count
-from tests.nodes import Nodes
-from tests.web.conftest import _BUILDERS as WEB_BUILDERS
-from tests.web.conftest import EXAMPLE_SETTINGS
+from tests.support.nodes import Nodes
+from tests.support.race_worker import classify as outcome_of
+from tests.support.web_apps import BUILDERS as WEB_BUILDERS
+from tests.support.web_apps import EXAMPLE_SETTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "galera-cluster.sh"

@@ -136,7 +136,7 @@ def test_zero_leeway_expires_exactly(make_manager, clock: FakeClock):
 
 def test_key_rotation_costs_no_refresh_and_no_logout(make_manager, clock: FakeClock):
     """Clients active across many rotations never see TRY_REFRESH before their token expires."""
-    manager = make_manager(signing_key_update_interval=1, access_token_validity=1800)
+    manager = make_manager(signing_key_rotation_interval=3600, access_token_validity=1800)
     other_process = make_manager(
         tables={
             "signing_key_table": manager.config.signing_key_table,

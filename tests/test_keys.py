@@ -32,7 +32,7 @@ def test_key_is_created_once_and_shared(make_manager, make_config):
 
 
 def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1, access_token_validity=HOUR)
+    manager = make_manager(signing_key_rotation_interval=3600, access_token_validity=HOUR)
     clock.now = 1_800_000_000 + 10 * 60  # 10 minutes into an hour slot
     old = manager.create_new_session("alice")
     clock.advance(45 * 60)  # near the end: signing publishes the next key, which does not sign yet
@@ -49,7 +49,7 @@ def test_rotation_by_interval_keeps_old_tokens_valid(make_manager, clock: FakeCl
 
 
 def test_keys_that_can_verify_nothing_are_purged(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1, access_token_validity=600)
+    manager = make_manager(signing_key_rotation_interval=3600, access_token_validity=600)
     manager.create_new_session("alice")
     for _ in range(5):
         clock.advance(HOUR)
@@ -183,7 +183,7 @@ def test_failing_key_getter_is_a_general_error(make_manager):
 
 
 def test_listing_keys_creates_none(make_manager, clock: FakeClock):
-    manager = make_manager(signing_key_update_interval=1)
+    manager = make_manager(signing_key_rotation_interval=3600)
     manager.create_new_session("alice")
     clock.advance(2 * HOUR)  # a new key is due, but only signing creates it
     assert len(manager.signing_keys()) == 1
@@ -240,7 +240,7 @@ def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
     changed the ring (and the tokens it has verified) stays as it is."""
     manager = make_manager()
     manager.create_new_session("alice")
-    ring = manager._logic.keys.ring
+    ring = manager._context.keys.ring
     seen = driver_statements.watch(manager.store.engine)
     key_reads = lambda: [s for s in seen if manager.config.signing_key_table in s]  # noqa: E731
     for _ in range(5):
@@ -250,7 +250,7 @@ def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
     for _ in range(5):
         manager.create_new_session("bob")
     assert len(key_reads()) == 1
-    assert manager._logic.keys.ring is ring
+    assert manager._context.keys.ring is ring
 
 
 def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock: FakeClock):
@@ -258,9 +258,9 @@ def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock
     (the flow asks for no statement), as concurrent revocation reads do."""
     manager = make_manager()
     manager.create_new_session("alice")
-    keys = manager._logic.keys
+    keys = manager._context.keys
     clock.advance(2)
-    now = manager._logic.now_ms()
+    now = manager._context.now_ms()
     first = keys.signing_key(now)
     step = next(first)  # the first request's recheck has sent its query and waits for it
     assert type(step).__name__ == "Attempt"

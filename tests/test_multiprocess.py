@@ -13,7 +13,7 @@ from sessionward import Config, SessionManager
 from sessionward.storage.engines import resolve_url
 from sessionward.storage.schema import build_tables
 from tests.conftest import drop_tables, ensure_database, unique_tables
-from tests.mp_worker import run_worker, start_on_new_sqlite_file
+from tests.support.mp_worker import run_worker, start_on_new_sqlite_file
 
 PROCESSES = 4
 SECONDS = 6.0
@@ -49,7 +49,7 @@ def test_processes_share_one_database(backend, algorithm, tmp_path):
     config = Config(
         refresh_path="/refresh",
         database_url=url,
-        signing_key_update_interval=1,
+        signing_key_rotation_interval=3600,
         signing_algorithm=algorithm,
         **tables,
     )

@@ -18,6 +18,7 @@ from sessionward import (
     UnauthorisedError,
 )
 from sessionward.encoding import from_b64url
+from sessionward.operations.minting import child_refresh_token
 from sessionward.tokens.refresh import RefreshClaims
 from tests.conftest import FakeClock
 
@@ -136,14 +137,14 @@ def test_a_change_before_the_first_refresh_is_carried_and_duplicates_match(
 def test_children_of_one_parent_and_anchor_never_share_a_nonce_across_versions(make_manager):
     manager = make_manager(refresh_grace_window=30)
     manager.create_tables()  # loads the keys
-    logic = manager._logic
+    context = manager._context
     base = RefreshClaims("h", "alice", None, 0, 1, '{"role":"user"}', None)
     changed = RefreshClaims("h", "alice", None, 0, 1, '{"role":"admin"}', 1_800_000_000_123)
-    a = logic._child_refresh_token(base, "p" * 64, 1_800_000_000_000)
-    b = logic._child_refresh_token(changed, "p" * 64, 1_800_000_000_000)
+    a = child_refresh_token(context, base, "p" * 64, 1_800_000_000_000)
+    b = child_refresh_token(context, changed, "p" * 64, 1_800_000_000_000)
     assert a != b
     assert from_b64url(a)[:12] != from_b64url(b)[:12]  # distinct AES-GCM nonces
-    assert logic._child_refresh_token(base, "p" * 64, 1_800_000_000_000) == a  # deterministic
+    assert child_refresh_token(context, base, "p" * 64, 1_800_000_000_000) == a  # deterministic
 
 
 def test_mark_fresh_moves_the_authentication_time(make_manager, clock: FakeClock):

@@ -34,10 +34,10 @@ from sessionward import SessionTokens
 from sessionward.errors import GeneralError
 from sessionward.storage.engines import make_sync_engine
 from tests.conftest import drop_tables, unique_tables
-from tests.hardening.race_worker import classify as outcome_of
 from tests.hardening.test_faults import fails_general
 from tests.hardening.test_races import row_count
-from tests.nodes import Nodes
+from tests.support.nodes import Nodes
+from tests.support.race_worker import classify as outcome_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "pg-replica.sh"

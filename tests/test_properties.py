@@ -123,7 +123,7 @@ def test_an_honest_client_is_never_logged_out_nor_called_a_thief(tmp_path, steps
 @given(steps=ATTACK_STEPS)
 def test_once_theft_is_reported_the_thief_has_no_working_session(tmp_path, steps):
     clock = FakeClock()
-    manager = new_manager(tmp_path, clock, enable_blacklisting=True)
+    manager = new_manager(tmp_path, clock, revocation_check="exact")
     try:
         original = manager.create_new_session("victim")
         holders = {"victim": Client(original), "thief": Client(None)}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .demo_server import running_demo
+from tests.support.demo_server import running_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)

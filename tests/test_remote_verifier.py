@@ -174,7 +174,7 @@ def test_forged_and_confused_tokens_are_refused_remotely(issuer, serve, clock, a
 
 def test_unknown_kid_refetches_with_a_cooldown_and_rotation_never_misses(issuer, serve, clock):
     manager = issuer(
-        signing_algorithm="EdDSA", signing_key_update_interval=1, access_token_validity=3600
+        signing_algorithm="EdDSA", signing_key_rotation_interval=3600, access_token_validity=3600
     )
     server = serve(manager)
     clock.now = 1_800_000_000 + 10 * 60

@@ -13,7 +13,7 @@ import pytest
 
 from sessionward import ClientContext, Config, SessionManager, TokenTheftDetectedError
 from tests.conftest import drop_tables, ensure_database, unique_tables
-from tests.revocation_worker import verify_until
+from tests.support.revocation_worker import verify_until
 
 PROCESSES = 4
 INTERVAL_S = 2.0  # the default revocation_refresh_interval

@@ -63,7 +63,7 @@ def test_the_common_cases_cost_one_statement_each(
     seen.clear()
     assert manager.revoke_session(created.session.handle) is True
     # With the default cached revocation check, a logout also records the revocation that
-    # every other process reads within its interval (written first: see logic.py).
+    # every other process reads within its interval (written first: see operations/revocation.py).
     assert _kinds(seen) == ["INSERT", "DELETE"]
 
 
@@ -101,7 +101,7 @@ def test_pymysql_costs_the_same_round_trips(
 def test_the_exact_revocation_check_is_one_lookup(
     make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
 ):
-    manager = make_manager(enable_blacklisting=True)
+    manager = make_manager(revocation_check="exact")
     tokens = _warm(manager)
     seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
     _warm(manager)

@@ -293,7 +293,7 @@ def test_without_a_revocation_check_access_tokens_live_until_they_expire(make_ma
 
 
 def test_blacklisting_refuses_revoked_access_tokens(make_manager):
-    manager = make_manager(enable_blacklisting=True)
+    manager = make_manager(revocation_check="exact")
     tokens = manager.create_new_session("alice")
     assert manager.get_session(tokens.access_token.value).session.user_id == "alice"
     manager.revoke_session(tokens.session.handle)

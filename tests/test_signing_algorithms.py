@@ -138,7 +138,7 @@ def test_forged_and_confused_tokens_are_refused(make_manager, algorithm):
 
 def test_eddsa_rotation_publishes_the_next_key_before_it_signs(make_manager, clock: FakeClock):
     manager = make_manager(
-        signing_algorithm="EdDSA", signing_key_update_interval=1, access_token_validity=HOUR
+        signing_algorithm="EdDSA", signing_key_rotation_interval=3600, access_token_validity=HOUR
     )
     clock.now = 1_800_000_000 + 10 * 60  # 10 minutes into an hour slot
     old = manager.create_new_session("alice")

@@ -31,7 +31,7 @@ def build_settings(
             "database_url": database_url,
             "access_token_validity": access_token_validity,
             "allow_short_access_tokens": True,
-            "enable_blacklisting": blacklisting,
+            "revocation_check": "exact" if blacklisting else None,
             "signing_algorithm": signing_algorithm,
             "cookie_secure": False,  # plain http on a development machine
             "cookie_same_site": "lax",

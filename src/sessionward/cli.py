@@ -27,8 +27,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from sessionward.config import ALGORITHMS, DEFAULT_DATABASE_URL, Algorithm, Config
-from sessionward.errors import ConfigError, GeneralError, InvalidArgumentError, SessionError
+from sessionward.config import ALGORITHMS, DAY, DEFAULT_DATABASE_URL, HOUR, Algorithm, Config
+from sessionward.errors import (
+    ConfigError,
+    GeneralError,
+    InvalidArgumentError,
+    SessionError,
+    _InternalError,
+)
 
 EXIT_OK = 0
 EXIT_DATABASE = 1
@@ -50,7 +56,7 @@ ENV_SIGNING_ALGORITHM = "SESSIONWARD_SIGNING_ALGORITHM"
 _ADMIN_REFRESH_PATH = "/refresh"
 
 
-class CliError(Exception):
+class CliError(_InternalError):
     """A failure to report on stderr and turn into an exit code."""
 
     def __init__(self, message: str, code: int) -> None:
@@ -118,12 +124,33 @@ def _config(args: argparse.Namespace, algorithm: Algorithm | None = None) -> Con
             signing_key_table=args.signing_key_table,
             refresh_token_table=args.refresh_token_table,
             revocation_table=args.revocation_table,
-            signing_key_update_interval=args.signing_key_interval,
+            signing_key_rotation_interval=_rotation_interval(args),
             # Config checks the name (it may come from the environment).
             signing_algorithm=algorithm or args.signing_algorithm or "HS256",
         )
     except ConfigError as exc:
         raise CliError(f"invalid setting: {exc}", EXIT_USAGE) from None
+
+
+def _rotation_interval(args: argparse.Namespace) -> int:
+    """The signing-key rotation interval in seconds, from the flag or its deprecated form in
+    hours (which still works, with a note on stderr)."""
+    seconds: int | None = args.signing_key_rotation_interval
+    hours: int | None = args.signing_key_interval
+    if hours is None:
+        return DAY if seconds is None else seconds
+    print(
+        "sessionward: --signing-key-interval HOURS is deprecated; use "
+        f"--signing-key-rotation-interval {hours * HOUR}",
+        file=sys.stderr,
+    )
+    if seconds is not None and seconds != hours * HOUR:
+        raise CliError(
+            "--signing-key-interval and --signing-key-rotation-interval disagree; "
+            "pass only --signing-key-rotation-interval SECONDS",
+            EXIT_USAGE,
+        )
+    return hours * HOUR
 
 
 def _engine(config: Config) -> Any:
@@ -556,11 +583,18 @@ def _add_database_options(group: Any, *, tables: bool) -> None:
         help=f"the revocation table (default: ${ENV_REVOCATION_TABLE} or session_revocation)",
     )
     group.add_argument(
+        "--signing-key-rotation-interval",
+        metavar="SECONDS",
+        type=_positive_int,
+        default=None,
+        help="the deployment's signing_key_rotation_interval (default: 86400, a day)",
+    )
+    group.add_argument(
         "--signing-key-interval",
         metavar="HOURS",
         type=_positive_int,
-        default=24,
-        help="the deployment's signing_key_update_interval (default: 24)",
+        default=None,
+        help="deprecated: --signing-key-rotation-interval in hours",
     )
     group.add_argument(
         "--signing-algorithm",

@@ -7,8 +7,9 @@ setting and its allowed range, so a misconfiguration fails before the first requ
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal
 
 from sessionward.clients import (
@@ -42,10 +43,17 @@ _DOMAIN = re.compile(r"^\.?(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,6
 
 @dataclass(frozen=True)
 class Config:
-    """Everything a :class:`~sessionward.SessionManager` needs; durations are in seconds.
+    """Everything a :class:`~sessionward.SessionManager` needs; every duration is in seconds.
 
     Only ``refresh_path`` is required: it is both the refresh endpoint's path and the path of the
     refresh-token cookie, so the refresh token is sent nowhere else.
+
+    Deprecated aliases, accepted for one release with a :class:`DeprecationWarning`:
+    ``enable_blacklisting=True`` is ``revocation_check="exact"``, and
+    ``signing_key_update_interval`` (hours) is ``signing_key_rotation_interval`` (seconds).
+    They are init-only: they are converted into the new settings and not kept (so that
+    ``dataclasses.replace`` carries the new ones); read ``revocation_mode`` and
+    ``signing_key_rotation_interval``.
     """
 
     refresh_path: str
@@ -54,10 +62,12 @@ class Config:
     refresh_token_table: str = "refresh_token"
     revocation_table: str = "session_revocation"
     access_token_validity: int = HOUR
-    enable_blacklisting: bool = False
+    # Deprecated: revocation_check="exact" (the original's name). Converted, never stored.
+    enable_blacklisting: InitVar[bool | None] = None
     access_token_path: str = "/"
     signing_key_dynamic: bool = True
-    signing_key_update_interval: int = 24  # hours, as in the original
+    # Deprecated: signing_key_rotation_interval, in hours as in the original. Converted.
+    signing_key_update_interval: InitVar[int | None] = None
     signing_key_getter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     # Beyond the original: the JWS algorithm of access tokens. "HS256" shares one secret;
     # "EdDSA" (Ed25519, recommended), "ES256" and "RS256" let other services verify with the
@@ -98,13 +108,18 @@ class Config:
     # How verify learns of revocations (docs/protocol.md#revocation): "cached" (each process reads
     # new revocations at most every revocation_refresh_interval seconds and checks them in memory),
     # "exact" (one lookup per verify; what enable_blacklisting=True means), "none" (access tokens
-    # live until they expire). Default: "exact" with enable_blacklisting, else "cached".
+    # live until they expire). None means "cached"; the deprecated enable_blacklisting sets "exact".
     revocation_check: RevocationCheck | None = None
     revocation_refresh_interval: float = 2.0
     # At most this many live sessions per user; a new login evicts the least recently active.
     max_sessions_per_user: int | None = None
+    # With signing_key_dynamic, a new signing key takes over this often (1 h to 30 days).
+    signing_key_rotation_interval: int = DAY
 
-    def __post_init__(self) -> None:
+    def __post_init__(
+        self, enable_blacklisting: bool | None, signing_key_update_interval: int | None
+    ) -> None:
+        self._convert_deprecated(enable_blacklisting, signing_key_update_interval)
         _check_path("refresh_path", self.refresh_path)
         _check_path("access_token_path", self.access_token_path)
         if self.jwks_path is not None:
@@ -130,7 +145,6 @@ class Config:
                 "signing_key_table, refresh_token_table and revocation_table must differ"
             )
         for name in (
-            "enable_blacklisting",
             "signing_key_dynamic",
             "anti_csrf",
             "cookie_secure",
@@ -142,7 +156,13 @@ class Config:
         _check_range(
             "access_token_validity", self.access_token_validity, lowest_access, 1000 * DAY, "s"
         )
-        _check_range("signing_key_update_interval", self.signing_key_update_interval, 1, 720, "h")
+        _check_range(
+            "signing_key_rotation_interval",
+            self.signing_key_rotation_interval,
+            HOUR,
+            30 * DAY,
+            "s",
+        )
         _check_range("refresh_token_validity", self.refresh_token_validity, HOUR, 365 * DAY, "s")
         _check_range("session_expired_status", self.session_expired_status, 400, 499, "")
         _check_range("purge_interval", self.purge_interval, 60, 365 * DAY, "s")
@@ -175,11 +195,6 @@ class Config:
             raise ConfigError(
                 f"revocation_check must be one of {', '.join(map(repr, REVOCATION_CHECKS))} or "
                 f"None; got {self.revocation_check!r}"
-            )
-        if self.enable_blacklisting and self.revocation_check not in (None, "exact"):
-            raise ConfigError(
-                "enable_blacklisting=True means revocation_check='exact'; "
-                f"it cannot go with revocation_check={self.revocation_check!r}"
             )
         interval = self.revocation_refresh_interval
         if (
@@ -217,12 +232,39 @@ class Config:
         object.__setattr__(self, "trusted_proxies", tuple(proxies))
         object.__setattr__(self, "trusted_networks", networks)
 
+    def _convert_deprecated(
+        self, enable_blacklisting: bool | None, signing_key_update_interval: int | None
+    ) -> None:
+        """Turn the deprecated settings into the ones they stand for (warning that they are
+        deprecated); ConfigError if a value is invalid or contradicts the new setting."""
+        if enable_blacklisting is not None:
+            _deprecated("enable_blacklisting", "revocation_check='exact'")
+            _check_type("enable_blacklisting", enable_blacklisting, bool)
+            if enable_blacklisting:
+                if self.revocation_check not in (None, "exact"):
+                    raise ConfigError(
+                        "enable_blacklisting=True means revocation_check='exact'; "
+                        f"it cannot go with revocation_check={self.revocation_check!r}"
+                    )
+                object.__setattr__(self, "revocation_check", "exact")
+        if signing_key_update_interval is not None:
+            _deprecated(
+                "signing_key_update_interval (hours)", "signing_key_rotation_interval (seconds)"
+            )
+            _check_range("signing_key_update_interval", signing_key_update_interval, 1, 720, "h")
+            seconds = signing_key_update_interval * HOUR
+            if self.signing_key_rotation_interval not in (DAY, seconds):
+                raise ConfigError(
+                    f"signing_key_update_interval={signing_key_update_interval} (hours) "
+                    "contradicts signing_key_rotation_interval="
+                    f"{self.signing_key_rotation_interval} (seconds): set only the latter"
+                )
+            object.__setattr__(self, "signing_key_rotation_interval", seconds)
+
     @property
     def revocation_mode(self) -> RevocationCheck:
-        """The revocation check in force: ``revocation_check``, or what it defaults to."""
-        if self.revocation_check is not None:
-            return self.revocation_check
-        return "exact" if self.enable_blacklisting else "cached"
+        """The revocation check in force: ``revocation_check``, or its default ``"cached"``."""
+        return "cached" if self.revocation_check is None else self.revocation_check
 
     @property
     def access_token_validity_ms(self) -> int:
@@ -234,7 +276,17 @@ class Config:
 
     @property
     def signing_key_interval_ms(self) -> int:
-        return self.signing_key_update_interval * HOUR * 1000
+        return self.signing_key_rotation_interval * 1000
+
+
+def _deprecated(old: str, new: str) -> None:
+    # stacklevel 5: the caller of Config(...), past this, _convert_deprecated, __post_init__ and
+    # the dataclass's __init__, so that the warning names the line to change.
+    warnings.warn(
+        f"sessionward: {old} is deprecated and goes in the next release; use {new}",
+        DeprecationWarning,
+        stacklevel=5,
+    )
 
 
 def _check_type(name: str, value: Any, kind: type) -> None:

@@ -14,13 +14,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from sessionward.errors import ConfigError
+from sessionward.errors import ConfigError, TheftReason, _Reason
 from sessionward.models import ClientContext
-from sessionward.protocol import TheftReason
 
 logger = logging.getLogger("sessionward")
 
-RevokeReason = Literal["logout", "admin", "theft", "expiry", "evicted"]
+
+class RevokeReason(_Reason):
+    """Why a session was revoked; the ``reason`` of :class:`SessionRevoked`. A ``str`` enum, like
+    every reason: ``RevokeReason.LOGOUT == "logout"``."""
+
+    LOGOUT = "logout"  # the user signed out (or out of their other sessions)
+    ADMIN = "admin"  # the application revoked it (the manager's default)
+    THEFT = "theft"  # a spent refresh token came back and revoke_session_on_theft is on
+    EXPIRY = "expiry"
+    EVICTED = "evicted"  # a login past max_sessions_per_user signed it out
+
+
+# The values a caller may pass where a RevokeReason is taken: the members or their strings.
+RevokeReasonName = Literal["logout", "admin", "theft", "expiry", "evicted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,10 @@ class SessionRevoked:
     session_handle: str
     user_id: str | None  # None when the operation did not learn it (revoke by handle)
     reason: RevokeReason
+
+    def __post_init__(self) -> None:
+        # A string reason (from code written before RevokeReason was an enum) becomes its member.
+        object.__setattr__(self, "reason", RevokeReason(self.reason))
 
 
 @dataclass(frozen=True, slots=True)

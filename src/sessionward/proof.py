@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from sessionward.encoding import b64url, from_b64url
-from sessionward.errors import GeneralError
+from sessionward.errors import GeneralError, _InternalError
 from sessionward.validation import parse_finite_float, refuse_non_finite
 
 PROOF_HEADER = "DPoP"
@@ -68,7 +68,7 @@ class ProofOfPossession:
         return f"ProofOfPossession(<{len(self.jwt)} chars>, {self.method} {self.url!r})"
 
 
-class InvalidProof(Exception):
+class InvalidProof(_InternalError):
     """Internal: the proof is malformed, mis-signed, stale, replayed, or names another request."""
 
 

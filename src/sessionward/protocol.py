@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from hmac import compare_digest
 
 from sessionward.clients import GraceBinding, same_client
+from sessionward.errors import TheftReason
 from sessionward.models import ClientContext, SessionRow
 
 
@@ -58,16 +59,6 @@ class RefreshOutcome(enum.Enum):
     RECENT_PARENT = "recent_parent"  # the parent just replaced, within the grace window
     THEFT = "theft"  # none of these, another client inside the window, or a missing proof
     UNAUTHORISED = "unauthorised"  # no live row, or it belongs to someone else
-
-
-class TheftReason(enum.Enum):
-    """Why a refresh was judged theft; carried by the theft event and error."""
-
-    REPLAYED_PARENT = "replayed_parent"  # the previous refresh token, after its successor's use
-    OLD_TOKEN = "old_token"  # an older refresh token (or one whose generation is unknowable)
-    OTHER_CLIENT = "other_client"  # a duplicate inside the grace window from another client
-    PROOF_MISSING = "proof_missing"  # a session bound to a key, refreshed without a proof
-    PROOF_INVALID = "proof_invalid"  # ... with a proof that is not valid for that key
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from sessionward.errors import (
     ANTI_CSRF_MISMATCH,
     ANTI_CSRF_MISSING,
+    ConfigError,
     GeneralError,
     TryRefreshTokenError,
 )
@@ -323,6 +324,10 @@ class _LimitedBody:
 ClientT = TypeVar("ClientT")
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class _VerifierBase(Generic[ClientT]):
     """Settings, HTTP client and key cache, shared by the sync and the async verifier.
 
@@ -342,14 +347,21 @@ class _VerifierBase(Generic[ClientT]):
         client: ClientT | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # Bad settings are a ConfigError (a GeneralError) naming the setting, as Config's are.
         if not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://")):
-            raise GeneralError(f"jwks_url must be an http(s) URL, not {jwks_url!r}")
+            raise ConfigError(f"jwks_url must be an http(s) URL, not {jwks_url!r}")
         if type(leeway) is not int or not 0 <= leeway <= 300:
-            raise GeneralError(f"leeway must be whole seconds from 0 to 300, not {leeway!r}")
-        if not 0 <= refetch_cooldown <= 3600:
-            raise GeneralError(
+            raise ConfigError(f"leeway must be whole seconds from 0 to 300, not {leeway!r}")
+        if not _is_number(refetch_cooldown) or not 0 <= refetch_cooldown <= 3600:
+            raise ConfigError(
                 f"refetch_cooldown must be 0 to 3600 seconds, not {refetch_cooldown!r}"
             )
+        if not _is_number(timeout) or not 0 < timeout <= 600:
+            raise ConfigError(
+                f"timeout must be more than 0 and at most 600 seconds, not {timeout!r}"
+            )
+        if not callable(clock):
+            raise ConfigError(f"clock must be a callable returning seconds, not {clock!r}")
         self.jwks_url = jwks_url
         self._leeway_ms = leeway * 1000
         self._cooldown_ms = int(refetch_cooldown * 1000)

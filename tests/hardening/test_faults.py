@@ -42,8 +42,8 @@ from sessionward.errors import (
 from sessionward.protocol import sha256_hex
 from sessionward.storage.engines import resolve_url
 from tests.conftest import backend_url, drop_tables, ensure_database, unique_tables
-from tests.hardening.proxy import TcpProxy, proxy_for
-from tests.web.conftest import EXAMPLE_SETTINGS, Browser, load_example
+from tests.support.db_proxy import TcpProxy, proxy_for
+from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, load_example
 
 SERVERS = ["mysql", "postgres"]
 
@@ -141,7 +141,7 @@ def rotate_and_confirm(m: Driver, refresh_token: str) -> Any:
 def test_outage_fails_closed_and_loses_no_session(
     proxied: Proxied, drivers: Callable[..., Driver], mode: str, blacklisting: bool
 ) -> None:
-    config = proxied.config(enable_blacklisting=blacklisting)
+    config = proxied.config(revocation_check="exact" if blacklisting else None)
     m = drivers(mode, config)
     first = m.create_new_session("alice", {"role": "x"}, {"visits": 1})
     handle = first.session.handle
@@ -194,7 +194,7 @@ def test_outage_fails_closed_and_loses_no_session(
 def test_killed_pooled_connections_are_replaced(
     proxied: Proxied, drivers: Callable[..., Driver], mode: str
 ) -> None:
-    m = drivers(mode, proxied.config(enable_blacklisting=True))
+    m = drivers(mode, proxied.config(revocation_check="exact"))
     tokens = m.create_new_session("carol", None, {"n": 0})
     handle = tokens.session.handle
     tokens, _ = rotate_and_confirm(m, tokens.refresh_token.value)
@@ -398,7 +398,9 @@ def assert_generic_500_keeps_cookies(reply: Any) -> None:
 def test_fastapi_during_outage(proxied: Proxied, blacklisting: bool) -> None:
     from starlette.testclient import TestClient
 
-    config = proxied.config(**{**EXAMPLE_SETTINGS, "enable_blacklisting": blacklisting})
+    config = proxied.config(
+        **{**EXAMPLE_SETTINGS, "revocation_check": "exact" if blacklisting else None}
+    )
     manager = AsyncSessionManager(config)
     app = load_example("fastapi_app").create_app(manager)
     with TestClient(app, base_url="http://testserver") as client:

@@ -24,7 +24,7 @@ from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
 from sessionward.storage.engines import resolve_url
 from sessionward.storage.schema import build_tables
 from tests.conftest import FakeClock, drop_tables, ensure_database, unique_tables
-from tests.hardening.race_worker import classify, run_race_worker
+from tests.support.race_worker import classify, run_race_worker
 
 SERVERS = ["mysql", "postgres"]
 PROCESSES = 5
@@ -300,7 +300,7 @@ def test_duplicates_in_flight_around_a_promotion(
 def test_revoke_racing_refreshes_never_resurrects_the_session(
     server_manager: Callable[..., SessionManager],
 ) -> None:
-    m = server_manager(enable_blacklisting=True)  # so that every access token needs the row
+    m = server_manager(revocation_check="exact")  # so that every access token needs the row
     seen: Counter[str] = Counter()
     for r in range(THREAD_ROUNDS):
         start = m.create_new_session(f"revoked-{r}", None, {"r": r})

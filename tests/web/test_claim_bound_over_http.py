@@ -17,8 +17,8 @@ import httpx
 import jwt
 import pytest
 
-from .conftest import Browser
-from .test_example_servers import COMMANDS, running_example
+from tests.support.example_servers import COMMANDS, running_example
+from tests.support.web_apps import Browser
 
 VALIDITY_S = 2
 LEEWAY_S = 5  # the default access_token_leeway, which the examples keep

@@ -16,8 +16,7 @@ from starlette.requests import Request
 from sessionward import AsyncSessionManager, Config, ConfigError, SessionManager
 from sessionward.integrations import flask as sw_flask
 from sessionward.integrations import starlette as sw_starlette
-
-from .conftest import (
+from tests.support.web_apps import (
     EXAMPLE_SETTINGS,
     FRAMEWORKS,
     TOKEN_COOKIES,

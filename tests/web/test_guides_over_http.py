@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import free_port, stop_process, wait_until_listening
+from tests.support.processes import free_port, stop_process, wait_until_listening
 from tests.test_docs import guide_blocks
 
 SRC = Path(__file__).resolve().parents[2] / "src"

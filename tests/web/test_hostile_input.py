@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import WebApp
+from tests.support.web_apps import WebApp
+
 from .test_scenarios import COMBOS, logged_in
 
 pytestmark = pytest.mark.parametrize(("framework", "backend"), COMBOS)

@@ -8,7 +8,8 @@ import re
 import jwt
 import pytest
 
-from .conftest import WebApp
+from tests.support.web_apps import WebApp
+
 from .test_scenarios import COMBOS, logged_in
 
 pytestmark = pytest.mark.parametrize(("framework", "backend"), COMBOS)

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from .conftest import WebApp
+from tests.support.web_apps import WebApp
+
 from .test_scenarios import COMBOS, logged_in
 
 pytestmark = pytest.mark.parametrize(("framework", "backend"), COMBOS)

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from sessionward.httpx_auth import SessionAuth
-
-from .test_example_servers import COMMANDS, running_example
+from tests.support.example_servers import COMMANDS, running_example
 
 
 @pytest.fixture(params=sorted(COMMANDS))

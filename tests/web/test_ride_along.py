@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Browser, Reply
-from .test_example_servers import COMMANDS, running_example
+from tests.support.example_servers import COMMANDS, running_example
+from tests.support.web_apps import Browser, Reply
 
 VALIDITY = 2  # seconds: --access-token-validity of the example
 VICTIM_ADDRESS = "127.0.0.1"

@@ -17,8 +17,7 @@ from sqlalchemy import create_engine, text
 from sessionward.events import SessionHooks
 from sessionward.protocol import TheftReason
 from sessionward.storage.engines import resolve_url
-
-from .conftest import FRAMEWORKS, TOKEN_COOKIES, Browser, WebApp
+from tests.support.web_apps import FRAMEWORKS, TOKEN_COOKIES, Browser, WebApp
 
 BACKENDS = [
     b.strip()

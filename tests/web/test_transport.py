@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from sessionward import Config, GeneralError, SessionTokens, TryRefreshTokenError
-from sessionward.calls import GetSessionData
 from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.flows import run_flow
+from sessionward.flows import Step, run_flow
 from sessionward.models import ClientContext, Session, Token
+from sessionward.operations import login, rotation
+from sessionward.operations.context import Context
 from sessionward.proof import ProofOfPossession
 from sessionward.transport import (
     Cookie,
@@ -160,16 +162,19 @@ def test_csrf_check_defaults_to_non_get_methods() -> None:
     assert not off.csrf_check_wanted(Req("POST"), True)
 
 
-def test_refresh_hands_the_client_and_its_proof_to_the_manager_and_theft_through() -> None:
-    class Manager:
-        def __init__(self) -> None:
-            self.seen: list[Any] = []
+def test_refresh_hands_the_client_and_its_proof_to_the_operation_and_theft_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[Any] = []
 
-        def refresh_session(self, token: str, *, client: Any, proof: Any) -> SessionTokens:
-            self.seen.append((token, client, proof))
-            raise TokenTheftDetectedError("h1", "u1", "other_client")
+    def refresh_session(
+        context: Any, emissions: Any, token: str, client: Any, proof: Any
+    ) -> Generator[Any, Any, SessionTokens]:
+        seen.append((token, client, proof))
+        raise TokenTheftDetectedError("h1", "u1", "other_client")
+        yield  # a flow
 
-    manager = Manager()
+    monkeypatch.setattr(rotation, "refresh_session", refresh_session)
     config = Config(refresh_path="/r", trusted_proxies=("10.0.0.0/8",))
     request = Req(
         "POST",
@@ -180,16 +185,18 @@ def test_refresh_hands_the_client_and_its_proof_to_the_manager_and_theft_through
     )
     out = Outgoing()
     with pytest.raises(TokenTheftDetectedError):
-        run_flow(Transport(config).refresh_session(request, out), manager)
-    ((token, client, proof),) = manager.seen  # called once; theft is the manager's business
+        flow = Transport(config).refresh_session(Context(config), [], request, out)
+        run_flow(flow, None)
+    ((token, client, proof),) = seen  # called once; theft is the operation's business
     assert token == "t"
     assert client == ClientContext("203.0.113.9", "UA/1")
     assert proof == ProofOfPossession("a.b.c", "POST", "https://app.example/r")
 
 
-def test_flows_yield_calls_not_io() -> None:
-    flow = Transport(Config(refresh_path="/r")).get_session_data("h")
-    assert next(flow) == GetSessionData("h")
+def test_flows_yield_steps_not_io() -> None:
+    config = Config(refresh_path="/r")
+    flow = Transport(config).get_session_data(Context(config), [], "h")
+    assert isinstance(next(flow), Step)  # the first statement, for the driver to perform
 
 
 def test_cors_headers_name_the_sdk_headers() -> None:
@@ -222,20 +229,24 @@ def test_plain_http_recognises_a_tls_proxy(url: str, headers: dict[str, str], pl
 
 
 def test_secure_cookies_over_http_warn_once_and_only_in_cookie_mode(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Manager:
-        def create_new_session(self, *args: Any, **kwargs: Any) -> SessionTokens:
-            return TOKENS
+    def create_new_session(*args: Any) -> Generator[Any, Any, SessionTokens]:
+        return TOKENS
+        yield  # a flow
 
-    transport = Transport(Config(refresh_path="/r"))  # cookie_secure=True by default
+    monkeypatch.setattr(login, "create_new_session", create_new_session)
+    config = Config(refresh_path="/r")  # cookie_secure=True by default
+    transport, context = Transport(config), Context(config)
+
+    def login_over(request: Req) -> None:
+        run_flow(transport.create_session(context, [], request, Outgoing(), "u"), None)
+
     header_mode = Req("POST", headers={"st-auth-mode": "header"})
     with caplog.at_level(logging.WARNING, logger="sessionward"):
-        run_flow(transport.create_session(header_mode, Outgoing(), "u"), Manager())
-        run_flow(
-            transport.create_session(Req("POST", url="https://t/l"), Outgoing(), "u"), Manager()
-        )
+        login_over(header_mode)
+        login_over(Req("POST", url="https://t/l"))
         assert caplog.records == []  # no cookies, or https: nothing to say
         for _ in range(3):
-            run_flow(transport.create_session(Req("POST"), Outgoing(), "u"), Manager())
+            login_over(Req("POST"))
     assert len(caplog.records) == 1 and "cookie_secure" in caplog.records[0].getMessage()

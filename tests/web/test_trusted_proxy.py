@@ -2,7 +2,7 @@
 proxies), over real HTTP in every framework.
 
 Each example runs as a real server on loopback trusting only the proxy of
-:mod:`tests.web.forwarding_proxy`, which reaches it from 127.0.0.2 and adds the client's address
+:mod:`tests.support.forwarding_proxy`, which reaches it from 127.0.0.2 and adds the client's address
 as nginx, HAProxy or an RFC 7239 proxy would. The clients connect to the proxy from their own
 loopback addresses (the victim from 127.0.0.1, the thief from 127.0.1.2) and forge every
 forwarding header they like. The address the app records must be the one the proxy saw, so a
@@ -19,9 +19,9 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from .conftest import Browser
-from .forwarding_proxy import PROXY_ADDRESS, Style, forwarding_proxy
-from .test_example_servers import COMMANDS, running_example
+from tests.support.example_servers import COMMANDS, running_example
+from tests.support.forwarding_proxy import PROXY_ADDRESS, Style, forwarding_proxy
+from tests.support.web_apps import Browser
 
 VICTIM_ADDRESS = "127.0.0.1"
 THIEF_ADDRESS = "127.0.1.2"

@@ -85,7 +85,7 @@ class DemoOptions:
             database_url=self.database_url,
             access_token_validity=self.access_token_validity,
             allow_short_access_tokens=True,
-            enable_blacklisting=self.blacklisting,
+            revocation_check="exact" if self.blacklisting else None,
             cookie_domain=self.cookie_domain,
             cookie_secure=False,
             cookie_same_site="lax",
@@ -148,7 +148,7 @@ def create_demo_app(manager: AsyncSessionManager, events: DemoEvents | None = No
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        await manager.close()
+        await manager.aclose()
 
     app = FastAPI(title="sessionward demo", docs_url=None, redoc_url=None, lifespan=lifespan)
     Sessionward(manager).install(app)
@@ -171,7 +171,7 @@ def create_demo_app(manager: AsyncSessionManager, events: DemoEvents | None = No
             "refreshPath": config.refresh_path,
             "sessionExpiredStatus": config.session_expired_status,
             "accessTokenValidity": config.access_token_validity,
-            "blacklisting": config.enable_blacklisting,
+            "blacklisting": config.revocation_mode == "exact",
             "revocationCheck": config.revocation_mode,
             "antiCsrf": config.anti_csrf,
             "attackerCopyPath": _attacker_copy_path(config.refresh_path),

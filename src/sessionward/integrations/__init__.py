@@ -5,6 +5,10 @@
 - :mod:`sessionward.integrations.flask`: Flask (sync manager).
 - :mod:`sessionward.integrations.django`: Django (sync manager; sync and async views).
 
+Each runs a request's transport flow through its manager's ``_drive``, the one place where a
+manager drives a flow and calls the hooks (docs/design.md, "Subclassing a manager"); the verify
+path is answered before any flow starts (:class:`~sessionward.transport.Verification`).
+
 This module holds the one piece they share: the session object a protected view receives.
 """
 
@@ -13,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sessionward.calls import ManagerFlow, MarkFresh, UpdateJwtPayload
 from sessionward.models import JSON, Session, SessionSummary
+from sessionward.operations import payload as payloads
 from sessionward.transport import Outgoing, RequestAdapter, Transport
 
 T = TypeVar("T")
@@ -47,7 +51,8 @@ class HeadersResponse:
 
 class _VerifiedRequest(Generic[RunResult]):
     """What the sync and the async request sessions share: the session, where to write, and
-    how to run a transport flow (``run`` returns its result, or an awaitable of it)."""
+    how to run a transport flow: ``run`` is the manager's ``_drive`` (it returns the flow's
+    result, or an awaitable of it), so the hooks fire once the whole flow has ended."""
 
     __slots__ = ("_out", "_request", "_run", "_transport", "session")
 
@@ -57,13 +62,18 @@ class _VerifiedRequest(Generic[RunResult]):
         transport: Transport,
         request: RequestAdapter,
         out: Outgoing,
-        run: Callable[[ManagerFlow[Any]], RunResult],
+        run: Callable[..., RunResult],
     ) -> None:
         self.session = session
         self._transport = transport
         self._request = request
         self._out = out
         self._run = run
+
+    @property
+    def _exchange(self) -> tuple[RequestAdapter, Outgoing]:
+        """The request and what its response will carry: where a transport flow reads and writes."""
+        return self._request, self._out
 
     @property
     def user_id(self) -> str:
@@ -90,31 +100,29 @@ class RequestSession(_VerifiedRequest[Any]):
     def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""
         return bool(
-            self._run(self._transport.revoke_session(self._request, self._out, self.handle))
+            self._run(self._transport.revoke_session, self._request, self._out, self.handle)
         )
 
     def get_session_data(self) -> JSON:
         """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
-        return self._run(self._transport.get_session_data(self.handle))
+        return self._run(self._transport.get_session_data, self.handle)
 
     def list_sessions(self) -> list[SessionSummary]:
         """The user's sessions ("your devices"), most recent first, this one ``current``."""
-        return cast(list[SessionSummary], self._run(self._transport.list_sessions(self.session)))
+        return cast(list[SessionSummary], self._run(self._transport.list_sessions, self.session))
 
     def revoke_session(self, session_handle: str) -> bool:
         """Sign out one of the user's sessions (this one too: then the cookies are cleared)."""
-        flow = self._transport.revoke_own_session(
-            self._request, self._out, self.session, session_handle
-        )
-        return bool(self._run(flow))
+        flow = self._transport.revoke_own_session
+        return bool(self._run(flow, self._request, self._out, self.session, session_handle))
 
     def revoke_other_sessions(self) -> int:
         """Sign out all of the user's other devices; returns how many."""
-        return int(self._run(self._transport.revoke_other_sessions(self.session)))
+        return int(self._run(self._transport.revoke_other_sessions, self.session))
 
     def update_session_data(self, data: JSON) -> None:
         """Replace the server-side data."""
-        self._run(self._transport.update_session_data(self.handle, data))
+        self._run(self._transport.update_session_data, self.handle, data)
 
     def merge_into_jwt_payload(
         self, changes: dict[str, JSON], *, every_session: bool = False
@@ -123,29 +131,22 @@ class RequestSession(_VerifiedRequest[Any]):
         token with it; the session's other tokens carry it from their next refresh.
         ``every_session``: the user's other sessions too (a role change), from their next
         refresh, at most one access-token validity from now."""
+        merge, session = self._transport.merge_into_jwt_payload, self.session
         self.session = self._run(
-            self._transport.merge_into_jwt_payload(
-                self._request, self._out, self.session, changes, every_session=every_session
-            )
+            merge, *self._exchange, session, changes, every_session=every_session
         )
 
     def update_jwt_payload(self, payload: JSON) -> None:
         """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
-        handle = self.handle
+        change = self._transport.change_jwt_payload
         self.session = self._run(
-            self._transport.change_jwt_payload(
-                self._request, self._out, lambda t: UpdateJwtPayload(handle, payload, t)
-            )
+            change, *self._exchange, payloads.update_jwt_payload, self.handle, payload
         )
 
     def mark_fresh(self) -> None:
         """The user has just re-authenticated: ``fresh_login`` checks count from now."""
-        handle = self.handle
-        self.session = self._run(
-            self._transport.change_jwt_payload(
-                self._request, self._out, lambda t: MarkFresh(handle, t)
-            )
-        )
+        change = self._transport.change_jwt_payload
+        self.session = self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
 class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
@@ -156,32 +157,30 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
 
     async def revoke(self) -> bool:
         """Log out: delete the session and clear the client's tokens."""
-        flow = self._transport.revoke_session(self._request, self._out, self.handle)
-        return bool(await self._run(flow))
+        flow = self._transport.revoke_session
+        return bool(await self._run(flow, self._request, self._out, self.handle))
 
     async def get_session_data(self) -> JSON:
         """The server-side data (UnauthorisedError, answered with cleared cookies, if gone)."""
-        return await self._run(self._transport.get_session_data(self.handle))
+        return await self._run(self._transport.get_session_data, self.handle)
 
     async def list_sessions(self) -> list[SessionSummary]:
         """The user's sessions ("your devices"), most recent first, this one ``current``."""
-        sessions = await self._run(self._transport.list_sessions(self.session))
+        sessions = await self._run(self._transport.list_sessions, self.session)
         return cast(list[SessionSummary], sessions)
 
     async def revoke_session(self, session_handle: str) -> bool:
         """Sign out one of the user's sessions (this one too: then the cookies are cleared)."""
-        flow = self._transport.revoke_own_session(
-            self._request, self._out, self.session, session_handle
-        )
-        return bool(await self._run(flow))
+        flow = self._transport.revoke_own_session
+        return bool(await self._run(flow, self._request, self._out, self.session, session_handle))
 
     async def revoke_other_sessions(self) -> int:
         """Sign out all of the user's other devices; returns how many."""
-        return int(await self._run(self._transport.revoke_other_sessions(self.session)))
+        return int(await self._run(self._transport.revoke_other_sessions, self.session))
 
     async def update_session_data(self, data: JSON) -> None:
         """Replace the server-side data."""
-        await self._run(self._transport.update_session_data(self.handle, data))
+        await self._run(self._transport.update_session_data, self.handle, data)
 
     async def merge_into_jwt_payload(
         self, changes: dict[str, JSON], *, every_session: bool = False
@@ -191,28 +190,24 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
         ``every_session``: the user's other sessions too (a role change), from their next
         refresh, at most one access-token validity from now."""
         self.session = await self._run(
-            self._transport.merge_into_jwt_payload(
-                self._request, self._out, self.session, changes, every_session=every_session
-            )
+            self._transport.merge_into_jwt_payload,
+            *self._exchange,
+            self.session,
+            changes,
+            every_session=every_session,
         )
 
     async def update_jwt_payload(self, payload: JSON) -> None:
         """Replace the jwt payload (see :meth:`merge_into_jwt_payload`)."""
-        handle = self.handle
+        change = self._transport.change_jwt_payload
         self.session = await self._run(
-            self._transport.change_jwt_payload(
-                self._request, self._out, lambda t: UpdateJwtPayload(handle, payload, t)
-            )
+            change, *self._exchange, payloads.update_jwt_payload, self.handle, payload
         )
 
     async def mark_fresh(self) -> None:
         """The user has just re-authenticated: ``fresh_login`` checks count from now."""
-        handle = self.handle
-        self.session = await self._run(
-            self._transport.change_jwt_payload(
-                self._request, self._out, lambda t: MarkFresh(handle, t)
-            )
-        )
+        change = self._transport.change_jwt_payload
+        self.session = await self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
 __all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]

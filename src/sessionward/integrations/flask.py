@@ -23,10 +23,8 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sessionward.calls import ManagerFlow
 from sessionward.claims import Claim
 from sessionward.errors import SessionError
-from sessionward.flows import run_flow
 from sessionward.integrations import HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
 from sessionward.models import JSON, Session
@@ -144,11 +142,9 @@ class Sessionward:
                 manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
             )
 
-    def _run(self, flow: ManagerFlow[T]) -> T:
-        return run_flow(flow, self.manager)
-
     def _session(self, session: Session) -> RequestSession:
-        return RequestSession(session, self.transport, _RequestAdapter(), outgoing(), self._run)
+        run = self.manager._drive
+        return RequestSession(session, self.transport, _RequestAdapter(), outgoing(), run)
 
     def _apply(self, response: Response) -> Response:
         out = g.get(_OUT)
@@ -167,10 +163,15 @@ class Sessionward:
         self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
     ) -> RequestSession:
         """Log ``user_id`` in; the cookies and headers go on this request's response."""
-        flow = self.transport.create_session(
-            _RequestAdapter(), outgoing(), user_id, jwt_payload, session_data
+        tokens = self.manager._drive(
+            self.transport.create_session,
+            _RequestAdapter(),
+            outgoing(),
+            user_id,
+            jwt_payload,
+            session_data,
         )
-        return self._session(self._run(flow).session)
+        return self._session(tokens.session)
 
     def get_session(
         self,
@@ -180,20 +181,22 @@ class Sessionward:
         claims: Sequence[Claim] = (),
     ) -> RequestSession | None:
         """The current request's session; raises the error family otherwise."""
-        flow = self.transport.get_session(
-            _RequestAdapter(), outgoing(), anti_csrf=anti_csrf, optional=optional, claims=claims
+        context, adapter, out = self.manager._context, _RequestAdapter(), outgoing()
+        verification = self.transport.get_session(
+            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=claims
         )
-        verified = self._run(flow)
+        rest = verification.rest  # the flow, when the answer needed I/O
+        verified = verification.answer if rest is None else self.manager._drive(rest)
         return None if verified is None else self._session(verified.session)
 
     def refresh_view(self) -> ResponseReturnValue:
         """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""
-        self._run(self.transport.refresh_session(_RequestAdapter(), outgoing()))
+        self.manager._drive(self.transport.refresh_session, _RequestAdapter(), outgoing())
         return jsonify({"status": "OK"})
 
     def jwks_view(self) -> ResponseReturnValue:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
-        return jsonify(self._run(self.transport.jwks(outgoing())))
+        return jsonify(self.manager._drive(self.transport.jwks, outgoing()))
 
 
 def integration() -> Sessionward:

@@ -27,10 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionward.calls import ManagerFlow
 from sessionward.claims import Claim
 from sessionward.errors import SessionError
-from sessionward.flows import arun_flow
 from sessionward.integrations import AsyncRequestSession
 from sessionward.manager import AsyncSessionManager
 from sessionward.models import JSON, Session
@@ -158,12 +156,13 @@ class Sessionward:
         if config.jwks_path is not None:
             app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
 
-    def _run(self, flow: ManagerFlow[T]) -> Awaitable[T]:
-        return arun_flow(flow, self.manager)
-
     def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
-            session, self.transport, _RequestAdapter(request), outgoing(request), self._run
+            session,
+            self.transport,
+            _RequestAdapter(request),
+            outgoing(request),
+            self.manager._drive,
         )
 
     async def create_new_session(
@@ -174,10 +173,15 @@ class Sessionward:
         session_data: JSON = None,
     ) -> AsyncRequestSession:
         """Log in; the tokens go on whatever response this request sends."""
-        flow = self.transport.create_session(
-            _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
+        tokens = await self.manager._drive(
+            self.transport.create_session,
+            _RequestAdapter(request),
+            outgoing(request),
+            user_id,
+            jwt_payload,
+            session_data,
         )
-        return self._session(request, (await self._run(flow)).session)
+        return self._session(request, tokens.session)
 
     async def get_session(
         self,
@@ -188,24 +192,28 @@ class Sessionward:
         claims: Sequence[Claim] = (),
     ) -> AsyncRequestSession | None:
         """The request's session; raises the error family (answered by :meth:`error_response`)."""
-        flow = self.transport.get_session(
+        verification = self.transport.get_session(
+            self.manager._context,
             _RequestAdapter(request),
             outgoing(request),
             anti_csrf=anti_csrf,
             optional=optional,
             claims=claims,
         )
-        verified = await self._run(flow)
+        rest = verification.rest  # the flow, when the answer needed I/O
+        verified = verification.answer if rest is None else await self.manager._drive(rest)
         return None if verified is None else self._session(request, verified.session)
 
     async def refresh_endpoint(self, request: Request) -> Response:
         """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""
-        await self._run(self.transport.refresh_session(_RequestAdapter(request), outgoing(request)))
+        await self.manager._drive(
+            self.transport.refresh_session, _RequestAdapter(request), outgoing(request)
+        )
         return JSONResponse({"status": "OK"})
 
     async def jwks_endpoint(self, request: Request) -> Response:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
-        return JSONResponse(await self._run(self.transport.jwks(outgoing(request))))
+        return JSONResponse(await self.manager._drive(self.transport.jwks, outgoing(request)))
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""

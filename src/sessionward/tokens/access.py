@@ -32,6 +32,7 @@ from sessionward.encoding import (
     from_signed_b64url,
     json_string,
 )
+from sessionward.errors import _InternalError
 from sessionward.tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
 from sessionward.validation import parse_finite_float, refuse_non_finite
 
@@ -92,7 +93,7 @@ class AccessClaims:
         return self.created_at_ms if self.authenticated_at_ms is None else self.authenticated_at_ms
 
 
-class InvalidAccessToken(Exception):
+class InvalidAccessToken(_InternalError):
     """Internal: the token is not a valid, unexpired access token of this deployment."""
 
 

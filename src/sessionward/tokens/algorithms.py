@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 
 from sessionward.config import Algorithm
 from sessionward.encoding import b64url, from_b64url_canonical
+from sessionward.errors import _InternalError
 
 ASYMMETRIC: tuple[Algorithm, ...] = ("EdDSA", "ES256", "RS256")
 
@@ -44,7 +45,7 @@ _SHA256 = hashes.SHA256()
 _PKCS1 = padding.PKCS1v15()
 
 
-class KeyFormatError(ValueError):
+class KeyFormatError(_InternalError, ValueError):
     """A stored private key or a published JWK is not a usable key of the expected algorithm."""
 
 

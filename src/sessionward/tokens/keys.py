@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from sessionward.config import ALGORITHMS, Algorithm
 from sessionward.encoding import b64url
+from sessionward.errors import _InternalError
 from sessionward.models import KeyRow
 from sessionward.tokens.algorithms import (
     ASYMMETRIC,
@@ -197,7 +198,7 @@ def _private_key(material: str, algorithm: Algorithm) -> PrivateKey:
     return load_private_key(material, algorithm)
 
 
-class UnusableKeyRow(Exception):
+class UnusableKeyRow(_InternalError):
     """A signing-key row that cannot be used (its private key is missing or malformed)."""
 
 

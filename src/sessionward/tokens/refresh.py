@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sessionward.encoding import b64url, from_b64url, from_b64url_canonical, json_string
+from sessionward.errors import _InternalError
 from sessionward.tokens.derivation import KeyDerivation
 from sessionward.validation import parse_finite_float, refuse_non_finite
 
@@ -52,7 +53,7 @@ class RefreshClaims:
     authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
 
 
-class InvalidRefreshToken(Exception):
+class InvalidRefreshToken(_InternalError):
     """Internal: the token was not sealed by this deployment, was altered, or is malformed."""
 
 

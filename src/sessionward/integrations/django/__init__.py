@@ -18,31 +18,32 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 
-from sessionward.calls import ManagerFlow
 from sessionward.claims import Claim
 from sessionward.config import Config
 from sessionward.errors import ConfigError
 from sessionward.events import SessionHooks
-from sessionward.flows import run_flow
 from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 from sessionward.manager import SessionManager
-from sessionward.models import JSON, Session, VerifiedSession
+from sessionward.models import JSON, Session
+from sessionward.operations.context import Operation
 from sessionward.transport import (
     Cookie,
     Outgoing,
     Transport,
+    Verification,
     cors_allowed_headers,
     cors_exposed_headers,
 )
 
 T = TypeVar("T")
+P = ParamSpec("P")
 V = TypeVar("V", bound=Callable[..., Any])
 
 _OUT_ATTR = "_sessionward_outgoing"
@@ -208,16 +209,16 @@ def outgoing(request: HttpRequest) -> Outgoing:
     return out
 
 
-def run(flow: ManagerFlow[T]) -> T:
+def run(operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Drive a transport flow with the project's manager (sync)."""
-    return run_flow(flow, get_manager())
+    return get_manager()._drive(operation, *args, **kwargs)
 
 
-async def arun(flow: ManagerFlow[T]) -> T:
-    """Drive a transport flow from async code: the whole flow, database calls included, runs
-    in a worker thread (the flow itself is plain, synchronous code)."""
-    manager = get_manager()
-    return await sync_to_async(run_flow, thread_sensitive=False)(flow, manager)
+async def arun(operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Drive a transport flow from async code: the whole flow, database calls and hooks
+    included, runs in a worker thread (the flow itself is plain, synchronous code)."""
+    drive = get_manager()._drive
+    return await sync_to_async(drive, thread_sensitive=False)(operation, *args, **kwargs)
 
 
 def _session(request: HttpRequest, session: Session) -> RequestSession:
@@ -232,12 +233,13 @@ def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
     )
 
 
-def _get_session_flow(
+def _verification(
     request: HttpRequest, anti_csrf: bool | None, optional: bool, claims: Sequence[Claim]
-) -> ManagerFlow[VerifiedSession | None]:
-    """The transport's verify flow for ``request``, for :func:`get_session` and
-    :func:`aget_session` to drive."""
+) -> Verification:
+    """The transport's verification of ``request``: answered without I/O, or the flow for
+    :func:`get_session` and :func:`aget_session` to drive."""
     return get_transport().get_session(
+        get_manager()._context,
         _RequestAdapter(request),
         outgoing(request),
         anti_csrf=anti_csrf,
@@ -254,7 +256,8 @@ def get_session(
     claims: Sequence[Claim] = (),
 ) -> RequestSession | None:
     """The request's session; raises the error family (answered by the middleware)."""
-    verified = run(_get_session_flow(request, anti_csrf, optional, claims))
+    found = _verification(request, anti_csrf, optional, claims)
+    verified = found.answer if found.rest is None else run(found.rest)  # the flow, if I/O
     return None if verified is None else _session(request, verified.session)
 
 
@@ -265,8 +268,10 @@ async def aget_session(
     optional: bool = False,
     claims: Sequence[Claim] = (),
 ) -> AsyncRequestSession | None:
-    """:func:`get_session` for async views."""
-    verified = await arun(_get_session_flow(request, anti_csrf, optional, claims))
+    """:func:`get_session` for async views: answered here when it needs no I/O, else its flow
+    runs in a worker thread."""
+    found = _verification(request, anti_csrf, optional, claims)
+    verified = found.answer if found.rest is None else await arun(found.rest)
     return None if verified is None else _asession(request, verified.session)
 
 
@@ -274,20 +279,19 @@ def create_new_session(
     request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
 ) -> RequestSession:
     """Log ``user_id`` in; the cookies and headers go on this request's response."""
-    flow = get_transport().create_session(
-        _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
-    )
-    return _session(request, run(flow).session)
+    create = get_transport().create_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    return _session(request, run(create, adapter, out, user_id, jwt_payload, session_data).session)
 
 
 async def acreate_new_session(
     request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
 ) -> AsyncRequestSession:
     """:func:`create_new_session` for async views."""
-    flow = get_transport().create_session(
-        _RequestAdapter(request), outgoing(request), user_id, jwt_payload, session_data
-    )
-    return _asession(request, (await arun(flow)).session)
+    create = get_transport().create_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    tokens = await arun(create, adapter, out, user_id, jwt_payload, session_data)
+    return _asession(request, tokens.session)
 
 
 def verify_session(

@@ -8,7 +8,6 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
-from sessionward.calls import ManagerFlow
 from sessionward.errors import SessionError
 from sessionward.integrations.django import (
     _OUT_ATTR,
@@ -19,6 +18,8 @@ from sessionward.integrations.django import (
     get_transport,
     run,
 )
+from sessionward.operations.context import Context, Emissions, Operation
+from sessionward.storage.execution import StoreFlow
 from sessionward.transport import Outgoing
 
 GetResponse = Callable[[HttpRequest], Any]
@@ -40,14 +41,25 @@ class SessionwardMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def _own_flow(self, request: HttpRequest, out: Outgoing) -> ManagerFlow[Any] | None:
+    def _own_flow(self, request: HttpRequest, out: Outgoing) -> Operation[[], Any] | None:
         """The flow of a route the middleware serves itself, or None for the app's routes."""
         transport = get_transport()
         config = transport.config
         if request.method == "POST" and request.path == config.refresh_path:
-            return _status_ok(transport.refresh_session(_RequestAdapter(request), out))
+            adapter = _RequestAdapter(request)
+
+            def refresh(context: Context, emissions: Emissions) -> StoreFlow[dict[str, str]]:
+                """The refresh, answered with the endpoint's ``{"status": "OK"}``."""
+                yield from transport.refresh_session(context, emissions, adapter, out)
+                return {"status": "OK"}
+
+            return refresh
         if request.method in ("GET", "HEAD") and request.path == config.jwks_path:
-            return transport.jwks(out)
+
+            def jwks(context: Context, emissions: Emissions) -> StoreFlow[Any]:
+                return transport.jwks(context, emissions, out)
+
+            return jwks
         return None
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
@@ -85,9 +97,3 @@ class SessionwardMiddleware:
         if isinstance(exception, SessionError):
             return error_response(request, exception)
         return None
-
-
-def _status_ok(flow: ManagerFlow[Any]) -> ManagerFlow[dict[str, str]]:
-    """``flow``, answered with the refresh endpoint's ``{"status": "OK"}``."""
-    yield from flow
-    return {"status": "OK"}

@@ -1,11 +1,12 @@
 """The example API keeps lookalike user ids apart on every backend (see
-tests/test_exact_user_ids.py for why MySQL/MariaDB needed it)."""
+tests/test_exact_user_ids_library_and_cli.py for why MySQL/MariaDB needed it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from .conftest import WebApp
+from tests.support.web_apps import WebApp
+
 from .test_scenarios import COMBOS, logged_in
 
 pytestmark = pytest.mark.parametrize(("framework", "backend"), COMBOS)

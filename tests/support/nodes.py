@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import event
 
 from sessionward import AsyncSessionManager, Config, SessionManager
-from tests.hardening.race_worker import classify as outcome_of
+from tests.support.race_worker import classify as outcome_of
 
 
 class Nodes:

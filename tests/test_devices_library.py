@@ -190,7 +190,7 @@ def test_entries_are_forgotten_once_no_access_token_they_concern_can_live(
 ):
     tokens = manager.create_new_session("alice")
     manager.revoke_session(tokens.session.handle)
-    cache = manager._logic.revocations
+    cache = manager._context.revocations
     assert len(cache) == 1
     clock.advance(3600 + 5 + 11)  # validity + leeway + the read margin
     manager.get_session(manager.create_new_session("bob").access_token.value)
@@ -202,13 +202,17 @@ def test_exact_and_none_write_no_revocation_rows(make_manager: Any):
         manager = make_manager(revocation_check=check)
         tokens = manager.create_new_session("alice")
         manager.revoke_session(tokens.session.handle)
-        assert len(manager._logic.revocations) == 0, check
+        assert len(manager._context.revocations) == 0, check
 
 
 def test_enable_blacklisting_means_exact(make_config: Any):
-    assert make_config(enable_blacklisting=True).revocation_mode == "exact"
+    with pytest.warns(DeprecationWarning, match="enable_blacklisting"):
+        assert make_config(enable_blacklisting=True).revocation_mode == "exact"
     assert make_config().revocation_mode == "cached"
-    with pytest.raises(ConfigError, match="enable_blacklisting"):
+    with (
+        pytest.warns(DeprecationWarning, match="enable_blacklisting"),
+        pytest.raises(ConfigError, match="enable_blacklisting"),
+    ):
         make_config(enable_blacklisting=True, revocation_check="cached")
     with pytest.raises(ConfigError, match="revocation_refresh_interval"):
         make_config(revocation_refresh_interval=0)
@@ -231,7 +235,7 @@ def test_the_revocation_table_stays_small(manager: SessionManager, clock: FakeCl
     from sessionward.flows import run_flow
 
     def rows() -> int:
-        every = manager._logic.queries.revocations_since(0, 0)  # drop_after > 0: all rows
+        every = manager._context.queries.revocations_since(0, 0)  # drop_after > 0: all rows
         return len(run_flow(every, manager.store))
 
     manager.revoke_session(manager.create_new_session("alice").session.handle)
