@@ -1,6 +1,6 @@
 """The ``sessionward`` command: every subcommand, its output, its errors and its exit codes.
 
-Most tests call :func:`sessionward.cli.run` in-process on a temp SQLite file (fast); the data
+Most tests call :func:`sessionward._cli.run` in-process on a temp SQLite file (fast); the data
 commands also run on MariaDB and PostgreSQL with tables of their own, and a few tests start the
 real command as a subprocess to check the entry point and stderr.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sessionward import ClientContext, SessionManager
-from sessionward.cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
+from sessionward._cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
 from .conftest import Db, unique_tables
 

@@ -27,7 +27,7 @@ from sessionward import (
     SessionManager,
     TryRefreshTokenError,
 )
-from sessionward.remote import MAX_JWKS_BYTES, cache_lifetime_s
+from sessionward._remote import MAX_JWKS_BYTES, cache_lifetime_s
 from tests.test_signing_algorithms import forgeries
 
 ASYMMETRIC = ["EdDSA", "ES256", "RS256"]

@@ -1,0 +1,504 @@
+"""Verify access tokens in another service, knowing only the issuing app's JWKS URL.
+
+A resource service (another process, another team, another language's peer) needs neither the
+database nor a secret: :class:`RemoteVerifier` (sync) and :class:`AsyncRemoteVerifier` fetch the
+issuer's JWK Set over HTTP, cache it for as long as its ``Cache-Control: max-age`` says, and
+verify tokens with exactly the checks of the library's own verify: the algorithm comes from the
+key, never from the token; a header naming its own key (``jwk``, ``jku``, ``x5u``) is refused;
+expiry with the configured leeway; the anti-CSRF token compared in constant time.
+
+Both classes drive one flow (:func:`_verify_flow`), as the managers do: the flow decides, and
+yields a :class:`_FetchKeys` step when it needs the key set, which the sync or async driver
+performs with its own httpx client. A token with an unknown ``kid`` refetches the set at most
+once per ``refetch_cooldown``; an HS256 token never does (no JWK Set can verify it).
+
+When the issuer is down or hangs, one fetch is in flight at a time and every caller that needed
+it waits for that one and takes its outcome (see :class:`_KeyCache`): a failed or timed-out fetch
+sends them all on with the cached keys at once (or, with none cached yet, with that fetch's
+error), and the next fetch waits for the cooldown. So no request waits longer than one fetch
+``timeout``, and a hanging issuer sees one fetch per cooldown, not one per request.
+
+What a remote verifier cannot see: revocations. A revoked session's access token verifies here
+until it expires (at most ``access_token_validity`` + leeway), unlike in the issuing app with
+``revocation_check="cached"``. Keep access tokens short for services that need more.
+
+Needs ``pip install 'sessionward[client]'`` (httpx); the import is done when the first verifier
+is made, so ``import sessionward`` never needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from sessionward._errors import (
+    ANTI_CSRF_MISMATCH,
+    ANTI_CSRF_MISSING,
+    ConfigError,
+    GeneralError,
+    TryRefreshTokenError,
+)
+from sessionward._flows import Flow, Step, arun_flow, perform, run_flow
+from sessionward._models import Session
+from sessionward._protocol import csrf_matches
+from sessionward._tokens.access import (
+    InvalidAccessToken,
+    UnknownSigningKey,
+    read_header,
+    verify_access_token,
+)
+from sessionward._tokens.algorithms import KeyFormatError, public_key_from_jwk
+from sessionward._tokens.keys import KeyRing, ring_of, verifying_key
+
+if TYPE_CHECKING:
+    import httpx
+
+logger = logging.getLogger("sessionward.remote")
+
+DEFAULT_MAX_AGE_S = 300  # when the JWKS response says nothing about caching
+MAX_MAX_AGE_S = 3600  # a longer max-age is shortened to this: keys must not be trusted for days
+MAX_JWKS_BYTES = 256 * 1024  # a larger response is refused before it is parsed
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedKeys:
+    """A parsed JWK Set: the keys that verify, and for how many seconds they may be cached."""
+
+    ring: KeyRing
+    max_age_s: int
+    skipped: int  # JWKs ignored as unusable (unknown type, symmetric, malformed)
+
+
+def cache_lifetime_s(cache_control: str | None) -> int:
+    """Seconds a JWKS response may be cached: its ``max-age`` (1 s to one hour); the default
+    when it gives none; 1 s for ``no-store``/``no-cache`` (re-read at most once a second)."""
+    if not cache_control:
+        return DEFAULT_MAX_AGE_S
+    lowered = cache_control.lower()
+    if "no-store" in lowered or "no-cache" in lowered:
+        return 1
+    match = _MAX_AGE.search(cache_control)
+    if match is None:
+        return DEFAULT_MAX_AGE_S
+    return max(1, min(int(match.group(1)), MAX_MAX_AGE_S))
+
+
+def parse_jwk_set(body: bytes, cache_control: str | None) -> FetchedKeys:
+    """The verifying keys of a JWK Set response; :class:`GeneralError` if it is not one.
+
+    Keys this library cannot use are skipped (a set may hold encryption keys, or keys for other
+    consumers). A ``kid`` given twice is dropped entirely: which key it names would be a guess.
+    """
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise GeneralError("the JWKS response is not JSON") from None
+    if type(document) is not dict or type(document.get("keys")) is not list:
+        raise GeneralError("the JWKS response is not a JWK Set (no 'keys' list)")
+    found: dict[str, Any] = {}
+    ambiguous: set[str] = set()
+    skipped = 0
+    for jwk in document["keys"]:
+        try:
+            kid, algorithm, public = public_key_from_jwk(jwk)
+        except KeyFormatError:
+            skipped += 1
+            continue
+        if kid in found:
+            ambiguous.add(kid)
+        found[kid] = verifying_key(kid, public, algorithm)
+    for kid in ambiguous:
+        del found[kid]
+    skipped += len(ambiguous)
+    return FetchedKeys(ring_of(found.values()), cache_lifetime_s(cache_control), skipped)
+
+
+class _KeyCache:
+    """What a verifier knows: the last key set, until when it is fresh, its last fetch's start
+    and, if that fetch failed, why.
+
+    ``attempts`` counts finished fetches, failed ones included. A caller that finds the cache
+    stale notes the count before it queues for the fetch lock; if the count has moved once it
+    holds the lock, a fetch finished while it waited and its outcome answers this caller too
+    (single flight). Counting failures matters: if only successes counted, every caller queued
+    behind a hanging issuer would make its own fetch in turn, each waiting a whole timeout.
+    """
+
+    __slots__ = ("attempts", "failure", "fresh_until_ms", "last_fetch_ms", "ring")
+
+    def __init__(self) -> None:
+        self.ring: KeyRing | None = None
+        self.fresh_until_ms = 0
+        self.last_fetch_ms: int | None = None
+        self.failure: str | None = None
+        self.attempts = 0
+
+    def record(
+        self, started_ms: int, outcome: FetchedKeys | GeneralError, cooldown_ms: int
+    ) -> None:
+        """Take in the outcome of a fetch that started at ``started_ms``.
+
+        Called by the fetching caller while it still holds the fetch lock, so that a waiter
+        which sees ``attempts`` move also sees the outcome. A failure keeps the cached keys (or
+        none) for one cooldown: until then every caller gets them (or the failure) at once, and
+        the issuer is asked again only after it. Logged here, once per fetch, not per waiter.
+        """
+        self.last_fetch_ms = started_ms
+        if isinstance(outcome, GeneralError):
+            self.failure = str(outcome)
+            self.fresh_until_ms = started_ms + cooldown_ms
+            kept = "keeping the cached keys" if self.ring is not None else "no keys to verify with"
+            logger.warning(
+                "sessionward: JWKS fetch failed, %s; next try in %d ms: %s",
+                kept,
+                cooldown_ms,
+                outcome,
+            )
+        else:
+            if outcome.skipped:
+                logger.info(
+                    "sessionward: the JWK Set had %d key(s) this library cannot use",
+                    outcome.skipped,
+                )
+            self.failure = None
+            self.ring = outcome.ring
+            self.fresh_until_ms = started_ms + outcome.max_age_s * 1000
+        self.attempts += 1
+
+    def usable_ring(self) -> KeyRing:
+        """The keys to verify with; with none, the last fetch's failure, as a new
+        :class:`GeneralError` for each caller (one exception object raised in many threads
+        would share, and grow, one traceback)."""
+        if self.ring is None:
+            raise GeneralError(self.failure or "the JWKS has not been fetched")
+        return self.ring
+
+
+class _FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
+    """Have the key set fetched into the cache, unless a fetch finished since the caller saw
+    ``attempts`` at ``seen`` (then that fetch's outcome is the caller's too)."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self, seen: int) -> None:
+        self.seen = seen
+
+    def run(self, target: RemoteVerifier) -> None:
+        target._fetch(self.seen)
+
+    async def arun(self, target: AsyncRemoteVerifier) -> None:
+        await target._fetch(self.seen)
+
+
+VerifyFlow = Flow["RemoteVerifier", "AsyncRemoteVerifier", Session]
+
+
+def _refresh_keys(
+    cache: _KeyCache, seen: int
+) -> Flow[RemoteVerifier, AsyncRemoteVerifier, KeyRing]:
+    """The keys after one fetch (this caller's, or the one it waited for): new ones, the cached
+    ones if it failed, or, with none cached, the fetch's :class:`GeneralError`."""
+    yield from perform(_FetchKeys(seen))
+    return cache.usable_ring()
+
+
+def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
+    """An unknown key is worth a refetch only if the header is one this library writes, for an
+    asymmetric algorithm, with a ``kid`` the cached set does not already hold under another
+    algorithm (that is a forgery, not a new key)."""
+    fields = read_header(header_segment)
+    if fields is None:
+        return False
+    algorithm, kid = fields
+    if algorithm == "HS256" or type(kid) is not str or not kid:
+        return False
+    return ring.by_kid(kid) is None
+
+
+def _verify_flow(
+    verifier: _VerifierBase[Any],
+    access_token: object,
+    anti_csrf_token: str | None,
+    require_anti_csrf: bool,
+) -> VerifyFlow:
+    """The whole of verify: keys fresh enough, signature, claims, anti-CSRF.
+
+    The fetch count is read before anything else of the cache (see :class:`_KeyCache`): a fetch
+    that finishes in between then either shows as fresh keys or moves the count, and either way
+    this caller does not fetch again.
+    """
+    cache = verifier._cache
+    seen = cache.attempts
+    now = verifier._now_ms()
+    if now >= cache.fresh_until_ms:  # stale, never fetched, or a failed fetch's cooldown over
+        ring = yield from _refresh_keys(cache, seen)
+    else:
+        ring = cache.usable_ring()  # after a failed first fetch: its error, until the cooldown
+    try:
+        claims = verify_access_token(access_token, ring, now - verifier._leeway_ms)
+    except UnknownSigningKey as unknown:
+        seen = cache.attempts
+        last = cache.last_fetch_ms
+        cooled = last is None or now - last >= verifier._cooldown_ms
+        if not (cooled and _worth_refetching(unknown.header_segment, ring)):
+            raise TryRefreshTokenError("the access token is signed by an unknown key") from None
+        ring = yield from _refresh_keys(cache, seen)
+        try:
+            claims = verify_access_token(access_token, ring, now - verifier._leeway_ms)
+        except InvalidAccessToken:
+            raise TryRefreshTokenError("the access token is invalid or expired") from None
+    except InvalidAccessToken:
+        raise TryRefreshTokenError("the access token is invalid or expired") from None
+    if claims.anti_csrf is not None:
+        if anti_csrf_token is None and require_anti_csrf:
+            raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
+        if not csrf_matches(claims.anti_csrf, anti_csrf_token):
+            raise TryRefreshTokenError(
+                "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
+            )
+    return Session(claims.handle, claims.user_id, claims.payload)
+
+
+def _import_httpx() -> Any:
+    try:
+        import httpx
+    except ImportError:
+        raise GeneralError(
+            "a remote verifier needs httpx: pip install 'sessionward[client]'"
+        ) from None
+    return httpx
+
+
+def _check_response(response: httpx.Response, url: str) -> None:
+    if response.status_code != 200:
+        raise GeneralError(f"the JWKS at {url} answered HTTP {response.status_code}")
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+        raise _too_large(url)
+
+
+def _too_large(url: str) -> GeneralError:
+    return GeneralError(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
+
+
+def _unreachable(url: str, exc: Exception) -> GeneralError:
+    # httpx's timeouts often carry no message: name the exception then ("ReadTimeout").
+    return GeneralError(f"the JWKS at {url} could not be fetched: {str(exc) or type(exc).__name__}")
+
+
+class _LimitedBody:
+    """A JWKS response body collected chunk by chunk, refused once it passes the size limit
+    (a stream, so that a hostile issuer cannot make us hold more than the limit) or once the
+    fetch has taken longer than ``timeout`` in all: httpx's timeout bounds each network wait,
+    and an issuer trickling its body could otherwise hold the fetch, and its waiters, for long.
+    Checked as chunks arrive, so a fetch ends within ``timeout`` plus one network wait (httpx
+    has no overall timeout; headers trickled byte by byte are not caught).
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.data = bytearray()
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def add(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > MAX_JWKS_BYTES:
+            raise _too_large(self.url)
+        if time.monotonic() > self.deadline:
+            raise GeneralError(f"the JWKS at {self.url} took longer than {self.timeout} s")
+
+    def parse(self, response: httpx.Response) -> FetchedKeys:
+        """The keys in the body, cached as long as ``response``'s Cache-Control says."""
+        return parse_jwk_set(bytes(self.data), response.headers.get("cache-control"))
+
+
+ClientT = TypeVar("ClientT")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _VerifierBase(Generic[ClientT]):
+    """Settings, HTTP client and key cache, shared by the sync and the async verifier.
+
+    ``leeway``: seconds an expired token is still accepted (the issuer's default is 5).
+    ``refetch_cooldown``: at most one refetch per this many seconds for an unknown ``kid``.
+    ``timeout``: seconds for one fetch. ``client``: an httpx client to fetch with (else one is
+    made, and closed with the verifier). ``clock``: seconds since the epoch, like ``time.time``.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str,
+        *,
+        leeway: int = 5,
+        refetch_cooldown: float = 10.0,
+        timeout: float = 5.0,
+        client: ClientT | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # Bad settings are a ConfigError (a GeneralError) naming the setting, as Config's are.
+        if not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://")):
+            raise ConfigError(f"jwks_url must be an http(s) URL, not {jwks_url!r}")
+        if type(leeway) is not int or not 0 <= leeway <= 300:
+            raise ConfigError(f"leeway must be whole seconds from 0 to 300, not {leeway!r}")
+        if not _is_number(refetch_cooldown) or not 0 <= refetch_cooldown <= 3600:
+            raise ConfigError(
+                f"refetch_cooldown must be 0 to 3600 seconds, not {refetch_cooldown!r}"
+            )
+        if not _is_number(timeout) or not 0 < timeout <= 600:
+            raise ConfigError(
+                f"timeout must be more than 0 and at most 600 seconds, not {timeout!r}"
+            )
+        if not callable(clock):
+            raise ConfigError(f"clock must be a callable returning seconds, not {clock!r}")
+        self.jwks_url = jwks_url
+        self._leeway_ms = leeway * 1000
+        self._cooldown_ms = int(refetch_cooldown * 1000)
+        self._timeout = timeout
+        self._clock = clock
+        self._cache = _KeyCache()
+        self._own_client = client is None
+        self._client: ClientT = client if client is not None else self._new_client(_import_httpx())
+        self._lock = self._new_lock()  # one fetch at a time; see _KeyCache
+
+    def _new_lock(self) -> Any:
+        raise NotImplementedError
+
+    def _new_client(self, http: Any) -> ClientT:
+        """A client of this verifier's kind, made with the ``httpx`` module ``http``."""
+        raise NotImplementedError
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The ``kid``s of the cached key set (empty before the first fetch)."""
+        ring = self._cache.ring
+        return [] if ring is None else [key.kid for key in ring.keys]
+
+
+class RemoteVerifier(_VerifierBase["httpx.Client"]):
+    """Verify access tokens in a sync service, with only the issuer's JWKS URL (the options are
+    :class:`_VerifierBase`'s; use it as a context manager, or call :meth:`close`)."""
+
+    _lock: threading.Lock
+
+    def _new_lock(self) -> threading.Lock:
+        return threading.Lock()
+
+    def _new_client(self, http: Any) -> httpx.Client:
+        return cast("httpx.Client", http.Client())
+
+    def verify(
+        self,
+        access_token: object,
+        anti_csrf_token: str | None = None,
+        *,
+        require_anti_csrf: bool = False,
+    ) -> Session:
+        """The session ``access_token`` belongs to; :class:`TryRefreshTokenError` if it is
+        invalid, expired or its anti-CSRF token does not match, :class:`GeneralError` if the
+        keys cannot be fetched. ``require_anti_csrf``: a token that carries an anti-CSRF token
+        fails without one (cookie-mode requests that change state)."""
+        return run_flow(_verify_flow(self, access_token, anti_csrf_token, require_anti_csrf), self)
+
+    def _fetch(self, seen: int) -> None:
+        """See :class:`_FetchKeys`; the outcome is recorded before the lock is released."""
+        with self._lock:
+            if self._cache.attempts == seen:
+                started = self._now_ms()
+                self._cache.record(started, self._download(), self._cooldown_ms)
+
+    def _download(self) -> FetchedKeys | GeneralError:
+        """The key set, or why it could not be had (returned: it is an outcome to record)."""
+        http = _import_httpx()
+        body = _LimitedBody(self.jwks_url, self._timeout)
+        try:
+            with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
+                _check_response(response, self.jwks_url)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+            return body.parse(response)
+        except http.HTTPError as exc:
+            return _unreachable(self.jwks_url, exc)
+        except GeneralError as exc:
+            return exc
+
+    def close(self) -> None:
+        """Close the HTTP client, if this verifier made it."""
+        if self._own_client:
+            self._client.close()
+
+    def __enter__(self) -> RemoteVerifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
+    """:class:`RemoteVerifier` for asyncio services; concurrent callers share one fetch."""
+
+    _lock: asyncio.Lock
+
+    def _new_lock(self) -> asyncio.Lock:
+        return asyncio.Lock()
+
+    def _new_client(self, http: Any) -> httpx.AsyncClient:
+        return cast("httpx.AsyncClient", http.AsyncClient())
+
+    async def verify(
+        self,
+        access_token: object,
+        anti_csrf_token: str | None = None,
+        *,
+        require_anti_csrf: bool = False,
+    ) -> Session:
+        """See :meth:`RemoteVerifier.verify`."""
+        flow = _verify_flow(self, access_token, anti_csrf_token, require_anti_csrf)
+        return await arun_flow(flow, self)
+
+    async def _fetch(self, seen: int) -> None:
+        """See :meth:`RemoteVerifier._fetch`."""
+        async with self._lock:
+            if self._cache.attempts == seen:
+                started = self._now_ms()
+                self._cache.record(started, await self._download(), self._cooldown_ms)
+
+    async def _download(self) -> FetchedKeys | GeneralError:
+        """See :meth:`RemoteVerifier._download`."""
+        http = _import_httpx()
+        body = _LimitedBody(self.jwks_url, self._timeout)
+        try:
+            async with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
+                _check_response(response, self.jwks_url)
+                async for chunk in response.aiter_bytes():
+                    body.add(chunk)
+            return body.parse(response)
+        except http.HTTPError as exc:
+            return _unreachable(self.jwks_url, exc)
+        except GeneralError as exc:
+            return exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if this verifier made it."""
+        if self._own_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncRemoteVerifier:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
