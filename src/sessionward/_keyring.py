@@ -46,7 +46,7 @@ KeyRows = list[KeyRow]
 RowsSeen = frozenset[tuple[str, int | None]]  # (name, verify_window_ms) of each key row
 
 
-class Keys:
+class ProcessKeys:
     """The signing-key ring and the refresh-token cipher of one process.
 
     ``ring`` is replaced whole whenever keys are (re)loaded, so the verify path reads it without

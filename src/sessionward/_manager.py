@@ -52,7 +52,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-class By(TypedDict, total=False):
+class PresentedBy(TypedDict, total=False):
     """Who presents a login or a refresh, and how: the keyword arguments ``client=`` and
     ``proof=`` of ``create_new_session`` and ``refresh_session``."""
 
@@ -145,7 +145,11 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         self._drive(ready)
 
     def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None, **by: Unpack[By]
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        **by: Unpack[PresentedBy],
     ) -> SessionTokens:
         """Log ``user_id`` in: a new handle, a new token set, one new row.
 
@@ -161,7 +165,7 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
             promotion.get_session, access_token, anti_csrf_token
         )
 
-    def refresh_session(self, refresh_token: str, **by: Unpack[By]) -> SessionTokens:
+    def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
         """Rotate: new access, refresh, id-refresh and anti-CSRF tokens.
 
         ``client=``: who presents the token (the grace window serves a duplicate only to the
@@ -307,7 +311,11 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         await self._drive(ready)
 
     async def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None, **by: Unpack[By]
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        **by: Unpack[PresentedBy],
     ) -> SessionTokens:
         """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
@@ -322,7 +330,7 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
             return quick
         return await self._drive(promotion.get_session, access_token, anti_csrf_token)
 
-    async def refresh_session(self, refresh_token: str, **by: Unpack[By]) -> SessionTokens:
+    async def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
         """Rotate (see :meth:`SessionManager.refresh_session`)."""
         return await self._drive(
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")

@@ -15,7 +15,7 @@ from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 from sessionward._config import Config
 from sessionward._errors import GeneralError
 from sessionward._events import NO_HOOKS, Emission, SessionHooks
-from sessionward._keyring import Keys
+from sessionward._keyring import ProcessKeys
 from sessionward._proof import SeenProofs
 from sessionward._revocations import READ_MARGIN_MS, RevocationCache
 from sessionward._storage.execution import StoreFlow
@@ -48,7 +48,7 @@ class Context:
                 config.signing_key_table, config.refresh_token_table, config.revocation_table
             )
         )
-        self.keys = Keys(config, self.queries, self.now_ms)
+        self.keys = ProcessKeys(config, self.queries, self.now_ms)
         self.seen_proofs = SeenProofs()
         self.last_purge_ms: int | None = None
         self.leeway_ms = config.access_token_leeway * 1000

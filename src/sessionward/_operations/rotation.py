@@ -173,7 +173,7 @@ def _decide(
             binding=config.refresh_grace_binding,
             revoke_on_theft=config.revoke_session_on_theft,
         )
-        if row is not None and not (yield from _write(context, row, decision.change)):
+        if row is not None and not (yield from _decision_holds(context, row, decision.change)):
             continue  # the row moved on meanwhile: read it again, decide again
         if decision.outcome is RefreshOutcome.UNAUTHORISED:
             raise UnauthorisedError("the session was revoked or has expired")
@@ -185,8 +185,9 @@ def _decide(
     raise contention()
 
 
-def _write(context: Context, row: SessionRow, change: RowUpdate) -> StoreFlow[bool]:
-    """Apply a decision's change to the row as read; True if there was none to apply."""
+def _decision_holds(context: Context, row: SessionRow, change: RowUpdate) -> StoreFlow[bool]:
+    """Whether a decision taken on ``row`` still holds: it changes nothing, or its
+    compare-and-set write applied. False: the row moved on since it was read."""
     if change.new_hash_2 is None and not change.delete:
         return True
     return (yield from context.queries.apply_change(row, change))
