@@ -39,6 +39,7 @@ from sessionward._models import (
 )
 from sessionward._proof import ProofKey, ProofOfPossession
 from sessionward._remote import AsyncRemoteVerifier, RemoteVerifier
+from sessionward._storage.engines import prepare_galera
 
 __version__ = "0.1.0"
 
@@ -79,4 +80,5 @@ __all__ = [
     "fresh_login",
     "has_role",
     "payload_has",
+    "prepare_galera",
 ]
