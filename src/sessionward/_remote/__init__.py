@@ -29,13 +29,10 @@ is made, so ``import sessionward`` never needs it.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sessionward._errors import (
@@ -48,77 +45,20 @@ from sessionward._errors import (
 from sessionward._flows import Flow, Step, arun_flow, perform, run_flow
 from sessionward._models import Session
 from sessionward._protocol import csrf_matches
+from sessionward._remote.fetching import LimitedBody, check_response, import_httpx, unreachable
+from sessionward._remote.keyset import FetchedKeys
 from sessionward._tokens.access import (
     InvalidAccessToken,
     UnknownSigningKey,
     read_header,
     verify_access_token,
 )
-from sessionward._tokens.algorithms import KeyFormatError, public_key_from_jwk
-from sessionward._tokens.keys import KeyRing, ring_of, verifying_key
+from sessionward._tokens.keys import KeyRing
 
 if TYPE_CHECKING:
     import httpx
 
 logger = logging.getLogger("sessionward.remote")
-
-DEFAULT_MAX_AGE_S = 300  # when the JWKS response says nothing about caching
-MAX_MAX_AGE_S = 3600  # a longer max-age is shortened to this: keys must not be trusted for days
-MAX_JWKS_BYTES = 256 * 1024  # a larger response is refused before it is parsed
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})\"?", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchedKeys:
-    """A parsed JWK Set: the keys that verify, and for how many seconds they may be cached."""
-
-    ring: KeyRing
-    max_age_s: int
-    skipped: int  # JWKs ignored as unusable (unknown type, symmetric, malformed)
-
-
-def cache_lifetime_s(cache_control: str | None) -> int:
-    """Seconds a JWKS response may be cached: its ``max-age`` (1 s to one hour); the default
-    when it gives none; 1 s for ``no-store``/``no-cache`` (re-read at most once a second)."""
-    if not cache_control:
-        return DEFAULT_MAX_AGE_S
-    lowered = cache_control.lower()
-    if "no-store" in lowered or "no-cache" in lowered:
-        return 1
-    match = _MAX_AGE.search(cache_control)
-    if match is None:
-        return DEFAULT_MAX_AGE_S
-    return max(1, min(int(match.group(1)), MAX_MAX_AGE_S))
-
-
-def parse_jwk_set(body: bytes, cache_control: str | None) -> FetchedKeys:
-    """The verifying keys of a JWK Set response; :class:`GeneralError` if it is not one.
-
-    Keys this library cannot use are skipped (a set may hold encryption keys, or keys for other
-    consumers). A ``kid`` given twice is dropped entirely: which key it names would be a guess.
-    """
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        raise GeneralError("the JWKS response is not JSON") from None
-    if type(document) is not dict or type(document.get("keys")) is not list:
-        raise GeneralError("the JWKS response is not a JWK Set (no 'keys' list)")
-    found: dict[str, Any] = {}
-    ambiguous: set[str] = set()
-    skipped = 0
-    for jwk in document["keys"]:
-        try:
-            kid, algorithm, public = public_key_from_jwk(jwk)
-        except KeyFormatError:
-            skipped += 1
-            continue
-        if kid in found:
-            ambiguous.add(kid)
-        found[kid] = verifying_key(kid, public, algorithm)
-    for kid in ambiguous:
-        del found[kid]
-    skipped += len(ambiguous)
-    return FetchedKeys(ring_of(found.values()), cache_lifetime_s(cache_control), skipped)
 
 
 class _KeyCache:
@@ -267,60 +207,6 @@ def _verify_flow(
     return Session(claims.handle, claims.user_id, claims.payload)
 
 
-def _import_httpx() -> Any:
-    try:
-        import httpx
-    except ImportError:
-        raise GeneralError(
-            "a remote verifier needs httpx: pip install 'sessionward[client]'"
-        ) from None
-    return httpx
-
-
-def _check_response(response: httpx.Response, url: str) -> None:
-    if response.status_code != 200:
-        raise GeneralError(f"the JWKS at {url} answered HTTP {response.status_code}")
-    declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-        raise _too_large(url)
-
-
-def _too_large(url: str) -> GeneralError:
-    return GeneralError(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
-
-
-def _unreachable(url: str, exc: Exception) -> GeneralError:
-    # httpx's timeouts often carry no message: name the exception then ("ReadTimeout").
-    return GeneralError(f"the JWKS at {url} could not be fetched: {str(exc) or type(exc).__name__}")
-
-
-class _LimitedBody:
-    """A JWKS response body collected chunk by chunk, refused once it passes the size limit
-    (a stream, so that a hostile issuer cannot make us hold more than the limit) or once the
-    fetch has taken longer than ``timeout`` in all: httpx's timeout bounds each network wait,
-    and an issuer trickling its body could otherwise hold the fetch, and its waiters, for long.
-    Checked as chunks arrive, so a fetch ends within ``timeout`` plus one network wait (httpx
-    has no overall timeout; headers trickled byte by byte are not caught).
-    """
-
-    def __init__(self, url: str, timeout: float) -> None:
-        self.url = url
-        self.data = bytearray()
-        self.timeout = timeout
-        self.deadline = time.monotonic() + timeout
-
-    def add(self, chunk: bytes) -> None:
-        self.data += chunk
-        if len(self.data) > MAX_JWKS_BYTES:
-            raise _too_large(self.url)
-        if time.monotonic() > self.deadline:
-            raise GeneralError(f"the JWKS at {self.url} took longer than {self.timeout} s")
-
-    def parse(self, response: httpx.Response) -> FetchedKeys:
-        """The keys in the body, cached as long as ``response``'s Cache-Control says."""
-        return parse_jwk_set(bytes(self.data), response.headers.get("cache-control"))
-
-
 ClientT = TypeVar("ClientT")
 
 
@@ -369,7 +255,7 @@ class _VerifierBase(Generic[ClientT]):
         self._clock = clock
         self._cache = _KeyCache()
         self._own_client = client is None
-        self._client: ClientT = client if client is not None else self._new_client(_import_httpx())
+        self._client: ClientT = client if client is not None else self._new_client(import_httpx())
         self._lock = self._new_lock()  # one fetch at a time; see _KeyCache
 
     def _new_lock(self) -> Any:
@@ -423,16 +309,16 @@ class RemoteVerifier(_VerifierBase["httpx.Client"]):
 
     def _download(self) -> FetchedKeys | GeneralError:
         """The key set, or why it could not be had (returned: it is an outcome to record)."""
-        http = _import_httpx()
-        body = _LimitedBody(self.jwks_url, self._timeout)
+        http = import_httpx()
+        body = LimitedBody(self.jwks_url, self._timeout)
         try:
             with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
-                _check_response(response, self.jwks_url)
+                check_response(response, self.jwks_url)
                 for chunk in response.iter_bytes():
                     body.add(chunk)
             return body.parse(response)
         except http.HTTPError as exc:
-            return _unreachable(self.jwks_url, exc)
+            return unreachable(self.jwks_url, exc)
         except GeneralError as exc:
             return exc
 
@@ -479,16 +365,16 @@ class AsyncRemoteVerifier(_VerifierBase["httpx.AsyncClient"]):
 
     async def _download(self) -> FetchedKeys | GeneralError:
         """See :meth:`RemoteVerifier._download`."""
-        http = _import_httpx()
-        body = _LimitedBody(self.jwks_url, self._timeout)
+        http = import_httpx()
+        body = LimitedBody(self.jwks_url, self._timeout)
         try:
             async with self._client.stream("GET", self.jwks_url, timeout=self._timeout) as response:
-                _check_response(response, self.jwks_url)
+                check_response(response, self.jwks_url)
                 async for chunk in response.aiter_bytes():
                     body.add(chunk)
             return body.parse(response)
         except http.HTTPError as exc:
-            return _unreachable(self.jwks_url, exc)
+            return unreachable(self.jwks_url, exc)
         except GeneralError as exc:
             return exc
 
