@@ -13,7 +13,7 @@ performs with its own httpx client. A token with an unknown ``kid`` refetches th
 once per ``refetch_cooldown``; an HS256 token never does (no JWK Set can verify it).
 
 When the issuer is down or hangs, one fetch is in flight at a time and every caller that needed
-it waits for that one and takes its outcome (see :class:`_KeyCache`): a failed or timed-out fetch
+it waits for that one and takes its outcome (see :class:`KeyCache`): a failed or timed-out fetch
 sends them all on with the cached keys at once (or, with none cached yet, with that fetch's
 error), and the next fetch waits for the cooldown. So no request waits longer than one fetch
 ``timeout``, and a hanging issuer sees one fetch per cooldown, not one per request.
@@ -29,7 +29,6 @@ is made, so ``import sessionward`` never needs it.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +44,7 @@ from sessionward._errors import (
 from sessionward._flows import Flow, Step, arun_flow, perform, run_flow
 from sessionward._models import Session
 from sessionward._protocol import csrf_matches
+from sessionward._remote.cache import KeyCache
 from sessionward._remote.fetching import LimitedBody, check_response, import_httpx, unreachable
 from sessionward._remote.keyset import FetchedKeys
 from sessionward._tokens.access import (
@@ -57,69 +57,6 @@ from sessionward._tokens.keys import KeyRing
 
 if TYPE_CHECKING:
     import httpx
-
-logger = logging.getLogger("sessionward.remote")
-
-
-class _KeyCache:
-    """What a verifier knows: the last key set, until when it is fresh, its last fetch's start
-    and, if that fetch failed, why.
-
-    ``attempts`` counts finished fetches, failed ones included. A caller that finds the cache
-    stale notes the count before it queues for the fetch lock; if the count has moved once it
-    holds the lock, a fetch finished while it waited and its outcome answers this caller too
-    (single flight). Counting failures matters: if only successes counted, every caller queued
-    behind a hanging issuer would make its own fetch in turn, each waiting a whole timeout.
-    """
-
-    __slots__ = ("attempts", "failure", "fresh_until_ms", "last_fetch_ms", "ring")
-
-    def __init__(self) -> None:
-        self.ring: KeyRing | None = None
-        self.fresh_until_ms = 0
-        self.last_fetch_ms: int | None = None
-        self.failure: str | None = None
-        self.attempts = 0
-
-    def record(
-        self, started_ms: int, outcome: FetchedKeys | GeneralError, cooldown_ms: int
-    ) -> None:
-        """Take in the outcome of a fetch that started at ``started_ms``.
-
-        Called by the fetching caller while it still holds the fetch lock, so that a waiter
-        which sees ``attempts`` move also sees the outcome. A failure keeps the cached keys (or
-        none) for one cooldown: until then every caller gets them (or the failure) at once, and
-        the issuer is asked again only after it. Logged here, once per fetch, not per waiter.
-        """
-        self.last_fetch_ms = started_ms
-        if isinstance(outcome, GeneralError):
-            self.failure = str(outcome)
-            self.fresh_until_ms = started_ms + cooldown_ms
-            kept = "keeping the cached keys" if self.ring is not None else "no keys to verify with"
-            logger.warning(
-                "sessionward: JWKS fetch failed, %s; next try in %d ms: %s",
-                kept,
-                cooldown_ms,
-                outcome,
-            )
-        else:
-            if outcome.skipped:
-                logger.info(
-                    "sessionward: the JWK Set had %d key(s) this library cannot use",
-                    outcome.skipped,
-                )
-            self.failure = None
-            self.ring = outcome.ring
-            self.fresh_until_ms = started_ms + outcome.max_age_s * 1000
-        self.attempts += 1
-
-    def usable_ring(self) -> KeyRing:
-        """The keys to verify with; with none, the last fetch's failure, as a new
-        :class:`GeneralError` for each caller (one exception object raised in many threads
-        would share, and grow, one traceback)."""
-        if self.ring is None:
-            raise GeneralError(self.failure or "the JWKS has not been fetched")
-        return self.ring
 
 
 class _FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
@@ -141,9 +78,7 @@ class _FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
 VerifyFlow = Flow["RemoteVerifier", "AsyncRemoteVerifier", Session]
 
 
-def _refresh_keys(
-    cache: _KeyCache, seen: int
-) -> Flow[RemoteVerifier, AsyncRemoteVerifier, KeyRing]:
+def _refresh_keys(cache: KeyCache, seen: int) -> Flow[RemoteVerifier, AsyncRemoteVerifier, KeyRing]:
     """The keys after one fetch (this caller's, or the one it waited for): new ones, the cached
     ones if it failed, or, with none cached, the fetch's :class:`GeneralError`."""
     yield from perform(_FetchKeys(seen))
@@ -171,7 +106,7 @@ def _verify_flow(
 ) -> VerifyFlow:
     """The whole of verify: keys fresh enough, signature, claims, anti-CSRF.
 
-    The fetch count is read before anything else of the cache (see :class:`_KeyCache`): a fetch
+    The fetch count is read before anything else of the cache (see :class:`KeyCache`): a fetch
     that finishes in between then either shows as fresh keys or moves the count, and either way
     this caller does not fetch again.
     """
@@ -253,10 +188,10 @@ class _VerifierBase(Generic[ClientT]):
         self._cooldown_ms = int(refetch_cooldown * 1000)
         self._timeout = timeout
         self._clock = clock
-        self._cache = _KeyCache()
+        self._cache = KeyCache()
         self._own_client = client is None
         self._client: ClientT = client if client is not None else self._new_client(import_httpx())
-        self._lock = self._new_lock()  # one fetch at a time; see _KeyCache
+        self._lock = self._new_lock()  # one fetch at a time; see KeyCache
 
     def _new_lock(self) -> Any:
         raise NotImplementedError
