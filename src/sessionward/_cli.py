@@ -195,7 +195,7 @@ def table_problems(config: Config) -> list[str]:
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sessionward._storage.schema import build_tables
+    from sessionward._storage.schema import build_tables, missing_columns
 
     sqlite_file = _sqlite_file(config)
     folder = _missing_sqlite_folder(config)
@@ -218,7 +218,7 @@ def table_problems(config: Config) -> list[str]:
                 problems.append(f"table {table.name!r} is missing")
                 continue
             columns = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c.name for c in table.columns if c.name not in columns]
+            missing = [c.name for c in missing_columns(columns, table)]
             if missing:
                 problems.append(f"table {table.name!r} lacks column(s) {', '.join(missing)}")
     except SQLAlchemyError as exc:
