@@ -78,24 +78,17 @@ def _add_database_options(group: Any, *, tables: bool) -> None:
     )
     if not tables:
         return
-    group.add_argument(
-        "--signing-key-table",
-        metavar="NAME",
-        default=env.get(ENV_SIGNING_KEY_TABLE) or "signing_key",
-        help=f"the key table (default: ${ENV_SIGNING_KEY_TABLE} or signing_key)",
-    )
-    group.add_argument(
-        "--refresh-token-table",
-        metavar="NAME",
-        default=env.get(ENV_REFRESH_TOKEN_TABLE) or "refresh_token",
-        help=f"the session table (default: ${ENV_REFRESH_TOKEN_TABLE} or refresh_token)",
-    )
-    group.add_argument(
-        "--revocation-table",
-        metavar="NAME",
-        default=env.get(ENV_REVOCATION_TABLE) or "session_revocation",
-        help=f"the revocation table (default: ${ENV_REVOCATION_TABLE} or session_revocation)",
-    )
+    for flag, env_name, default, what in (
+        ("--signing-key-table", ENV_SIGNING_KEY_TABLE, "signing_key", "key"),
+        ("--refresh-token-table", ENV_REFRESH_TOKEN_TABLE, "refresh_token", "session"),
+        ("--revocation-table", ENV_REVOCATION_TABLE, "session_revocation", "revocation"),
+    ):
+        group.add_argument(
+            flag,
+            metavar="NAME",
+            default=env.get(env_name) or default,
+            help=f"the {what} table (default: ${env_name} or {default})",
+        )
     group.add_argument(
         "--signing-key-rotation-interval",
         metavar="SECONDS",
