@@ -58,6 +58,32 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
     assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
 
 
+def test_check_names_the_columns_an_older_table_lacks_and_create_tables_adds_them(
+    db: Db, capsys: Any
+) -> None:
+    """One rule (schema.missing_columns) for what check reports and create-tables adds."""
+    from sqlalchemy import create_engine, text
+
+    from sessionward._storage.engines import resolve_url
+
+    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    sessions = db.tables["refresh_token_table"]
+    engine = create_engine(resolve_url(db.url, asynchronous=False))
+    try:
+        with engine.begin() as conn:  # as a sessionward without mark_fresh made it
+            conn.execute(text(f"ALTER TABLE {sessions} DROP COLUMN authenticated_at"))
+    finally:
+        engine.dispose()
+
+    code, out, err = cli(capsys, "check", *db.options)
+    assert (code, out) == (EXIT_DATABASE, "")
+    assert f"table {sessions!r} lacks column(s) authenticated_at" in err
+    assert "sessionward create-tables" in err
+
+    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    assert cli(capsys, "check", *db.options)[0] == EXIT_OK
+
+
 def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
     firefox = ClientContext(
         "203.0.113.7", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0"

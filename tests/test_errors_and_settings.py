@@ -211,7 +211,7 @@ def test_no_module_defines_a_bare_exception_subclass() -> None:
                 bases = {ast.unparse(base) for base in node.bases}
                 if bases == {"Exception"}:
                     bare.append(f"{path.relative_to(SRC)}:{node.name}")
-    assert sorted(bare) == ["errors.py:SessionError", "errors.py:_InternalError"]
+    assert sorted(bare) == ["_errors.py:SessionError", "_errors.py:_InternalError"]
 
 
 # --- one unit per kind: seconds, with deprecated aliases -------------------------------

@@ -19,6 +19,7 @@ between (the store then reads again and decides again).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -370,6 +371,13 @@ SESSION_ROW_COLUMNS = (
 )
 
 
+def missing_columns(present_names: Collection[str], table: Table) -> list[Column[Any]]:
+    """The columns this version defines for ``table`` that are not among ``present_names`` (the
+    column names the database has): the one rule for what ``check`` reports and
+    ``create_tables`` adds."""
+    return [column for column in table.columns if column.name not in present_names]
+
+
 def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
     """Add to existing tables the nullable columns this version defines and they lack.
 
@@ -383,8 +391,8 @@ def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
     for table in metadata.sorted_tables:
         present = {c["name"] for c in inspect(conn).get_columns(table.name)}
         conn.commit()
-        for column in table.columns:
-            if column.name in present or not column.nullable:
+        for column in missing_columns(present, table):
+            if not column.nullable:
                 continue
             ddl = CreateColumn(column).compile(dialect=conn.dialect)
             statement = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {ddl}"
