@@ -178,7 +178,7 @@ def prepare_database(backend: str, url: str) -> None:
     """Create the bench database if missing and drop the bench tables of earlier runs."""
     from sqlalchemy import create_engine, text
 
-    from sessionward.storage.engines import resolve_url
+    from sessionward._storage.engines import resolve_url
 
     parsed = resolve_url(url, asynchronous=False)
     if backend != "sqlite":

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from benchmarks.common import prepare_database, sample_tasks, sample_threads  # noqa: E402
 from sessionward import AsyncSessionManager, SessionManager  # noqa: E402
-from sessionward.models import SessionTokens, VerifiedSession  # noqa: E402
+from sessionward._models import SessionTokens, VerifiedSession  # noqa: E402
 
 SCRIPT = REPO / "scripts" / "galera-cluster.sh"
 DATABASE = "sessionward_bench"

@@ -194,9 +194,9 @@ def bench_asymmetric(res: Results, mode: Mode, tmp: Path) -> None:
 def _bench_algorithm(res: Results, mode: Mode, tmp: Path, algorithm: str) -> None:
     import jwt
 
-    from sessionward.encoding import from_b64url_canonical
-    from sessionward.tokens.access import AccessContent, sign_access_token
-    from sessionward.tokens.algorithms import generate_private_key
+    from sessionward._encoding import from_b64url_canonical
+    from sessionward._tokens.access import AccessContent, sign_access_token
+    from sessionward._tokens.algorithms import generate_private_key
 
     plain = {**SETTINGS, "revocation_check": "none"}
     url = backend_url("sqlite", tmp).replace(".sqlite3", f"-{algorithm}.sqlite3")
@@ -262,7 +262,7 @@ def bench_proof_of_possession(res: Results, mode: Mode, url: str) -> None:
     """What binding a session to a key costs: one ECDSA P-256 verify per refresh (none per
     request), shown alone and inside a sequential rotation on SQLite (where the database costs
     least, so the proof's share is largest), against the same rotation unbound."""
-    from sessionward.proof import SEEN_LIMIT, ProofKey, ProofOfPossession, SeenProofs, verify_proof
+    from sessionward._proof import SEEN_LIMIT, ProofKey, ProofOfPossession, SeenProofs, verify_proof
 
     key = ProofKey()
     refresh_url = "https://bench.example/session/refresh"
@@ -320,7 +320,7 @@ def _label(count: int) -> str:
 def _fill(cache: Any, count: int, life_ms: int) -> None:
     """``count`` live revocations in ``cache``, revoked over the last hour as logouts are (the
     cache only: what a logout's cost could grow with is the cache, which verify reads)."""
-    from sessionward.revocations import Revocation
+    from sessionward._revocations import Revocation
 
     now = int(time.time() * 1000)
     start = now - 3_600_000
@@ -338,7 +338,7 @@ def bench_revocation_cache(res: Results, mode: Mode) -> None:
     """``RevocationCache.learn`` of one revocation, what every logout, sign-out, theft and
     eviction does in the process (on the event loop, for the async manager), with 10 and with
     100,000 live revocations; the second row's ratio is to the first."""
-    from sessionward.revocations import Revocation, RevocationCache
+    from sessionward._revocations import Revocation, RevocationCache
 
     life = 3_615_000  # the default validity + leeway + read margin
     for count in LIVE_REVOCATIONS:
@@ -578,7 +578,7 @@ def bench_original(res: Results, mode: Mode) -> None:
         return
     from sqlalchemy import create_engine, text
 
-    from sessionward.storage.engines import resolve_url
+    from sessionward._storage.engines import resolve_url
 
     parsed = resolve_url(MYSQL_URL, asynchronous=False)
     admin = create_engine(parsed.set(database="mysql"), isolation_level="AUTOCOMMIT")

@@ -12,9 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
-from sessionward import AsyncSessionManager
-from sessionward.clients import FORWARDED_HEADERS
-from sessionward.config import ALGORITHMS
+from sessionward import ALGORITHMS, FORWARDED_HEADERS, AsyncSessionManager
 from sessionward.demo.api import SessionDep, demo_router
 from sessionward.integrations.starlette import Sessionward
 

@@ -8,12 +8,9 @@ import sys
 from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sessionward import SessionManager
-from sessionward.claims import fresh_login, has_role
-from sessionward.clients import FORWARDED_HEADERS
-from sessionward.config import ALGORITHMS
+from sessionward import ALGORITHMS, FORWARDED_HEADERS, SessionManager, fresh_login, has_role
+from sessionward.integrations import parse_json_body
 from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
-from sessionward.validation import parse_json_body
 
 MAX_USER_ID_LENGTH = 128
 

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sessionward import AsyncSessionManager, Config, SessionManager
-from sessionward.storage.engines import resolve_url
+from sessionward._storage.engines import resolve_url
 
 MYSQL_URL = os.environ.get(
     "SESSIONWARD_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/sessionward_test"
@@ -310,6 +310,6 @@ def driver_statements(monkeypatch: pytest.MonkeyPatch) -> DriverStatements:
 
 def read_row(manager: Any, handle: str) -> Any:
     """The session row as stored (a SessionRow, or None), read through the manager's store."""
-    from sessionward.flows import run_flow
+    from sessionward._flows import run_flow
 
     return run_flow(manager._context.queries.read_session(handle), manager.store)

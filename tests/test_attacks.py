@@ -11,8 +11,8 @@ import logging
 import jwt
 import pytest
 
-import sessionward.tokens.access as access_module
-import sessionward.tokens.refresh as refresh_module
+import sessionward._tokens.access as access_module
+import sessionward._tokens.refresh as refresh_module
 from sessionward import (
     SessionManager,
     TokenTheftDetectedError,

@@ -15,7 +15,7 @@ from sessionward import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.storage.engines import make_sync_engine
+from sessionward._storage.engines import make_sync_engine
 
 
 @pytest.fixture

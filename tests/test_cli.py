@@ -1,6 +1,6 @@
 """The ``sessionward`` command: every subcommand, its output, its errors and its exit codes.
 
-Most tests call :func:`sessionward.cli.run` in-process on a temp SQLite file (fast); the data
+Most tests call :func:`sessionward._cli.run` in-process on a temp SQLite file (fast); the data
 commands also run on MariaDB and PostgreSQL with tables of their own, and a few tests start the
 real command as a subprocess to check the entry point and stderr.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from sessionward import ClientContext, SessionManager
-from sessionward.cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
+from sessionward._cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
 from .conftest import Db, unique_tables
 
@@ -56,6 +56,32 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
     assert out.startswith("ok:")
     # Idempotent: a second create is fine.
     assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+
+
+def test_check_names_the_columns_an_older_table_lacks_and_create_tables_adds_them(
+    db: Db, capsys: Any
+) -> None:
+    """One rule (schema.missing_columns) for what check reports and create-tables adds."""
+    from sqlalchemy import create_engine, text
+
+    from sessionward._storage.engines import resolve_url
+
+    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    sessions = db.tables["refresh_token_table"]
+    engine = create_engine(resolve_url(db.url, asynchronous=False))
+    try:
+        with engine.begin() as conn:  # as a sessionward without mark_fresh made it
+            conn.execute(text(f"ALTER TABLE {sessions} DROP COLUMN authenticated_at"))
+    finally:
+        engine.dispose()
+
+    code, out, err = cli(capsys, "check", *db.options)
+    assert (code, out) == (EXIT_DATABASE, "")
+    assert f"table {sessions!r} lacks column(s) authenticated_at" in err
+    assert "sessionward create-tables" in err
+
+    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    assert cli(capsys, "check", *db.options)[0] == EXIT_OK
 
 
 def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:

@@ -18,10 +18,10 @@ from sessionward import (
     TokenTheftDetectedError,
     UnauthorisedError,
 )
-from sessionward.clients import client_ip, network_of, parse_networks, same_client
-from sessionward.events import SessionHooks
-from sessionward.proof import ProofKey, ProofOfPossession
-from sessionward.protocol import TheftReason
+from sessionward._clients import client_ip, network_of, parse_networks, same_client
+from sessionward._events import SessionHooks
+from sessionward._proof import ProofKey, ProofOfPossession
+from sessionward._protocol import TheftReason
 from tests.conftest import FakeClock, read_row
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -203,7 +203,7 @@ def test_only_the_configured_forwarding_header_is_read():
     other way round): that header names whatever the client likes, so it is never read, not
     even preferred "when present"."""
     from sessionward import Config
-    from sessionward.transport import client_context
+    from sessionward._transport import client_context
 
     class Request:
         peer_address = "127.0.0.2"

@@ -16,8 +16,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from sessionward import AsyncSessionManager, Config
+from sessionward._events import NO_HOOKS, SessionHooks
 from sessionward.demo import DemoEvents, DemoOptions, create_demo_app
-from sessionward.events import NO_HOOKS, SessionHooks
 from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, WebApp
 from tests.web import test_claims as claims
 from tests.web import test_devices_over_http as devices

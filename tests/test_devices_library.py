@@ -232,7 +232,7 @@ def test_access_tokens_never_outlive_the_absolute_lifetime(make_manager: Any, cl
 
 def test_the_revocation_table_stays_small(manager: SessionManager, clock: FakeClock):
     """Rows are purged once no access token they concern can live, without the weekly purge."""
-    from sessionward.flows import run_flow
+    from sessionward._flows import run_flow
 
     def rows() -> int:
         every = manager._context.queries.revocations_since(0, 0)  # drop_after > 0: all rows

@@ -35,21 +35,21 @@ from sessionward import (
     TokenTheftDetectedError,
     TryRefreshTokenError,
 )
-from sessionward.cli import EXIT_OK, EXIT_USAGE, CliError, run
-from sessionward.errors import (
+from sessionward._cli import EXIT_OK, EXIT_USAGE, CliError, run
+from sessionward._errors import (
     ANTI_CSRF_MISMATCH,
     ANTI_CSRF_MISSING,
     AntiCsrfReason,
     TheftReason,
     _InternalError,
 )
-from sessionward.events import RevokeReason
-from sessionward.proof import InvalidProof
-from sessionward.tokens.access import InvalidAccessToken, UnknownSigningKey
-from sessionward.tokens.algorithms import KeyFormatError
-from sessionward.tokens.keys import UnusableKeyRow
-from sessionward.tokens.refresh import InvalidRefreshToken
-from sessionward.transport import reply_for
+from sessionward._events import RevokeReason
+from sessionward._proof import InvalidProof
+from sessionward._tokens.access import InvalidAccessToken, UnknownSigningKey
+from sessionward._tokens.algorithms import KeyFormatError
+from sessionward._tokens.keys import UnusableKeyRow
+from sessionward._tokens.refresh import InvalidRefreshToken
+from sessionward._transport import reply_for
 
 from .conftest import Db, unique_tables
 
@@ -211,7 +211,7 @@ def test_no_module_defines_a_bare_exception_subclass() -> None:
                 bases = {ast.unparse(base) for base in node.bases}
                 if bases == {"Exception"}:
                     bare.append(f"{path.relative_to(SRC)}:{node.name}")
-    assert sorted(bare) == ["errors.py:SessionError", "errors.py:_InternalError"]
+    assert sorted(bare) == ["_errors.py:SessionError", "_errors.py:_InternalError"]
 
 
 # --- one unit per kind: seconds, with deprecated aliases -------------------------------

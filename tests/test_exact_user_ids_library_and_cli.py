@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager
-from sessionward.cli import EXIT_OK, run
+from sessionward._cli import EXIT_OK, run
 
 from .conftest import Db
 

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select, table
 
 from sessionward import GeneralError
-from sessionward.flows import run_flow
-from sessionward.storage.execution import MAX_CONFLICT_RETRIES, Result, execute
-from sessionward.storage.failures import Failure, classify, is_database_error
+from sessionward._flows import run_flow
+from sessionward._storage.execution import MAX_CONFLICT_RETRIES, Result, execute
+from sessionward._storage.failures import Failure, classify, is_database_error
 
 
 @pytest.mark.parametrize(

@@ -40,11 +40,11 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from sessionward import Config, SessionTokens
-from sessionward.errors import GeneralError
-from sessionward.events import NO_HOOKS
-from sessionward.storage import prepare_galera
-from sessionward.storage.engines import GALERA_SYNC_WAIT, resolve_url
-from sessionward.storage.failures import Failure, classify
+from sessionward._errors import GeneralError
+from sessionward._events import NO_HOOKS
+from sessionward._storage import prepare_galera
+from sessionward._storage.engines import GALERA_SYNC_WAIT, resolve_url
+from sessionward._storage.failures import Failure, classify
 from tests.conftest import drop_tables, ensure_database, unique_tables
 from tests.hardening.test_faults import assert_generic_500_keeps_cookies
 from tests.hardening.test_races import peak_in_flight, row_count
@@ -253,8 +253,8 @@ def session_sync_wait(nodes: Nodes, node: int) -> int:
     """wsrep_sync_wait of a connection from the node's store pool, read through that store."""
     from sqlalchemy import literal_column, select
 
-    from sessionward.flows import arun_flow, run_flow
-    from sessionward.storage.execution import execute
+    from sessionward._flows import arun_flow, run_flow
+    from sessionward._storage.execution import execute
 
     flow = execute(
         select(literal_column("@@session.wsrep_sync_wait")), {}, lambda r: int(r.rows[0][0])
@@ -269,7 +269,7 @@ def session_sync_wait(nodes: Nodes, node: int) -> int:
 def test_operator_bits_are_kept_and_other_servers_untouched(galera_urls: list[str]) -> None:
     """The engine adds bits 1 and 2 to the node's own wsrep_sync_wait (here 4, INSERTs) rather
     than replacing it; on a MariaDB without Galera it sets nothing."""
-    from sessionward.storage.engines import make_sync_engine
+    from sessionward._storage.engines import make_sync_engine
 
     def session_value(url: str) -> int:
         engine = make_sync_engine(url)

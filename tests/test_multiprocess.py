@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from sessionward import Config, SessionManager
-from sessionward.storage.engines import resolve_url
-from sessionward.storage.schema import build_tables
+from sessionward._storage.engines import resolve_url
+from sessionward._storage.schema import build_tables
 from tests.conftest import drop_tables, ensure_database, unique_tables
 from tests.support.mp_worker import run_worker, start_on_new_sqlite_file
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sessionward import AsyncSessionManager, InvalidArgumentError, SessionManager
-from sessionward.validation import to_json
+from sessionward._validation import to_json
 
 MAX_JSON_DEPTH = 64  # the documented limit (docs/security.md, README), not imported: a test of it
 

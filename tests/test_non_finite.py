@@ -23,7 +23,7 @@ from sessionward import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.proof import ProofKey, ProofOfPossession, token_hash
+from sessionward._proof import ProofKey, ProofOfPossession, token_hash
 from tests.conftest import FakeClock
 
 LOGIN_URL = "https://app.example/login"

@@ -34,9 +34,9 @@ import pytest
 import typing_extensions
 
 from sessionward import AsyncSessionManager, Config, SessionManager
+from sessionward._remote import AsyncRemoteVerifier, RemoteVerifier
 from sessionward.integrations import AsyncRequestSession, RequestSession
 from sessionward.integrations import django as django_integration
-from sessionward.remote import AsyncRemoteVerifier, RemoteVerifier
 
 # The Python protocol's own renaming, the same for every pair.
 PROTOCOL_RENAMES = {"__enter__": "__aenter__", "__exit__": "__aexit__"}

@@ -17,9 +17,9 @@ from sessionward import (
     TokenTheftDetectedError,
     UnauthorisedError,
 )
-from sessionward.encoding import from_b64url
-from sessionward.operations.minting import child_refresh_token
-from sessionward.tokens.refresh import RefreshClaims
+from sessionward._encoding import from_b64url
+from sessionward._operations.minting import child_refresh_token
+from sessionward._tokens.refresh import RefreshClaims
 from tests.conftest import FakeClock
 
 

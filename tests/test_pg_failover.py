@@ -31,8 +31,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sessionward import SessionTokens
-from sessionward.errors import GeneralError
-from sessionward.storage.engines import make_sync_engine
+from sessionward._errors import GeneralError
+from sessionward._storage.engines import make_sync_engine
 from tests.conftest import drop_tables, unique_tables
 from tests.hardening.test_faults import fails_general
 from tests.hardening.test_races import row_count

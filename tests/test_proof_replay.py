@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from sessionward import ClientContext, SessionManager, TokenTheftDetectedError
-from sessionward.proof import ProofKey, ProofOfPossession, SeenProofs
+from sessionward._proof import ProofKey, ProofOfPossession, SeenProofs
 from tests.conftest import FakeClock
 
 VICTIM = ClientContext("203.0.113.10", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
@@ -181,8 +181,8 @@ def test_eight_threads_on_a_full_cache_accept_each_id_exactly_once(
 
 def test_a_full_replay_cache_is_answered_503_not_500() -> None:
     """A process refusing one more proof id is a temporary refusal, not a server error."""
-    from sessionward.proof import TooManyProofsError
-    from sessionward.transport import reply_for
+    from sessionward._proof import TooManyProofsError
+    from sessionward._transport import reply_for
 
     reply = reply_for(TooManyProofsError("too many proofs in flight; retry shortly"), 440)
     assert reply.status == 503

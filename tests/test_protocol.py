@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sessionward.models import ClientContext, KeyRow, SessionRow
-from sessionward.protocol import (
+from sessionward._models import ClientContext
+from sessionward._protocol import (
     Presentation,
     PromotionOutcome,
     RefreshOutcome,
@@ -20,7 +20,8 @@ from sessionward.protocol import (
     decide_refresh,
     sha256_hex,
 )
-from sessionward.tokens.keys import dynamic_key_name, key_to_create, next_key_check_ms
+from sessionward._rows import KeyRow, SessionRow
+from sessionward._tokens.keys import dynamic_key_name, key_to_create, next_key_check_ms
 
 NOW = 1_800_000_000_000
 WINDOW = 30_000

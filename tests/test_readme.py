@@ -39,7 +39,7 @@ def test_readme_starts_with_the_two_commands():
         "pip install -e '.[dev]' && pytest",
     ]
     pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'sessionward = "sessionward.cli:main"' in pyproject  # the command the README runs
+    assert 'sessionward = "sessionward._cli:main"' in pyproject  # the command the README runs
 
 
 def test_readme_first_command_starts_the_demo_and_serves_the_page(tmp_path):

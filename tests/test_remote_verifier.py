@@ -27,7 +27,8 @@ from sessionward import (
     SessionManager,
     TryRefreshTokenError,
 )
-from sessionward.remote import MAX_JWKS_BYTES, cache_lifetime_s
+from sessionward._remote.fetching import MAX_JWKS_BYTES
+from sessionward._remote.keyset import cache_lifetime_s
 from tests.test_signing_algorithms import forgeries
 
 ASYMMETRIC = ["EdDSA", "ES256", "RS256"]

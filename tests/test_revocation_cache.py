@@ -1,4 +1,4 @@
-"""The per-process revocation cache (sessionward.revocations, issue 19 finding 8): learning one
+"""The per-process revocation cache (sessionward._revocations, issue 19 finding 8): learning one
 revocation costs the same whatever the cache holds, entries go only once every token they
 concern has expired, and verify reads the cache without a lock while threads learn.
 
@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sessionward.revocations import BUCKET_MS, Revocation, RevocationCache
+from sessionward._revocations import BUCKET_MS, Revocation, RevocationCache
 
 NOW = 1_800_000_000_000
 LIFE = 3_615_000  # a default deployment: validity + leeway + the read margin

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from sessionward import AsyncSessionManager, SessionManager
-from sessionward.storage.engines import resolve_url
+from sessionward._storage.engines import resolve_url
 
 from .conftest import DriverStatements
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from sessionward import SessionManager, SessionTokens
-from sessionward.events import SessionHooks, SessionRevoked
+from sessionward._events import SessionHooks, SessionRevoked
 from tests.conftest import FakeClock
 
 LOGINS = 6

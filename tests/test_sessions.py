@@ -16,8 +16,8 @@ from sessionward import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.storage.engines import resolve_url
-from sessionward.storage.schema import build_tables
+from sessionward._storage.engines import resolve_url
+from sessionward._storage.schema import build_tables
 from tests.conftest import FakeClock
 
 

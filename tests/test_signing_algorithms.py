@@ -15,11 +15,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import create_engine, select
 
 from sessionward import GeneralError, TryRefreshTokenError
-from sessionward.encoding import b64url
-from sessionward.storage.engines import resolve_url
-from sessionward.storage.schema import build_tables
-from sessionward.tokens.algorithms import private_key_text
-from sessionward.tokens.keys import JWKS_MAX_AGE_S, SWITCH_DELAY_MS
+from sessionward._encoding import b64url
+from sessionward._storage.engines import resolve_url
+from sessionward._storage.schema import build_tables
+from sessionward._tokens.algorithms import private_key_text
+from sessionward._tokens.keys import JWKS_MAX_AGE_S, SWITCH_DELAY_MS
 from tests.conftest import FakeClock
 
 HOUR = 3600

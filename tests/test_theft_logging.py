@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from sessionward import AsyncSessionManager, SessionTokens, TokenTheftDetectedError
-from sessionward.models import ClientContext
-from sessionward.protocol import sha256_hex
+from sessionward._models import ClientContext
+from sessionward._protocol import sha256_hex
 from tests.conftest import FakeClock
 
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"

@@ -11,8 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sessionward.clients import FORWARDED_HEADERS
-    from sessionward.config import ALGORITHMS
+    from sessionward import ALGORITHMS, FORWARDED_HEADERS
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)

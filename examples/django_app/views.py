@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sessionward.claims import fresh_login, has_role
+from sessionward import fresh_login, has_role
+from sessionward.integrations import parse_json_body
 from sessionward.integrations.django import create_new_session, get_manager, verify_session
-from sessionward.validation import parse_json_body
 
 MAX_USER_ID_LENGTH = 128
 

@@ -4,28 +4,32 @@ Short-lived JWT access tokens verified without a database call, rotating refresh
 theft detection, anti-CSRF tokens, and storage in the application's own SQL database.
 """
 
-from sessionward.claims import Claim, fresh_login, has_role, payload_has
-from sessionward.config import Config
-from sessionward.errors import (
+from sessionward._claims import Claim, fresh_login, has_role, payload_has
+from sessionward._clients import FORWARDED_HEADERS
+from sessionward._config import ALGORITHMS, Config
+from sessionward._errors import (
+    AntiCsrfReason,
     ClaimValidationError,
     ConfigError,
     DataTooLargeError,
     GeneralError,
     InvalidArgumentError,
     SessionError,
+    TheftReason,
     TokenTheftDetectedError,
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward.events import (
+from sessionward._events import (
+    RevokeReason,
     SessionCreated,
     SessionHooks,
     SessionRefreshed,
     SessionRevoked,
     TokenTheft,
 )
-from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import (
+from sessionward._manager import AsyncSessionManager, SessionManager
+from sessionward._models import (
     ClientContext,
     Session,
     SessionSummary,
@@ -33,12 +37,16 @@ from sessionward.models import (
     Token,
     VerifiedSession,
 )
-from sessionward.proof import ProofKey, ProofOfPossession
-from sessionward.remote import AsyncRemoteVerifier, RemoteVerifier
+from sessionward._proof import ProofKey, ProofOfPossession
+from sessionward._remote import AsyncRemoteVerifier, RemoteVerifier
+from sessionward._storage.engines import prepare_galera
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALGORITHMS",
+    "FORWARDED_HEADERS",
+    "AntiCsrfReason",
     "AsyncRemoteVerifier",
     "AsyncSessionManager",
     "Claim",
@@ -52,6 +60,7 @@ __all__ = [
     "ProofKey",
     "ProofOfPossession",
     "RemoteVerifier",
+    "RevokeReason",
     "Session",
     "SessionCreated",
     "SessionError",
@@ -61,6 +70,7 @@ __all__ = [
     "SessionRevoked",
     "SessionSummary",
     "SessionTokens",
+    "TheftReason",
     "Token",
     "TokenTheft",
     "TokenTheftDetectedError",
@@ -70,4 +80,5 @@ __all__ = [
     "fresh_login",
     "has_role",
     "payload_has",
+    "prepare_galera",
 ]

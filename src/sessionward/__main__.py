@@ -1,6 +1,6 @@
 """``python -m sessionward``: the same as the ``sessionward`` command."""
 
-from sessionward.cli import main
+from sessionward._cli import main
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,7 @@
 
 Every request asks for header mode (``st-auth-mode: header``) and carries the access token as
 ``Authorization: Bearer``. While there is no session, each request also carries a DPoP proof,
-so the login binds the session to this client's key (see :mod:`sessionward.proof`); every refresh
+so the login binds the session to this client's key (see :mod:`sessionward._proof`); every refresh
 then carries a proof over the refresh token, and a copy of that refresh token is useless
 anywhere else. On the session-expired status the refresh endpoint is called once and the
 request retried once. Needs ``pip install 'sessionward[client]'`` (httpx).
@@ -21,7 +21,7 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 
-from sessionward.proof import PROOF_HEADER, ProofKey
+from sessionward._proof import PROOF_HEADER, ProofKey
 
 ACCESS_TOKEN_HEADER = "st-access-token"
 REFRESH_TOKEN_HEADER = "st-refresh-token"

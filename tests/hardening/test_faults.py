@@ -33,14 +33,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from sessionward import AsyncSessionManager, Config, SessionManager
-from sessionward.errors import (
+from sessionward._errors import (
     GeneralError,
     SessionError,
     TokenTheftDetectedError,
     UnauthorisedError,
 )
-from sessionward.protocol import sha256_hex
-from sessionward.storage.engines import resolve_url
+from sessionward._protocol import sha256_hex
+from sessionward._storage.engines import resolve_url
 from tests.conftest import backend_url, drop_tables, ensure_database, unique_tables
 from tests.support.db_proxy import TcpProxy, proxy_for
 from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, load_example

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from sessionward import Config, SessionManager
-from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.storage.engines import resolve_url
-from sessionward.storage.schema import build_tables
+from sessionward._errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward._storage.engines import resolve_url
+from sessionward._storage.schema import build_tables
 from tests.conftest import FakeClock, drop_tables, ensure_database, unique_tables
 from tests.support.race_worker import classify, run_race_worker
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from sessionward import Config, SessionManager
-from sessionward.errors import (
+from sessionward._errors import (
     GeneralError,
     TokenTheftDetectedError,
     TryRefreshTokenError,

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from sessionward import AsyncSessionManager, Config, SessionManager
-from sessionward.events import SessionHooks
+from sessionward._events import SessionHooks
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FRAMEWORKS = ["fastapi", "flask", "django"]

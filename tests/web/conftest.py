@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from sessionward import Config
-from sessionward.events import NO_HOOKS, SessionHooks
+from sessionward._events import NO_HOOKS, SessionHooks
 from tests.support.web_apps import BUILDERS, EXAMPLE_SETTINGS, WebApp
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from sessionward.events import SessionHooks
-from sessionward.protocol import TheftReason
-from sessionward.storage.engines import resolve_url
+from sessionward._events import SessionHooks
+from sessionward._protocol import TheftReason
+from sessionward._storage.engines import resolve_url
 from tests.support.web_apps import FRAMEWORKS, TOKEN_COOKIES, Browser, WebApp
 
 BACKENDS = [

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from sessionward import Config, GeneralError, SessionTokens, TryRefreshTokenError
-from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.flows import Step, run_flow
-from sessionward.models import ClientContext, Session, Token
-from sessionward.operations import login, rotation
-from sessionward.operations.context import Context
-from sessionward.proof import ProofOfPossession
-from sessionward.transport import (
+from sessionward._errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward._flows import Step, run_flow
+from sessionward._models import ClientContext, Session, Token
+from sessionward._operations import login, rotation
+from sessionward._operations.context import Context
+from sessionward._proof import ProofOfPossession
+from sessionward._transport import (
     Cookie,
     Outgoing,
     TransferMode,

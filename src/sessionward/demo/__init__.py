@@ -34,21 +34,21 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from sessionward.config import DEFAULT_DATABASE_URL, Algorithm, Config
-from sessionward.demo.api import demo_router
-from sessionward.devices import device_label
-from sessionward.errors import TokenTheftDetectedError, UnauthorisedError
-from sessionward.events import (
+from sessionward._config import DEFAULT_DATABASE_URL, Algorithm, Config
+from sessionward._devices import device_label
+from sessionward._errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward._events import (
     SessionCreated,
     SessionHooks,
     SessionRefreshed,
     SessionRevoked,
     TokenTheft,
 )
+from sessionward._manager import AsyncSessionManager, SessionManager
+from sessionward._models import ClientContext
+from sessionward._transport import REFRESH_TOKEN_COOKIE
+from sessionward.demo.api import demo_router
 from sessionward.integrations.starlette import AsyncRequestSession, Sessionward, verify_session
-from sessionward.manager import AsyncSessionManager, SessionManager
-from sessionward.models import ClientContext
-from sessionward.transport import REFRESH_TOKEN_COOKIE
 
 STATIC = Path(str(resources.files("sessionward.demo") / "static"))
 CLIENT_JS = Path(str(resources.files("sessionward") / "js" / "sessionward.js"))

@@ -16,14 +16,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from sessionward.claims import fresh_login, has_role
+from sessionward._claims import fresh_login, has_role
+from sessionward._validation import parse_json_body
 from sessionward.integrations.starlette import (
     AsyncRequestSession,
     create_new_session,
     integration,
     verify_session,
 )
-from sessionward.validation import parse_json_body
+
+__all__ = ["AdminDep", "FreshDep", "SessionDep", "demo_router"]
 
 MAX_USER_ID_LENGTH = 128
 

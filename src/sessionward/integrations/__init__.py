@@ -1,5 +1,5 @@
 """Framework integrations: each adapts its framework's request and response to
-:mod:`sessionward.transport`, where all the session rules live.
+:mod:`sessionward._transport`, where all the session rules live.
 
 - :mod:`sessionward.integrations.starlette`: Starlette and FastAPI (async manager).
 - :mod:`sessionward.integrations.flask`: Flask (sync manager).
@@ -7,7 +7,7 @@
 
 Each runs a request's transport flow through its manager's ``_drive``, the one place where a
 manager drives a flow and calls the hooks (docs/design.md, "Subclassing a manager"); the verify
-path is answered before any flow starts (:class:`~sessionward.transport.Verification`).
+path is answered before any flow starts (:class:`~sessionward._transport.Verification`).
 
 This module holds the one piece they share: the session object a protected view receives.
 """
@@ -17,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sessionward.models import JSON, Session, SessionSummary
-from sessionward.operations import payload as payloads
-from sessionward.transport import Outgoing, RequestAdapter, Transport
+from sessionward._models import JSON, Session, SessionSummary
+from sessionward._operations import payload as payloads
+from sessionward._transport import Outgoing, RequestAdapter, Transport
+from sessionward._validation import parse_json_body
 
 T = TypeVar("T")
 RunResult = TypeVar("RunResult")
@@ -210,4 +211,4 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
         self.session = await self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
-__all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession"]
+__all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession", "parse_json_body"]

@@ -11,7 +11,7 @@ Set-up, once::
 
 The extension registers an ``after_request`` hook that writes the request's pending cookies and
 headers to whatever response Flask sends, an error handler for the error family, and the refresh
-view at the configured path. All rules live in :mod:`sessionward.transport`.
+view at the configured path. All rules live in :mod:`sessionward._transport`.
 """
 
 from __future__ import annotations
@@ -23,18 +23,18 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sessionward.claims import Claim
-from sessionward.errors import SessionError
-from sessionward.integrations import HeadersResponse, RequestSession
-from sessionward.manager import SessionManager
-from sessionward.models import JSON, Session
-from sessionward.transport import (
+from sessionward._claims import Claim
+from sessionward._errors import SessionError
+from sessionward._manager import SessionManager
+from sessionward._models import JSON, Session
+from sessionward._transport import (
     Cookie,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
 )
+from sessionward.integrations import HeadersResponse, RequestSession
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,7 +44,7 @@ _OUT = "_sessionward_outgoing"
 
 
 class _RequestAdapter:
-    """The current Flask request as :class:`~sessionward.transport.RequestAdapter`."""
+    """The current Flask request as :class:`~sessionward._transport.RequestAdapter`."""
 
     __slots__ = ()
 
@@ -74,7 +74,7 @@ class _RequestAdapter:
 
 
 class _ResponseAdapter(HeadersResponse):
-    """A Flask response as :class:`~sessionward.transport.ResponseAdapter`."""
+    """A Flask response as :class:`~sessionward._transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
@@ -212,7 +212,7 @@ def verify_session(
 ) -> Callable[[F], F]:
     """Decorator: verify the session first and put it on ``g.session`` (None if optional and
     absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
-    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403."""
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)

@@ -9,10 +9,10 @@ Set-up, once::
     sessions = Sessionward(AsyncSessionManager(refresh_path="/refresh"))
     sessions.install(app)  # middleware, error handlers, and POST <refresh_path>
 
-The middleware gives each request an :class:`~sessionward.transport.Outgoing` and writes it to
+The middleware gives each request an :class:`~sessionward._transport.Outgoing` and writes it to
 whatever response leaves the application (a returned ``Response``, a FastAPI return value, or an
 error handler's answer), so routes never touch a cookie. All rules live in
-:mod:`sessionward.transport`; this module only adapts Starlette's request and ASGI messages.
+:mod:`sessionward._transport`; this module only adapts Starlette's request and ASGI messages.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionward.claims import Claim
-from sessionward.errors import SessionError
-from sessionward.integrations import AsyncRequestSession
-from sessionward.manager import AsyncSessionManager
-from sessionward.models import JSON, Session
-from sessionward.remote import AsyncRemoteVerifier
-from sessionward.transport import (
+from sessionward._claims import Claim
+from sessionward._errors import SessionError
+from sessionward._manager import AsyncSessionManager
+from sessionward._models import JSON, Session
+from sessionward._remote import AsyncRemoteVerifier
+from sessionward._transport import (
     Cookie,
     Outgoing,
     TransferMode,
@@ -45,6 +44,7 @@ from sessionward.transport import (
     route_wants_anti_csrf,
     transfer_mode,
 )
+from sessionward.integrations import AsyncRequestSession
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ _INTEGRATION_KEY = "sessionward.integration"
 
 
 class _RequestAdapter:
-    """A Starlette request as :class:`~sessionward.transport.RequestAdapter`."""
+    """A Starlette request as :class:`~sessionward._transport.RequestAdapter`."""
 
     __slots__ = ("_headers", "_request")
 
@@ -265,7 +265,7 @@ def verify_session(
 
     ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
     ``optional``: give None instead of an error when the request carries no session at all.
-    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403.
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:

@@ -10,7 +10,7 @@ Set-up: add ``"sessionward.integrations.django"`` to ``INSTALLED_APPS``,
 ``SESSIONWARD = {"refresh_path": "/refresh", ...}`` (any :class:`~sessionward.Config` setting;
 ``database_url`` defaults to the ``default`` entry of ``DATABASES``). The middleware serves the
 refresh endpoint, writes pending cookies and headers to every response and answers the error
-family. Sync and async views are both supported. All rules live in :mod:`sessionward.transport`.
+family. Sync and async views are both supported. All rules live in :mod:`sessionward._transport`.
 """
 
 from __future__ import annotations
@@ -25,15 +25,14 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.utils.module_loading import import_string
 
-from sessionward.claims import Claim
-from sessionward.config import Config
-from sessionward.errors import ConfigError
-from sessionward.events import SessionHooks
-from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
-from sessionward.manager import SessionManager
-from sessionward.models import JSON, Session
-from sessionward.operations.context import Operation
-from sessionward.transport import (
+from sessionward._claims import Claim
+from sessionward._config import Config
+from sessionward._errors import ConfigError
+from sessionward._events import SessionHooks
+from sessionward._manager import SessionManager
+from sessionward._models import JSON, Session
+from sessionward._operations.context import Operation
+from sessionward._transport import (
     Cookie,
     Outgoing,
     Transport,
@@ -41,6 +40,7 @@ from sessionward.transport import (
     cors_allowed_headers,
     cors_exposed_headers,
 )
+from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -141,7 +141,7 @@ def get_transport() -> Transport:
 
 
 class _RequestAdapter:
-    """A Django request as :class:`~sessionward.transport.RequestAdapter`."""
+    """A Django request as :class:`~sessionward._transport.RequestAdapter`."""
 
     __slots__ = ("_request",)
 
@@ -177,7 +177,7 @@ class _RequestAdapter:
 
 
 class _ResponseAdapter(HeadersResponse):
-    """A Django response as :class:`~sessionward.transport.ResponseAdapter`."""
+    """A Django response as :class:`~sessionward._transport.ResponseAdapter`."""
 
     __slots__ = ("_response",)
 
@@ -299,7 +299,7 @@ def verify_session(
 ) -> Callable[[V], V]:
     """Decorator for sync or async views: the session on ``request.sessionward`` (None if
     optional and absent). ``anti_csrf``: None checks every non-GET method, True/False force it.
-    ``claims``: checks the session must pass (:mod:`sessionward.claims`), else 403."""
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403."""
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):

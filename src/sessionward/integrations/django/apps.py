@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+__all__ = ["SessionwardConfig"]
+
 
 class SessionwardConfig(AppConfig):
     """Provides the management commands; the tables are the engine's (see docs/frameworks)."""

@@ -8,7 +8,10 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 
-from sessionward.errors import SessionError
+from sessionward._errors import SessionError
+from sessionward._operations.context import Context, Emissions, Operation
+from sessionward._storage.execution import StoreFlow
+from sessionward._transport import Outgoing
 from sessionward.integrations.django import (
     _OUT_ATTR,
     _RequestAdapter,
@@ -18,9 +21,8 @@ from sessionward.integrations.django import (
     get_transport,
     run,
 )
-from sessionward.operations.context import Context, Emissions, Operation
-from sessionward.storage.execution import StoreFlow
-from sessionward.transport import Outgoing
+
+__all__ = ["SessionwardMiddleware"]
 
 GetResponse = Callable[[HttpRequest], Any]
 

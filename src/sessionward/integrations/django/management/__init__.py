@@ -1,0 +1,3 @@
+"""Django finds the sessionward_* management commands here; nothing to import."""
+
+__all__: list[str] = []

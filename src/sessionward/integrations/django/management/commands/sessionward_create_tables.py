@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand
 
 from sessionward.integrations.django import get_manager
 
+__all__ = ["Command"]
+
 
 class Command(BaseCommand):
     help = "Create sessionward's tables (if missing) and its keys now rather than on first use."

@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand
 
 from sessionward.integrations.django import get_manager
 
+__all__ = ["Command"]
+
 
 class Command(BaseCommand):
     help = "Delete expired sessions (and signing keys that can no longer verify anything)."

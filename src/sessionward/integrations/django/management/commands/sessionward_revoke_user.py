@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand
 
 from sessionward.integrations.django import get_manager
 
+__all__ = ["Command"]
+
 
 class Command(BaseCommand):
     help = "Revoke every session of a user (they must log in again on every device)."

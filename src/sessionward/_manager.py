@@ -1,0 +1,441 @@
+"""SessionManager (sync) and AsyncSessionManager: the operations, a store, and the hooks together.
+
+Every operation is a flow of :mod:`sessionward._operations`, run on this manager's store by the
+sync or the async driver of :mod:`sessionward._flows`; the two facades add nothing but the
+driving and the hooks. ``_drive`` is the one place where either does so, for its own methods and
+for the web integrations, whose transport flows compose the operation flows (see
+docs/design.md, "Subclassing a manager"). The verify path (``get_session`` for an access token
+without ``prt`` and no revocation lookup) is answered before any flow starts: it costs one HMAC
+and one JSON parse, and no database call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
+
+from sqlalchemy import Engine, MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sessionward._config import Algorithm, Config
+from sessionward._errors import ConfigError
+from sessionward._events import (
+    NO_HOOKS,
+    RevokeReason,
+    RevokeReasonName,
+    SessionHooks,
+    emit_async,
+    emit_sync,
+)
+from sessionward._flows import arun_flow, run_flow
+from sessionward._models import (
+    JSON,
+    ClientContext,
+    PublishedKeys,
+    SessionSummary,
+    SessionTokens,
+    VerifiedSession,
+)
+from sessionward._operations import listing, login, promotion, revocation, rotation
+from sessionward._operations import payload as payloads
+from sessionward._operations.context import Clock, Context, Emissions, Operation, ready
+from sessionward._proof import ProofOfPossession
+from sessionward._storage.engines import is_sqlite, make_async_engine, make_sync_engine, resolve_url
+from sessionward._storage.execution import AsyncStore, SyncStore
+from sessionward._storage.sql import AsyncSqlStore, SyncSqlStore, ThreadedStore
+from sessionward._tokens.keys import SigningKey
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class PresentedBy(TypedDict, total=False):
+    """Who presents a login or a refresh, and how: the keyword arguments ``client=`` and
+    ``proof=`` of ``create_new_session`` and ``refresh_session``."""
+
+    client: ClientContext | None  # the request's address and User-Agent
+    proof: ProofOfPossession | None  # a DPoP proof of the client's key
+
+
+EngineT = TypeVar("EngineT", Engine, AsyncEngine)
+StoreT = TypeVar("StoreT", SyncStore, AsyncStore)
+
+
+def build_config(config: Config | None, settings: dict[str, Any]) -> Config:
+    """The Config given, or one built from keyword settings (not both)."""
+    if config is not None and settings:
+        raise ConfigError("pass either a Config or keyword settings, not both")
+    if config is None:
+        try:
+            return Config(**settings)
+        except TypeError as exc:
+            raise ConfigError(str(exc)) from None
+    if not isinstance(config, Config):
+        raise ConfigError(f"config must be a sessionward.Config; got {type(config).__name__}")
+    return config
+
+
+class ManagerBase(Generic[EngineT, StoreT]):
+    """What both facades share: the constructor (configuration, hooks, the logic with its state,
+    the store) and the verify path that needs no I/O."""
+
+    _allow_async_hooks = False
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        engine: EngineT | None = None,
+        store: StoreT | None = None,
+        clock: Clock = time.time,
+        hooks: SessionHooks = NO_HOOKS,
+        **settings: Any,
+    ) -> None:
+        self.config = build_config(config, settings)
+        hooks.check(allow_async=self._allow_async_hooks)
+        self.hooks = hooks
+        self.clock = clock  # seconds since the epoch, like time.time
+        self._context = Context(self.config, clock, hooks)
+        self.store: StoreT = store if store is not None else self._own_store(engine)
+
+    def _own_store(self, engine: EngineT | None) -> StoreT:
+        """The store on ``engine`` (the application's own), or on one made from the config."""
+        raise NotImplementedError
+
+    @property
+    def _metadata(self) -> MetaData:
+        return self._context.queries.statements.metadata
+
+    def _verified_without_io(
+        self, access_token: str, anti_csrf_token: str | None
+    ) -> VerifiedSession | None:
+        return promotion.quick_get_session(self._context, access_token, anti_csrf_token)
+
+
+class SessionManager(ManagerBase[Engine, SyncStore]):
+    """Sessions for a synchronous application (Flask, Django, scripts). Thread-safe.
+
+    ``SessionManager(refresh_path="/session/refresh")`` uses the embedded SQLite default; pass
+    ``database_url=…`` (or ``engine=`` to share the application's SQLAlchemy engine).
+    ``hooks=SessionHooks(...)`` receives the security events.
+    """
+
+    def _own_store(self, engine: Engine | None) -> SyncStore:
+        if engine is not None:
+            return SyncSqlStore(engine, self._metadata, autocommit=False)
+        engine = make_sync_engine(self.config.database_url)
+        return SyncSqlStore(engine, self._metadata, autocommit=True)
+
+    def _drive(self, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``operation`` (a flow of :mod:`sessionward._operations`, or a transport flow
+        composed of them) on the store, once; then hand its events to the hooks (also when it
+        raised). Every method below, and every integration, drives its flow here."""
+        emissions: Emissions = []
+        try:
+            return run_flow(operation(self._context, emissions, *args, **kwargs), self.store)
+        finally:
+            for emission in emissions:
+                emit_sync(emission)
+
+    def create_tables(self) -> None:
+        """Create the tables and keys now instead of on first use."""
+        self._drive(ready)
+
+    def create_new_session(
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        **by: Unpack[PresentedBy],
+    ) -> SessionTokens:
+        """Log ``user_id`` in: a new handle, a new token set, one new row.
+
+        ``client=``: who is logging in (stored, and compared by the grace window). ``proof=``: a
+        DPoP proof whose key the session is then bound to (every refresh must prove it).
+        """
+        create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
+        return self._drive(create, user_id, jwt_payload, session_data, client, proof)
+
+    def get_session(self, access_token: str, anti_csrf_token: str | None = None) -> VerifiedSession:
+        """Verify an access token; send ``new_access_token`` back to the client when set."""
+        return self._verified_without_io(access_token, anti_csrf_token) or self._drive(
+            promotion.get_session, access_token, anti_csrf_token
+        )
+
+    def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
+        """Rotate: new access, refresh, id-refresh and anti-CSRF tokens.
+
+        ``client=``: who presents the token (the grace window serves a duplicate only to the
+        client that refreshed first). ``proof=``: required for a session bound to a key.
+        """
+        return self._drive(
+            rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
+        )
+
+    def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
+        """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
+        return self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
+
+    def revoke_all_sessions_for_user(self, user_id: str) -> int:
+        """Delete all of a user's sessions; returns how many there were."""
+        return self._drive(revocation.revoke_all_sessions_for_user, user_id)
+
+    def revoke_other_sessions(
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
+    ) -> int:
+        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        return self._drive(
+            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
+        )
+
+    def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
+        """Handles of the user's live sessions, most recently active first."""
+        return self._drive(listing.get_all_session_handles_for_user, user_id)
+
+    def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
+        """The user's live sessions, most recently active first: times, client, device."""
+        return self._drive(listing.list_sessions_for_user, user_id)
+
+    def get_session_data(self, session_handle: str) -> JSON:
+        """The server-side data of a session; UnauthorisedError when it is gone."""
+        return self._drive(listing.get_session_data, session_handle)
+
+    def update_session_data(self, session_handle: str, session_data: JSON) -> None:
+        """Replace the server-side data of a session; UnauthorisedError when it is gone."""
+        self._drive(listing.update_session_data, session_handle, session_data)
+
+    def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Replace the session's jwt payload. Its next refresh carries it; ``access_token``
+        (the caller's own, to answer this request with) comes back re-signed with it as
+        ``new_access_token``. UnauthorisedError when the session is gone."""
+        return self._drive(payloads.update_jwt_payload, session_handle, payload, access_token)
+
+    def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Set keys of the session's jwt payload (a None value removes the key); concurrent
+        merges are all kept. Otherwise as :meth:`update_jwt_payload`."""
+        return self._drive(payloads.merge_into_jwt_payload, session_handle, changes, access_token)
+
+    def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """:meth:`merge_into_jwt_payload` for every live session of ``user_id`` (a role change),
+        but ``except_handle``: each carries it from its next refresh, at most one access-token
+        validity later. Returns how many sessions were changed."""
+        return self._drive(
+            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle
+        )
+
+    def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """Record that the user has just proved who they are again (password, passkey): the
+        ``fresh_login`` check then counts from now. Otherwise as :meth:`update_jwt_payload`."""
+        return self._drive(payloads.mark_fresh, session_handle, access_token)
+
+    def purge_expired_sessions(self) -> int:
+        """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""
+        return self._drive(listing.purge_expired)
+
+    def rotate_signing_key(self) -> str:
+        """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
+        return self._drive(listing.rotate_signing_key)
+
+    def deployed_signing_algorithm(self) -> Algorithm | None:
+        """The algorithm the stored keys sign with now (None before the first key); reads the
+        key table without creating any key, whatever this manager's ``signing_algorithm``."""
+        return self._drive(listing.deployed_signing_algorithm)
+
+    def signing_keys(self) -> list[SigningKey]:
+        """The signing keys in use, oldest first."""
+        return self._drive(listing.signing_keys)
+
+    def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return self._drive(listing.published_keys)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.store.close()
+
+    def __enter__(self) -> SessionManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
+    """Sessions for an asyncio application (Starlette, FastAPI): the same methods, awaited.
+
+    On MySQL/MariaDB and PostgreSQL statements run on the driver's native async connection; on
+    SQLite they run on a small thread pool that the manager owns. Hooks may be async.
+    """
+
+    _allow_async_hooks = True
+
+    def _own_store(self, engine: AsyncEngine | None) -> AsyncStore:
+        if engine is not None:
+            return AsyncSqlStore(engine, self._metadata, autocommit=False)
+        url = self.config.database_url
+        if is_sqlite(resolve_url(url, asynchronous=False)):
+            sync = SyncSqlStore(make_sync_engine(url), self._metadata, autocommit=True)
+            return ThreadedStore(sync)
+        return AsyncSqlStore(make_async_engine(url), self._metadata, autocommit=True)
+
+    async def _drive(self, operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``operation`` on the store, once; then hand its events to the hooks (also when
+        it raised). See :meth:`SessionManager._drive`."""
+        emissions: Emissions = []
+        try:
+            flow = operation(self._context, emissions, *args, **kwargs)
+            return await arun_flow(flow, self.store)
+        finally:
+            for emission in emissions:
+                await emit_async(emission)
+
+    async def create_tables(self) -> None:
+        """Create the tables and keys now instead of on first use."""
+        await self._drive(ready)
+
+    async def create_new_session(
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        **by: Unpack[PresentedBy],
+    ) -> SessionTokens:
+        """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
+        create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
+        return await self._drive(create, user_id, jwt_payload, session_data, client, proof)
+
+    async def get_session(
+        self, access_token: str, anti_csrf_token: str | None = None
+    ) -> VerifiedSession:
+        """Verify an access token; send ``new_access_token`` back to the client when set."""
+        quick = self._verified_without_io(access_token, anti_csrf_token)
+        if quick is not None:
+            return quick
+        return await self._drive(promotion.get_session, access_token, anti_csrf_token)
+
+    async def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
+        """Rotate (see :meth:`SessionManager.refresh_session`)."""
+        return await self._drive(
+            rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
+        )
+
+    async def revoke_session(
+        self, session_handle: str, *, reason: RevokeReason | RevokeReasonName = RevokeReason.ADMIN
+    ) -> bool:
+        """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
+        return await self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
+
+    async def revoke_all_sessions_for_user(self, user_id: str) -> int:
+        """Delete all of a user's sessions; returns how many there were."""
+        return await self._drive(revocation.revoke_all_sessions_for_user, user_id)
+
+    async def revoke_other_sessions(
+        self,
+        user_id: str,
+        keep_session_handle: str,
+        *,
+        reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
+    ) -> int:
+        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        return await self._drive(
+            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
+        )
+
+    async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
+        """Handles of the user's live sessions, most recently active first."""
+        return await self._drive(listing.get_all_session_handles_for_user, user_id)
+
+    async def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
+        """The user's live sessions, most recently active first: times, client, device."""
+        return await self._drive(listing.list_sessions_for_user, user_id)
+
+    async def get_session_data(self, session_handle: str) -> JSON:
+        """The server-side data of a session; UnauthorisedError when it is gone."""
+        return await self._drive(listing.get_session_data, session_handle)
+
+    async def update_session_data(self, session_handle: str, session_data: JSON) -> None:
+        """Replace the server-side data of a session; UnauthorisedError when it is gone."""
+        await self._drive(listing.update_session_data, session_handle, session_data)
+
+    async def update_jwt_payload(
+        self, session_handle: str, payload: JSON, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.update_jwt_payload`."""
+        return await self._drive(payloads.update_jwt_payload, session_handle, payload, access_token)
+
+    async def merge_into_jwt_payload(
+        self, session_handle: str, changes: dict[str, JSON], *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.merge_into_jwt_payload`."""
+        return await self._drive(
+            payloads.merge_into_jwt_payload, session_handle, changes, access_token
+        )
+
+    async def merge_into_jwt_payload_for_user(
+        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+    ) -> int:
+        """See :meth:`SessionManager.merge_into_jwt_payload_for_user`."""
+        return await self._drive(
+            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle
+        )
+
+    async def mark_fresh(
+        self, session_handle: str, *, access_token: str | None = None
+    ) -> VerifiedSession:
+        """See :meth:`SessionManager.mark_fresh`."""
+        return await self._drive(payloads.mark_fresh, session_handle, access_token)
+
+    async def purge_expired_sessions(self) -> int:
+        """Delete expired sessions (and dead signing keys) now; returns the sessions deleted."""
+        return await self._drive(listing.purge_expired)
+
+    async def rotate_signing_key(self) -> str:
+        """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
+        return await self._drive(listing.rotate_signing_key)
+
+    async def deployed_signing_algorithm(self) -> Algorithm | None:
+        """See :meth:`SessionManager.deployed_signing_algorithm`."""
+        return await self._drive(listing.deployed_signing_algorithm)
+
+    async def signing_keys(self) -> list[SigningKey]:
+        """The signing keys in use, oldest first."""
+        return await self._drive(listing.signing_keys)
+
+    async def jwks(self) -> PublishedKeys:
+        """The public keys other services verify access tokens with, and their cache lifetime."""
+        return await self._drive(listing.published_keys)
+
+    async def aclose(self) -> None:
+        """Release the database connections (``aclose``, as httpx and
+        :class:`~sessionward._remote.AsyncRemoteVerifier` name an async close)."""
+        await self.store.close()
+
+    async def close(self) -> None:
+        """:meth:`aclose` under its older name, kept working (a coroutine, no warning).
+
+        ``async with`` still exits through here, so that a subclass which overrides either
+        name is closed as before."""
+        await self.aclose()
+
+    async def __aenter__(self) -> AsyncSessionManager:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,168 @@
+"""Revocation flows (docs/protocol.md#revocation): logout, revoke-all, sign-out of the other
+devices, eviction beyond ``max_sessions_per_user``; and the reading of other processes'
+revocations. The flow side of :mod:`sessionward._revocations` (``RevocationCache``: what this
+process knows).
+
+A revocation row is written before the session is deleted, and known here at once; other
+processes read it within their ``revocation_refresh_interval``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sessionward._errors import GeneralError
+from sessionward._events import Emission, RevokeReason, SessionRevoked
+from sessionward._models import SessionSummary
+from sessionward._operations import listing
+from sessionward._operations.context import Context, Emissions
+from sessionward._revocations import Revocation
+from sessionward._storage.execution import StoreFlow
+from sessionward._validation import check_identifier, check_user_id
+
+logger = logging.getLogger("sessionward")
+
+REVOCATION_PURGE_INTERVAL_MS = 300_000
+
+
+def record_revocation(
+    context: Context,
+    now: int,
+    *,
+    handle: str | None = None,
+    user_id: str | None = None,
+    not_before: int | None = None,
+) -> StoreFlow[None]:
+    """For the cached check: write a revocation (other processes read it within their
+    interval) and know it here at once. Written before the session is deleted, so that a
+    failure between the two can only leave a revoked session's tokens refused, never the
+    other way round."""
+    if context.revocation_mode != "cached":
+        return
+    revocation = Revocation(handle, user_id, not_before, now, now + context.revocation_life_ms)
+    yield from context.queries.insert_revocation(revocation)
+    context.revocations.learn([revocation], now)
+    # Rows are useful for an access token's life only: keep the table that small, without
+    # waiting for the weekly purge (one indexed DELETE per process every few minutes).
+    if now - context.revocations_purged_ms >= REVOCATION_PURGE_INTERVAL_MS:
+        context.revocations_purged_ms = now
+        yield from context.queries.purge_revocations(now)
+
+
+def read_revocations(context: Context, now: int) -> StoreFlow[None]:
+    """Read the revocations written since the last read, if the interval is over and no
+    other request is reading already. A failed read is logged and retried after an
+    interval: meanwhile verify goes on with what is known."""
+    cache = context.revocations
+    if not cache.due(now) or not cache.begin_read():
+        return
+    try:
+        try:
+            found = yield from context.queries.revocations_since(cache.read_since(), now)
+        except GeneralError as exc:
+            logger.warning(
+                "sessionward: revocations could not be read (%s); verify goes on with what "
+                "this process knows and reads again after revocation_refresh_interval (%s s)",
+                exc,
+                context.config.revocation_refresh_interval,
+            )
+            cache.read_failed(now)
+            return
+        cache.learn(found, context.now_ms())
+        cache.read_done(now, context.now_ms())
+    finally:
+        cache.end_read()
+
+
+def _revoke_one(
+    context: Context, emissions: Emissions, handle: str, user_id: str | None, reason: RevokeReason
+) -> StoreFlow[bool]:
+    """Record the revocation, delete the row, report it; True if the session existed."""
+    yield from record_revocation(context, context.now_ms(), handle=handle)
+    deleted = yield from context.queries.delete_session(handle)
+    if deleted:
+        emissions.append(
+            Emission(context.hooks.on_session_revoked, SessionRevoked(handle, user_id, reason))
+        )
+    return deleted
+
+
+def revoke_session(
+    context: Context, emissions: Emissions, session_handle: str, reason: RevokeReason
+) -> StoreFlow[bool]:
+    handle = check_identifier(session_handle, "session_handle")
+    yield from context.ready()
+    return (yield from _revoke_one(context, emissions, handle, None, reason))
+
+
+def revoke_all_sessions_for_user(
+    context: Context, emissions: Emissions, user_id: str
+) -> StoreFlow[int]:
+    user_id = check_user_id(user_id)
+    yield from context.ready()
+    hook = context.hooks.on_session_revoked
+    handles: list[str] = []
+    if hook is not None:  # only then is it worth a read
+        handles = yield from listing.get_all_session_handles_for_user(context, emissions, user_id)
+    now = context.now_ms()
+    yield from record_revocation(context, now, user_id=user_id, not_before=now)
+    count = yield from context.queries.delete_user_sessions(user_id)
+    for handle in handles:
+        emissions.append(Emission(hook, SessionRevoked(handle, user_id, RevokeReason.ADMIN)))
+    return count
+
+
+def revoke_other_sessions(
+    context: Context,
+    emissions: Emissions,
+    user_id: str,
+    keep_session_handle: str,
+    reason: RevokeReason,
+) -> StoreFlow[int]:
+    """Revoke every session of ``user_id`` but ``keep_session_handle`` ("sign out all other
+    devices"); returns how many there were."""
+    user_id = check_user_id(user_id)
+    keep = check_identifier(keep_session_handle, "keep_session_handle")
+    yield from context.ready()
+    handles = yield from context.queries.list_other_sessions(user_id, keep)
+    revoked = 0
+    for handle in handles:
+        revoked += yield from _revoke_one(context, emissions, handle, user_id, reason)
+    return revoked
+
+
+def _recency(session: SessionSummary) -> tuple[int, int, str]:
+    """How recently a session was active, as a total order (the handle breaks ties)."""
+    return (session.last_refreshed_at or 0, session.created_at or 0, session.handle)
+
+
+def evict_beyond_cap(context: Context, emissions: Emissions, user_id: str) -> StoreFlow[None]:
+    """``max_sessions_per_user``: after the insert of a login's session, evict every session
+    that is not among the ``cap`` most recently active ones.
+
+    The survivors are ranked over all the user's sessions, the new one included, by last
+    activity (the last refresh, else the login), then creation time, then handle, so that
+    the order is total. Concurrent logins each list the sessions after their own insert and
+    evict only sessions with at least ``cap`` ranked above them: they converge on the same
+    survivors, the ``cap`` newest, instead of each keeping itself and evicting the others
+    (six simultaneous logins under a cap of 1 could leave none). A login can so evict the
+    session it has just created, when newer ones exist; its tokens are then those of an
+    evicted session, as an older login's are.
+    """
+    cap = context.config.max_sessions_per_user
+    if cap is None:
+        return
+    sessions = yield from listing.list_sessions_for_user(context, emissions, user_id)
+    ranked = sorted(sessions, key=_recency, reverse=True)
+    for session in ranked[cap:]:
+        yield from _revoke_one(context, emissions, session.handle, user_id, RevokeReason.EVICTED)
+
+
+__all__ = [
+    "evict_beyond_cap",
+    "read_revocations",
+    "record_revocation",
+    "revoke_all_sessions_for_user",
+    "revoke_other_sessions",
+    "revoke_session",
+]

@@ -1,0 +1,300 @@
+"""What each session request of docs/protocol.md#on-the-wire does, as flows: log in, verify,
+refresh, log out, the user's own sessions, the jwt payload, the JWKS.
+
+Each flow composes the operation flows of :mod:`sessionward._operations` directly
+(``yield from``) and is driven once, on the store, by the manager (its ``_drive``), which calls
+the hooks when the whole flow has ended. Every flow therefore takes the manager's
+:class:`~sessionward._operations.context.Context` and the list its events go to first, as the
+operations do. The one exception is the verify path: :meth:`Transport.get_session` answers the
+common case with no I/O and no flow, and hands over a flow only when it needs one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sessionward._claims import Claim, validate_claims
+from sessionward._errors import (
+    ANTI_CSRF_MISSING,
+    InvalidArgumentError,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
+from sessionward._events import RevokeReason
+from sessionward._models import (
+    JSON,
+    Session,
+    SessionSummary,
+    SessionTokens,
+    VerifiedSession,
+)
+from sessionward._operations import listing, login, promotion, revocation, rotation
+from sessionward._operations import payload as payloads
+from sessionward._operations.context import Context, Emissions, Operation
+from sessionward._storage.execution import StoreFlow
+from sessionward._transport.adapters import RequestAdapter
+from sessionward._transport.mode import (
+    TransferMode,
+    access_token_in_hand,
+    bearer,
+    client_context,
+    proof_of_possession,
+    read_credentials,
+    route_wants_anti_csrf,
+    transfer_mode,
+)
+from sessionward._transport.outgoing import Outgoing
+from sessionward._transport.wire import (
+    ID_REFRESH_TOKEN_COOKIE,
+    REFRESH_TOKEN_COOKIE,
+)
+from sessionward._transport.writing import ResponseWriter
+
+# A payload change: an operation given its arguments, then the access token to re-sign.
+PayloadChange = Callable[..., StoreFlow[VerifiedSession]]
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """A request's verification: its ``answer`` when it needed no I/O, else ``rest``, the
+    operation that finds it, for the manager to drive."""
+
+    answer: VerifiedSession | None
+    rest: Operation[[], VerifiedSession | None] | None = None
+
+
+class Transport(ResponseWriter):
+    """The rules of docs/protocol.md#on-the-wire for one :class:`~sessionward.Config`."""
+
+    def create_session(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+    ) -> StoreFlow[SessionTokens]:
+        """Log in: a new session, its tokens written to the response."""
+        client, proof = client_context(request, self.config), proof_of_possession(request)
+        tokens = yield from login.create_new_session(
+            context, emissions, user_id, jwt_payload, session_data, client, proof
+        )
+        mode = transfer_mode(request)
+        self.note_cookies_over_http(request, mode)
+        self.write_tokens(mode, out, tokens)
+        return tokens
+
+    def csrf_check_wanted(self, request: RequestAdapter, anti_csrf: bool | None) -> bool:
+        """On when the config says so and the route asks (default: every non-GET method)."""
+        return self.config.anti_csrf and route_wants_anti_csrf(request, anti_csrf)
+
+    def get_session(
+        self,
+        context: Context,
+        request: RequestAdapter,
+        out: Outgoing,
+        *,
+        anti_csrf: bool | None = None,
+        optional: bool = False,
+        claims: Sequence[Claim] = (),
+    ) -> Verification:
+        """Verify the request's session (docs/protocol.md#verifying-a-request); None only if
+        optional. The common case is answered here, before any flow starts, as the managers'
+        ``get_session`` does."""
+        mode = transfer_mode(request)
+        try:
+            access, csrf = read_credentials(request, mode)
+        except UnauthorisedError:
+            if optional:
+                return Verification(None)
+            raise
+        if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
+            csrf = None
+        elif csrf is None:
+            raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
+        try:
+            quick = promotion.quick_get_session(context, access, csrf)
+        except UnauthorisedError:
+            if not optional:
+                raise
+            self.clear(mode, out)
+            return Verification(None)
+        if quick is not None:
+            return Verification(self._verified(context, request, out, mode, quick, claims))
+
+        def rest(context: Context, emissions: Emissions) -> StoreFlow[VerifiedSession | None]:
+            try:
+                verified = yield from promotion.get_session(context, emissions, access, csrf)
+            except UnauthorisedError:
+                if not optional:
+                    raise
+                self.clear(mode, out)
+                return None
+            return self._verified(context, request, out, mode, verified, claims)
+
+        return Verification(None, rest)
+
+    def _verified(
+        self,
+        context: Context,
+        request: RequestAdapter,
+        out: Outgoing,
+        mode: TransferMode,
+        verified: VerifiedSession,
+        claims: Sequence[Claim],
+    ) -> VerifiedSession:
+        """What a verified session writes, and the route's claim checks (by the clock)."""
+        # A verified session's responses are personal: no shared cache may keep them.
+        out.set_header("Cache-Control", "no-store")
+        if verified.new_access_token is not None:
+            self.note_cookies_over_http(request, mode)
+            self.set_access_token(mode, out, verified.new_access_token)
+        if claims:
+            validate_claims(verified.session, claims, context.now_ms())
+        return verified
+
+    def refresh_session(
+        self, context: Context, emissions: Emissions, request: RequestAdapter, out: Outgoing
+    ) -> StoreFlow[SessionTokens]:
+        """The refresh endpoint: rotate, or detect theft (the operation revokes the session and
+        the manager fires its hook; the client's tokens are cleared)."""
+        mode = transfer_mode(request)
+        if mode is TransferMode.HEADER:
+            refresh = bearer(request)
+        else:
+            refresh = request.get_cookie(REFRESH_TOKEN_COOKIE)
+            if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+                refresh = None
+        if refresh is None:
+            raise UnauthorisedError("no refresh token")
+        client, proof = client_context(request, self.config), proof_of_possession(request)
+        tokens = yield from rotation.refresh_session(context, emissions, refresh, client, proof)
+        self.note_cookies_over_http(request, mode)
+        self.write_tokens(mode, out, tokens)
+        return tokens
+
+    def revoke_session(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        session_handle: str,
+    ) -> StoreFlow[bool]:
+        """Log out: delete the row and clear the client's tokens."""
+        revoked = yield from revocation.revoke_session(
+            context, emissions, session_handle, RevokeReason.LOGOUT
+        )
+        self.clear(transfer_mode(request), out)
+        return revoked
+
+    def get_session_data(
+        self, context: Context, emissions: Emissions, session_handle: str
+    ) -> StoreFlow[JSON]:
+        """The server-side data; UnauthorisedError (and so cleared cookies) when it is gone."""
+        return (yield from listing.get_session_data(context, emissions, session_handle))
+
+    def list_sessions(
+        self, context: Context, emissions: Emissions, session: Session
+    ) -> StoreFlow[list[SessionSummary]]:
+        """The user's live sessions, most recently active first, the caller's marked current."""
+        sessions = yield from listing.list_sessions_for_user(context, emissions, session.user_id)
+        return [replace(s, current=s.handle == session.handle) for s in sessions]
+
+    def revoke_own_session(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        caller: Session,
+        session_handle: str,
+    ) -> StoreFlow[bool]:
+        """Sign out one of the ``caller``'s own sessions ("this device" clears its tokens).
+        A handle that is not one of the user's is refused (InvalidArgumentError), never revoked."""
+        if session_handle == caller.handle:
+            return (yield from self.revoke_session(context, emissions, request, out, caller.handle))
+        mine = yield from listing.list_sessions_for_user(context, emissions, caller.user_id)
+        if session_handle not in {s.handle for s in mine}:
+            raise InvalidArgumentError("no such session of this user")
+        return (
+            yield from revocation.revoke_session(
+                context, emissions, session_handle, RevokeReason.LOGOUT
+            )
+        )
+
+    def revoke_other_sessions(
+        self, context: Context, emissions: Emissions, session: Session
+    ) -> StoreFlow[int]:
+        """Sign out all of the user's other devices; the caller's session stays."""
+        return (
+            yield from revocation.revoke_other_sessions(
+                context, emissions, session.user_id, session.handle, RevokeReason.LOGOUT
+            )
+        )
+
+    def update_session_data(
+        self, context: Context, emissions: Emissions, session_handle: str, data: JSON
+    ) -> StoreFlow[None]:
+        """Replace the server-side data; UnauthorisedError when the session is gone."""
+        yield from listing.update_session_data(context, emissions, session_handle, data)
+
+    def merge_into_jwt_payload(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        session: Session,
+        changes: dict[str, JSON],
+        *,
+        every_session: bool,
+    ) -> StoreFlow[Session]:
+        """Merge ``changes`` into the caller's jwt payload, answering with the re-signed access
+        token; with ``every_session``, into the user's other sessions too (from their next
+        refresh)."""
+        if every_session:
+            yield from payloads.merge_into_jwt_payload_for_user(
+                context, emissions, session.user_id, changes, session.handle
+            )
+        merge = payloads.merge_into_jwt_payload
+        return (
+            yield from self.change_jwt_payload(
+                context, emissions, request, out, merge, session.handle, changes
+            )
+        )
+
+    def change_jwt_payload(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        change: PayloadChange,
+        *args: Any,
+    ) -> StoreFlow[Session]:
+        """Change the session's jwt payload and answer this very request with the access token
+        re-signed to carry it: ``change`` is a flow of :mod:`sessionward._operations.payload`
+        (``update_jwt_payload``, ``mark_fresh``), given ``args`` and the caller's access token."""
+        mode = transfer_mode(request)
+        token = access_token_in_hand(request, out, mode)
+        changed = yield from change(context, emissions, *args, token)
+        if changed.new_access_token is not None:
+            self.set_access_token(mode, out, changed.new_access_token)
+        return changed.session
+
+    def jwks(
+        self, context: Context, emissions: Emissions, out: Outgoing
+    ) -> StoreFlow[dict[str, list[dict[str, str]]]]:
+        """``GET <jwks_path>``: the public keys other services verify access tokens with, cacheable
+        until the next key is due to be published (empty with HS256: a secret is never served)."""
+        published = yield from listing.published_keys(context, emissions)
+        out.set_header("Cache-Control", f"public, max-age={published.max_age}")
+        return published.jwk_set
+
+
+__all__ = ["PayloadChange", "Transport", "Verification"]
