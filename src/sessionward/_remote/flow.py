@@ -109,4 +109,4 @@ def verify_flow(
             raise TryRefreshTokenError(
                 "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
             )
-    return Session(claims.handle, claims.user_id, claims.payload)
+    return claims.session()
