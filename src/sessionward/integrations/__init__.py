@@ -89,6 +89,21 @@ class _VerifiedRequest(Generic[RunResult]):
     def jwt_payload(self) -> JSON:
         return self.session.jwt_payload
 
+    @property
+    def tenant_id(self) -> str:
+        """The tenant the session belongs to (``DEFAULT_TENANT`` unless the login named one)."""
+        return self.session.tenant_id
+
+    @property
+    def actor(self) -> str | None:
+        """Who acts as the user in an impersonation session (show a banner); else None."""
+        return self.session.actor
+
+    @property
+    def persistent(self) -> bool:
+        """False for a session that ends with the browser ("remember me" off)."""
+        return self.session.persistent
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"
 

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import AsyncSessionManager
-from sessionward._models import JSON, Session
+from sessionward._models import DEFAULT_TENANT, JSON, Session
 from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
@@ -171,8 +171,12 @@ class Sessionward:
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
     ) -> AsyncRequestSession:
-        """Log in; the tokens go on whatever response this request sends."""
+        """Log in; the tokens go on whatever response this request sends (session cookies if
+        not ``persistent``)."""
         tokens = await self.manager._drive(
             self.transport.create_session,
             _RequestAdapter(request),
@@ -180,6 +184,34 @@ class Sessionward:
             user_id,
             jwt_payload,
             session_data,
+            tenant_id,
+            persistent,
+        )
+        return self._session(request, tokens.session)
+
+    async def create_impersonation_session(
+        self,
+        request: Request,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+    ) -> AsyncRequestSession:
+        """Act as ``user_id`` (see ``SessionManager.create_impersonation_session``); this
+        request's client then holds the impersonation session."""
+        tokens = await self.manager._drive(
+            self.transport.create_impersonation_session,
+            _RequestAdapter(request),
+            outgoing(request),
+            actor_id,
+            user_id,
+            jwt_payload,
+            session_data,
+            tenant_id,
+            ttl,
         )
         return self._session(request, tokens.session)
 
@@ -290,11 +322,35 @@ async def get_session(
 
 
 async def create_new_session(
-    request: Request, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: Request,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> AsyncRequestSession:
-    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    """Log ``user_id`` in; the cookies and headers go on this request's response.
+    ``persistent=False``: "remember me" off, the cookies end with the browser."""
     return await integration(request).create_new_session(
-        request, user_id, jwt_payload, session_data
+        request, user_id, jwt_payload, session_data, tenant_id=tenant_id, persistent=persistent
+    )
+
+
+async def create_impersonation_session(
+    request: Request,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> AsyncRequestSession:
+    """Let ``actor_id`` act as ``user_id`` (check the actor's right first); the
+    impersonation's tokens go on this request's response."""
+    return await integration(request).create_impersonation_session(
+        request, actor_id, user_id, jwt_payload, session_data, tenant_id=tenant_id, ttl=ttl
     )
 
 
@@ -361,6 +417,7 @@ __all__ = [
     "Sessionward",
     "SessionwardMiddleware",
     "add_cors",
+    "create_impersonation_session",
     "create_new_session",
     "get_session",
     "integration",

@@ -30,7 +30,7 @@ from sessionward._config import Config
 from sessionward._errors import ConfigError
 from sessionward._events import SessionHooks
 from sessionward._manager import SessionManager
-from sessionward._models import JSON, Session
+from sessionward._models import DEFAULT_TENANT, JSON, Session
 from sessionward._operations.context import Operation
 from sessionward._transport import (
     Cookie,
@@ -276,21 +276,74 @@ async def aget_session(
 
 
 def create_new_session(
-    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: HttpRequest,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> RequestSession:
-    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    """Log ``user_id`` in; the cookies and headers go on this request's response.
+    ``persistent=False``: "remember me" off, the cookies end with the browser."""
     create = get_transport().create_session
     adapter, out = _RequestAdapter(request), outgoing(request)
-    return _session(request, run(create, adapter, out, user_id, jwt_payload, session_data).session)
+    tokens = run(create, adapter, out, user_id, jwt_payload, session_data, tenant_id, persistent)
+    return _session(request, tokens.session)
 
 
 async def acreate_new_session(
-    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: HttpRequest,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> AsyncRequestSession:
     """:func:`create_new_session` for async views."""
     create = get_transport().create_session
     adapter, out = _RequestAdapter(request), outgoing(request)
-    tokens = await arun(create, adapter, out, user_id, jwt_payload, session_data)
+    tokens = await arun(
+        create, adapter, out, user_id, jwt_payload, session_data, tenant_id, persistent
+    )
+    return _asession(request, tokens.session)
+
+
+def create_impersonation_session(
+    request: HttpRequest,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> RequestSession:
+    """Let ``actor_id`` act as ``user_id`` (check the actor's right first); the
+    impersonation's tokens go on this request's response."""
+    create = get_transport().create_impersonation_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    tokens = run(create, adapter, out, actor_id, user_id, jwt_payload, session_data, tenant_id, ttl)
+    return _session(request, tokens.session)
+
+
+async def acreate_impersonation_session(
+    request: HttpRequest,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> AsyncRequestSession:
+    """:func:`create_impersonation_session` for async views."""
+    create = get_transport().create_impersonation_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    tokens = await arun(
+        create, adapter, out, actor_id, user_id, jwt_payload, session_data, tenant_id, ttl
+    )
     return _asession(request, tokens.session)
 
 
@@ -345,10 +398,12 @@ def cors_settings() -> dict[str, Any]:
 __all__ = [
     "AsyncRequestSession",
     "RequestSession",
+    "acreate_impersonation_session",
     "acreate_new_session",
     "aget_session",
     "configure",
     "cors_settings",
+    "create_impersonation_session",
     "create_new_session",
     "get_manager",
     "get_session",
