@@ -161,6 +161,7 @@ def token_set(
             authenticated_at,
             claims.tenant_id,
             claims.actor,
+            claims.persistent,
         ),
         access_token=access,
         refresh_token=Token(refresh_token, session_expires),
