@@ -34,7 +34,7 @@ from sessionward._transport import (
     cors_allowed_headers,
     cors_exposed_headers,
 )
-from sessionward.integrations import HeadersResponse, RequestSession
+from sessionward.integrations import HeadersResponse, RequestSession, _route_claims
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -213,11 +213,14 @@ class Sessionward:
         anti_csrf: bool | None = None,
         optional: bool = False,
         claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> RequestSession | None:
-        """The current request's session; raises the error family otherwise."""
+        """The current request's session; raises the error family otherwise.
+        ``tenant_param``: the URL variable naming the tenant the session must belong to."""
+        checks = _route_claims(claims, tenant_param, request.view_args)
         context, adapter, out = self.manager._context, _RequestAdapter(), outgoing()
         verification = self.transport.get_session(
-            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=claims
+            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=checks
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else self.manager._drive(rest)
@@ -242,17 +245,23 @@ def integration() -> Sessionward:
 
 
 def verify_session(
-    *, anti_csrf: bool | None = None, optional: bool = False, claims: Sequence[Claim] = ()
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> Callable[[F], F]:
     """Decorator: verify the session first and put it on ``g.session`` (None if optional and
     absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
-    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403."""
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
+    ``tenant_param``: the URL variable naming the route's tenant (``/t/<tenant>/...``): a
+    session of another tenant answers 403 (``in_tenant``), a malformed value 400."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             g.session = integration().get_session(
-                anti_csrf=anti_csrf, optional=optional, claims=claims
+                anti_csrf=anti_csrf, optional=optional, claims=claims, tenant_param=tenant_param
             )
             return view(*args, **kwargs)
 

@@ -44,7 +44,7 @@ from sessionward._transport import (
     route_wants_anti_csrf,
     transfer_mode,
 )
-from sessionward.integrations import AsyncRequestSession
+from sessionward.integrations import AsyncRequestSession, _route_claims
 
 T = TypeVar("T")
 
@@ -222,15 +222,17 @@ class Sessionward:
         anti_csrf: bool | None = None,
         optional: bool = False,
         claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> AsyncRequestSession | None:
-        """The request's session; raises the error family (answered by :meth:`error_response`)."""
+        """The request's session; raises the error family (answered by :meth:`error_response`).
+        ``tenant_param``: the path parameter naming the tenant the session must belong to."""
         verification = self.transport.get_session(
             self.manager._context,
             _RequestAdapter(request),
             outgoing(request),
             anti_csrf=anti_csrf,
             optional=optional,
-            claims=claims,
+            claims=_route_claims(claims, tenant_param, request.path_params),
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else await self.manager._drive(rest)
@@ -275,6 +277,7 @@ def verify_session(
     anti_csrf: bool | None = ...,
     optional: Literal[False] = ...,
     claims: Sequence[Claim] = ...,
+    tenant_param: str | None = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession]]: ...
 
 
@@ -284,6 +287,7 @@ def verify_session(
     anti_csrf: bool | None = ...,
     optional: Literal[True],
     claims: Sequence[Claim] = ...,
+    tenant_param: str | None = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]: ...
 
 
@@ -292,17 +296,24 @@ def verify_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]:
     """A FastAPI dependency: ``session = Depends(verify_session())``.
 
     ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
     ``optional``: give None instead of an error when the request carries no session at all.
     ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
+    ``tenant_param``: the path parameter naming the route's tenant (``/t/{tenant}/...``): a
+    session of another tenant answers 403 (``in_tenant``), a malformed value 400.
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
         return await integration(request).get_session(
-            request, anti_csrf=anti_csrf, optional=optional, claims=claims
+            request,
+            anti_csrf=anti_csrf,
+            optional=optional,
+            claims=claims,
+            tenant_param=tenant_param,
         )
 
     return verified_session
@@ -314,10 +325,12 @@ async def get_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> AsyncRequestSession | None:
-    """Plain Starlette: ``session = await get_session(request)``."""
+    """Plain Starlette: ``session = await get_session(request)`` (``tenant_param``: see
+    :func:`verify_session`)."""
     return await integration(request).get_session(
-        request, anti_csrf=anti_csrf, optional=optional, claims=claims
+        request, anti_csrf=anti_csrf, optional=optional, claims=claims, tenant_param=tenant_param
     )
 
 
@@ -371,21 +384,27 @@ class RemoteSessions:
         app.add_exception_handler(SessionError, self.error_response)
 
     def verify_session(
-        self, *, anti_csrf: bool | None = None
+        self,
+        *,
+        anti_csrf: bool | None = None,
+        claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> Callable[[Request], Awaitable[Session]]:
         """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
 
         ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
-        token carries an anti-CSRF token; True/False force it.
+        token carries an anti-CSRF token; True/False force it. ``claims`` and ``tenant_param``:
+        as :func:`verify_session`'s (403 for a session that fails one, e.g. another tenant's).
         """
 
         async def remote_session(request: Request) -> Session:
+            checks = _route_claims(claims, tenant_param, request.path_params)
             adapter = _RequestAdapter(request)
             mode = transfer_mode(adapter)
             access, csrf = read_credentials(adapter, mode)
             wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(adapter, anti_csrf)
             return await self.verifier.verify(
-                access, csrf if wanted else None, require_anti_csrf=wanted
+                access, csrf if wanted else None, require_anti_csrf=wanted, claims=checks
             )
 
         return remote_session
