@@ -8,7 +8,6 @@ No I/O: every function here is called by a flow that already holds the signing k
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from sessionward._encoding import b64url
 from sessionward._errors import InvalidArgumentError
@@ -95,10 +94,21 @@ def child_refresh_token(
     carries on (creation time, payload and its version, re-authentication time).
     """
     config, cipher = context.config, context.keys.cipher
-    claims = replace(
-        parent,
-        parent_hash_1=parent_hash_1,
-        expires_ms=anchor + 2 * idle_validity_ms(context, parent.persistent),
+    # Built field by field rather than by dataclasses.replace, which costs several
+    # microseconds on every rotation.
+    claims = RefreshClaims(
+        parent.handle,
+        parent.user_id,
+        parent_hash_1,
+        anchor + 2 * idle_validity_ms(context, parent.persistent),
+        parent.created_at_ms,
+        parent.payload_json,
+        parent.payload_version,
+        parent.authenticated_at_ms,
+        parent.tenant_id,
+        parent.actor,
+        parent.persistent,
+        parent.ttl_ms,
     )
     if config.refresh_grace_window == 0:  # the original: every child is random
         return cipher.seal(claims)

@@ -51,6 +51,7 @@ _compare = hmac.compare_digest
 # application's payload may), so the hot path pays nothing for them.
 _decoder = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float)
 _decode = _decoder.decode
+_DEFAULT_TENANT_JSON = json_string(DEFAULT_TENANT)
 _raw_decode = _decoder.raw_decode
 
 
@@ -152,9 +153,20 @@ class AccessContent(NamedTuple):
 
 def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
     """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
-    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created, fresh = (
-        content[:8]
-    )
+    (
+        handle,
+        user_id,
+        refresh_hash_1,
+        parent_hash_1,
+        anti_csrf,
+        payload_json,
+        created,
+        fresh,
+        tenant,
+        actor,
+        persistent,
+        ttl,
+    ) = content
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
@@ -173,13 +185,13 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"cat":', str(created)]
     if fresh is not None:
         parts += [',"aat":', str(fresh)]
-    parts += [',"tId":', json_string(content.tenant_id)]
-    if content.actor is not None:
-        parts += [',"act":{"sub":', json_string(content.actor), "}"]
-    if not content.persistent:
+    parts += [',"tId":', _DEFAULT_TENANT_JSON if tenant == DEFAULT_TENANT else json_string(tenant)]
+    if actor is not None:
+        parts += [',"act":{"sub":', json_string(actor), "}"]
+    if not persistent:
         parts.append(',"per":false')
-    if content.ttl_ms is not None:
-        parts += [',"ttl":', str(content.ttl_ms)]
+    if ttl is not None:
+        parts += [',"ttl":', str(ttl)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
     if key.secret is not None:
@@ -261,6 +273,14 @@ def _read_claims(body: str, now_ms: int) -> AccessClaims:
     tenant = claims.get("tId", DEFAULT_TENANT)
     if type(tenant) is not str:
         raise InvalidAccessToken("bad claims")
+    # The claims every token has (sid, sub, rt, pld, exp, tId) and the optional ones read above:
+    # a token with no more than those is an ordinary session's (the common case), so the rare
+    # claims of impersonation and non-persistent sessions cost it no lookup.
+    usual = 6 + (prt is not None) + (csrf is not None) + (created is not None) + (fresh is not None)
+    if len(claims) == usual:
+        return AccessClaims(
+            handle, user_id, rt, prt, csrf, payload, exp * 1000, created, fresh, tenant
+        )
     actor = None
     act = claims.get("act")
     if act is not None:

@@ -139,10 +139,12 @@ class RefreshTokenCipher:
             else json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
             _optional(content, "pv", int),
             _optional(content, "aat", int),
-            _optional(content, "tid", str) or DEFAULT_TENANT,
-            _optional(content, "act", str),
+            # The session's terms, written only when they are not the default ones: an
+            # ordinary session's token pays one membership test per term, no call.
+            _optional(content, "tid", str) if "tid" in content else DEFAULT_TENANT,
+            _optional(content, "act", str) if "act" in content else None,
             "per" not in content,
-            _optional(content, "ttl", int),
+            _optional(content, "ttl", int) if "ttl" in content else None,
         )
 
 
