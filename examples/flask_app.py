@@ -8,11 +8,36 @@ import sys
 from flask import Flask, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from sessionward import ALGORITHMS, FORWARDED_HEADERS, SessionManager, fresh_login, has_role
-from sessionward.integrations import parse_json_body
-from sessionward.integrations.flask import Sessionward, create_new_session, verify_session
+from sessionward import (
+    ALGORITHMS,
+    DEFAULT_TENANT,
+    FORWARDED_HEADERS,
+    SessionManager,
+    fresh_login,
+    has_role,
+    not_impersonated,
+)
+from sessionward.integrations import RequestSession, parse_json_body
+from sessionward.integrations.flask import (
+    Sessionward,
+    create_impersonation_session,
+    create_new_session,
+    verify_session,
+)
 
 MAX_USER_ID_LENGTH = 128
+BAD_USER_ID = "userId must be a non-empty string of at most 128 characters"
+
+
+def who(session: RequestSession) -> dict[str, object]:
+    """Who the session is: what a frontend shows (a banner when ``impersonatedBy`` is set)."""
+    return {
+        "userId": session.user_id,
+        "tenantId": session.tenant_id,
+        "persistent": session.persistent,
+        "impersonatedBy": session.actor,
+        "sessionHandle": session.handle,
+    }
 
 
 def create_app(manager: SessionManager) -> Flask:
@@ -25,12 +50,21 @@ def create_app(manager: SessionManager) -> Flask:
         if not request.is_json:  # a cross-site form cannot send JSON: no login CSRF
             return jsonify({"message": "the body must be Content-Type: application/json"}), 415
         body = parse_json_body(request.get_data())
-        user_id = body.get("userId") if isinstance(body, dict) else None
+        fields = body if isinstance(body, dict) else {}
+        user_id = fields.get("userId")
         if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
-            msg = "userId must be a non-empty string of at most 128 characters"
-            return jsonify({"message": msg}), 400
-        session = create_new_session(user_id, {"userId": user_id, "role": "tester"}, {"visits": 0})
-        return jsonify({"userId": session.user_id, "sessionHandle": session.handle})
+            return jsonify({"message": BAD_USER_ID}), 400
+        remember = fields.get("rememberMe", True)  # false: cookies that end with the browser
+        if not isinstance(remember, bool):
+            return jsonify({"message": "rememberMe must be true or false"}), 400
+        session = create_new_session(
+            user_id,
+            {"userId": user_id, "role": "tester"},
+            {"visits": 0},
+            tenant_id=fields.get("tenantId", DEFAULT_TENANT),  # a bad one: 400
+            persistent=remember,
+        )
+        return jsonify(who(session))
 
     # Claims mid-session and claim checks. /role is for trying it out: in a real application
     # an administrator changes roles, and /reauth checks a password first.
@@ -49,6 +83,37 @@ def create_app(manager: SessionManager) -> Flask:
     def admin() -> ResponseReturnValue:
         return jsonify({"admin": True, "userId": g.session.user_id})
 
+    # Impersonation: support staff (here, by the demo's rule, anyone with the role "admin")
+    # act as a user; the answer carries the impersonation's tokens, so this client becomes
+    # that user. An impersonation session may not start another one, nor change a password.
+    @app.post("/admin/impersonate")
+    @verify_session(claims=[has_role("admin"), not_impersonated()])
+    def impersonate() -> ResponseReturnValue:
+        body = parse_json_body(request.get_data())
+        fields = body if isinstance(body, dict) else {}
+        user_id = fields.get("userId")
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+            return jsonify({"message": BAD_USER_ID}), 400
+        acting = create_impersonation_session(  # a bad tenantId or ttl: 400
+            g.session.user_id,
+            user_id,
+            {"userId": user_id, "role": "tester"},
+            {"visits": 0},
+            tenant_id=fields.get("tenantId", g.session.tenant_id),
+            ttl=fields.get("ttl", 3600),
+        )
+        return jsonify(who(acting))
+
+    @app.post("/change-password")
+    @verify_session(claims=[not_impersonated()])
+    def change_password() -> ResponseReturnValue:
+        return "", 204  # a stub: the check that matters is not_impersonated()
+
+    @app.get("/t/<tenant>/whoami")
+    @verify_session(tenant_param="tenant")
+    def whoami_in_tenant(tenant: str) -> ResponseReturnValue:
+        return jsonify({"userId": g.session.user_id, "tenantId": g.session.tenant_id})
+
     @app.post("/reauth")
     @verify_session()
     def reauth() -> ResponseReturnValue:
@@ -63,10 +128,7 @@ def create_app(manager: SessionManager) -> Flask:
     @app.get("/me")
     @verify_session()
     def me() -> ResponseReturnValue:
-        s = g.session
-        return jsonify(
-            {"userId": s.user_id, "jwtPayload": s.jwt_payload, "sessionHandle": s.handle}
-        )
+        return jsonify({**who(g.session), "jwtPayload": g.session.jwt_payload})
 
     @app.post("/like")
     @verify_session()
@@ -94,7 +156,9 @@ def create_app(manager: SessionManager) -> Flask:
     @app.get("/sessions")
     @verify_session()
     def sessions_of_user() -> ResponseReturnValue:
-        handles = sessions.manager.get_all_session_handles_for_user(g.session.user_id)
+        handles = sessions.manager.get_all_session_handles_for_user(
+            g.session.user_id, tenant_id=g.session.tenant_id
+        )
         return jsonify({"sessions": handles})
 
     @app.get("/devices")
@@ -120,7 +184,9 @@ def create_app(manager: SessionManager) -> Flask:
     @app.post("/revoke-all")
     @verify_session()
     def revoke_all() -> ResponseReturnValue:
-        count = sessions.manager.revoke_all_sessions_for_user(g.session.user_id)
+        count = sessions.manager.revoke_all_sessions_for_user(
+            g.session.user_id, tenant_id=g.session.tenant_id
+        )
         g.session.revoke()  # already gone; this clears the caller's cookies
         return jsonify({"revoked": count})
 

@@ -37,6 +37,13 @@ def create_app(verifier: AsyncRemoteVerifier) -> FastAPI:
     async def add_report(session: SessionDep) -> dict[str, object]:
         return {"saved_for": session.user_id}
 
+    # A tenant's reports: a token of another tenant is refused (403), checked here too.
+    TenantDep = Annotated[Session, Depends(remote.verify_session(tenant_param="tenant"))]
+
+    @app.get("/t/{tenant}/reports")
+    async def tenant_reports(session: TenantDep) -> dict[str, object]:
+        return {"user": session.user_id, "tenant": session.tenant_id}
+
     return app
 
 

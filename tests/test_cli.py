@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from sessionward import ClientContext, SessionManager
+from sessionward import ClientContext, SessionManager, UnauthorisedError
 from sessionward._cli import EXIT_DATABASE, EXIT_LISTEN, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, run
 
 from .conftest import Db, unique_tables
@@ -97,10 +97,13 @@ def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
     code, out, err = cli(capsys, "sessions", "alice", *db.options)
     assert (code, err) == (EXIT_OK, "")
     lines = out.splitlines()
-    assert lines[0].split() == ["HANDLE", "DEVICE", "ADDRESS", "SIGNED", "IN", "(UTC)", "LAST",
-                                "ACTIVE", "(UTC)", "EXPIRES", "(UTC)"]  # fmt: skip
+    assert lines[0].split() == ["HANDLE", "TENANT", "DEVICE", "ADDRESS", "SIGNED", "IN", "(UTC)",
+                                "LAST", "ACTIVE", "(UTC)", "EXPIRES", "(UTC)", "IMPERSONATED",
+                                "BY"]  # fmt: skip
     assert [line.split()[0] for line in lines[1:]] == [second, first]  # most recent first
     assert "Firefox on Linux" in lines[2] and "203.0.113.7" in lines[2]
+    assert [line.split()[1] for line in lines[1:]] == ["public", "public"]
+    assert [line.split()[-1] for line in lines[1:]] == ["-", "-"]  # nobody impersonates
 
     code, out, _ = cli(capsys, "sessions", "alice", "--json", *db.options)
     listed = json.loads(out)
@@ -109,6 +112,7 @@ def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
     assert listed[1]["device"] == "Firefox on Linux" and listed[1]["clientIp"] == "203.0.113.7"
     assert listed[1]["lastRefreshedAt"] == listed[1]["createdAt"]  # never refreshed
     assert listed[0]["device"] is None and listed[0]["userAgent"] is None
+    assert [(s["tenantId"], s["impersonatedBy"]) for s in listed] == [("public", None)] * 2
 
 
 def test_unknown_user_is_exit_3_with_a_message(db: Db, capsys: Any) -> None:
@@ -140,6 +144,274 @@ def test_revoke_user_ends_every_session_of_that_user_only(db: Db, capsys: Any) -
         assert code == EXIT_OK and "revoked 3 session(s)" in out
         assert manager.get_all_session_handles_for_user("alice") == []
         assert manager.get_all_session_handles_for_user("bob") == [bob.session.handle]
+
+
+# Tenants (issue 21): a user id is unique within its tenant only, and no command crosses one.
+
+
+def test_sessions_and_revoke_user_take_the_tenant_and_never_cross_it(db: Db, capsys: Any) -> None:
+    """alice in acme, alice in globex and alice in the default tenant are three users."""
+    with db.manager() as manager:
+        acme = [manager.create_new_session("alice", tenant_id="acme") for _ in range(2)]
+        globex = manager.create_new_session("alice", tenant_id="globex")
+        public = manager.create_new_session("alice")
+
+        def listed(*tenant: str) -> list[dict[str, Any]]:
+            code, out, err = cli(capsys, "sessions", "alice", "--json", *tenant, *db.options)
+            assert (code, err) == (EXIT_OK, "")
+            return list(json.loads(out))
+
+        acme_listed = listed("--tenant", "acme")
+        assert {s["handle"] for s in acme_listed} == {t.session.handle for t in acme}
+        assert {(s["userId"], s["tenantId"]) for s in acme_listed} == {("alice", "acme")}
+        assert [s["handle"] for s in listed("--tenant", "globex")] == [globex.session.handle]
+        # Without --tenant: the default tenant's alice only.
+        assert [(s["handle"], s["tenantId"]) for s in listed()] == [
+            (public.session.handle, "public")
+        ]
+        code, out, _ = cli(capsys, "sessions", "alice", "--tenant", "acme", *db.options)
+        assert code == EXIT_OK
+        assert [line.split()[1] for line in out.splitlines()[1:]] == ["acme", "acme"]
+        code, out, err = cli(capsys, "sessions", "alice", "--tenant", "initech", *db.options)
+        assert (code, out) == (EXIT_NOT_FOUND, "")
+        assert "user 'alice' has no live sessions in tenant 'initech'" in err
+
+        code, out, err = cli(capsys, "revoke-user", "alice", "--tenant", "acme", *db.options)
+        assert (code, err) == (EXIT_OK, "")
+        assert out.strip() == "revoked 2 session(s) of user 'alice' in tenant 'acme'"
+        assert manager.get_all_session_handles_for_user("alice", tenant_id="acme") == []
+        code, _, err = cli(capsys, "revoke-user", "alice", "--tenant", "acme", *db.options)
+        assert code == EXIT_NOT_FOUND and "user 'alice' has no sessions in tenant 'acme'" in err
+    # The other two alices still work, in a process that read the revocation (a fresh one).
+    with db.manager() as fresh:
+        for tokens, tenant in ((globex, "globex"), (public, "public")):
+            assert fresh.get_session(tokens.access_token.value).session.tenant_id == tenant
+            refreshed = fresh.refresh_session(tokens.refresh_token.value)
+            assert refreshed.session.tenant_id == tenant and refreshed.session.user_id == "alice"
+        for tokens in acme:
+            with pytest.raises(UnauthorisedError):
+                fresh.refresh_session(tokens.refresh_token.value)
+    # revoke-user without --tenant: the default tenant's alice, not globex's.
+    code, out, _ = cli(capsys, "revoke-user", "alice", *db.options)
+    assert code == EXIT_OK and "revoked 1 session(s) of user 'alice' in tenant 'public'" in out
+    with db.manager() as fresh:
+        assert fresh.get_all_session_handles_for_user("alice", tenant_id="globex") == [
+            globex.session.handle
+        ]
+
+
+def test_revoke_tenant_ends_every_session_of_that_tenant_only(db: Db, capsys: Any) -> None:
+    """Offboarding acme: its users' sessions (an impersonation too) are refused by a process
+    that was running all along, once its revocation interval is over; globex's and the default
+    tenant's sessions, alice's of the same id among them, keep verifying and refreshing."""
+    with db.manager(revocation_refresh_interval=0.05) as running:
+        acme = [
+            running.create_new_session("alice", tenant_id="acme"),
+            running.create_new_session("bob", tenant_id="acme"),
+            running.create_impersonation_session("support-7", "bob", tenant_id="acme"),
+        ]
+        others = [
+            running.create_new_session("alice", tenant_id="globex"),
+            running.create_new_session("alice"),
+        ]
+        for tokens in acme + others:  # known to this process, which has read the revocations
+            assert running.get_session(tokens.access_token.value).session.user_id
+
+        code, out, err = cli(capsys, "revoke-tenant", "acme", *db.options)
+        assert (code, err) == (EXIT_OK, "")
+        assert out.startswith("revoked 3 session(s) of tenant 'acme'; every process refuses")
+        assert "revocation_refresh_interval (2 s by default) plus one read" in out
+
+        time.sleep(0.2)  # past this process's interval: its next verify reads the revocation
+        for tokens in acme:
+            with pytest.raises(UnauthorisedError):
+                running.get_session(tokens.access_token.value)
+            with pytest.raises(UnauthorisedError):
+                running.refresh_session(tokens.refresh_token.value)
+        for tokens in others:
+            tenant = tokens.session.tenant_id
+            assert running.get_session(tokens.access_token.value).session.tenant_id == tenant
+            refreshed = running.refresh_session(tokens.refresh_token.value)
+            confirmed = running.get_session(refreshed.access_token.value)
+            assert (confirmed.session.user_id, confirmed.session.tenant_id) == ("alice", tenant)
+        assert running.get_all_session_handles_for_user("bob", tenant_id="acme") == []
+        assert len(running.get_all_session_handles_for_user("alice", tenant_id="globex")) == 1
+
+    code, out, err = cli(capsys, "revoke-tenant", "acme", *db.options)
+    assert (code, out) == (EXIT_NOT_FOUND, "")
+    assert "tenant 'acme' has no sessions" in err
+
+
+def test_sessions_marks_an_impersonation(db: Db, capsys: Any) -> None:
+    with db.manager() as manager:
+        own = manager.create_new_session("bob", tenant_id="acme").session.handle
+        time.sleep(0.01)
+        support = manager.create_impersonation_session(
+            "support-7", "bob", tenant_id="acme", ttl=600
+        ).session.handle
+
+    code, out, err = cli(capsys, "sessions", "bob", "--tenant", "acme", *db.options)
+    assert (code, err) == (EXIT_OK, "")
+    header, *rows = out.splitlines()
+    assert header.split()[-2:] == ["IMPERSONATED", "BY"]
+    by_handle = {row.split()[0]: row.split() for row in rows}
+    assert set(by_handle) == {own, support}
+    assert by_handle[support][1] == "acme" and by_handle[support][-1] == "support-7"
+    assert by_handle[own][-1] == "-"
+
+    code, out, _ = cli(capsys, "sessions", "bob", "--tenant", "acme", "--json", *db.options)
+    listed = {s["handle"]: s for s in json.loads(out)}
+    assert listed[support]["impersonatedBy"] == "support-7"
+    assert listed[own]["impersonatedBy"] is None
+    assert {s["tenantId"] for s in listed.values()} == {"acme"}
+    # The keys the command printed before tenants are all still there, under the same names.
+    assert {"handle", "userId", "createdAt", "lastRefreshedAt", "expiresAt", "clientIp",
+            "userAgent", "device"} <= set(listed[own])  # fmt: skip
+    # The impersonation ends at its ttl, whatever refreshes: its expiry is at most 600 s on.
+    assert listed[support]["expiresAt"] - listed[support]["createdAt"] <= 600_000
+
+
+@pytest.mark.parametrize(
+    "tenant", ["", "acme corp", "acme/x", "t" * 65, "ünïcode", "acme\n", "x;DROP"]
+)
+def test_a_bad_tenant_is_a_usage_error_before_any_database_use(
+    tenant: str, sqlite_db: Db, capsys: Any
+) -> None:
+    for argv in (
+        ["sessions", "alice", "--tenant", tenant],
+        ["revoke-user", "alice", "--tenant", tenant],
+        ["revoke-tenant", tenant],
+    ):
+        with pytest.raises(SystemExit) as exited:
+            run([*argv, *sqlite_db.options])
+        assert exited.value.code == EXIT_USAGE, argv
+        out, err = capsys.readouterr()
+        assert out == "" and "Traceback" not in err
+        assert "tenant_id must be 1 to 64 letters, digits, '-', '_' or '.'" in err, argv
+        assert f"sessionward {argv[0]}: error: argument " in err  # the command's usage error
+    # Refused by the parser: the SQLite file was never opened, so never created.
+    assert not Path(sqlite_db.url.removeprefix("sqlite:///")).exists()
+
+
+def test_the_longest_and_oddest_valid_tenants_work(sqlite_db: Db, capsys: Any) -> None:
+    tenants = ["t" * 64, "A.b_c-9", "public"]
+    with sqlite_db.manager() as manager:
+        handles = {t: manager.create_new_session("u", tenant_id=t).session.handle for t in tenants}
+    for tenant in tenants:
+        code, out, _ = cli(
+            capsys, "sessions", "u", "--tenant", tenant, "--json", *sqlite_db.options
+        )
+        assert code == EXIT_OK
+        assert [s["handle"] for s in json.loads(out)] == [handles[tenant]]
+    code, out, _ = cli(capsys, "revoke-tenant", "t" * 64, *sqlite_db.options)
+    assert code == EXIT_OK and out.startswith("revoked 1 session(s)")
+
+
+def _previous_version_tables(tables: dict[str, str]) -> Any:
+    """The tables as the version before tenants created them: no tenant_id and no actor_id on
+    the session table, no tenant_id on the revocation table, and the index on user_id alone
+    instead of the one on (tenant_id, user_id)."""
+    from sqlalchemy import Column, Index, MetaData, Table
+
+    from sessionward._storage.schema import build_tables
+
+    current = build_tables(
+        tables["signing_key_table"], tables["refresh_token_table"], tables["revocation_table"]
+    )
+    new_index = f"{tables['refresh_token_table']}_tenant_user_idx"
+    metadata = MetaData()
+    for table in current.metadata.sorted_tables:
+        old = Table(
+            table.name,
+            metadata,
+            *(
+                Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                for c in table.columns
+                if c.name not in ("tenant_id", "actor_id")
+            ),
+        )
+        for index in table.indexes:
+            if index.name != new_index:
+                Index(index.name, *(old.c[c.name] for c in index.columns))
+    sessions = metadata.tables[tables["refresh_token_table"]]
+    Index(f"{sessions.name}_user_id_idx", sessions.c.user_id)
+    assert "tenant_id" not in sessions.c and "tenant_id" not in (
+        metadata.tables[tables["revocation_table"]].c
+    )
+    return metadata
+
+
+def test_create_tables_upgrades_a_table_of_the_version_before_tenants(db: Db, capsys: Any) -> None:
+    """check names the missing tenant_id and actor_id; create-tables adds them and the
+    (tenant_id, user_id) index; the row written before is the default tenant's, listed and
+    revoked as such, and never another tenant's."""
+    import uuid
+
+    from sqlalchemy import create_engine, inspect
+
+    from sessionward._storage.engines import resolve_url
+
+    sessions, revocations = db.tables["refresh_token_table"], db.tables["revocation_table"]
+    metadata = _previous_version_tables(db.tables)
+    handle = str(uuid.uuid4())
+    now = int(time.time() * 1000)
+    engine = create_engine(resolve_url(db.url, asynchronous=False))
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(
+                metadata.tables[sessions].insert(),
+                {
+                    "session_handle": handle,
+                    "user_id": "olduser",
+                    "refresh_token_hash_2": "0" * 64,
+                    "session_info": "null",
+                    "expires_at": now + 86_400_000,
+                    "jwt_user_payload": "{}",
+                    "created_at": now - 1000,
+                },
+            )
+
+        code, out, err = cli(capsys, "check", *db.options)
+        assert (code, out) == (EXIT_DATABASE, "")
+        assert f"table {sessions!r} lacks column(s) tenant_id, actor_id" in err
+        assert f"table {revocations!r} lacks column(s) tenant_id" in err
+        assert "sessionward create-tables" in err
+        # The other commands refuse the old table too, rather than fail on a missing column.
+        code, _, err = cli(capsys, "sessions", "olduser", *db.options)
+        assert code == EXIT_DATABASE and "lacks column(s) tenant_id, actor_id" in err
+
+        assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+        code, out, err = cli(capsys, "check", *db.options)
+        assert (code, err) == (EXIT_OK, "") and out.startswith("ok:")
+        inspector = inspect(engine)
+        columns = {c["name"] for c in inspector.get_columns(sessions)}
+        assert {"tenant_id", "actor_id"} <= columns
+        assert "tenant_id" in {c["name"] for c in inspector.get_columns(revocations)}
+        indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes(sessions)}
+        assert indexes[f"{sessions}_tenant_user_idx"] == ["tenant_id", "user_id"]
+    finally:
+        engine.dispose()
+
+    code, out, err = cli(capsys, "sessions", "olduser", "--json", *db.options)
+    assert (code, err) == (EXIT_OK, "")
+    assert [(s["handle"], s["tenantId"], s["impersonatedBy"]) for s in json.loads(out)] == [
+        (handle, "public", None)
+    ]
+    code, out, _ = cli(capsys, "sessions", "olduser", *db.options)
+    assert code == EXIT_OK and out.splitlines()[1].split()[:2] == [handle, "public"]
+    assert cli(capsys, "sessions", "olduser", "--tenant", "acme", *db.options)[0] == EXIT_NOT_FOUND
+    with db.manager() as manager:
+        assert manager.revoke_all_sessions_for_user("olduser", tenant_id="acme") == 0
+        assert manager.get_all_session_handles_for_user("olduser") == [handle]
+        assert manager.revoke_all_sessions_for_user("olduser") == 1
+        assert manager.get_all_session_handles_for_user("olduser") == []
+        # The upgraded tables take the new sessions, tenants and impersonations.
+        new = manager.create_impersonation_session("support-7", "olduser", tenant_id="acme")
+        assert manager.get_session(new.access_token.value).session.actor == "support-7"
+    assert cli(capsys, "sessions", "olduser", *db.options)[0] == EXIT_NOT_FOUND
+    code, out, _ = cli(capsys, "revoke-tenant", "acme", *db.options)
+    assert code == EXIT_OK and out.startswith("revoked 1 session(s) of tenant 'acme'")
 
 
 def test_purge_keeps_the_keys_of_a_deployment_with_long_access_tokens(db: Db, capsys: Any) -> None:
@@ -289,7 +561,13 @@ def test_check_and_create_tables_name_the_missing_file_or_folder(
 def test_read_commands_refuse_a_database_without_tables_and_create_nothing(
     sqlite_db: Db, capsys: Any
 ) -> None:
-    for argv in (["sessions", "alice"], ["revoke-user", "alice"], ["keys"], ["purge"]):
+    for argv in (
+        ["sessions", "alice"],
+        ["revoke-user", "alice"],
+        ["revoke-tenant", "acme"],
+        ["keys"],
+        ["purge"],
+    ):
         code, out, err = cli(capsys, *argv, *sqlite_db.options)
         assert code == EXIT_DATABASE, argv
         assert "does not exist" in err and "sessionward create-tables" in err
@@ -354,6 +632,9 @@ def test_usage_errors_exit_2(capsys: Any) -> None:
         run(["sessions"])  # USER_ID missing
     assert exited.value.code == EXIT_USAGE
     with pytest.raises(SystemExit) as exited:
+        run(["revoke-tenant"])  # TENANT missing: never "every tenant"
+    assert exited.value.code == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
         run(["demo", "--port", "70000"])
     assert exited.value.code == EXIT_USAGE
     assert "not a TCP port" in capsys.readouterr().err
@@ -381,6 +662,7 @@ def test_help_reads_well(tmp_path: Path) -> None:
         "sessions",
         "revoke",
         "revoke-user",
+        "revoke-tenant",
         "keys",
         "rotate-key",
     ):

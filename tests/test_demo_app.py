@@ -8,6 +8,7 @@ log, the theft demonstration) are tested below with the same cookie-keeping test
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,12 +23,18 @@ from tests.support.web_apps import EXAMPLE_SETTINGS, Browser, WebApp
 from tests.web import test_claims as claims
 from tests.web import test_devices_over_http as devices
 from tests.web import test_scenarios as scenarios
+from tests.web import test_tenants_web as tenants
 
-# The examples' scenarios, devices page and claims, collected again here against the demo app.
+# The examples' scenarios, devices page and claims, collected again here against the demo app;
+# and of the tenants' tests, those of the example API (the others build apps of their own).
 for _module in (scenarios, devices, claims):
     for _name in dir(_module):
         if _name.startswith("test_"):
             globals()[_name] = getattr(_module, _name)
+for _name in dir(tenants):
+    _test = getattr(tenants, _name)
+    if _name.startswith("test_") and next(iter(inspect.signature(_test).parameters)) == "web":
+        globals()[_name] = _test
 
 
 # What DemoOptions.config() sets differently from the examples (see sessionward.demo).

@@ -1,7 +1,9 @@
 """docs/protocol.md#revocation with the default settings: four OS processes on one database; after a
 revocation in another process, every one of them refuses the session's access token within the
 revocation interval plus one second, without a query per request. One of them sits idle for
-longer than the interval first."""
+longer than the interval first. The revocations: a logout, a user's sessions, the other devices,
+a theft, and a whole tenant (one row for all its sessions), which leaves another tenant's
+sessions, of the same user ids, working in the same processes."""
 
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ PROCESSES = 4
 INTERVAL_S = 2.0  # the default revocation_refresh_interval
 BOUND_S = INTERVAL_S + 1.0
 STEP_S = 1.5  # between the revocations
-IDLE_S = 9.5  # idle far longer than the interval, until after every revocation + an interval
-RUN_S = 16.0
+IDLE_S = 11.5  # idle far longer than the interval, until after every revocation + an interval
+RUN_S = 18.0
 HOME = ClientContext("203.0.113.10", "Firefox")
 ELSEWHERE = ClientContext("198.51.100.5", "Firefox")
 
@@ -44,6 +46,11 @@ def test_a_revocation_reaches_every_process_within_the_interval(backend: str) ->
                 "others-2": main.create_new_session("cat", client=HOME),
                 "theft": main.create_new_session("dan", client=HOME),
                 "bystander": main.create_new_session("eve", client=HOME),
+                "tenant-1": main.create_new_session("ann", tenant_id="acme", client=HOME),
+                "tenant-2": main.create_new_session("bob", tenant_id="acme", client=HOME),
+                # The same user ids in another tenant: never refused.
+                "other-tenant-1": main.create_new_session("ann", tenant_id="globex"),
+                "other-tenant-2": main.create_new_session("bob", tenant_id="globex"),
             }
             tokens = {name: (t.access_token.value, t.anti_csrf_token) for name, t in logins.items()}
             context = multiprocessing.get_context("spawn")
@@ -78,6 +85,9 @@ def test_a_revocation_reaches_every_process_within_the_interval(backend: str) ->
                 with pytest.raises(TokenTheftDetectedError):
                     main.refresh_session(stolen, client=ELSEWHERE)
                 revoked_at["theft"] = time.time()
+                time.sleep(STEP_S)
+                assert main.revoke_all_sessions_for_tenant("acme") == 2
+                revoked_at["tenant-1"] = revoked_at["tenant-2"] = time.time()
                 results = [f.result(timeout=120) for f in futures]
     finally:
         drop_tables(url, tables)

@@ -67,6 +67,42 @@ def test_the_common_cases_cost_one_statement_each(
     assert _kinds(seen) == ["INSERT", "DELETE"]
 
 
+def _create(manager: Any, kind: str) -> Any:
+    """A login of each kind of session issue 21 added (a coroutine for the async manager)."""
+    if kind == "impersonation":
+        return manager.create_impersonation_session("support", "alice", ttl=1800)
+    if kind == "non-persistent":
+        return manager.create_new_session("alice", persistent=False)
+    return manager.create_new_session("alice", tenant_id="acme")
+
+
+@pytest.mark.parametrize("kind", ["non-persistent", "impersonation", "tenant"])
+def test_every_kind_of_session_costs_the_same(
+    make_manager: Callable[..., SessionManager], driver_statements: DriverStatements, kind: str
+):
+    """A session that ends with the browser, an impersonation and a tenant's session: one
+    INSERT to create (an impersonation, never counted against max_sessions_per_user, does not
+    list the user's sessions to evict one), two UPDATEs to rotate (the idle limit and the ttl
+    are in the statements, not extra reads)."""
+    manager = make_manager(max_sessions_per_user=3 if kind == "impersonation" else None)
+    _warm(manager)
+    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    _warm(manager)
+    seen.clear()
+    tokens = _create(manager, kind)
+    assert _kinds(seen) == ["INSERT"], (kind, seen)
+    seen.clear()
+    refreshed = manager.refresh_session(tokens.refresh_token.value)
+    assert _kinds(seen) == ["UPDATE"], (kind, seen)
+    verified = manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
+    assert verified.new_access_token is not None
+    assert _kinds(seen) == ["UPDATE", "UPDATE"], f"a full rotation is two round trips ({kind})"
+    seen.clear()
+    again = manager.refresh_session(refreshed.refresh_token.value)
+    manager.get_session(again.access_token.value, again.anti_csrf_token)
+    assert _kinds(seen) == ["UPDATE", "UPDATE"], (kind, seen)
+
+
 def test_without_the_cached_check_a_logout_is_one_statement(
     make_manager: Callable[..., SessionManager], driver_statements: DriverStatements
 ):
@@ -125,9 +161,8 @@ def test_uncommon_cases_read_the_row_then_decide(
     assert _kinds(seen) == ["UPDATE", "SELECT"]
 
 
-def _server_statement_counter(url: str) -> Callable[[], int]:
+def _server_statement_counter(read: Callable[[], int]) -> Callable[[], int]:
     """Statements the server ran since this was made, less the counter's own reads."""
-    read = _questions(url)
     before, reads = read(), 0
 
     def count() -> int:
@@ -138,7 +173,8 @@ def _server_statement_counter(url: str) -> Callable[[], int]:
     return count
 
 
-def _questions(url: str) -> Callable[[], int]:
+def _questions(url: str) -> tuple[Callable[[], int], Callable[[], None]]:
+    """Read the server's statement counter; and dispose of the engine that reads it."""
     # Autocommit and no reset on return: the counter's own reads add one SHOW each, nothing else.
     engine = create_engine(
         resolve_url(url, asynchronous=False),
@@ -151,37 +187,66 @@ def _questions(url: str) -> Callable[[], int]:
         with engine.connect() as conn:
             return int(conn.execute(text("SHOW GLOBAL STATUS LIKE 'Questions'")).one()[1])
 
-    return read
+    return read, engine.dispose
 
 
+async def _login(manager: AsyncSessionManager, kind: str) -> Any:
+    if kind == "persistent":
+        return await manager.create_new_session("alice")
+    return await _create(manager, kind)
+
+
+@pytest.mark.parametrize("kind", ["persistent", "non-persistent", "impersonation"])
 async def test_the_async_manager_costs_the_same_round_trips(
     backend: str,
     make_config: Callable[..., Any],
     driver_statements: DriverStatements,
     database_url: str,
+    kind: str,
 ):
+    """On MariaDB the server's counter is global: the statements of its other clients (another
+    test run on the same server) add to it, never take from it. So there the cost is the least
+    of a few measurements; at a driver it is exact, and measured once."""
     async with AsyncSessionManager(make_config()) as manager:
         await manager.create_tables()
-        tokens = await manager.create_new_session("warm")
+        tokens = await _login(manager, kind)
         await manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
+        dispose: Callable[[], None] = lambda: None  # noqa: E731
         if backend == "mysql":
-            count = _server_statement_counter(database_url)
+            read, dispose = _questions(database_url)
+            attempts = 10
+            new_counter = lambda: _server_statement_counter(read)  # noqa: E731
         else:
             engine = getattr(manager.store, "engine", None)
             seen = driver_statements.watch(getattr(engine, "sync_engine", engine))
             if backend == "sqlite":  # the trace is on new connections: open one
                 warm = await manager.create_new_session("warm")
                 await manager.get_session(warm.access_token.value, warm.anti_csrf_token)
-            seen.clear()
-            count = lambda: len(seen)  # noqa: E731
-        refreshed = await manager.refresh_session(tokens.refresh_token.value)
-        verified = await manager.get_session(
-            refreshed.access_token.value, refreshed.anti_csrf_token
-        )
-        assert verified.new_access_token is not None
-        assert count() == 2, "a full rotation is two round trips"
-        await manager.create_new_session("alice")
-        assert count() == 3, "a login is one"
+            attempts = 1
+
+            def new_counter() -> Callable[[], int]:
+                seen.clear()
+                return lambda: len(seen)
+
+        costs = []
+        try:
+            for _ in range(attempts):
+                count = new_counter()
+                refreshed = await manager.refresh_session(tokens.refresh_token.value)
+                verified = await manager.get_session(
+                    refreshed.access_token.value, refreshed.anti_csrf_token
+                )
+                assert verified.new_access_token is not None
+                rotation = count()
+                await _login(manager, kind)
+                costs.append((rotation, count() - rotation))
+                if costs[-1] == (2, 1):
+                    break
+                tokens = refreshed
+        finally:
+            dispose()
+        # (rotation, login): a full rotation is two round trips, a login one.
+        assert min(costs) == (2, 1), costs
 
 
 @pytest.fixture(autouse=True)

@@ -21,4 +21,7 @@ urlpatterns = [
     path("admin", views.admin),
     path("reauth", views.reauth),
     path("sensitive", views.sensitive),
+    path("admin/impersonate", views.impersonate),
+    path("change-password", views.change_password),
+    path("t/<str:tenant>/whoami", views.whoami_in_tenant),
 ]

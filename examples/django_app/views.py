@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from sessionward import fresh_login, has_role
-from sessionward.integrations import parse_json_body
-from sessionward.integrations.django import create_new_session, get_manager, verify_session
+from sessionward import DEFAULT_TENANT, fresh_login, has_role, not_impersonated
+from sessionward.integrations import RequestSession, parse_json_body
+from sessionward.integrations.django import (
+    AsyncRequestSession,
+    create_impersonation_session,
+    create_new_session,
+    get_manager,
+    verify_session,
+)
 
 MAX_USER_ID_LENGTH = 128
+BAD_USER_ID = "userId must be a non-empty string of at most 128 characters"
+
+
+def who(session: RequestSession | AsyncRequestSession) -> dict[str, object]:
+    """Who the session is: what a frontend shows (a banner when ``impersonatedBy`` is set)."""
+    return {
+        "userId": session.user_id,
+        "tenantId": session.tenant_id,
+        "persistent": session.persistent,
+        "impersonatedBy": session.actor,
+        "sessionHandle": session.handle,
+    }
 
 
 @require_POST
@@ -18,23 +36,36 @@ def login(request: HttpRequest) -> JsonResponse:
         msg = "the body must be Content-Type: application/json"
         return JsonResponse({"message": msg}, status=415)
     body = parse_json_body(request.body)  # InvalidArgumentError: answered 400 or 413
-    user_id = body.get("userId") if isinstance(body, dict) else None
+    fields = body if isinstance(body, dict) else {}
+    user_id = fields.get("userId")
     if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
-        msg = "userId must be a non-empty string of at most 128 characters"
-        return JsonResponse({"message": msg}, status=400)
+        return JsonResponse({"message": BAD_USER_ID}, status=400)
+    remember = fields.get("rememberMe", True)  # false: cookies that end with the browser
+    if not isinstance(remember, bool):
+        return JsonResponse({"message": "rememberMe must be true or false"}, status=400)
     session = create_new_session(
-        request, user_id, {"userId": user_id, "role": "tester"}, {"visits": 0}
+        request,
+        user_id,
+        {"userId": user_id, "role": "tester"},
+        {"visits": 0},
+        tenant_id=fields.get("tenantId", DEFAULT_TENANT),  # a bad one: 400
+        persistent=remember,
     )
-    return JsonResponse({"userId": session.user_id, "sessionHandle": session.handle})
+    return JsonResponse(who(session))
 
 
 @require_GET
 @verify_session()
 async def me(request: HttpRequest) -> JsonResponse:
     s = request.sessionward  # type: ignore[attr-defined]
-    return JsonResponse(
-        {"userId": s.user_id, "jwtPayload": s.jwt_payload, "sessionHandle": s.handle}
-    )
+    return JsonResponse({**who(s), "jwtPayload": s.jwt_payload})
+
+
+@require_GET
+@verify_session(tenant_param="tenant")
+def whoami_in_tenant(request: HttpRequest, tenant: str) -> JsonResponse:
+    s = request.sessionward  # type: ignore[attr-defined]
+    return JsonResponse({"userId": s.user_id, "tenantId": s.tenant_id})
 
 
 @require_POST
@@ -64,15 +95,18 @@ def session_data(request: HttpRequest) -> JsonResponse:
 @require_GET
 @verify_session()
 def sessions(request: HttpRequest) -> JsonResponse:
-    user_id = request.sessionward.user_id  # type: ignore[attr-defined]
-    return JsonResponse({"sessions": get_manager().get_all_session_handles_for_user(user_id)})
+    session = request.sessionward  # type: ignore[attr-defined]
+    handles = get_manager().get_all_session_handles_for_user(
+        session.user_id, tenant_id=session.tenant_id
+    )
+    return JsonResponse({"sessions": handles})
 
 
 @require_POST
 @verify_session()
 def revoke_all(request: HttpRequest) -> JsonResponse:
     session = request.sessionward  # type: ignore[attr-defined]
-    count = get_manager().revoke_all_sessions_for_user(session.user_id)
+    count = get_manager().revoke_all_sessions_for_user(session.user_id, tenant_id=session.tenant_id)
     session.revoke()  # already gone; this clears the caller's cookies
     return JsonResponse({"revoked": count})
 
@@ -134,3 +168,33 @@ async def reauth(request: HttpRequest) -> JsonResponse:
 @verify_session(claims=[fresh_login(300)])
 def sensitive(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"done": True})
+
+
+# Impersonation: support staff (here, by the demo's rule, anyone with the role "admin") act as
+# a user; the answer carries the impersonation's tokens, so this client becomes that user. An
+# impersonation session may not start another one, nor change a password.
+@require_POST
+@verify_session(claims=[has_role("admin"), not_impersonated()])
+def impersonate(request: HttpRequest) -> JsonResponse:
+    session = request.sessionward  # type: ignore[attr-defined]
+    body = parse_json_body(request.body)
+    fields = body if isinstance(body, dict) else {}
+    user_id = fields.get("userId")
+    if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+        return JsonResponse({"message": BAD_USER_ID}, status=400)
+    acting = create_impersonation_session(  # a bad tenantId or ttl: 400
+        request,
+        session.user_id,
+        user_id,
+        {"userId": user_id, "role": "tester"},
+        {"visits": 0},
+        tenant_id=fields.get("tenantId", session.tenant_id),
+        ttl=fields.get("ttl", 3600),
+    )
+    return JsonResponse(who(acting))
+
+
+@require_POST
+@verify_session(claims=[not_impersonated()])
+def change_password(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(status=204)  # a stub: the check that matters is not_impersonated()

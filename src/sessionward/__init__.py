@@ -4,7 +4,14 @@ Short-lived JWT access tokens verified without a database call, rotating refresh
 theft detection, anti-CSRF tokens, and storage in the application's own SQL database.
 """
 
-from sessionward._claims import Claim, fresh_login, has_role, payload_has
+from sessionward._claims import (
+    Claim,
+    fresh_login,
+    has_role,
+    in_tenant,
+    not_impersonated,
+    payload_has,
+)
 from sessionward._clients import FORWARDED_HEADERS
 from sessionward._config import ALGORITHMS, Config
 from sessionward._errors import (
@@ -30,6 +37,7 @@ from sessionward._events import (
 )
 from sessionward._manager import AsyncSessionManager, SessionManager
 from sessionward._models import (
+    DEFAULT_TENANT,
     ClientContext,
     Session,
     SessionSummary,
@@ -45,6 +53,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "DEFAULT_TENANT",
     "FORWARDED_HEADERS",
     "AntiCsrfReason",
     "AsyncRemoteVerifier",
@@ -79,6 +88,8 @@ __all__ = [
     "VerifiedSession",
     "fresh_login",
     "has_role",
+    "in_tenant",
+    "not_impersonated",
     "payload_has",
     "prepare_galera",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sessionward._errors import ClaimValidationError, InvalidArgumentError
 from sessionward._models import JSON, Session
+from sessionward._validation import check_tenant_id
 
 _ANY = object()
 
@@ -86,4 +87,34 @@ def fresh_login(max_age: int) -> Claim:
     return Claim("fresh_login", test, f"a login within the last {max_age} s is required")
 
 
-__all__ = ["Claim", "fresh_login", "has_role", "payload_has", "validate_claims"]
+def in_tenant(tenant_id: str) -> Claim:
+    """The session belongs to ``tenant_id``: a token of another tenant answers 403 (on a route
+    of tenant B, a session of tenant A is valid, just not here). The integrations build it from
+    the route too: ``verify_session(tenant_param="tenant")`` on ``/t/{tenant}/...``."""
+    tenant_id = check_tenant_id(tenant_id)
+
+    def test(session: Session, now_ms: int) -> bool:
+        return session.tenant_id == tenant_id
+
+    return Claim("in_tenant", test, f"a session of the tenant {tenant_id!r} is required")
+
+
+def not_impersonated() -> Claim:
+    """The user acts in person: an impersonation session (support staff acting as the user,
+    ``Session.actor`` set) answers 403. For routes such as changing the password."""
+
+    def test(session: Session, now_ms: int) -> bool:
+        return session.actor is None
+
+    return Claim("not_impersonated", test, "this action is not allowed while impersonating")
+
+
+__all__ = [
+    "Claim",
+    "fresh_login",
+    "has_role",
+    "in_tenant",
+    "not_impersonated",
+    "payload_has",
+    "validate_claims",
+]

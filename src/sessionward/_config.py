@@ -89,6 +89,9 @@ class Config:
     refresh_grace_window: int = 30
     # sessions end this long after login whatever their activity; None: only the idle limit.
     absolute_session_lifetime: int | None = None
+    # a session created with persistent=False ("remember me" off) ends with the browser, and
+    # this long after its last refresh even if the browser stays open (the sliding idle limit).
+    session_idle_timeout: int = 12 * HOUR
     # an access token is still accepted this long after its expiry (clock skew between servers).
     access_token_leeway: int = 5
     # on theft, delete the session at once so that no token of it works any more.
@@ -172,6 +175,7 @@ class Config:
             _check_range(
                 "absolute_session_lifetime", self.absolute_session_lifetime, HOUR, 3650 * DAY, "s"
             )
+        _check_range("session_idle_timeout", self.session_idle_timeout, 10, 365 * DAY, "s")
         if self.signing_key_getter is not None and not callable(self.signing_key_getter):
             raise ConfigError("signing_key_getter must be a callable returning the key as str")
         if self.cookie_same_site not in ("strict", "lax", "none"):
@@ -273,6 +277,10 @@ class Config:
     @property
     def refresh_token_validity_ms(self) -> int:
         return self.refresh_token_validity * 1000
+
+    @property
+    def session_idle_timeout_ms(self) -> int:
+        return self.session_idle_timeout * 1000
 
     @property
     def signing_key_interval_ms(self) -> int:

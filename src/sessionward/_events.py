@@ -3,7 +3,10 @@
 An application passes :class:`SessionHooks` to a manager to log, alert or audit. Hooks are
 called after the operation took effect; a hook may be sync, or async with the async manager. A
 hook that raises never breaks the request: the error is logged and the operation's result
-stands. Events carry no token, only handles, user ids and client context.
+stands. Events carry no token, only handles, user ids, tenants, actors and client context.
+
+Every event names the session's tenant and, for an impersonation session, its ``actor`` (who
+acted as the user): an audit log of impersonations can be built from the hooks alone.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from sessionward._errors import ConfigError, TheftReason, _Reason
-from sessionward._models import ClientContext
+from sessionward._models import DEFAULT_TENANT, ClientContext
 
 logger = logging.getLogger("sessionward")
 
@@ -41,6 +44,8 @@ class SessionCreated:
     user_id: str
     client: ClientContext | None
     proof_bound: bool  # the session is bound to a key (proof of possession)
+    tenant_id: str = DEFAULT_TENANT
+    actor: str | None = None  # who acts as the user, for an impersonation session
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class SessionRefreshed:
     user_id: str
     client: ClientContext | None
     repeated: bool  # a duplicate within the grace window: the same tokens were served again
+    tenant_id: str = DEFAULT_TENANT
+    actor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class SessionRevoked:
     session_handle: str
     user_id: str | None  # None when the operation did not learn it (revoke by handle)
     reason: RevokeReason
+    tenant_id: str | None = None  # None when the operation did not learn it
+    actor: str | None = None
 
     def __post_init__(self) -> None:
         # A string reason (from code written before RevokeReason was an enum) becomes its member.
@@ -77,6 +86,8 @@ class TokenTheft:
     first_client: ClientContext | None  # who presented that token (or the session's token) first
     replay_client: ClientContext | None  # who presented it now
     session_revoked: bool
+    tenant_id: str = DEFAULT_TENANT
+    actor: str | None = None
 
 
 E = TypeVar("E")

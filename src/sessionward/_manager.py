@@ -29,6 +29,7 @@ from sessionward._events import (
 )
 from sessionward._flows import arun_flow, run_flow
 from sessionward._models import (
+    DEFAULT_TENANT,
     JSON,
     ClientContext,
     PublishedKeys,
@@ -149,15 +150,48 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
         **by: Unpack[PresentedBy],
     ) -> SessionTokens:
-        """Log ``user_id`` in: a new handle, a new token set, one new row.
+        """Log ``user_id`` of ``tenant_id`` in: a new handle, a new token set, one new row.
 
+        ``persistent=False`` ("remember me" off): the cookies last until the browser closes,
+        and the session ends after ``session_idle_timeout`` without a refresh.
         ``client=``: who is logging in (stored, and compared by the grace window). ``proof=``: a
         DPoP proof whose key the session is then bound to (every refresh must prove it).
         """
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
-        return self._drive(create, user_id, jwt_payload, session_data, client, proof)
+        return self._drive(
+            create, user_id, jwt_payload, session_data, client, proof, tenant_id, persistent
+        )
+
+    def create_impersonation_session(
+        self,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+        client: ClientContext | None = None,
+    ) -> SessionTokens:
+        """Let ``actor_id`` (support staff) act as ``user_id``: a session whose access tokens
+        carry ``act: {"sub": actor_id}`` (RFC 8693), which ends ``ttl`` seconds after it
+        starts whatever its refreshes, never counts against ``max_sessions_per_user``, and is
+        listed to the user marked ``impersonated_by``. Check who may call this yourself."""
+        return self._drive(
+            login.create_impersonation_session,
+            actor_id,
+            user_id,
+            jwt_payload,
+            session_data,
+            client,
+            tenant_id,
+            ttl,
+        )
 
     def get_session(self, access_token: str, anti_csrf_token: str | None = None) -> VerifiedSession:
         """Verify an access token; send ``new_access_token`` back to the client when set."""
@@ -181,9 +215,14 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
         return self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
 
-    def revoke_all_sessions_for_user(self, user_id: str) -> int:
-        """Delete all of a user's sessions; returns how many there were."""
-        return self._drive(revocation.revoke_all_sessions_for_user, user_id)
+    def revoke_all_sessions_for_user(self, user_id: str, *, tenant_id: str = DEFAULT_TENANT) -> int:
+        """Delete all sessions of ``user_id`` in ``tenant_id``; returns how many there were."""
+        return self._drive(revocation.revoke_all_sessions_for_user, user_id, tenant_id)
+
+    def revoke_all_sessions_for_tenant(self, tenant_id: str) -> int:
+        """Delete every session of ``tenant_id`` (offboarding a customer): refused everywhere
+        within the revocation bound; returns how many there were."""
+        return self._drive(revocation.revoke_all_sessions_for_tenant, tenant_id)
 
     def revoke_other_sessions(
         self,
@@ -191,19 +230,30 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         keep_session_handle: str,
         *,
         reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> int:
-        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        """Revoke all of a user's sessions in ``tenant_id`` but one ("sign out all other
+        devices")."""
         return self._drive(
-            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
+            revocation.revoke_other_sessions,
+            user_id,
+            keep_session_handle,
+            RevokeReason(reason),
+            tenant_id,
         )
 
-    def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
-        """Handles of the user's live sessions, most recently active first."""
-        return self._drive(listing.get_all_session_handles_for_user, user_id)
+    def get_all_session_handles_for_user(
+        self, user_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[str]:
+        """Handles of the user's live sessions in ``tenant_id``, most recently active first."""
+        return self._drive(listing.get_all_session_handles_for_user, user_id, tenant_id)
 
-    def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
-        """The user's live sessions, most recently active first: times, client, device."""
-        return self._drive(listing.list_sessions_for_user, user_id)
+    def list_sessions_for_user(
+        self, user_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[SessionSummary]:
+        """The user's live sessions in ``tenant_id``, most recently active first: times,
+        client, device, and ``impersonated_by`` for an impersonation."""
+        return self._drive(listing.list_sessions_for_user, user_id, tenant_id)
 
     def get_session_data(self, session_handle: str) -> JSON:
         """The server-side data of a session; UnauthorisedError when it is gone."""
@@ -229,13 +279,18 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         return self._drive(payloads.merge_into_jwt_payload, session_handle, changes, access_token)
 
     def merge_into_jwt_payload_for_user(
-        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+        self,
+        user_id: str,
+        changes: dict[str, JSON],
+        *,
+        except_handle: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> int:
-        """:meth:`merge_into_jwt_payload` for every live session of ``user_id`` (a role change),
-        but ``except_handle``: each carries it from its next refresh, at most one access-token
-        validity later. Returns how many sessions were changed."""
+        """:meth:`merge_into_jwt_payload` for every live session of ``user_id`` in
+        ``tenant_id`` (a role change), but ``except_handle``: each carries it from its next
+        refresh, at most one access-token validity later. Returns how many were changed."""
         return self._drive(
-            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle
+            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle, tenant_id
         )
 
     def mark_fresh(
@@ -315,11 +370,39 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
         **by: Unpack[PresentedBy],
     ) -> SessionTokens:
         """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
-        return await self._drive(create, user_id, jwt_payload, session_data, client, proof)
+        return await self._drive(
+            create, user_id, jwt_payload, session_data, client, proof, tenant_id, persistent
+        )
+
+    async def create_impersonation_session(
+        self,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+        client: ClientContext | None = None,
+    ) -> SessionTokens:
+        """See :meth:`SessionManager.create_impersonation_session`."""
+        return await self._drive(
+            login.create_impersonation_session,
+            actor_id,
+            user_id,
+            jwt_payload,
+            session_data,
+            client,
+            tenant_id,
+            ttl,
+        )
 
     async def get_session(
         self, access_token: str, anti_csrf_token: str | None = None
@@ -342,9 +425,15 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         """Delete the session; True if it existed. ``reason`` goes to the revoked event."""
         return await self._drive(revocation.revoke_session, session_handle, RevokeReason(reason))
 
-    async def revoke_all_sessions_for_user(self, user_id: str) -> int:
-        """Delete all of a user's sessions; returns how many there were."""
-        return await self._drive(revocation.revoke_all_sessions_for_user, user_id)
+    async def revoke_all_sessions_for_user(
+        self, user_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> int:
+        """Delete all sessions of ``user_id`` in ``tenant_id``; returns how many there were."""
+        return await self._drive(revocation.revoke_all_sessions_for_user, user_id, tenant_id)
+
+    async def revoke_all_sessions_for_tenant(self, tenant_id: str) -> int:
+        """See :meth:`SessionManager.revoke_all_sessions_for_tenant`."""
+        return await self._drive(revocation.revoke_all_sessions_for_tenant, tenant_id)
 
     async def revoke_other_sessions(
         self,
@@ -352,19 +441,28 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         keep_session_handle: str,
         *,
         reason: RevokeReason | RevokeReasonName = RevokeReason.LOGOUT,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> int:
-        """Revoke all of a user's sessions but one ("sign out all other devices")."""
+        """See :meth:`SessionManager.revoke_other_sessions`."""
         return await self._drive(
-            revocation.revoke_other_sessions, user_id, keep_session_handle, RevokeReason(reason)
+            revocation.revoke_other_sessions,
+            user_id,
+            keep_session_handle,
+            RevokeReason(reason),
+            tenant_id,
         )
 
-    async def get_all_session_handles_for_user(self, user_id: str) -> list[str]:
-        """Handles of the user's live sessions, most recently active first."""
-        return await self._drive(listing.get_all_session_handles_for_user, user_id)
+    async def get_all_session_handles_for_user(
+        self, user_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[str]:
+        """See :meth:`SessionManager.get_all_session_handles_for_user`."""
+        return await self._drive(listing.get_all_session_handles_for_user, user_id, tenant_id)
 
-    async def list_sessions_for_user(self, user_id: str) -> list[SessionSummary]:
-        """The user's live sessions, most recently active first: times, client, device."""
-        return await self._drive(listing.list_sessions_for_user, user_id)
+    async def list_sessions_for_user(
+        self, user_id: str, *, tenant_id: str = DEFAULT_TENANT
+    ) -> list[SessionSummary]:
+        """See :meth:`SessionManager.list_sessions_for_user`."""
+        return await self._drive(listing.list_sessions_for_user, user_id, tenant_id)
 
     async def get_session_data(self, session_handle: str) -> JSON:
         """The server-side data of a session; UnauthorisedError when it is gone."""
@@ -389,11 +487,16 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         )
 
     async def merge_into_jwt_payload_for_user(
-        self, user_id: str, changes: dict[str, JSON], *, except_handle: str | None = None
+        self,
+        user_id: str,
+        changes: dict[str, JSON],
+        *,
+        except_handle: str | None = None,
+        tenant_id: str = DEFAULT_TENANT,
     ) -> int:
         """See :meth:`SessionManager.merge_into_jwt_payload_for_user`."""
         return await self._drive(
-            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle
+            payloads.merge_into_jwt_payload_for_user, user_id, changes, except_handle, tenant_id
         )
 
     async def mark_fresh(

@@ -8,6 +8,10 @@ from typing import Any
 
 JSON = Any  # any value that json.dumps accepts
 
+# The tenant of every session created without one, and of every row written before tenants
+# existed: an application with one tenant never needs to name it.
+DEFAULT_TENANT = "public"
+
 
 @dataclass(frozen=True, slots=True)
 class ClientContext:
@@ -42,6 +46,13 @@ class Session:
     # When the user last proved who they are: the login, or the latest ``mark_fresh``
     # (milliseconds; None for tokens of older versions). ``fresh_login`` checks it.
     authenticated_at: int | None = None
+    # The tenant the session belongs to: a user id is unique within its tenant only.
+    tenant_id: str = DEFAULT_TENANT
+    # Who is acting as the user, for an impersonation session (the RFC 8693 ``act`` claim's
+    # ``sub``); None for the user's own session. ``not_impersonated()`` refuses the others.
+    actor: str | None = None
+    # False for a session that ends when the browser closes ("remember me" off).
+    persistent: bool = True
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -53,6 +64,9 @@ class SessionTokens:
     refresh_token: Token
     id_refresh_token: Token
     anti_csrf_token: str | None
+    # False for a session that ends when the browser closes ("remember me" off): its cookies
+    # carry no Max-Age, and the session ends after ``session_idle_timeout`` without a refresh.
+    persistent: bool = True
 
     def __repr__(self) -> str:
         return f"SessionTokens(session={self.session!r}, <tokens hidden>)"
@@ -82,7 +96,9 @@ class SessionSummary:
 
     ``last_refreshed_at`` is the last activity at refresh granularity (no write per request);
     the client is the one that refreshed last, or else the one that logged in. ``current`` is
-    set by the web integrations for the session of the request asking.
+    set by the web integrations for the session of the request asking. ``impersonated_by``
+    names the actor of an impersonation session (support staff acting as the user): listed so
+    that the user can see and end it, but never counted as one of the user's own devices.
     """
 
     handle: str
@@ -94,6 +110,8 @@ class SessionSummary:
     user_agent: str | None = None
     device: str | None = None  # a short label such as "Firefox on Linux"
     current: bool = False
+    tenant_id: str = DEFAULT_TENANT
+    impersonated_by: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict with camelCase keys, as the example APIs' ``GET /devices`` answer."""
@@ -106,4 +124,6 @@ class SessionSummary:
             "lastActiveAt": self.last_refreshed_at,
             "expiresAt": self.expires_at,
             "current": self.current,
+            "tenantId": self.tenant_id,
+            "impersonatedBy": self.impersonated_by,
         }

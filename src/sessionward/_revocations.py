@@ -1,12 +1,13 @@
 """Revocation that reaches every process (docs/protocol.md#revocation): what this process knows
 of revoked sessions, so that verify can refuse their access tokens without a query.
 
-Revocations are rows of the revocation table: one per revoked session, or one per user whose
-sessions were all revoked at once ("every session created up to ``not_before``"). Each process
-keeps them in two dictionaries and reads only the rows written since its last read, at most once
+Revocations are rows of the revocation table: one per revoked session, one per user whose
+sessions were all revoked at once ("every session of the user in its tenant created up to
+``not_before``"), or one per tenant whose sessions were (offboarding a customer). Each process
+keeps them in three dictionaries and reads only the rows written since its last read, at most once
 per ``revocation_refresh_interval``; whichever request first finds the interval over does the
 read (one at a time: the others go on with what is known), so no background thread is needed
-and verify itself stays two dictionary lookups. An entry is forgotten once every access token it
+and verify itself stays a few dictionary lookups. An entry is forgotten once every access token it
 could concern has expired (``drop_after``).
 
 Learning a revocation costs the same whatever the cache holds (a busy site keeps an hour of
@@ -31,7 +32,9 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from sessionward._models import DEFAULT_TENANT
 
 READ_MARGIN_MS = 10_000  # each read looks back this far: writers' clocks and slow commits
 BUCKET_MS = 1_000  # entries are filed for expiry by the second: dropped at most 1 s late
@@ -41,7 +44,8 @@ BUCKET_MS = 1_000  # entries are filed for expiry by the second: dropped at most
 PRUNE_PER_LEARN = 64
 PRUNE_PER_ENTRY = 2
 
-_Kind = Literal["handle", "user"]
+_Kind = Literal["handle", "user", "tenant"]
+_UserKey = tuple[str, str]  # (tenant id, user id): a user id is unique within its tenant only
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,9 @@ class Revocation:
     not_before: int | None
     revoked_at: int
     drop_after: int
+    # The user's tenant (None: the default one); without a user id, with not_before: every
+    # session of the tenant created until then.
+    tenant_id: str | None = None
 
 
 class RevocationCache:
@@ -62,11 +69,13 @@ class RevocationCache:
         self._interval_ms = interval_ms
         # Never replaced: verify reads them without a lock while writers change single items.
         self._handles: dict[str, int] = {}  # session handle -> drop_after
-        self._users: dict[str, tuple[int, int]] = {}  # user id -> (not_before, drop_after)
+        # (tenant, user) -> (not_before, drop_after); tenant -> (not_before, drop_after)
+        self._users: dict[_UserKey, tuple[int, int]] = {}
+        self._tenants: dict[str, tuple[int, int]] = {}
         # Expiry schedule: second (drop_after // BUCKET_MS) -> the entries that may go then, and
         # a heap of those seconds. A key is filed again when its drop_after grows; a filing
         # whose key has since been dropped or extended is skipped when its second comes.
-        self._due: dict[int, deque[tuple[_Kind, str]]] = {}
+        self._due: dict[int, deque[tuple[_Kind, Any]]] = {}
         self._seconds: list[int] = []
         self._next_read_ms = 0
         self._read_since: int | None = None  # None: nothing read yet, read all that matters
@@ -77,13 +86,26 @@ class RevocationCache:
         """Whether the table should be read before trusting what is known."""
         return now_ms >= self._next_read_ms
 
-    def revoked(self, session_handle: str, user_id: str, created_at_ms: int | None) -> bool:
+    def revoked(
+        self,
+        session_handle: str,
+        user_id: str,
+        created_at_ms: int | None,
+        tenant_id: str = DEFAULT_TENANT,
+    ) -> bool:
         """Whether an access token of this session must be refused. A token that does not say
         when its session was created (older versions) is refused if its user was revoked."""
         if session_handle in self._handles:
             return True
-        epoch = self._users.get(user_id)
-        return epoch is not None and (created_at_ms is None or created_at_ms <= epoch[0])
+        if self._users:
+            epoch = self._users.get((tenant_id, user_id))
+            if epoch is not None and (created_at_ms is None or created_at_ms <= epoch[0]):
+                return True
+        if self._tenants:
+            epoch = self._tenants.get(tenant_id)
+            if epoch is not None and (created_at_ms is None or created_at_ms <= epoch[0]):
+                return True
+        return False
 
     def begin_read(self) -> bool:
         """Take the right to read (False: another request is reading; use what is known)."""
@@ -113,24 +135,43 @@ class RevocationCache:
                         self._handles[handle] = drop_after
                         self._file("handle", handle, drop_after)
                         filed += 1
-                if user_id is not None and revocation.not_before is not None:
-                    epoch = self._users.get(user_id)
-                    if epoch is None:
-                        self._users[user_id] = (revocation.not_before, drop_after)
-                        self._file("user", user_id, drop_after)
-                        filed += 1
-                    elif epoch[0] < revocation.not_before or epoch[1] < drop_after:
-                        # One assignment of a new tuple: a reader sees the old epoch or the new.
-                        self._users[user_id] = (
-                            max(epoch[0], revocation.not_before),
-                            max(epoch[1], drop_after),
+                not_before = revocation.not_before
+                if not_before is not None:
+                    tenant = revocation.tenant_id or DEFAULT_TENANT
+                    if user_id is not None:
+                        filed += self._extend(
+                            self._users, "user", (tenant, user_id), not_before, drop_after
                         )
-                        if epoch[1] < drop_after:
-                            self._file("user", user_id, drop_after)
-                            filed += 1
+                    elif revocation.tenant_id is not None:
+                        filed += self._extend(
+                            self._tenants, "tenant", tenant, not_before, drop_after
+                        )
             self._prune(now_ms, PRUNE_PER_LEARN + PRUNE_PER_ENTRY * filed)
 
-    def _file(self, kind: _Kind, key: str, drop_after: int) -> None:
+    def _extend(
+        self,
+        epochs: dict[Any, tuple[int, int]],
+        kind: _Kind,
+        key: Any,
+        not_before: int,
+        drop_after: int,
+    ) -> int:
+        """Revoke what ``key`` names up to ``not_before``, known until ``drop_after`` (the
+        writer's lock held); 1 if it was filed for expiry, else 0."""
+        epoch = epochs.get(key)
+        if epoch is None:
+            epochs[key] = (not_before, drop_after)
+            self._file(kind, key, drop_after)
+            return 1
+        if epoch[0] < not_before or epoch[1] < drop_after:
+            # One assignment of a new tuple: a reader sees the old epoch or the new.
+            epochs[key] = (max(epoch[0], not_before), max(epoch[1], drop_after))
+            if epoch[1] < drop_after:
+                self._file(kind, key, drop_after)
+                return 1
+        return 0
+
+    def _file(self, kind: _Kind, key: Any, drop_after: int) -> None:
         """Schedule ``key`` to be looked at once ``drop_after`` is over (the writer's lock held)."""
         second = drop_after // BUCKET_MS
         bucket = self._due.get(second)
@@ -154,9 +195,12 @@ class RevocationCache:
                     if drop_after is not None and drop_after <= now_ms:
                         del self._handles[key]
                 else:
-                    epoch = self._users.get(key)
+                    epochs: dict[Any, tuple[int, int]] = (
+                        self._users if kind == "user" else self._tenants
+                    )
+                    epoch = epochs.get(key)
                     if epoch is not None and epoch[1] <= now_ms:
-                        del self._users[key]
+                        del epochs[key]
             if not bucket:
                 heapq.heappop(self._seconds)
                 del self._due[second]
@@ -172,4 +216,4 @@ class RevocationCache:
         self._next_read_ms = now_ms + self._interval_ms
 
     def __len__(self) -> int:
-        return len(self._handles) + len(self._users)
+        return len(self._handles) + len(self._users) + len(self._tenants)

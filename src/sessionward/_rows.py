@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from sessionward._models import DEFAULT_TENANT
+
 __all__ = ["KeyRow", "SessionRow"]
 
 
@@ -30,6 +32,8 @@ class SessionRow:
     pop_thumbprint: str | None = None
     payload_version: int | None = None  # which version of the jwt payload the row holds
     authenticated_at: int | None = None  # the latest mark_fresh (None: the login itself)
+    tenant_id: str = DEFAULT_TENANT
+    actor_id: str | None = None  # who acts as the user (impersonation)
 
 
 class KeyRow(NamedTuple):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import unicodedata
 from typing import NoReturn
 
@@ -63,6 +64,25 @@ def check_identifier(value: object, name: str, max_length: int = MAX_HANDLE_LENG
 
 def check_user_id(value: object) -> str:
     return check_identifier(value, "user_id", MAX_USER_ID_LENGTH)
+
+
+MAX_TENANT_ID_LENGTH = 64
+_TENANT_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_TENANT_ID_LENGTH}}}")
+
+
+def check_tenant_id(value: object, name: str = "tenant_id") -> str:
+    """A tenant id: 1 to 64 letters, digits, ``-``, ``_`` or ``.``. Narrower than a user id
+    because tenants appear in URL paths (``/t/{tenant}/...``), cookies' neighbours and the CLI,
+    where anything else would need escaping."""
+    if type(value) is not str or _TENANT_ID.fullmatch(value) is None:
+        shown = (
+            f"{value!r}" if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        )
+        raise InvalidArgumentError(
+            f"{name} must be 1 to {MAX_TENANT_ID_LENGTH} letters, digits, '-', '_' or '.'; "
+            f"got {shown}"
+        )
+    return value
 
 
 def _too_deep(name: str) -> InvalidArgumentError:

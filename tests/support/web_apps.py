@@ -12,6 +12,7 @@ tests can read every ``Set-Cookie`` and send anything, including garbage.
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +63,11 @@ class SetCookie:
     @property
     def expires_s(self) -> float:
         return parsedate_to_datetime(self.attrs["expires"]).timestamp()
+
+    @property
+    def session_cookie(self) -> bool:
+        """No Expires and no Max-Age: the browser drops it when it closes."""
+        return "expires" not in self.attrs and "max-age" not in self.attrs
 
 
 def parse_set_cookie(header: str) -> SetCookie:
@@ -145,15 +151,17 @@ class Browser:
             if c.cleared:
                 self.jar.pop(c.name, None)
             else:
-                self.jar[c.name] = (c.value, c.attrs.get("path", "/"), c.expires_s)
+                expires = math.inf if c.session_cookie else c.expires_s  # until it closes
+                self.jar[c.name] = (c.value, c.attrs.get("path", "/"), expires)
         if "anti-csrf" in reply.headers:
             self.anti_csrf = reply.headers["anti-csrf"]
         if "id-refresh-token" in reply.headers:
             self.id_refresh_header = reply.headers["id-refresh-token"]
         return reply
 
-    def login(self, user_id: str = "alice") -> Reply:
-        reply = self.request("POST", "/login", json={"userId": user_id})
+    def login(self, user_id: str = "alice", **fields: Any) -> Reply:
+        """``fields``: more of the body (``tenantId``, ``rememberMe``)."""
+        reply = self.request("POST", "/login", json={"userId": user_id, **fields})
         assert reply.status == 200, reply.response.text
         return reply
 

@@ -7,7 +7,8 @@ library and the demo use). Exit codes are part of the interface, so scripts can 
 - 0: done;
 - 1: the database could not be used (unreachable, tables missing, a driver error);
 - 2: bad usage or an invalid setting (including an unusable database URL);
-- 3: nothing matched (a user without live sessions, an unknown session handle);
+- 3: nothing matched (a user without live sessions in the tenant, an unknown session handle,
+  a tenant without sessions);
 - 4: ``demo`` only: it cannot listen on ``--host``/``--port`` (the port is taken, the address is
   not this machine's).
 

@@ -1,5 +1,5 @@
 """The administrative subcommands: create-tables, check, purge, sessions, revoke, revoke-user,
-keys, rotate-key.
+revoke-tenant, keys, rotate-key.
 
 Each is what it does and what it prints, nothing else: the settings, the table check and the
 translation of database errors are :mod:`sessionward._cli.database`'s, the formatting
@@ -83,7 +83,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 def cmd_sessions(args: argparse.Namespace) -> int:
     def run(manager: Any) -> int:
-        sessions = manager.list_sessions_for_user(args.user_id)
+        sessions = manager.list_sessions_for_user(args.user_id, tenant_id=args.tenant)
         if args.json:
             print(
                 json.dumps(
@@ -91,6 +91,8 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                         {
                             "handle": s.handle,
                             "userId": s.user_id,
+                            "tenantId": s.tenant_id,
+                            "impersonatedBy": s.impersonated_by,
                             "createdAt": s.created_at,
                             "lastRefreshedAt": s.last_refreshed_at,
                             "expiresAt": s.expires_at,
@@ -104,22 +106,28 @@ def cmd_sessions(args: argparse.Namespace) -> int:
                 )
             )
         elif sessions:
-            rows = [["HANDLE", "DEVICE", "ADDRESS", "SIGNED IN (UTC)", "LAST ACTIVE (UTC)",
-                     "EXPIRES (UTC)"]]  # fmt: skip
+            rows = [["HANDLE", "TENANT", "DEVICE", "ADDRESS", "SIGNED IN (UTC)",
+                     "LAST ACTIVE (UTC)", "EXPIRES (UTC)", "IMPERSONATED BY"]]  # fmt: skip
             rows += [
                 [
                     s.handle,
+                    s.tenant_id,
                     s.device or "-",
                     s.client_ip or "-",
                     utc(s.created_at),
                     utc(s.last_refreshed_at),
                     utc(s.expires_at),
+                    s.impersonated_by or "-",
                 ]
                 for s in sessions
             ]
             print_table(rows, sys.stdout)
         if not sessions:
-            print(f"sessionward: user {args.user_id!r} has no live sessions", file=sys.stderr)
+            print(
+                f"sessionward: user {args.user_id!r} has no live sessions in tenant "
+                f"{args.tenant!r}",
+                file=sys.stderr,
+            )
             return EXIT_NOT_FOUND
         return EXIT_OK
 
@@ -139,11 +147,30 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_revoke_user(args: argparse.Namespace) -> int:
     def run(manager: Any) -> int:
-        count = manager.revoke_all_sessions_for_user(args.user_id)
+        count = manager.revoke_all_sessions_for_user(args.user_id, tenant_id=args.tenant)
         if count:
-            print(f"revoked {count} session(s) of user {args.user_id!r}")
+            print(f"revoked {count} session(s) of user {args.user_id!r} in tenant {args.tenant!r}")
             return EXIT_OK
-        print(f"sessionward: user {args.user_id!r} has no sessions", file=sys.stderr)
+        print(
+            f"sessionward: user {args.user_id!r} has no sessions in tenant {args.tenant!r}",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_FOUND
+
+    return with_manager(args, run)
+
+
+def cmd_revoke_tenant(args: argparse.Namespace) -> int:
+    def run(manager: Any) -> int:
+        count = manager.revoke_all_sessions_for_tenant(args.tenant)
+        if count:
+            print(
+                f"revoked {count} session(s) of tenant {args.tenant!r}; every process refuses "
+                "their tokens within its revocation_refresh_interval (2 s by default) plus one "
+                "read of the revocation table"
+            )
+            return EXIT_OK
+        print(f"sessionward: tenant {args.tenant!r} has no sessions", file=sys.stderr)
         return EXIT_NOT_FOUND
 
     return with_manager(args, run)

@@ -18,12 +18,16 @@ from sessionward._cli.admin import (
     cmd_keys,
     cmd_purge,
     cmd_revoke,
+    cmd_revoke_tenant,
     cmd_revoke_user,
     cmd_rotate_key,
     cmd_sessions,
 )
 from sessionward._cli.demo import cmd_demo
 from sessionward._config import ALGORITHMS, DEFAULT_DATABASE_URL
+from sessionward._errors import InvalidArgumentError
+from sessionward._models import DEFAULT_TENANT
+from sessionward._validation import check_tenant_id
 
 ENV_DATABASE_URL = "SESSIONWARD_DATABASE_URL"
 ENV_SIGNING_KEY_TABLE = "SESSIONWARD_SIGNING_KEY_TABLE"
@@ -46,7 +50,9 @@ examples:
   sessionward demo --access-token-validity 5
   sessionward create-tables --database-url postgresql://app@db/app
   sessionward sessions alice
-  sessionward revoke-user alice
+  sessionward sessions alice --tenant acme
+  sessionward revoke-user alice --tenant acme
+  sessionward revoke-tenant acme
   sessionward rotate-key
 """
 
@@ -59,6 +65,25 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def _tenant(text: str) -> str:
+    """A tenant id, checked here so that a bad one is a usage error before any database use."""
+    try:
+        return check_tenant_id(text)
+    except InvalidArgumentError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_tenant_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--tenant",
+        metavar="TENANT",
+        type=_tenant,
+        default=DEFAULT_TENANT,
+        help=f"the user's tenant; a user id is unique within its tenant only, and the command "
+        f"never touches another tenant's user of the same id (default: {DEFAULT_TENANT})",
+    )
 
 
 def _port(text: str) -> int:
@@ -196,14 +221,21 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_check, parents=[tables])  # fmt: skip
     add("purge", "delete expired sessions and signing keys that verify nothing any more",
         cmd_purge, parents=[tables])  # fmt: skip
-    sessions = add("sessions", "list a user's live sessions", cmd_sessions,
-                   parents=[tables, json_output])  # fmt: skip
+    sessions = add("sessions", "list a user's live sessions in a tenant (impersonations "
+                   "marked)", cmd_sessions, parents=[tables, json_output])  # fmt: skip
     sessions.add_argument("user_id", metavar="USER_ID")
+    _add_tenant_option(sessions)
     revoke = add("revoke", "revoke one session by its handle", cmd_revoke, parents=[tables])
     revoke.add_argument("handle", metavar="SESSION_HANDLE")
-    revoke_user = add("revoke-user", "revoke all of a user's sessions", cmd_revoke_user,
-                      parents=[tables])  # fmt: skip
+    revoke_user = add("revoke-user", "revoke all of a user's sessions in a tenant",
+                      cmd_revoke_user, parents=[tables])  # fmt: skip
     revoke_user.add_argument("user_id", metavar="USER_ID")
+    _add_tenant_option(revoke_user)
+    revoke_tenant = add("revoke-tenant", "revoke every session of a tenant (offboarding a "
+                        "customer): refused everywhere within revocation_refresh_interval "
+                        "(2 s by default) plus one read", cmd_revoke_tenant,
+                        parents=[tables])  # fmt: skip
+    revoke_tenant.add_argument("tenant", metavar="TENANT", type=_tenant)
     add("keys", "list the signing keys (ids and times, never the secrets)", cmd_keys,
         parents=[tables, json_output])  # fmt: skip
     add("rotate-key", "start signing with a new key now (running processes within their "

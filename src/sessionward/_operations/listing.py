@@ -11,7 +11,7 @@ from dataclasses import replace
 from sessionward._config import Algorithm
 from sessionward._devices import device_label
 from sessionward._errors import UnauthorisedError
-from sessionward._models import JSON, PublishedKeys, SessionSummary
+from sessionward._models import DEFAULT_TENANT, JSON, PublishedKeys, SessionSummary
 from sessionward._operations.context import Context, Emissions
 from sessionward._protocol import purge_due
 from sessionward._storage.execution import StoreFlow
@@ -19,29 +19,35 @@ from sessionward._tokens.keys import SigningKey
 from sessionward._validation import (
     MAX_SESSION_DATA_BYTES,
     check_identifier,
+    check_tenant_id,
     check_user_id,
     to_json,
 )
 
 
 def list_sessions_for_user(
-    context: Context, emissions: Emissions, user_id: str
+    context: Context, emissions: Emissions, user_id: str, tenant_id: str = DEFAULT_TENANT
 ) -> StoreFlow[list[SessionSummary]]:
+    """The live sessions of ``user_id`` in ``tenant_id``, most recently active first (its
+    impersonations included, marked ``impersonated_by``)."""
     user_id = check_user_id(user_id)
+    tenant_id = check_tenant_id(tenant_id)
     yield from context.ready()
-    rows = yield from context.queries.list_user_sessions(user_id, context.now_ms())
+    rows = yield from context.queries.list_user_sessions(tenant_id, user_id, context.now_ms())
     # The column compares exactly on every backend; this guards tables not yet migrated.
     listed = [
-        replace(row, device=device_label(row.user_agent)) for row in rows if row.user_id == user_id
+        replace(row, device=device_label(row.user_agent))
+        for row in rows
+        if row.user_id == user_id and row.tenant_id == tenant_id
     ]
     listed.sort(key=lambda s: (s.last_refreshed_at or 0, s.created_at or 0), reverse=True)
     return listed
 
 
 def get_all_session_handles_for_user(
-    context: Context, emissions: Emissions, user_id: str
+    context: Context, emissions: Emissions, user_id: str, tenant_id: str = DEFAULT_TENANT
 ) -> StoreFlow[list[str]]:
-    rows = yield from list_sessions_for_user(context, emissions, user_id)
+    rows = yield from list_sessions_for_user(context, emissions, user_id, tenant_id)
     return [row.handle for row in rows]
 
 

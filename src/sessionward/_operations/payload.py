@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 
 from sessionward._errors import InvalidArgumentError, TryRefreshTokenError, UnauthorisedError
-from sessionward._models import JSON, Session, Token, VerifiedSession
+from sessionward._models import DEFAULT_TENANT, JSON, Session, Token, VerifiedSession
 from sessionward._operations import listing, minting
 from sessionward._operations.context import MAX_DECISION_ATTEMPTS, Context, Emissions, contention
 from sessionward._protocol import next_payload_version
@@ -62,12 +62,13 @@ def merge_into_jwt_payload_for_user(
     user_id: str,
     changes: object,
     except_handle: str | None,
+    tenant_id: str = DEFAULT_TENANT,
 ) -> StoreFlow[int]:
-    """Merge ``changes`` into each live session of ``user_id`` (but ``except_handle``);
-    returns how many. Each picks the change up at its next refresh."""
+    """Merge ``changes`` into each live session of ``user_id`` in ``tenant_id`` (but
+    ``except_handle``); returns how many. Each picks the change up at its next refresh."""
     user_id = check_user_id(user_id)
     merged_payload({}, changes)
-    sessions = yield from listing.list_sessions_for_user(context, emissions, user_id)
+    sessions = yield from listing.list_sessions_for_user(context, emissions, user_id, tenant_id)
     changed = 0
     for session in sessions:
         if session.handle == except_handle:
@@ -116,10 +117,15 @@ def change_jwt_payload(
     else:
         raise contention()
     since = authenticated if authenticated is not None else row.created_at
-    session = Session(handle, row.user_id, json.loads(payload_json), since)
+    session = Session(
+        handle, row.user_id, json.loads(payload_json), since, row.tenant_id, row.actor_id
+    )
     if access_token is None:
         return VerifiedSession(session)
-    token = yield from _reissued(context, access_token, handle, payload_json, authenticated, now)
+    token, persistent = yield from _reissued(
+        context, access_token, handle, payload_json, authenticated, now
+    )
+    session.persistent = persistent
     return VerifiedSession(session, token)
 
 
@@ -130,9 +136,9 @@ def _reissued(
     payload_json: str,
     authenticated: int | None,
     now: int,
-) -> StoreFlow[Token]:
+) -> StoreFlow[tuple[Token, bool]]:
     """``access_token`` signed again with a new payload: every other claim, and the expiry,
-    as they were."""
+    as they were; and whether its session outlives the browser."""
     try:
         claims = verify_access_token(access_token, context.keys.ring, now - context.leeway_ms)
     except InvalidAccessToken:
@@ -149,8 +155,13 @@ def _reissued(
         payload_json,
         claims.created_at_ms,
         authenticated,
+        claims.tenant_id,
+        claims.actor,
+        claims.persistent,
+        claims.ttl_ms,
     )
-    return minting.access_token(context, key, content, now, not_after=claims.expires_ms)
+    token = minting.access_token(context, key, content, now, not_after=claims.expires_ms)
+    return token, claims.persistent
 
 
 __all__ = [

@@ -10,7 +10,7 @@ decode, one JSON parse): both managers and the web transport ask it before they 
 from __future__ import annotations
 
 from sessionward._errors import ANTI_CSRF_MISMATCH, TryRefreshTokenError, UnauthorisedError
-from sessionward._models import Session, Token, VerifiedSession
+from sessionward._models import Token, VerifiedSession
 from sessionward._operations import minting, revocation
 from sessionward._operations.context import MAX_DECISION_ATTEMPTS, Context, Emissions, contention
 from sessionward._protocol import PromotionOutcome, csrf_matches, decide_promotion, sha256_hex
@@ -55,12 +55,13 @@ def quick_get_session(
         revocations = context.revocations
         if revocations.due(now):
             return None  # the flow reads the new revocations first
-        if revocations.revoked(claims.handle, claims.user_id, claims.created_at_ms):
+        if revocations.revoked(
+            claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id
+        ):
             raise UnauthorisedError("the session was revoked")
     elif mode == "exact":
         return None
-    session = Session(claims.handle, claims.user_id, claims.payload, claims.authenticated_at)
-    return VerifiedSession(session)
+    return VerifiedSession(claims.session())
 
 
 def get_session(
@@ -75,10 +76,13 @@ def get_session(
             claims = verified_claims(context, access_token, anti_csrf_token, now)
         except UnknownSigningKey:
             raise TryRefreshTokenError("the access token's signing key is unknown") from None
-    session = Session(claims.handle, claims.user_id, claims.payload, claims.authenticated_at)
+    session = claims.session()
     if context.revocation_mode == "cached":
         yield from revocation.read_revocations(context, now)
-        if context.revocations.revoked(claims.handle, claims.user_id, claims.created_at_ms):
+        revocations = context.revocations
+        if revocations.revoked(
+            claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id
+        ):
             raise UnauthorisedError("the session was revoked")
     if claims.parent_hash_1 is None:
         if context.revocation_mode == "exact":
@@ -116,6 +120,10 @@ def _confirmed_token(context: Context, claims: AccessClaims, now: int) -> StoreF
         payload_json,
         claims.created_at_ms,
         claims.authenticated_at_ms,
+        claims.tenant_id,
+        claims.actor,
+        claims.persistent,
+        claims.ttl_ms,
     )
     end = minting.session_end(context, claims)
     not_after = claims.expires_ms if end is None else min(end, claims.expires_ms)
@@ -129,7 +137,7 @@ def _confirm(context: Context, claims: AccessClaims, now: int) -> StoreFlow[None
     assert claims.parent_hash_1 is not None
     parent_hash_2 = sha256_hex(claims.parent_hash_1)
     child_hash_2 = sha256_hex(claims.refresh_hash_1)
-    renewed = now + context.config.refresh_token_validity_ms
+    renewed = now + minting.idle_validity_ms(context, claims.persistent)
     queries = context.queries
     promoted = yield from queries.promote_child(
         claims.handle,
@@ -138,11 +146,11 @@ def _confirm(context: Context, claims: AccessClaims, now: int) -> StoreFlow[None
         child_hash_2,
         now,
         renewed,
-        context.lifetime_ms,
+        minting.lifetime_ms(context, claims.ttl_ms),
     )
     if promoted:
         return
-    timing = minting.timing(context, now)
+    timing = minting.timing(context, now, claims.persistent, claims.ttl_ms)
     for _ in range(MAX_DECISION_ATTEMPTS):
         row = yield from queries.read_session(claims.handle)
         decision = decide_promotion(

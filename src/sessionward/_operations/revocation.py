@@ -1,7 +1,7 @@
-"""Revocation flows (docs/protocol.md#revocation): logout, revoke-all, sign-out of the other
-devices, eviction beyond ``max_sessions_per_user``; and the reading of other processes'
-revocations. The flow side of :mod:`sessionward._revocations` (``RevocationCache``: what this
-process knows).
+"""Revocation flows (docs/protocol.md#revocation): logout, revoke-all (of a user in its tenant,
+or of a whole tenant), sign-out of the other devices, eviction beyond ``max_sessions_per_user``;
+and the reading of other processes' revocations. The flow side of
+:mod:`sessionward._revocations` (``RevocationCache``: what this process knows).
 
 A revocation row is written before the session is deleted, and known here at once; other
 processes read it within their ``revocation_refresh_interval``.
@@ -13,12 +13,13 @@ import logging
 
 from sessionward._errors import GeneralError
 from sessionward._events import Emission, RevokeReason, SessionRevoked
-from sessionward._models import SessionSummary
+from sessionward._models import DEFAULT_TENANT, SessionSummary
 from sessionward._operations import listing
 from sessionward._operations.context import Context, Emissions
 from sessionward._revocations import Revocation
 from sessionward._storage.execution import StoreFlow
-from sessionward._validation import check_identifier, check_user_id
+from sessionward._storage.queries import Owner
+from sessionward._validation import check_identifier, check_tenant_id, check_user_id
 
 logger = logging.getLogger("sessionward")
 
@@ -32,6 +33,7 @@ def record_revocation(
     handle: str | None = None,
     user_id: str | None = None,
     not_before: int | None = None,
+    tenant_id: str | None = None,
 ) -> StoreFlow[None]:
     """For the cached check: write a revocation (other processes read it within their
     interval) and know it here at once. Written before the session is deleted, so that a
@@ -39,7 +41,8 @@ def record_revocation(
     other way round."""
     if context.revocation_mode != "cached":
         return
-    revocation = Revocation(handle, user_id, not_before, now, now + context.revocation_life_ms)
+    drop_after = now + context.revocation_life_ms
+    revocation = Revocation(handle, user_id, not_before, now, drop_after, tenant_id)
     yield from context.queries.insert_revocation(revocation)
     context.revocations.learn([revocation], now)
     # Rows are useful for an access token's life only: keep the table that small, without
@@ -75,15 +78,28 @@ def read_revocations(context: Context, now: int) -> StoreFlow[None]:
 
 
 def _revoke_one(
-    context: Context, emissions: Emissions, handle: str, user_id: str | None, reason: RevokeReason
+    context: Context,
+    emissions: Emissions,
+    handle: str,
+    reason: RevokeReason,
+    owner: Owner | None = None,
 ) -> StoreFlow[bool]:
-    """Record the revocation, delete the row, report it; True if the session existed."""
+    """Record the revocation, delete the row, report it; True if the session existed. Whose it
+    was (``owner``) is read first when a hook wants it and the caller does not know it."""
+    hook = context.hooks.on_session_revoked
+    if hook is not None and owner is None:
+        owner = yield from context.queries.read_owner(handle)
     yield from record_revocation(context, context.now_ms(), handle=handle)
     deleted = yield from context.queries.delete_session(handle)
     if deleted:
-        emissions.append(
-            Emission(context.hooks.on_session_revoked, SessionRevoked(handle, user_id, reason))
+        event = SessionRevoked(
+            handle,
+            None if owner is None else owner.user_id,
+            reason,
+            None if owner is None else owner.tenant_id,
+            None if owner is None else owner.actor_id,
         )
+        emissions.append(Emission(hook, event))
     return deleted
 
 
@@ -92,24 +108,60 @@ def revoke_session(
 ) -> StoreFlow[bool]:
     handle = check_identifier(session_handle, "session_handle")
     yield from context.ready()
-    return (yield from _revoke_one(context, emissions, handle, None, reason))
+    return (yield from _revoke_one(context, emissions, handle, reason))
 
 
 def revoke_all_sessions_for_user(
-    context: Context, emissions: Emissions, user_id: str
+    context: Context, emissions: Emissions, user_id: str, tenant_id: str = DEFAULT_TENANT
 ) -> StoreFlow[int]:
+    """Revoke every session of ``user_id`` in ``tenant_id`` (never another tenant's user of the
+    same id): one revocation row, one delete."""
     user_id = check_user_id(user_id)
+    tenant_id = check_tenant_id(tenant_id)
     yield from context.ready()
     hook = context.hooks.on_session_revoked
-    handles: list[str] = []
+    sessions: list[SessionSummary] = []
     if hook is not None:  # only then is it worth a read
-        handles = yield from listing.get_all_session_handles_for_user(context, emissions, user_id)
+        sessions = yield from context.queries.list_user_sessions(
+            tenant_id, user_id, context.now_ms()
+        )
     now = context.now_ms()
-    yield from record_revocation(context, now, user_id=user_id, not_before=now)
-    count = yield from context.queries.delete_user_sessions(user_id)
-    for handle in handles:
-        emissions.append(Emission(hook, SessionRevoked(handle, user_id, RevokeReason.ADMIN)))
+    yield from record_revocation(
+        context, now, user_id=user_id, not_before=now, tenant_id=_stored_tenant(tenant_id)
+    )
+    count = yield from context.queries.delete_user_sessions(tenant_id, user_id)
+    for session in sessions:
+        event = SessionRevoked(
+            session.handle, user_id, RevokeReason.ADMIN, tenant_id, session.impersonated_by
+        )
+        emissions.append(Emission(hook, event))
     return count
+
+
+def revoke_all_sessions_for_tenant(
+    context: Context, emissions: Emissions, tenant_id: str
+) -> StoreFlow[int]:
+    """Revoke every session of ``tenant_id`` (offboarding a customer): one revocation row that
+    every process reads within its interval, then one delete; returns how many there were."""
+    tenant_id = check_tenant_id(tenant_id)
+    yield from context.ready()
+    hook = context.hooks.on_session_revoked
+    sessions: list[tuple[str, str, str | None]] = []
+    if hook is not None:
+        sessions = yield from context.queries.list_tenant_sessions(tenant_id)
+    now = context.now_ms()
+    yield from record_revocation(context, now, not_before=now, tenant_id=tenant_id)
+    count = yield from context.queries.delete_tenant_sessions(tenant_id)
+    for handle, user_id, actor in sessions:
+        event = SessionRevoked(handle, user_id, RevokeReason.ADMIN, tenant_id, actor)
+        emissions.append(Emission(hook, event))
+    return count
+
+
+def _stored_tenant(tenant_id: str) -> str | None:
+    """The tenant as a revocation row names it: NULL for the default one, so that processes of
+    the previous version, which read no tenant, still refuse the default tenant's users."""
+    return None if tenant_id == DEFAULT_TENANT else tenant_id
 
 
 def revoke_other_sessions(
@@ -118,16 +170,18 @@ def revoke_other_sessions(
     user_id: str,
     keep_session_handle: str,
     reason: RevokeReason,
+    tenant_id: str = DEFAULT_TENANT,
 ) -> StoreFlow[int]:
-    """Revoke every session of ``user_id`` but ``keep_session_handle`` ("sign out all other
-    devices"); returns how many there were."""
+    """Revoke every session of ``user_id`` in ``tenant_id`` but ``keep_session_handle`` ("sign
+    out all other devices", impersonations included); returns how many there were."""
     user_id = check_user_id(user_id)
     keep = check_identifier(keep_session_handle, "keep_session_handle")
+    tenant_id = check_tenant_id(tenant_id)
     yield from context.ready()
-    handles = yield from context.queries.list_other_sessions(user_id, keep)
+    handles = yield from context.queries.list_other_sessions(tenant_id, user_id, keep)
     revoked = 0
     for handle in handles:
-        revoked += yield from _revoke_one(context, emissions, handle, user_id, reason)
+        revoked += yield from _revoke_one(context, emissions, handle, reason)
     return revoked
 
 
@@ -136,7 +190,9 @@ def _recency(session: SessionSummary) -> tuple[int, int, str]:
     return (session.last_refreshed_at or 0, session.created_at or 0, session.handle)
 
 
-def evict_beyond_cap(context: Context, emissions: Emissions, user_id: str) -> StoreFlow[None]:
+def evict_beyond_cap(
+    context: Context, emissions: Emissions, user_id: str, tenant_id: str
+) -> StoreFlow[None]:
     """``max_sessions_per_user``: after the insert of a login's session, evict every session
     that is not among the ``cap`` most recently active ones.
 
@@ -152,16 +208,19 @@ def evict_beyond_cap(context: Context, emissions: Emissions, user_id: str) -> St
     cap = context.config.max_sessions_per_user
     if cap is None:
         return
-    sessions = yield from listing.list_sessions_for_user(context, emissions, user_id)
-    ranked = sorted(sessions, key=_recency, reverse=True)
+    sessions = yield from listing.list_sessions_for_user(context, emissions, user_id, tenant_id)
+    own = [session for session in sessions if session.impersonated_by is None]
+    ranked = sorted(own, key=_recency, reverse=True)
     for session in ranked[cap:]:
-        yield from _revoke_one(context, emissions, session.handle, user_id, RevokeReason.EVICTED)
+        owner = Owner(user_id, tenant_id, None)
+        yield from _revoke_one(context, emissions, session.handle, RevokeReason.EVICTED, owner)
 
 
 __all__ = [
     "evict_beyond_cap",
     "read_revocations",
     "record_revocation",
+    "revoke_all_sessions_for_tenant",
     "revoke_all_sessions_for_user",
     "revoke_other_sessions",
     "revoke_session",

@@ -9,6 +9,7 @@ nothing is the row read, decided on and written back by compare-and-set (:func:`
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sessionward._clients import clean_client, network_of
 from sessionward._errors import TokenTheftDetectedError, UnauthorisedError
@@ -41,7 +42,7 @@ def refresh_session(
     proof: ProofOfPossession | None,
 ) -> StoreFlow[SessionTokens]:
     yield from context.ready()
-    config, lifetime_ms = context.config, context.lifetime_ms
+    config = context.config
     now = context.now_ms()
     try:
         token = context.keys.cipher.open(refresh_token)
@@ -50,6 +51,7 @@ def refresh_session(
     if token.expires_ms <= now:
         raise UnauthorisedError("the refresh token has expired")
     assert isinstance(refresh_token, str)
+    lifetime_ms = minting.lifetime_ms(context, token.ttl_ms)
     if (
         lifetime_ms is not None
         and token.created_at_ms is not None
@@ -100,12 +102,12 @@ def refresh_session(
     emissions.append(
         Emission(
             context.hooks.on_session_refreshed,
-            SessionRefreshed(token.handle, token.user_id, client, repeated=repeated),
+            SessionRefreshed(
+                token.handle, token.user_id, client, repeated, token.tenant_id, token.actor
+            ),
         )
     )
-    expires = now + config.refresh_token_validity_ms
-    if lifetime_ms is not None and carried.created_at_ms is not None:
-        expires = min(expires, carried.created_at_ms + lifetime_ms)
+    expires = minting.session_expiry(context, now, carried)
     return minting.token_set(
         context,
         key,
@@ -132,15 +134,12 @@ def _carried(token: RefreshClaims, row: SessionRow, anchor: int) -> RefreshClaim
         assert token.payload_json is not None
         payload_json = token.payload_json
         version, authenticated = token.payload_version, token.authenticated_at_ms
-    return RefreshClaims(
-        token.handle,
-        token.user_id,
-        token.parent_hash_1,
-        token.expires_ms,
-        created,
-        payload_json,
-        version,
-        authenticated,
+    return replace(
+        token,
+        created_at_ms=created,
+        payload_json=payload_json,
+        payload_version=version,
+        authenticated_at_ms=authenticated,
     )
 
 
@@ -154,7 +153,7 @@ def _decide(
 ) -> StoreFlow[RefreshDecision]:
     """The uncommon cases: read the row, decide (docs/protocol.md#when-a-refresh-is-theft),
     write by compare-and-set; theft and unauthorised end here, reported."""
-    timing = minting.timing(context, now)
+    timing = minting.timing(context, now, token.persistent, token.ttl_ms)
     config = context.config
     for _ in range(MAX_DECISION_ATTEMPTS):
         row = yield from context.queries.read_session(token.handle)
@@ -216,11 +215,15 @@ def _theft(
         first_client=ClientContext(row.refreshed_ip, row.refreshed_user_agent),
         replay_client=presented.client,
         session_revoked=revoked,
+        tenant_id=token.tenant_id,
+        actor=token.actor,
     )
     emissions.append(Emission(context.hooks.on_token_theft, event))
     _log_theft(event)
     if revoked:
-        revoked_event = SessionRevoked(token.handle, token.user_id, RevokeReason.THEFT)
+        revoked_event = SessionRevoked(
+            token.handle, token.user_id, RevokeReason.THEFT, token.tenant_id, token.actor
+        )
         emissions.append(Emission(context.hooks.on_session_revoked, revoked_event))
     return TokenTheftDetectedError(token.handle, token.user_id, reason)
 

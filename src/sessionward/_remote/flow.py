@@ -10,8 +10,10 @@ and an HS256 token or a ``kid`` held under another algorithm never does.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sessionward._claims import Claim, validate_claims
 from sessionward._errors import ANTI_CSRF_MISMATCH, ANTI_CSRF_MISSING, TryRefreshTokenError
 from sessionward._flows import Flow, Step, perform
 from sessionward._models import Session
@@ -73,8 +75,10 @@ def verify_flow(
     access_token: object,
     anti_csrf_token: str | None,
     require_anti_csrf: bool,
+    checks: Sequence[Claim] = (),
 ) -> VerifyFlow:
-    """The whole of verify: keys fresh enough, signature, claims, anti-CSRF.
+    """The whole of verify: keys fresh enough, signature, claims, anti-CSRF, then the route's
+    claim ``checks`` (:class:`ClaimValidationError` for the first that fails).
 
     The fetch count is read before anything else of the cache (see :class:`KeyCache`): a fetch
     that finishes in between then either shows as fresh keys or moves the count, and either way
@@ -109,4 +113,6 @@ def verify_flow(
             raise TryRefreshTokenError(
                 "the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH
             )
-    return Session(claims.handle, claims.user_id, claims.payload)
+    session = claims.session()
+    validate_claims(session, checks, now)
+    return session

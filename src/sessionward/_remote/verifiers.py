@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from sessionward._claims import Claim
 from sessionward._errors import ConfigError, GeneralError
 from sessionward._flows import arun_flow, run_flow
 from sessionward._models import Session
@@ -113,12 +114,15 @@ class RemoteVerifier(VerifierBase["httpx.Client"]):
         anti_csrf_token: str | None = None,
         *,
         require_anti_csrf: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> Session:
         """The session ``access_token`` belongs to; :class:`TryRefreshTokenError` if it is
         invalid, expired or its anti-CSRF token does not match, :class:`GeneralError` if the
         keys cannot be fetched. ``require_anti_csrf``: a token that carries an anti-CSRF token
-        fails without one (cookie-mode requests that change state)."""
-        return run_flow(verify_flow(self, access_token, anti_csrf_token, require_anti_csrf), self)
+        fails without one (cookie-mode requests that change state). ``claims``: checks the
+        session must pass (``in_tenant("acme")``, ...), else :class:`ClaimValidationError`."""
+        flow = verify_flow(self, access_token, anti_csrf_token, require_anti_csrf, claims)
+        return run_flow(flow, self)
 
     def _fetch(self, seen: int) -> None:
         """See :class:`FetchKeys`; the outcome is recorded before the lock is released."""
@@ -171,9 +175,10 @@ class AsyncRemoteVerifier(VerifierBase["httpx.AsyncClient"]):
         anti_csrf_token: str | None = None,
         *,
         require_anti_csrf: bool = False,
+        claims: Sequence[Claim] = (),
     ) -> Session:
         """See :meth:`RemoteVerifier.verify`."""
-        flow = verify_flow(self, access_token, anti_csrf_token, require_anti_csrf)
+        flow = verify_flow(self, access_token, anti_csrf_token, require_anti_csrf, claims)
         return await arun_flow(flow, self)
 
     async def _fetch(self, seen: int) -> None:

@@ -8,7 +8,7 @@ are few and deleted rarely).
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sessionward._models import ClientContext, SessionSummary
 from sessionward._protocol import RowUpdate
@@ -60,6 +60,8 @@ def _session_row(result: Result) -> SessionRow | None:
         pop_thumbprint,
         payload_version,
         authenticated_at,
+        tenant_id,
+        actor_id,
     ) = result.rows[0]
     return SessionRow(
         handle,
@@ -76,6 +78,8 @@ def _session_row(result: Result) -> SessionRow | None:
         pop_thumbprint,
         _int_or_none(payload_version),
         _int_or_none(authenticated_at),
+        tenant_id,
+        actor_id,
     )
 
 
@@ -83,7 +87,8 @@ def _summaries(result: Result) -> list[SessionSummary]:
     """Listing rows: the last activity and client are the last refresh's, or the login's."""
     summaries = []
     for row in result.rows:
-        handle, user_id, created, expires, refreshed, ip, agent, last_ip, last_agent = row
+        (handle, user_id, created, expires, refreshed, ip, agent, last_ip, last_agent) = row[:9]
+        tenant_id, actor_id = row[9:]
         if refreshed is not None:
             ip, agent = last_ip, last_agent
         summaries.append(
@@ -95,6 +100,8 @@ def _summaries(result: Result) -> list[SessionSummary]:
                 _int_or_none(refreshed if refreshed is not None else created),
                 ip,
                 agent,
+                tenant_id=tenant_id,
+                impersonated_by=actor_id,
             )
         )
     return summaries
@@ -106,9 +113,22 @@ def _handles(result: Result) -> list[str]:
 
 def _revocations(result: Result) -> list[Revocation]:
     return [
-        Revocation(handle, user_id, _int_or_none(not_before), int(revoked_at), int(drop_after))
-        for handle, user_id, not_before, revoked_at, drop_after in result.rows
+        Revocation(
+            handle, user_id, _int_or_none(not_before), int(revoked_at), int(drop_after), tenant
+        )
+        for handle, user_id, not_before, revoked_at, drop_after, tenant in result.rows
     ]
+
+
+def _owner(result: Result) -> Owner | None:
+    if not result.rows:
+        return None
+    user_id, tenant_id, actor_id = result.rows[0]
+    return Owner(str(user_id), str(tenant_id), actor_id)
+
+
+def _tenant_sessions(result: Result) -> list[tuple[str, str, str | None]]:
+    return [(str(handle), str(user), actor) for handle, user, actor in result.rows]
 
 
 def _session_data(result: Result) -> tuple[bool, str | None]:
@@ -126,6 +146,14 @@ def _key_rows(result: Result) -> list[KeyRow]:
         )
         for name, value, material, created, window in result.rows
     ]
+
+
+class Owner(NamedTuple):
+    """Whose a session is: its user, tenant and actor (impersonation), for the revoked event."""
+
+    user_id: str
+    tenant_id: str
+    actor_id: str | None
 
 
 class Queries:
@@ -252,11 +280,26 @@ class Queries:
     def delete_session(self, handle: str) -> StoreFlow[bool]:
         return execute(self.statements.delete_session, {"handle": handle}, _some_changed)
 
-    def delete_user_sessions(self, user_id: str) -> StoreFlow[int]:
-        return execute(self.statements.delete_user_sessions, {"user_id": user_id}, _count)
+    def read_owner(self, handle: str) -> StoreFlow[Owner | None]:
+        return execute(self.statements.read_owner, {"handle": handle}, _owner)
 
-    def list_user_sessions(self, user_id: str, now: int) -> StoreFlow[list[SessionSummary]]:
-        parameters = {"user_id": user_id, "now": now}
+    def delete_user_sessions(self, tenant_id: str, user_id: str) -> StoreFlow[int]:
+        parameters = {"tenant_id": tenant_id, "user_id": user_id}
+        return execute(self.statements.delete_user_sessions, parameters, _count)
+
+    def delete_tenant_sessions(self, tenant_id: str) -> StoreFlow[int]:
+        parameters = {"tenant_id": tenant_id}
+        return execute(self.statements.delete_tenant_sessions, parameters, _count)
+
+    def list_tenant_sessions(self, tenant_id: str) -> StoreFlow[list[tuple[str, str, str | None]]]:
+        """Handle, user id and actor of every session of the tenant, live or not."""
+        parameters = {"tenant_id": tenant_id}
+        return execute(self.statements.list_tenant_sessions, parameters, _tenant_sessions)
+
+    def list_user_sessions(
+        self, tenant_id: str, user_id: str, now: int
+    ) -> StoreFlow[list[SessionSummary]]:
+        parameters = {"tenant_id": tenant_id, "user_id": user_id, "now": now}
         return execute(self.statements.list_user_sessions, parameters, _summaries)
 
     def get_session_data(self, handle: str, now: int) -> StoreFlow[tuple[bool, str | None]]:
@@ -293,9 +336,9 @@ class Queries:
             self.statements.insert_key, values, _one_changed, duplicate_reads_as_nothing=True
         )
 
-    def list_other_sessions(self, user_id: str, keep: str) -> StoreFlow[list[str]]:
+    def list_other_sessions(self, tenant_id: str, user_id: str, keep: str) -> StoreFlow[list[str]]:
         """Handles of the user's sessions (live or not) other than ``keep``."""
-        parameters = {"user_id": user_id, "keep": keep}
+        parameters = {"tenant_id": tenant_id, "user_id": user_id, "keep": keep}
         return execute(self.statements.list_other_sessions, parameters, _handles)
 
     def insert_revocation(self, revocation: Revocation) -> StoreFlow[None]:
@@ -306,6 +349,7 @@ class Queries:
             "not_before": revocation.not_before,
             "revoked_at": revocation.revoked_at,
             "drop_after": revocation.drop_after,
+            "tenant_id": revocation.tenant_id,
         }
         return execute(self.statements.insert_revocation, values, _nothing)
 

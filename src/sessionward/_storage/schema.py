@@ -2,8 +2,10 @@
 backends.
 
 Columns match the original so its data can be read; the others (creation time, grace anchors,
-client context, the proof-of-possession key) and the indexes on ``user_id`` and ``expires_at``
-are additions, all nullable so that ``create_tables`` can add them to an older table. Times are
+client context, the proof-of-possession key, the tenant and the actor) and the indexes on
+``(tenant_id, user_id)`` and ``expires_at`` are additions, all nullable or with a default so
+that ``create_tables`` can add them to an older table (whose rows then belong to the default
+tenant). Times are
 milliseconds since the epoch; JSON values are stored as text (MEDIUMTEXT on MySQL/MariaDB, so
 that the 1 MiB session-data limit holds there too). Statements use bound parameters only and are
 compiled once per dialect by SQLAlchemy's cache.
@@ -52,7 +54,10 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateColumn
 
+from sessionward._models import DEFAULT_TENANT
+
 MAX_USER_AGENT_COLUMN = 512
+MAX_TENANT_COLUMN = 64
 
 
 class ExactString(String):
@@ -135,8 +140,21 @@ def build_tables(
         Column("payload_version", BigInteger, nullable=True),
         # When the user last re-authenticated (mark_fresh); NULL: at the login (created_at).
         Column("authenticated_at", BigInteger, nullable=True),
+        # The tenant: a user id is unique within its tenant only. Rows written before tenants
+        # existed (or by the original) get the default one from the column's default.
+        Column(
+            "tenant_id",
+            ExactString(MAX_TENANT_COLUMN),
+            nullable=False,
+            server_default=DEFAULT_TENANT,
+        ),
+        # Who acts as the user (impersonation); NULL: the user's own session.
+        Column("actor_id", ExactString(128), nullable=True),
     )
-    Index(f"{refresh_token_table}_user_id_idx", sessions.c.user_id)
+    # Every per-user query names the tenant too, so one index serves them and the per-tenant
+    # ones (tables of earlier versions keep their index on user_id alone, which serves the
+    # per-user queries as well: a user has few rows).
+    Index(f"{refresh_token_table}_tenant_user_idx", sessions.c.tenant_id, sessions.c.user_id)
     Index(f"{refresh_token_table}_expires_at_idx", sessions.c.expires_at)
     # Revocations for the "cached" revocation check (docs/protocol.md#revocation): one row per
     # revoked session, or per user whose sessions were all revoked ("created before not_before").
@@ -148,6 +166,9 @@ def build_tables(
         Column("revocation_id", ExactString(36), primary_key=True),
         Column("session_handle", ExactString(255), nullable=True),
         Column("user_id", ExactString(128), nullable=True),
+        # With not_before: the user's sessions in this tenant (NULL: the default tenant), or
+        # without a user id every session of the tenant.
+        Column("tenant_id", ExactString(MAX_TENANT_COLUMN), nullable=True),
         Column("not_before", BigInteger, nullable=True),
         Column("revoked_at", BigInteger, nullable=False),
         Column("drop_after", BigInteger, nullable=False),
@@ -178,7 +199,10 @@ class Statements:
     session_alive: Select[Any]
     delete_session: Delete
     delete_user_sessions: Delete
+    delete_tenant_sessions: Delete
     list_user_sessions: Select[Any]
+    list_tenant_sessions: Select[Any]
+    read_owner: Select[Any]
     get_session_data: Select[Any]
     update_session_data: Update
     purge_expired: Delete
@@ -202,6 +226,8 @@ def build_statements(
     )
     by_handle = s.c.session_handle == bindparam("handle")
     alive = s.c.expires_at > bindparam("now")
+    of_tenant = s.c.tenant_id == bindparam("tenant_id")
+    of_user = (of_tenant, s.c.user_id == bindparam("user_id"))  # the index's order
 
     def current(hash_parameter: str) -> tuple[Any, ...]:
         """The live row of the token's session and user, whose current parent hashes so."""
@@ -295,12 +321,15 @@ def build_statements(
         ),
         session_alive=select(s.c.session_handle).where(by_handle, alive),
         delete_session=delete(s).where(by_handle),
-        delete_user_sessions=delete(s).where(s.c.user_id == bindparam("user_id")),
+        delete_user_sessions=delete(s).where(*of_user),
+        delete_tenant_sessions=delete(s).where(of_tenant),
         list_user_sessions=select(*(s.c[name] for name in SUMMARY_COLUMNS))
-        .where(s.c.user_id == bindparam("user_id"), alive)
+        .where(*of_user, alive)
         .order_by(s.c.created_at, s.c.session_handle),
+        list_tenant_sessions=select(s.c.session_handle, s.c.user_id, s.c.actor_id).where(of_tenant),
+        read_owner=select(s.c.user_id, s.c.tenant_id, s.c.actor_id).where(by_handle),
         list_other_sessions=select(s.c.session_handle).where(
-            s.c.user_id == bindparam("user_id"), s.c.session_handle != bindparam("keep")
+            *of_user, s.c.session_handle != bindparam("keep")
         ),
         get_session_data=select(s.c.session_info).where(by_handle, alive),
         update_session_data=update(s)
@@ -333,7 +362,12 @@ def build_statements(
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
         insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),
         revocations_since=select(
-            r.c.session_handle, r.c.user_id, r.c.not_before, r.c.revoked_at, r.c.drop_after
+            r.c.session_handle,
+            r.c.user_id,
+            r.c.not_before,
+            r.c.revoked_at,
+            r.c.drop_after,
+            r.c.tenant_id,
         ).where(r.c.revoked_at >= bindparam("since"), r.c.drop_after > bindparam("now")),
         purge_revocations=delete(r).where(r.c.drop_after <= bindparam("now")),
     )
@@ -350,6 +384,8 @@ SUMMARY_COLUMNS = (
     "created_user_agent",
     "refreshed_ip",
     "refreshed_user_agent",
+    "tenant_id",
+    "actor_id",
 )
 
 # The columns of a SessionRow, in its field order.
@@ -368,6 +404,8 @@ SESSION_ROW_COLUMNS = (
     "pop_key_thumbprint",
     "payload_version",
     "authenticated_at",
+    "tenant_id",
+    "actor_id",
 )
 
 
@@ -379,7 +417,8 @@ def missing_columns(present_names: Collection[str], table: Table) -> list[Column
 
 
 def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
-    """Add to existing tables the nullable columns this version defines and they lack.
+    """Add to existing tables the columns this version defines and they lack (each nullable, or
+    with a default that existing rows take: ``tenant_id``).
 
     Tables created by the original library, or by an older sessionward, then work as they are:
     new columns start as NULL, which every reader treats as "not recorded". Each ``ALTER`` is
@@ -392,7 +431,7 @@ def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
         present = {c["name"] for c in inspect(conn).get_columns(table.name)}
         conn.commit()
         for column in missing_columns(present, table):
-            if not column.nullable:
+            if not column.nullable and column.server_default is None:
                 continue
             ddl = CreateColumn(column).compile(dialect=conn.dialect)
             statement = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {ddl}"
@@ -406,4 +445,29 @@ def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
                 conn.commit()
                 continue
             added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def add_missing_indexes(conn: Connection, metadata: MetaData) -> list[str]:
+    """Create the indexes this version defines on existing tables that lack them (the
+    ``(tenant_id, user_id)`` index on a table of an earlier version). Two processes creating the
+    same index race harmlessly, as for columns."""
+    added = []
+    for table in metadata.sorted_tables:
+        present = {index["name"] for index in inspect(conn).get_indexes(table.name)}
+        conn.commit()
+        for index in table.indexes:
+            if index.name in present:
+                continue
+            try:
+                index.create(conn)
+                conn.commit()
+            except (OperationalError, ProgrammingError):
+                conn.rollback()
+                names = {found["name"] for found in inspect(conn).get_indexes(table.name)}
+                conn.commit()
+                if index.name not in names:
+                    raise
+                continue
+            added.append(str(index.name))
     return added

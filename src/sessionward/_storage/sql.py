@@ -37,7 +37,7 @@ from sqlalchemy.util import greenlet_spawn
 from sessionward._storage.engines import prepare_sqlite
 from sessionward._storage.execution import Result
 from sessionward._storage.failures import connection_failed, database_error
-from sessionward._storage.schema import add_missing_columns
+from sessionward._storage.schema import add_missing_columns, add_missing_indexes
 
 CREATE_ATTEMPTS = 5  # concurrent first starts: each attempt skips the tables that now exist
 _CREATE_RACE = (OperationalError, ProgrammingError, IntegrityError)
@@ -86,6 +86,7 @@ def create_schema(conn: Connection, metadata: MetaData) -> None:
             metadata.create_all(conn, checkfirst=True)
             conn.commit()
             add_missing_columns(conn, metadata)
+            add_missing_indexes(conn, metadata)
             return
         except _CREATE_RACE:
             # Another process created a table between our check and our CREATE; what exists

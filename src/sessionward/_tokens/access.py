@@ -13,7 +13,10 @@ Claims: ``sid`` session handle, ``sub`` user id, ``rt`` H1 of the refresh token 
 ``prt`` H1 of that token's parent while the pair is unconfirmed, ``csrf`` the anti-CSRF token,
 ``cat`` when the session began (milliseconds; for user-wide revocation), ``aat`` when the user
 last re-authenticated (``mark_fresh``; milliseconds, absent until then), ``pld`` the
-application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate).
+application's jwt payload, ``exp`` expiry (seconds, RFC 7519 NumericDate), ``tId`` the tenant
+(as supertokens names it; absent in older tokens: the default tenant), ``act`` the actor of an
+impersonation session (RFC 8693: ``{"sub": actor_id}``), ``per`` false for a session that ends
+with the browser, ``ttl`` a session's own lifetime (milliseconds from ``cat``; impersonation).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sessionward._encoding import (
     json_string,
 )
 from sessionward._errors import _InternalError
+from sessionward._models import DEFAULT_TENANT, Session
 from sessionward._tokens.keys import VERIFIED_CACHE_SIZE, KeyRing, SigningKey
 from sessionward._validation import parse_finite_float, refuse_non_finite
 
@@ -47,6 +51,7 @@ _compare = hmac.compare_digest
 # application's payload may), so the hot path pays nothing for them.
 _decoder = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_finite_float)
 _decode = _decoder.decode
+_DEFAULT_TENANT_JSON = json_string(DEFAULT_TENANT)
 _raw_decode = _decoder.raw_decode
 
 
@@ -54,6 +59,7 @@ class AccessClaims:
     """The verified content of an access token."""
 
     __slots__ = (
+        "actor",
         "anti_csrf",
         "authenticated_at_ms",
         "created_at_ms",
@@ -61,7 +67,10 @@ class AccessClaims:
         "handle",
         "parent_hash_1",
         "payload",
+        "persistent",
         "refresh_hash_1",
+        "tenant_id",
+        "ttl_ms",
         "user_id",
     )
 
@@ -76,6 +85,10 @@ class AccessClaims:
         expires_ms: int,
         created_at_ms: int | None = None,
         authenticated_at_ms: int | None = None,
+        tenant_id: str = DEFAULT_TENANT,
+        actor: str | None = None,
+        persistent: bool = True,
+        ttl_ms: int | None = None,
     ) -> None:
         self.handle = handle
         self.user_id = user_id
@@ -86,6 +99,22 @@ class AccessClaims:
         self.expires_ms = expires_ms
         self.created_at_ms = created_at_ms  # when the session began (None: an older token)
         self.authenticated_at_ms = authenticated_at_ms  # the latest mark_fresh, if any
+        self.tenant_id = tenant_id
+        self.actor = actor  # who acts as the user (impersonation), else None
+        self.persistent = persistent  # False: the session ends with the browser
+        self.ttl_ms = ttl_ms  # the session's own lifetime from created_at (impersonation)
+
+    def session(self) -> Session:
+        """The session these claims describe, as verify hands it to the application."""
+        return Session(
+            self.handle,
+            self.user_id,
+            self.payload,
+            self.authenticated_at,
+            self.tenant_id,
+            self.actor,
+            self.persistent,
+        )
 
     @property
     def authenticated_at(self) -> int | None:
@@ -116,13 +145,28 @@ class AccessContent(NamedTuple):
     payload_json: str  # the application's payload, already serialised
     created_at_ms: int | None  # when the session began (checked against user-wide revocations)
     authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
+    tenant_id: str = DEFAULT_TENANT
+    actor: str | None = None
+    persistent: bool = True
+    ttl_ms: int | None = None
 
 
 def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) -> str:
     """Mint a JWT that says ``content`` and expires at ``expires_ms`` (whole seconds)."""
-    handle, user_id, refresh_hash_1, parent_hash_1, anti_csrf, payload_json, created, fresh = (
-        content
-    )
+    (
+        handle,
+        user_id,
+        refresh_hash_1,
+        parent_hash_1,
+        anti_csrf,
+        payload_json,
+        created,
+        fresh,
+        tenant,
+        actor,
+        persistent,
+        ttl,
+    ) = content
     exp = expires_ms // 1000
     parts = [
         '{"sid":',
@@ -141,6 +185,13 @@ def sign_access_token(key: SigningKey, content: AccessContent, expires_ms: int) 
         parts += [',"cat":', str(created)]
     if fresh is not None:
         parts += [',"aat":', str(fresh)]
+    parts += [',"tId":', _DEFAULT_TENANT_JSON if tenant == DEFAULT_TENANT else json_string(tenant)]
+    if actor is not None:
+        parts += [',"act":{"sub":', json_string(actor), "}"]
+    if not persistent:
+        parts.append(',"per":false')
+    if ttl is not None:
+        parts += [',"ttl":', str(ttl)]
     parts += [',"pld":', payload_json, ',"exp":', str(exp), "}"]
     signing_input = f"{key.header_segment}.{b64url(''.join(parts).encode())}"
     if key.secret is not None:
@@ -219,7 +270,44 @@ def _read_claims(body: str, now_ms: int) -> AccessClaims:
     ):
         raise InvalidAccessToken("bad claims")
     payload = claims.get("pld")
-    return AccessClaims(handle, user_id, rt, prt, csrf, payload, exp * 1000, created, fresh)
+    tenant = claims.get("tId", DEFAULT_TENANT)
+    if type(tenant) is not str:
+        raise InvalidAccessToken("bad claims")
+    # The claims every token has (sid, sub, rt, pld, exp, tId) and the optional ones read above:
+    # a token with no more than those is an ordinary session's (the common case), so the rare
+    # claims of impersonation and non-persistent sessions cost it no lookup.
+    usual = 6 + (prt is not None) + (csrf is not None) + (created is not None) + (fresh is not None)
+    if len(claims) == usual:
+        return AccessClaims(
+            handle, user_id, rt, prt, csrf, payload, exp * 1000, created, fresh, tenant
+        )
+    actor = None
+    act = claims.get("act")
+    if act is not None:
+        actor = act.get("sub") if type(act) is dict else None
+        if type(actor) is not str:
+            raise InvalidAccessToken("bad claims")
+    persistent = claims.get("per")
+    ttl = claims.get("ttl")
+    if (persistent is not None and persistent is not False) or (
+        ttl is not None and type(ttl) is not int
+    ):
+        raise InvalidAccessToken("bad claims")
+    return AccessClaims(
+        handle,
+        user_id,
+        rt,
+        prt,
+        csrf,
+        payload,
+        exp * 1000,
+        created,
+        fresh,
+        tenant,
+        actor,
+        persistent is None,
+        ttl,
+    )
 
 
 def read_header(header_segment: str) -> tuple[str, object] | None:

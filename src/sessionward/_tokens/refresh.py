@@ -4,7 +4,9 @@ The sealed content names the session, its user, the H1 of the parent token (abse
 session's first token), the token's own expiry, and 128 unpredictable bits, so every token is
 unique even when its content repeats. It also carries what a refresh needs to issue the next
 tokens without reading the session row: the session's creation time and its jwt payload with
-that payload's version (the row is read only when the version there differs). Only the double
+that payload's version (the row is read only when the version there differs), and the
+session's terms: its tenant, its actor (impersonation), whether it outlives the browser, and
+its own lifetime if it has one. Only the double
 hash of a token is ever stored (docs/protocol.md#storage).
 
 A session's first token is random. A child token is *derived*: its nonce and unpredictable bits
@@ -26,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sessionward._encoding import b64url, from_b64url, from_b64url_canonical, json_string
 from sessionward._errors import _InternalError
+from sessionward._models import DEFAULT_TENANT
 from sessionward._tokens.derivation import KeyDerivation
 from sessionward._validation import parse_finite_float, refuse_non_finite
 
@@ -39,7 +42,8 @@ _decode = json.JSONDecoder(parse_constant=refuse_non_finite, parse_float=parse_f
 
 @dataclass(frozen=True, slots=True)
 class RefreshClaims:
-    """What a refresh token says. The last four are absent in tokens of older versions."""
+    """What a refresh token says. Those from ``created_at_ms`` on are absent in tokens of older
+    versions (and the last four are written only when they differ from their defaults)."""
 
     handle: str
     user_id: str
@@ -51,6 +55,10 @@ class RefreshClaims:
         None  # which version of the payload that was (None: never changed)
     )
     authenticated_at_ms: int | None = None  # the latest mark_fresh (None: the login)
+    tenant_id: str = DEFAULT_TENANT
+    actor: str | None = None  # who acts as the user (impersonation)
+    persistent: bool = True  # False: the session ends with the browser, or when idle
+    ttl_ms: int | None = None  # the session's own lifetime from created_at (impersonation)
 
 
 class InvalidRefreshToken(_InternalError):
@@ -94,6 +102,14 @@ class RefreshTokenCipher:
             parts.append(f',"pv":{claims.payload_version}')
         if claims.authenticated_at_ms is not None:
             parts.append(f',"aat":{claims.authenticated_at_ms}')
+        if claims.tenant_id != DEFAULT_TENANT:
+            parts.append(f',"tid":{json_string(claims.tenant_id)}')
+        if claims.actor is not None:
+            parts.append(f',"act":{json_string(claims.actor)}')
+        if not claims.persistent:
+            parts.append(',"per":0')
+        if claims.ttl_ms is not None:
+            parts.append(f',"ttl":{claims.ttl_ms}')
         parts.append("}")
         sealed = self._aead.encrypt(nonce, "".join(parts).encode(), _AAD)
         return b64url(nonce + sealed)
@@ -123,6 +139,12 @@ class RefreshTokenCipher:
             else json.dumps(payload, separators=(",", ":"), ensure_ascii=False),
             _optional(content, "pv", int),
             _optional(content, "aat", int),
+            # The session's terms, written only when they are not the default ones: an
+            # ordinary session's token pays one membership test per term, no call.
+            _optional(content, "tid", str) if "tid" in content else DEFAULT_TENANT,
+            _optional(content, "act", str) if "act" in content else None,
+            "per" not in content,
+            _optional(content, "ttl", int) if "ttl" in content else None,
         )
 
 

@@ -24,6 +24,7 @@ from sessionward._errors import (
 )
 from sessionward._events import RevokeReason
 from sessionward._models import (
+    DEFAULT_TENANT,
     JSON,
     Session,
     SessionSummary,
@@ -77,11 +78,46 @@ class Transport(ResponseWriter):
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
     ) -> StoreFlow[SessionTokens]:
-        """Log in: a new session, its tokens written to the response."""
+        """Log in: a new session, its tokens written to the response (as session cookies,
+        gone when the browser closes, if not ``persistent``)."""
         client, proof = client_context(request, self.config), proof_of_possession(request)
         tokens = yield from login.create_new_session(
-            context, emissions, user_id, jwt_payload, session_data, client, proof
+            context,
+            emissions,
+            user_id,
+            jwt_payload,
+            session_data,
+            client,
+            proof,
+            tenant_id,
+            persistent,
+        )
+        mode = transfer_mode(request)
+        self.note_cookies_over_http(request, mode)
+        self.write_tokens(mode, out, tokens)
+        return tokens
+
+    def create_impersonation_session(
+        self,
+        context: Context,
+        emissions: Emissions,
+        request: RequestAdapter,
+        out: Outgoing,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+    ) -> StoreFlow[SessionTokens]:
+        """Start acting as ``user_id`` (see ``SessionManager.create_impersonation_session``):
+        its tokens written to the response, which then belongs to the impersonation."""
+        client = client_context(request, self.config)
+        tokens = yield from login.create_impersonation_session(
+            context, emissions, actor_id, user_id, jwt_payload, session_data, client, tenant_id, ttl
         )
         mode = transfer_mode(request)
         self.note_cookies_over_http(request, mode)
@@ -152,7 +188,8 @@ class Transport(ResponseWriter):
         out.set_header("Cache-Control", "no-store")
         if verified.new_access_token is not None:
             self.note_cookies_over_http(request, mode)
-            self.set_access_token(mode, out, verified.new_access_token)
+            persistent = verified.session.persistent
+            self.set_access_token(mode, out, verified.new_access_token, persistent)
         if claims:
             validate_claims(verified.session, claims, context.now_ms())
         return verified
@@ -202,7 +239,9 @@ class Transport(ResponseWriter):
         self, context: Context, emissions: Emissions, session: Session
     ) -> StoreFlow[list[SessionSummary]]:
         """The user's live sessions, most recently active first, the caller's marked current."""
-        sessions = yield from listing.list_sessions_for_user(context, emissions, session.user_id)
+        sessions = yield from listing.list_sessions_for_user(
+            context, emissions, session.user_id, session.tenant_id
+        )
         return [replace(s, current=s.handle == session.handle) for s in sessions]
 
     def revoke_own_session(
@@ -218,7 +257,9 @@ class Transport(ResponseWriter):
         A handle that is not one of the user's is refused (InvalidArgumentError), never revoked."""
         if session_handle == caller.handle:
             return (yield from self.revoke_session(context, emissions, request, out, caller.handle))
-        mine = yield from listing.list_sessions_for_user(context, emissions, caller.user_id)
+        mine = yield from listing.list_sessions_for_user(
+            context, emissions, caller.user_id, caller.tenant_id
+        )
         if session_handle not in {s.handle for s in mine}:
             raise InvalidArgumentError("no such session of this user")
         return (
@@ -233,7 +274,12 @@ class Transport(ResponseWriter):
         """Sign out all of the user's other devices; the caller's session stays."""
         return (
             yield from revocation.revoke_other_sessions(
-                context, emissions, session.user_id, session.handle, RevokeReason.LOGOUT
+                context,
+                emissions,
+                session.user_id,
+                session.handle,
+                RevokeReason.LOGOUT,
+                session.tenant_id,
             )
         )
 
@@ -259,7 +305,7 @@ class Transport(ResponseWriter):
         refresh)."""
         if every_session:
             yield from payloads.merge_into_jwt_payload_for_user(
-                context, emissions, session.user_id, changes, session.handle
+                context, emissions, session.user_id, changes, session.handle, session.tenant_id
             )
         merge = payloads.merge_into_jwt_payload
         return (
@@ -284,7 +330,8 @@ class Transport(ResponseWriter):
         token = access_token_in_hand(request, out, mode)
         changed = yield from change(context, emissions, *args, token)
         if changed.new_access_token is not None:
-            self.set_access_token(mode, out, changed.new_access_token)
+            persistent = changed.session.persistent
+            self.set_access_token(mode, out, changed.new_access_token, persistent)
         return changed.session
 
     def jwks(

@@ -17,7 +17,7 @@ class Cookie:
 
     name: str
     value: str
-    expires_ms: int
+    expires_ms: int | None  # None: a session cookie, gone when the browser closes
     path: str
     domain: str | None
     secure: bool
@@ -27,7 +27,7 @@ class Cookie:
     @property
     def expires_http(self) -> str:
         """The ``Expires`` attribute (an HTTP date; the epoch for a cleared cookie)."""
-        return formatdate(self.expires_ms // 1000, usegmt=True)
+        return formatdate((self.expires_ms or 0) // 1000, usegmt=True)
 
     @property
     def same_site_title(self) -> str:
@@ -35,7 +35,10 @@ class Cookie:
 
     def header_value(self) -> str:
         """The full ``Set-Cookie`` header value."""
-        parts = [f"{self.name}={self.value}", f"Expires={self.expires_http}", f"Path={self.path}"]
+        parts = [f"{self.name}={self.value}"]
+        if self.expires_ms is not None:
+            parts.append(f"Expires={self.expires_http}")
+        parts.append(f"Path={self.path}")
         if self.domain:
             parts.append(f"Domain={self.domain}")
         if self.secure:

@@ -62,12 +62,26 @@ class ResponseWriter:
             self.config.session_expired_status,
         )
 
-    def cookie(self, name: str, token: Token | None, path: str, *, http_only: bool) -> Cookie:
+    def cookie(
+        self,
+        name: str,
+        token: Token | None,
+        path: str,
+        *,
+        http_only: bool,
+        persistent: bool = True,
+    ) -> Cookie:
+        """The cookie that carries ``token`` (None: the cleared cookie, expired at the epoch);
+        not ``persistent``: a session cookie, with no expiry, that the browser drops when it
+        closes (the server ends the session after its idle limit anyway)."""
         c = self.config
+        expires: int | None = 0
+        if token is not None:
+            expires = token.expires if persistent else None
         return Cookie(
             name=name,
             value=token.value if token else "",
-            expires_ms=token.expires if token else 0,
+            expires_ms=expires,
             path=path,
             domain=c.cookie_domain,
             secure=c.cookie_secure,
@@ -75,30 +89,41 @@ class ResponseWriter:
             same_site=c.cookie_same_site,
         )
 
-    def set_access_token(self, mode: TransferMode, out: Outgoing, token: Token) -> None:
+    def set_access_token(
+        self, mode: TransferMode, out: Outgoing, token: Token, persistent: bool = True
+    ) -> None:
         if mode is TransferMode.HEADER:
             out.set_header(ACCESS_TOKEN_HEADER, token.value, expose=True)
         else:
             path = self.config.access_token_path
             out.cookies[ACCESS_TOKEN_COOKIE] = self.cookie(
-                ACCESS_TOKEN_COOKIE, token, path, http_only=True
+                ACCESS_TOKEN_COOKIE, token, path, http_only=True, persistent=persistent
             )
         out.set_header("Cache-Control", "no-store")
 
     def write_tokens(self, mode: TransferMode, out: Outgoing, tokens: SessionTokens) -> None:
         """A full token set (after create or refresh), as docs/protocol.md#cookie-mode says."""
         out.reset()
-        self.set_access_token(mode, out, tokens.access_token)
+        persistent = tokens.persistent
+        self.set_access_token(mode, out, tokens.access_token, persistent)
         if mode is TransferMode.HEADER:
             out.set_header(REFRESH_TOKEN_HEADER, tokens.refresh_token.value, expose=True)
             return
         c = self.config
         out.cookies[REFRESH_TOKEN_COOKIE] = self.cookie(
-            REFRESH_TOKEN_COOKIE, tokens.refresh_token, c.refresh_path, http_only=True
+            REFRESH_TOKEN_COOKIE,
+            tokens.refresh_token,
+            c.refresh_path,
+            http_only=True,
+            persistent=persistent,
         )
         idr = tokens.id_refresh_token
         out.cookies[ID_REFRESH_TOKEN_COOKIE] = self.cookie(
-            ID_REFRESH_TOKEN_COOKIE, idr, c.access_token_path, http_only=False
+            ID_REFRESH_TOKEN_COOKIE,
+            idr,
+            c.access_token_path,
+            http_only=False,
+            persistent=persistent,
         )
         out.set_header(ID_REFRESH_TOKEN_HEADER, f"{idr.value};{idr.expires}", expose=True)
         if tokens.anti_csrf_token is not None:

@@ -7,6 +7,12 @@
 (``{"sessionHandle": …}``) and ``POST /devices/revoke-others``; the refresh endpoint comes from
 ``install``. Every mutating route except ``/login`` checks anti-CSRF (the default for non-GET
 methods).
+
+Tenants, "remember me" and impersonation: ``/login`` takes ``tenantId`` (default the default
+tenant) and ``rememberMe`` (default true; false gives cookies that end with the browser);
+``GET /t/{tenant}/whoami`` accepts only a session of that tenant; ``POST /admin/impersonate``
+(``{"userId": …, "tenantId"?: …, "ttl"?: …}``, role ``admin``) answers with the tokens of a
+session acting as that user, and ``POST /change-password`` refuses such a session.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from sessionward._claims import fresh_login, has_role
+from sessionward._claims import fresh_login, has_role, not_impersonated
+from sessionward._models import DEFAULT_TENANT
 from sessionward._validation import parse_json_body
 from sessionward.integrations.starlette import (
     AsyncRequestSession,
+    create_impersonation_session,
     create_new_session,
     integration,
     verify_session,
@@ -33,6 +41,13 @@ MAX_USER_ID_LENGTH = 128
 SessionDep = Annotated[AsyncRequestSession, Depends(verify_session())]
 AdminDep = Annotated[AsyncRequestSession, Depends(verify_session(claims=[has_role("admin")]))]
 FreshDep = Annotated[AsyncRequestSession, Depends(verify_session(claims=[fresh_login(300)]))]
+# The role is the demo's own rule (anyone may give it to themselves with POST /role); an
+# impersonation session may not start another one.
+_ImpersonatorDep = Annotated[
+    AsyncRequestSession, Depends(verify_session(claims=[has_role("admin"), not_impersonated()]))
+]
+_InPersonDep = Annotated[AsyncRequestSession, Depends(verify_session(claims=[not_impersonated()]))]
+_TenantDep = Annotated[AsyncRequestSession, Depends(verify_session(tenant_param="tenant"))]
 
 
 def _is_json(request: Request) -> bool:
@@ -50,6 +65,17 @@ NOT_JSON = (
 )
 
 
+def _who(session: AsyncRequestSession) -> dict[str, Any]:
+    """Who the session is: what a frontend shows (a banner when ``impersonatedBy`` is set)."""
+    return {
+        "userId": session.user_id,
+        "tenantId": session.tenant_id,
+        "persistent": session.persistent,
+        "impersonatedBy": session.actor,
+        "sessionHandle": session.handle,
+    }
+
+
 def demo_router() -> APIRouter:
     """A fresh router with the example API."""
     router = APIRouter()
@@ -59,21 +85,52 @@ def demo_router() -> APIRouter:
         if not _is_json(request):
             return _bad_request(NOT_JSON, 415)
         body = parse_json_body(await request.body())
-        user_id = body.get("userId") if isinstance(body, dict) else None
+        fields = body if isinstance(body, dict) else {}
+        user_id = fields.get("userId")
         if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
             return _bad_request("userId must be a non-empty string of at most 128 characters")
+        remember = fields.get("rememberMe", True)
+        if not isinstance(remember, bool):
+            return _bad_request("rememberMe must be true or false")
         session = await create_new_session(
-            request, user_id, {"userId": user_id, "role": "tester"}, {"visits": 0}
+            request,
+            user_id,
+            {"userId": user_id, "role": "tester"},
+            {"visits": 0},
+            tenant_id=fields.get("tenantId", DEFAULT_TENANT),  # a bad one: 400
+            persistent=remember,
         )
-        return {"userId": session.user_id, "sessionHandle": session.handle}
+        return _who(session)
 
     @router.get("/me")
     async def me(session: SessionDep) -> Any:
-        return {
-            "userId": session.user_id,
-            "jwtPayload": session.jwt_payload,
-            "sessionHandle": session.handle,
-        }
+        return {**_who(session), "jwtPayload": session.jwt_payload}
+
+    @router.get("/t/{tenant}/whoami")
+    async def whoami_in_tenant(session: _TenantDep) -> Any:
+        return {"userId": session.user_id, "tenantId": session.tenant_id}
+
+    @router.post("/admin/impersonate")
+    async def impersonate(request: Request, session: _ImpersonatorDep) -> Any:
+        body = parse_json_body(await request.body())
+        fields = body if isinstance(body, dict) else {}
+        user_id = fields.get("userId")
+        if not isinstance(user_id, str) or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+            return _bad_request("userId must be a non-empty string of at most 128 characters")
+        acting = await create_impersonation_session(  # a bad tenantId or ttl: 400
+            request,
+            session.user_id,
+            user_id,
+            {"userId": user_id, "role": "tester"},
+            {"visits": 0},
+            tenant_id=fields.get("tenantId", session.tenant_id),
+            ttl=fields.get("ttl", 3600),
+        )
+        return _who(acting)
+
+    @router.post("/change-password", status_code=204)
+    async def change_password(session: _InPersonDep) -> None:
+        return None  # a stub: the check that matters is not_impersonated()
 
     @router.post("/like")
     async def like(session: SessionDep) -> Any:
@@ -97,7 +154,8 @@ def demo_router() -> APIRouter:
     @router.get("/sessions")
     async def sessions(request: Request, session: SessionDep) -> Any:
         manager = integration(request).manager
-        return {"sessions": await manager.get_all_session_handles_for_user(session.user_id)}
+        handles = manager.get_all_session_handles_for_user
+        return {"sessions": await handles(session.user_id, tenant_id=session.tenant_id)}
 
     @router.get("/devices")
     async def devices(session: SessionDep) -> Any:
@@ -143,7 +201,9 @@ def demo_router() -> APIRouter:
     @router.post("/revoke-all")
     async def revoke_all(request: Request, session: SessionDep) -> Any:
         manager = integration(request).manager
-        count = await manager.revoke_all_sessions_for_user(session.user_id)
+        count = await manager.revoke_all_sessions_for_user(
+            session.user_id, tenant_id=session.tenant_id
+        )
         await session.revoke()  # already gone; this clears the caller's cookies
         return {"revoked": count}
 

@@ -14,16 +14,33 @@ This module holds the one piece they share: the session object a protected view 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+from sessionward._claims import Claim, in_tenant
+from sessionward._errors import InvalidArgumentError
 from sessionward._models import JSON, Session, SessionSummary
 from sessionward._operations import payload as payloads
 from sessionward._transport import Outgoing, RequestAdapter, Transport
-from sessionward._validation import parse_json_body
+from sessionward._validation import check_tenant_id, parse_json_body
 
 T = TypeVar("T")
 RunResult = TypeVar("RunResult")
+
+
+def _route_claims(
+    claims: Sequence[Claim], tenant_param: str | None, route_values: Mapping[str, object] | None
+) -> Sequence[Claim]:
+    """The route's claim checks: ``claims``, led by ``in_tenant`` of the route's
+    ``tenant_param`` value when one is named (a missing or malformed value is the client's
+    error, InvalidArgumentError: 400)."""
+    if tenant_param is None:
+        return claims
+    value = (route_values or {}).get(tenant_param)
+    if value is None:
+        raise InvalidArgumentError(f"the route has no {tenant_param!r} to name the tenant")
+    tenant = check_tenant_id(value, f"the route's {tenant_param!r}")
+    return (in_tenant(tenant), *claims)
 
 
 class _Headers(Protocol):
@@ -88,6 +105,21 @@ class _VerifiedRequest(Generic[RunResult]):
     @property
     def jwt_payload(self) -> JSON:
         return self.session.jwt_payload
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant the session belongs to (``DEFAULT_TENANT`` unless the login named one)."""
+        return self.session.tenant_id
+
+    @property
+    def actor(self) -> str | None:
+        """Who acts as the user in an impersonation session (show a banner); else None."""
+        return self.session.actor
+
+    @property
+    def persistent(self) -> bool:
+        """False for a session that ends with the browser ("remember me" off)."""
+        return self.session.persistent
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(user_id={self.user_id!r}, handle={self.handle!r})"

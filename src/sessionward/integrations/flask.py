@@ -26,7 +26,7 @@ from flask.typing import ResponseReturnValue
 from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import SessionManager
-from sessionward._models import JSON, Session
+from sessionward._models import DEFAULT_TENANT, JSON, Session
 from sessionward._transport import (
     Cookie,
     Outgoing,
@@ -34,7 +34,7 @@ from sessionward._transport import (
     cors_allowed_headers,
     cors_exposed_headers,
 )
-from sessionward.integrations import HeadersResponse, RequestSession
+from sessionward.integrations import HeadersResponse, RequestSession, _route_claims
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -160,9 +160,16 @@ class Sessionward:
         return response
 
     def create_new_session(
-        self, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+        self,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
     ) -> RequestSession:
-        """Log ``user_id`` in; the cookies and headers go on this request's response."""
+        """Log ``user_id`` of ``tenant_id`` in; the cookies and headers go on this request's
+        response (session cookies if not ``persistent``)."""
         tokens = self.manager._drive(
             self.transport.create_session,
             _RequestAdapter(),
@@ -170,6 +177,33 @@ class Sessionward:
             user_id,
             jwt_payload,
             session_data,
+            tenant_id,
+            persistent,
+        )
+        return self._session(tokens.session)
+
+    def create_impersonation_session(
+        self,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+    ) -> RequestSession:
+        """Act as ``user_id`` (see ``SessionManager.create_impersonation_session``); this
+        response's client then holds the impersonation session."""
+        tokens = self.manager._drive(
+            self.transport.create_impersonation_session,
+            _RequestAdapter(),
+            outgoing(),
+            actor_id,
+            user_id,
+            jwt_payload,
+            session_data,
+            tenant_id,
+            ttl,
         )
         return self._session(tokens.session)
 
@@ -179,11 +213,14 @@ class Sessionward:
         anti_csrf: bool | None = None,
         optional: bool = False,
         claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> RequestSession | None:
-        """The current request's session; raises the error family otherwise."""
+        """The current request's session; raises the error family otherwise.
+        ``tenant_param``: the URL variable naming the tenant the session must belong to."""
+        checks = _route_claims(claims, tenant_param, request.view_args)
         context, adapter, out = self.manager._context, _RequestAdapter(), outgoing()
         verification = self.transport.get_session(
-            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=claims
+            context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=checks
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else self.manager._drive(rest)
@@ -208,17 +245,23 @@ def integration() -> Sessionward:
 
 
 def verify_session(
-    *, anti_csrf: bool | None = None, optional: bool = False, claims: Sequence[Claim] = ()
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> Callable[[F], F]:
     """Decorator: verify the session first and put it on ``g.session`` (None if optional and
     absent). ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
-    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403."""
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
+    ``tenant_param``: the URL variable naming the route's tenant (``/t/<tenant>/...``): a
+    session of another tenant answers 403 (``in_tenant``), a malformed value 400."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             g.session = integration().get_session(
-                anti_csrf=anti_csrf, optional=optional, claims=claims
+                anti_csrf=anti_csrf, optional=optional, claims=claims, tenant_param=tenant_param
             )
             return view(*args, **kwargs)
 
@@ -228,10 +271,34 @@ def verify_session(
 
 
 def create_new_session(
-    user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> RequestSession:
-    """Log ``user_id`` in from a view; the tokens go on the response."""
-    return integration().create_new_session(user_id, jwt_payload, session_data)
+    """Log ``user_id`` in from a view; the tokens go on the response. ``persistent=False``:
+    "remember me" off, the cookies end with the browser."""
+    return integration().create_new_session(
+        user_id, jwt_payload, session_data, tenant_id=tenant_id, persistent=persistent
+    )
+
+
+def create_impersonation_session(
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> RequestSession:
+    """Let ``actor_id`` act as ``user_id`` from a view (check the actor's right first); the
+    impersonation's tokens go on the response."""
+    return integration().create_impersonation_session(
+        actor_id, user_id, jwt_payload, session_data, tenant_id=tenant_id, ttl=ttl
+    )
 
 
 def cors_options() -> dict[str, Any]:
@@ -247,6 +314,7 @@ __all__ = [
     "RequestSession",
     "Sessionward",
     "cors_options",
+    "create_impersonation_session",
     "create_new_session",
     "integration",
     "outgoing",

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import AsyncSessionManager
-from sessionward._models import JSON, Session
+from sessionward._models import DEFAULT_TENANT, JSON, Session
 from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
@@ -44,7 +44,7 @@ from sessionward._transport import (
     route_wants_anti_csrf,
     transfer_mode,
 )
-from sessionward.integrations import AsyncRequestSession
+from sessionward.integrations import AsyncRequestSession, _route_claims
 
 T = TypeVar("T")
 
@@ -171,8 +171,12 @@ class Sessionward:
         user_id: str,
         jwt_payload: JSON = None,
         session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        persistent: bool = True,
     ) -> AsyncRequestSession:
-        """Log in; the tokens go on whatever response this request sends."""
+        """Log in; the tokens go on whatever response this request sends (session cookies if
+        not ``persistent``)."""
         tokens = await self.manager._drive(
             self.transport.create_session,
             _RequestAdapter(request),
@@ -180,6 +184,34 @@ class Sessionward:
             user_id,
             jwt_payload,
             session_data,
+            tenant_id,
+            persistent,
+        )
+        return self._session(request, tokens.session)
+
+    async def create_impersonation_session(
+        self,
+        request: Request,
+        actor_id: str,
+        user_id: str,
+        jwt_payload: JSON = None,
+        session_data: JSON = None,
+        *,
+        tenant_id: str = DEFAULT_TENANT,
+        ttl: int = 3600,
+    ) -> AsyncRequestSession:
+        """Act as ``user_id`` (see ``SessionManager.create_impersonation_session``); this
+        request's client then holds the impersonation session."""
+        tokens = await self.manager._drive(
+            self.transport.create_impersonation_session,
+            _RequestAdapter(request),
+            outgoing(request),
+            actor_id,
+            user_id,
+            jwt_payload,
+            session_data,
+            tenant_id,
+            ttl,
         )
         return self._session(request, tokens.session)
 
@@ -190,15 +222,17 @@ class Sessionward:
         anti_csrf: bool | None = None,
         optional: bool = False,
         claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> AsyncRequestSession | None:
-        """The request's session; raises the error family (answered by :meth:`error_response`)."""
+        """The request's session; raises the error family (answered by :meth:`error_response`).
+        ``tenant_param``: the path parameter naming the tenant the session must belong to."""
         verification = self.transport.get_session(
             self.manager._context,
             _RequestAdapter(request),
             outgoing(request),
             anti_csrf=anti_csrf,
             optional=optional,
-            claims=claims,
+            claims=_route_claims(claims, tenant_param, request.path_params),
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else await self.manager._drive(rest)
@@ -243,6 +277,7 @@ def verify_session(
     anti_csrf: bool | None = ...,
     optional: Literal[False] = ...,
     claims: Sequence[Claim] = ...,
+    tenant_param: str | None = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession]]: ...
 
 
@@ -252,6 +287,7 @@ def verify_session(
     anti_csrf: bool | None = ...,
     optional: Literal[True],
     claims: Sequence[Claim] = ...,
+    tenant_param: str | None = ...,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]: ...
 
 
@@ -260,17 +296,24 @@ def verify_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> Callable[[Request], Awaitable[AsyncRequestSession | None]]:
     """A FastAPI dependency: ``session = Depends(verify_session())``.
 
     ``anti_csrf``: None (default) checks on every non-GET method, True/False force it.
     ``optional``: give None instead of an error when the request carries no session at all.
     ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
+    ``tenant_param``: the path parameter naming the route's tenant (``/t/{tenant}/...``): a
+    session of another tenant answers 403 (``in_tenant``), a malformed value 400.
     """
 
     async def verified_session(request: Request) -> AsyncRequestSession | None:
         return await integration(request).get_session(
-            request, anti_csrf=anti_csrf, optional=optional, claims=claims
+            request,
+            anti_csrf=anti_csrf,
+            optional=optional,
+            claims=claims,
+            tenant_param=tenant_param,
         )
 
     return verified_session
@@ -282,19 +325,45 @@ async def get_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> AsyncRequestSession | None:
-    """Plain Starlette: ``session = await get_session(request)``."""
+    """Plain Starlette: ``session = await get_session(request)`` (``tenant_param``: see
+    :func:`verify_session`)."""
     return await integration(request).get_session(
-        request, anti_csrf=anti_csrf, optional=optional, claims=claims
+        request, anti_csrf=anti_csrf, optional=optional, claims=claims, tenant_param=tenant_param
     )
 
 
 async def create_new_session(
-    request: Request, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: Request,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> AsyncRequestSession:
-    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    """Log ``user_id`` in; the cookies and headers go on this request's response.
+    ``persistent=False``: "remember me" off, the cookies end with the browser."""
     return await integration(request).create_new_session(
-        request, user_id, jwt_payload, session_data
+        request, user_id, jwt_payload, session_data, tenant_id=tenant_id, persistent=persistent
+    )
+
+
+async def create_impersonation_session(
+    request: Request,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> AsyncRequestSession:
+    """Let ``actor_id`` act as ``user_id`` (check the actor's right first); the
+    impersonation's tokens go on this request's response."""
+    return await integration(request).create_impersonation_session(
+        request, actor_id, user_id, jwt_payload, session_data, tenant_id=tenant_id, ttl=ttl
     )
 
 
@@ -315,21 +384,27 @@ class RemoteSessions:
         app.add_exception_handler(SessionError, self.error_response)
 
     def verify_session(
-        self, *, anti_csrf: bool | None = None
+        self,
+        *,
+        anti_csrf: bool | None = None,
+        claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
     ) -> Callable[[Request], Awaitable[Session]]:
         """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
 
         ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
-        token carries an anti-CSRF token; True/False force it.
+        token carries an anti-CSRF token; True/False force it. ``claims`` and ``tenant_param``:
+        as :func:`verify_session`'s (403 for a session that fails one, e.g. another tenant's).
         """
 
         async def remote_session(request: Request) -> Session:
+            checks = _route_claims(claims, tenant_param, request.path_params)
             adapter = _RequestAdapter(request)
             mode = transfer_mode(adapter)
             access, csrf = read_credentials(adapter, mode)
             wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(adapter, anti_csrf)
             return await self.verifier.verify(
-                access, csrf if wanted else None, require_anti_csrf=wanted
+                access, csrf if wanted else None, require_anti_csrf=wanted, claims=checks
             )
 
         return remote_session
@@ -361,6 +436,7 @@ __all__ = [
     "Sessionward",
     "SessionwardMiddleware",
     "add_cors",
+    "create_impersonation_session",
     "create_new_session",
     "get_session",
     "integration",

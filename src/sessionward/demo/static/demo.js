@@ -138,6 +138,10 @@ async function loadSession() {
   const me = await call("/me");
   if (me.status !== 200) return showLoggedOut(me.status === settings.sessionExpiredStatus ? undefined : `error ${me.status}`);
   $("user-id").textContent = me.body.userId;
+  $("tenant-id").textContent = me.body.tenantId;
+  const actor = me.body.impersonatedBy;
+  $("impersonation-banner").hidden = !actor;
+  $("impersonation-banner").textContent = actor ? `${actor} is acting as ${me.body.userId} (support session)` : "";
   $("session-handle").textContent = me.body.sessionHandle;
   $("jwt-payload").textContent = JSON.stringify(me.body.jwtPayload, null, 2);
   setStatus(`logged in as ${me.body.userId}`, true);
@@ -168,7 +172,8 @@ async function loadSessions() {
     const row = document.createElement("tr");
     row.dataset.handle = d.sessionHandle;
     if (d.current) row.className = "current";
-    cell(row, d.device || "unknown device").title = d.userAgent || "";
+    const device = d.device || "unknown device";
+    cell(row, d.impersonatedBy ? `${device} (support: ${d.impersonatedBy})` : device).title = d.userAgent || "";
     cell(row, d.clientIp || "-", "mono");
     cell(row, when(d.createdAt));
     cell(row, when(d.lastActiveAt));
@@ -213,9 +218,9 @@ async function loadEvents() {
 
 // --- actions ---------------------------------------------------------------------------------
 
-async function login(userId, bind = $("bind-key").checked) {
+async function login(userId, bind = $("bind-key").checked, rememberMe = $("remember-me").checked) {
   client.proofOfPossession = bind;
-  const result = await call("/login", jsonInit("POST", { userId }));
+  const result = await call("/login", jsonInit("POST", { userId, rememberMe }));
   if (result.status !== 200) {
     setStatus(`login failed: ${result.body ? result.body.message : result.status}`, false);
     return result;
@@ -337,7 +342,7 @@ function tick() {
 $("validity").textContent = String(settings.accessTokenValidity);
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
-  login($("user-id-input").value.trim(), $("bind-key").checked);
+  login($("user-id-input").value.trim(), $("bind-key").checked, $("remember-me").checked);
 });
 $("call-api").addEventListener("click", callApi);
 $("auto-call").addEventListener("change", (e) => setAuto(e.target.checked));

@@ -30,7 +30,7 @@ from sessionward._config import Config
 from sessionward._errors import ConfigError
 from sessionward._events import SessionHooks
 from sessionward._manager import SessionManager
-from sessionward._models import JSON, Session
+from sessionward._models import DEFAULT_TENANT, JSON, Session
 from sessionward._operations.context import Operation
 from sessionward._transport import (
     Cookie,
@@ -40,7 +40,12 @@ from sessionward._transport import (
     cors_allowed_headers,
     cors_exposed_headers,
 )
-from sessionward.integrations import AsyncRequestSession, HeadersResponse, RequestSession
+from sessionward.integrations import (
+    AsyncRequestSession,
+    HeadersResponse,
+    RequestSession,
+    _route_claims,
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -189,7 +194,8 @@ class _ResponseAdapter(HeadersResponse):
         self._response.set_cookie(
             cookie.name,
             cookie.value,
-            expires=cookie.expires_http,
+            # None: a session cookie (no Expires), as a non-persistent session's are.
+            expires=cookie.expires_http if cookie.expires_ms is not None else None,
             path=cookie.path,
             domain=cookie.domain,
             secure=cookie.secure,
@@ -233,19 +239,45 @@ def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
     )
 
 
+def _route_values(request: HttpRequest) -> Mapping[str, object] | None:
+    """The URL's captured values (``<str:tenant>``), once Django has resolved the view."""
+    match = getattr(request, "resolver_match", None)
+    return match.kwargs if match is not None else None
+
+
 def _verification(
-    request: HttpRequest, anti_csrf: bool | None, optional: bool, claims: Sequence[Claim]
+    request: HttpRequest,
+    anti_csrf: bool | None,
+    optional: bool,
+    claims: Sequence[Claim],
+    tenant_param: str | None,
+    route_values: Mapping[str, object] | None = None,
 ) -> Verification:
     """The transport's verification of ``request``: answered without I/O, or the flow for
-    :func:`get_session` and :func:`aget_session` to drive."""
+    :func:`get_session` and :func:`aget_session` to drive. ``route_values``: the view's
+    keyword arguments, if known (else the resolver's)."""
+    if tenant_param is not None and route_values is None:
+        route_values = _route_values(request)
     return get_transport().get_session(
         get_manager()._context,
         _RequestAdapter(request),
         outgoing(request),
         anti_csrf=anti_csrf,
         optional=optional,
-        claims=claims,
+        claims=_route_claims(claims, tenant_param, route_values),
     )
+
+
+def _settle(request: HttpRequest, found: Verification) -> RequestSession | None:
+    """The session of a verification, its flow driven if it needed I/O."""
+    verified = found.answer if found.rest is None else run(found.rest)
+    return None if verified is None else _session(request, verified.session)
+
+
+async def _asettle(request: HttpRequest, found: Verification) -> AsyncRequestSession | None:
+    """:func:`_settle` for async views: the flow, if any, runs in a worker thread."""
+    verified = found.answer if found.rest is None else await arun(found.rest)
+    return None if verified is None else _asession(request, verified.session)
 
 
 def get_session(
@@ -254,11 +286,11 @@ def get_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> RequestSession | None:
-    """The request's session; raises the error family (answered by the middleware)."""
-    found = _verification(request, anti_csrf, optional, claims)
-    verified = found.answer if found.rest is None else run(found.rest)  # the flow, if I/O
-    return None if verified is None else _session(request, verified.session)
+    """The request's session; raises the error family (answered by the middleware).
+    ``tenant_param``: the URL's captured value naming the tenant the session must belong to."""
+    return _settle(request, _verification(request, anti_csrf, optional, claims, tenant_param))
 
 
 async def aget_session(
@@ -267,57 +299,115 @@ async def aget_session(
     anti_csrf: bool | None = None,
     optional: bool = False,
     claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> AsyncRequestSession | None:
     """:func:`get_session` for async views: answered here when it needs no I/O, else its flow
     runs in a worker thread."""
-    found = _verification(request, anti_csrf, optional, claims)
-    verified = found.answer if found.rest is None else await arun(found.rest)
-    return None if verified is None else _asession(request, verified.session)
+    found = _verification(request, anti_csrf, optional, claims, tenant_param)
+    return await _asettle(request, found)
 
 
 def create_new_session(
-    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: HttpRequest,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> RequestSession:
-    """Log ``user_id`` in; the cookies and headers go on this request's response."""
+    """Log ``user_id`` in; the cookies and headers go on this request's response.
+    ``persistent=False``: "remember me" off, the cookies end with the browser."""
     create = get_transport().create_session
     adapter, out = _RequestAdapter(request), outgoing(request)
-    return _session(request, run(create, adapter, out, user_id, jwt_payload, session_data).session)
+    tokens = run(create, adapter, out, user_id, jwt_payload, session_data, tenant_id, persistent)
+    return _session(request, tokens.session)
 
 
 async def acreate_new_session(
-    request: HttpRequest, user_id: str, jwt_payload: JSON = None, session_data: JSON = None
+    request: HttpRequest,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    persistent: bool = True,
 ) -> AsyncRequestSession:
     """:func:`create_new_session` for async views."""
     create = get_transport().create_session
     adapter, out = _RequestAdapter(request), outgoing(request)
-    tokens = await arun(create, adapter, out, user_id, jwt_payload, session_data)
+    tokens = await arun(
+        create, adapter, out, user_id, jwt_payload, session_data, tenant_id, persistent
+    )
+    return _asession(request, tokens.session)
+
+
+def create_impersonation_session(
+    request: HttpRequest,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> RequestSession:
+    """Let ``actor_id`` act as ``user_id`` (check the actor's right first); the
+    impersonation's tokens go on this request's response."""
+    create = get_transport().create_impersonation_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    tokens = run(create, adapter, out, actor_id, user_id, jwt_payload, session_data, tenant_id, ttl)
+    return _session(request, tokens.session)
+
+
+async def acreate_impersonation_session(
+    request: HttpRequest,
+    actor_id: str,
+    user_id: str,
+    jwt_payload: JSON = None,
+    session_data: JSON = None,
+    *,
+    tenant_id: str = DEFAULT_TENANT,
+    ttl: int = 3600,
+) -> AsyncRequestSession:
+    """:func:`create_impersonation_session` for async views."""
+    create = get_transport().create_impersonation_session
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    tokens = await arun(
+        create, adapter, out, actor_id, user_id, jwt_payload, session_data, tenant_id, ttl
+    )
     return _asession(request, tokens.session)
 
 
 def verify_session(
-    *, anti_csrf: bool | None = None, optional: bool = False, claims: Sequence[Claim] = ()
+    *,
+    anti_csrf: bool | None = None,
+    optional: bool = False,
+    claims: Sequence[Claim] = (),
+    tenant_param: str | None = None,
 ) -> Callable[[V], V]:
     """Decorator for sync or async views: the session on ``request.sessionward`` (None if
     optional and absent). ``anti_csrf``: None checks every non-GET method, True/False force it.
-    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403."""
+    ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
+    ``tenant_param``: the view's keyword argument naming the route's tenant
+    (``t/<str:tenant>/...``): a session of another tenant answers 403 (``in_tenant``), a
+    malformed value 400."""
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
             async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                found = await aget_session(
-                    request, anti_csrf=anti_csrf, optional=optional, claims=claims
-                )
-                request.sessionward = found  # type: ignore[attr-defined]
+                found = _verification(request, anti_csrf, optional, claims, tenant_param, kwargs)
+                request.sessionward = await _asettle(request, found)  # type: ignore[attr-defined]
                 return await view(request, *args, **kwargs)
 
             return cast(V, async_wrapper)
 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            found = get_session(request, anti_csrf=anti_csrf, optional=optional, claims=claims)
-            request.sessionward = found  # type: ignore[attr-defined]
+            found = _verification(request, anti_csrf, optional, claims, tenant_param, kwargs)
+            request.sessionward = _settle(request, found)  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)
 
         return cast(V, wrapper)
@@ -345,10 +435,12 @@ def cors_settings() -> dict[str, Any]:
 __all__ = [
     "AsyncRequestSession",
     "RequestSession",
+    "acreate_impersonation_session",
     "acreate_new_session",
     "aget_session",
     "configure",
     "cors_settings",
+    "create_impersonation_session",
     "create_new_session",
     "get_manager",
     "get_session",
