@@ -37,7 +37,6 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission, OperationHolderMixin
 from rest_framework.request import Request
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from sessionward._claims import Claim, validate_claims
 from sessionward._errors import ConfigError, SessionError, UnauthorisedError
@@ -238,4 +237,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> HttpResponseBa
             return error_response(_http_request(request), exc)
         if isinstance(exc, drf_exceptions.NotAuthenticated):
             return error_response(_http_request(request), UnauthorisedError("no session"))
+    # Imported here: rest_framework.views reads DRF's settings on import, and this module must
+    # import before Django is configured (a settings module naming its classes).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     return drf_exception_handler(exc, context)
