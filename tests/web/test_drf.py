@@ -10,6 +10,8 @@ cookies cleared on unauthorised), never DRF's generic 401/403.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ import jwt
 import pytest
 
 from sessionward import has_role, payload_has
-from sessionward.integrations.drf import ClaimPermission, SessionUser
+from sessionward.integrations.drf import ClaimPermission, SessionUser, SessionwardAuthentication
 from tests.support.example_servers import running_example
 from tests.support.web_apps import (
     TOKEN_COOKIES,
@@ -372,10 +374,39 @@ def test_session_user_equality_is_by_tenant_and_id() -> None:
     assert hash(user("a", "t1")) == hash(user("a", "t1"))
     assert user("a", "t1") != user("a", "t2")
     assert user("a", "t1") != user("b", "t1")
+    assert SessionwardAuthentication().authenticate_header(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         ClaimPermission()
     with pytest.raises(TypeError):
         ClaimPermission("admin")  # type: ignore[arg-type]
+
+
+def test_without_the_exception_handler_the_middleware_still_answers(app: WebApp) -> None:
+    """A project that kept DRF's exception handler: the error family is re-raised by DRF and
+    answered by the middleware, so the protocol's answers hold; only DRF's own NotAuthenticated
+    is then DRF's 401."""
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+
+    options = dict(django_settings.REST_FRAMEWORK)
+    del options["EXCEPTION_HANDLER"]
+    with override_settings(REST_FRAMEWORK=options):
+        browser = signed_in(app)
+        missing = browser.request("POST", "/drf/like", csrf=False)
+        assert missing.status == EXPIRED
+        assert missing.json() == {**TRY_REFRESH, "reason": "anti_csrf_missing"}
+        assert browser.request("GET", "/drf/admin").json() == ADMIN_REQUIRED
+        out = browser.request("POST", "/drf/logout")
+        assert out.status == 200 and out.cleared_all
+        assert app.browser().request("GET", "/drf/notes/").status == 401
+
+
+def test_the_core_does_not_import_django_rest_framework() -> None:
+    code = (
+        "import sys, sessionward, sessionward.integrations.django;"
+        "assert 'rest_framework' not in sys.modules, 'imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 LOADED: dict[str, Any] = {}
