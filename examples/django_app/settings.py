@@ -22,7 +22,7 @@ def build_settings(
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": list(allowed_hosts),
         "ROOT_URLCONF": "django_app.urls",
-        "INSTALLED_APPS": ["sessionward.integrations.django"],
+        "INSTALLED_APPS": ["rest_framework", "sessionward.integrations.django"],
         "MIDDLEWARE": ["sessionward.integrations.django.middleware.SessionwardMiddleware"],
         "DATABASES": {},
         "USE_TZ": True,
@@ -37,6 +37,17 @@ def build_settings(
             "cookie_same_site": "lax",
             "trusted_proxies": trusted_proxies,
             "forwarded_header": forwarded_header,
+        },
+        # Django REST framework, under /drf/ (drf_views.py): the session authenticates, and the
+        # error family gets the protocol's answers.
+        "REST_FRAMEWORK": {
+            "DEFAULT_AUTHENTICATION_CLASSES": [
+                "sessionward.integrations.drf.SessionwardAuthentication"
+            ],
+            "EXCEPTION_HANDLER": "sessionward.integrations.drf.exception_handler",
+            "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+            "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+            "UNAUTHENTICATED_USER": None,  # no django.contrib.auth in this example
         },
         "LOGGING_CONFIG": None,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from django_app import views
 
@@ -24,4 +24,5 @@ urlpatterns = [
     path("admin/impersonate", views.impersonate),
     path("change-password", views.change_password),
     path("t/<str:tenant>/whoami", views.whoami_in_tenant),
+    path("drf/", include("django_app.drf_views")),  # the same API in Django REST framework
 ]

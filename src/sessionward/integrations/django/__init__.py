@@ -52,6 +52,10 @@ P = ParamSpec("P")
 V = TypeVar("V", bound=Callable[..., Any])
 
 _OUT_ATTR = "_sessionward_outgoing"
+# SESSIONWARD keys that are the integrations' own, not Config settings: USER_LOADER is the DRF
+# integration's (sessionward.integrations.drf).
+_USER_LOADER = "USER_LOADER"
+_INTEGRATION_KEYS = frozenset({_USER_LOADER})
 _lock = threading.Lock()
 
 
@@ -120,6 +124,8 @@ def _ensure() -> _State:
     with _lock:
         if not _state.configured:
             options = dict(getattr(settings, "SESSIONWARD", {}))
+            for key in _INTEGRATION_KEYS:
+                options.pop(key, None)
             if "database_url" not in options:
                 options["database_url"] = database_url_from_django()
             try:
