@@ -76,6 +76,8 @@ def _assert_unauthorised(reply: httpx.Response) -> None:
 def test_the_guide_project_serves_login_protected_refresh_logout(guide_project: str) -> None:
     with httpx.Client(base_url=guide_project, timeout=10) as client:
         _assert_unauthorised(client.get("/me"))  # no session yet
+        not_json = client.post("/login", content=b"{", headers={"content-type": "application/json"})
+        assert not_json.status_code == 400 and "message" in not_json.json()
         csrf = _login(client, "u1")
         assert client.get("/me").json() == {"userId": "u1", "role": "user"}
         csrf = _refresh(client, csrf)
