@@ -163,16 +163,34 @@ def test_the_flask_guide_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_the_django_guide_views_run_as_written(tmp_path, monkeypatch):
-    """The guide's settings block (its ``SESSIONWARD`` dict builds the manager) and its views,
-    through the middleware, with the example's Django settings."""
+    """The guide's settings additions (its ``SESSIONWARD`` dict builds the manager) and its
+    ``mysite/views.py`` blocks, through the middleware, with the example's Django settings; every
+    block compiles, and each Python block is a file (its first line names it) or the one-line
+    headline. tests/web/test_django_guide.py builds the whole project and serves it."""
+    from tests.support.guides import guide_files
     from tests.support.web_apps import django_setup
 
-    settings_block, *view_blocks = guide_blocks("django")
-    settings_namespace: dict[str, object] = {}
-    exec(compile(settings_block, "django.md", "exec"), settings_namespace)
+    text = (ROOT / "docs" / "frameworks" / "django.md").read_text()
+    files = guide_files("django")
+    assert len(guide_blocks("django")) == len(files)  # no unmarked block to run
+    for file in files:
+        compile(file.code, f"django.md ({file.path})", "exec")
+    assert "csrf_exempt" in text and "uvicorn mysite.asgi:application" in text
+    assert 'pip install ".[django]"' in text and 'pip install "sessionward[django]"' in text
+    # A fresh startproject's settings (what matters here), then the guide's additions.
+    settings_namespace: dict[str, object] = {"DEBUG": True, "INSTALLED_APPS": [], "MIDDLEWARE": []}
+    for file in files:
+        if file.path == "mysite/settings.py":
+            assert file.append
+            exec(compile(file.code, "django.md", "exec"), settings_namespace)
     assert "sessionward.integrations.django" in settings_namespace["INSTALLED_APPS"]
     middleware = "sessionward.integrations.django.middleware.SessionwardMiddleware"
     assert middleware in settings_namespace["MIDDLEWARE"]
+    drf = "sessionward.integrations.drf"
+    assert settings_namespace["REST_FRAMEWORK"] == {
+        "DEFAULT_AUTHENTICATION_CLASSES": [f"{drf}.SessionwardAuthentication"],
+        "EXCEPTION_HANDLER": f"{drf}.exception_handler",
+    }
     django_setup()
     from django.test import RequestFactory
 
@@ -182,8 +200,9 @@ def test_the_django_guide_views_run_as_written(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {"__name__": "guide_django"}
-    for block in view_blocks:
-        exec(compile(block, "django.md", "exec"), namespace)
+    for file in files:
+        if file.path == "mysite/views.py":
+            exec(compile(file.code, "django.md", "exec"), namespace)
     options = {**settings_namespace["SESSIONWARD"], "database_url": "sqlite:///guide.sqlite3"}
     manager = SessionManager(**options)
     sw_django.configure(manager)
@@ -196,13 +215,18 @@ def test_the_django_guide_views_run_as_written(tmp_path, monkeypatch):
 
         login = call(namespace["login"], "POST", b'{"userId": "u3"}')
         assert login.status_code == 200 and json.loads(login.content) == {"userId": "u3"}
-        assert not login.cookies["sAccessToken"]["secure"]  # the guide's local settings
+        assert not login.cookies["sAccessToken"]["secure"]  # the guide's local settings (DEBUG)
+        assert call(namespace["login"], "POST", b"[]").status_code == 400  # no userId
         cookies = "; ".join(f"{name}={m.value}" for name, m in login.cookies.items())
         csrf = login.headers["anti-csrf"]
-        like = call(namespace["like"], "POST", HTTP_COOKIE=cookies, HTTP_ANTI_CSRF=csrf)
-        assert like.status_code == 200 and json.loads(like.content) == {"user": "u3"}
+        me = call(namespace["me"], "GET", HTTP_COOKIE=cookies)
+        assert me.status_code == 200 and json.loads(me.content) == {"userId": "u3", "role": "user"}
         devices = call(namespace["devices"], "GET", HTTP_COOKIE=cookies)
         assert [d["current"] for d in json.loads(devices.content)["devices"]] == [True]
+        others = call(namespace["revoke_others"], "POST", HTTP_COOKIE=cookies, HTTP_ANTI_CSRF=csrf)
+        assert json.loads(others.content) == {"revoked": 0}
+        logout = call(namespace["logout"], "POST", HTTP_COOKIE=cookies, HTTP_ANTI_CSRF=csrf)
+        assert logout.status_code == 200 and logout.cookies["sAccessToken"].value == ""
     finally:
         sw_django.configure(None)
         manager.close()

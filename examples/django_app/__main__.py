@@ -1,4 +1,5 @@
-"""Run the Django example: ``python examples/django_app --port 8000 [--host H] ...``."""
+"""Run the Django example under uvicorn (ASGI):
+``python examples/django_app --port 8000 [--host H] ...``."""
 
 from __future__ import annotations
 
@@ -30,10 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
     args = parser.parse_args(argv)
 
-    import django
+    import uvicorn
     from django.conf import settings
-    from django.core.servers.basehttp import run
-    from django.core.wsgi import get_wsgi_application
 
     from django_app.settings import build_settings
 
@@ -48,17 +47,29 @@ def main(argv: list[str] | None = None) -> None:
             allowed_hosts=(args.host, "127.0.0.1", "localhost"),
         )
     )
-    django.setup()
+    from django_app.asgi import application  # django.setup(), with the settings above
+
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    # Django's run() says nothing (runserver's banner is its own), so say where to go.
+    # uvicorn at log level "warning" says nothing at start-up, so say where to go.
     print(
         f"django example: the API is at http://{shown}:{args.port}/ "
         "(POST /login, GET /me, POST /refresh, POST /logout; Ctrl-C stops)",
         file=sys.stderr,
         flush=True,
     )
+    # A production server, as the other examples have: ASGI through uvicorn (a real listen
+    # backlog; sync views run in worker threads, async views on the event loop). Behind
+    # --trusted-proxy the library reads the forwarding header itself; uvicorn must not rewrite
+    # the peer from it first (it does so for 127.0.0.1 by default), or the library would never
+    # see the proxy.
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: stop without a traceback
-        run(args.host, args.port, get_wsgi_application(), threading=True)
+        uvicorn.run(
+            application,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            proxy_headers=not args.trusted_proxy,
+        )
 
 
 if __name__ == "__main__":

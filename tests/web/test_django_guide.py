@@ -1,0 +1,121 @@
+"""docs/frameworks/django.md works as written: its project is built from its own code blocks in a
+fresh ``startproject``, served by uvicorn on loopback, and driven over real HTTP with httpx (its
+own cookie jar: Secure and path rules as a real client applies them)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.example_servers import SRC, running_server
+from tests.support.guides import guide_files, write_guide_files
+
+DRF_SECTION = "Django REST framework"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+
+def _run(*argv: str, cwd: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"{' '.join(argv)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def guide_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The guide's project (with its DRF section when ``request.param`` is "drf"), checked,
+    migrated and served; yields its base URL."""
+    with_drf = request.param == "drf"
+    files = [f for f in guide_files("django") if with_drf or f.section != DRF_SECTION]
+    assert {f.path for f in files} >= {"mysite/settings.py", "mysite/urls.py", "mysite/views.py"}
+    _run("-m", "django", "startproject", "mysite", cwd=tmp_path)  # django-admin startproject
+    root = tmp_path / "mysite"
+    write_guide_files(root, files)
+    _run("manage.py", "check", cwd=root)  # the guide's step 5, as written
+    _run("manage.py", "migrate", "--noinput", cwd=root)
+    app = ("-m", "uvicorn", "--app-dir", str(root), "mysite.asgi:application")
+    with running_server("guide", tmp_path, *app) as url:
+        yield url
+
+
+def _login(client: httpx.Client, user_id: str) -> dict[str, str]:
+    """Log in; the anti-CSRF header a frontend keeps for its non-GET requests."""
+    login = client.post("/login", json={"userId": user_id})
+    assert login.status_code == 200, login.text
+    assert login.json() == {"userId": user_id}
+    assert {"sAccessToken", "sRefreshToken"} <= set(client.cookies.keys())
+    return {"anti-csrf": login.headers["anti-csrf"]}
+
+
+def _refresh(client: httpx.Client, csrf: dict[str, str]) -> dict[str, str]:
+    """POST the refresh path; the refresh cookie (path /refresh) goes only there."""
+    before = client.cookies.get("sAccessToken")
+    refreshed = client.post("/refresh", headers=csrf)
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json() == {"status": "OK"}
+    assert client.cookies.get("sAccessToken") not in (None, before)  # a new access token
+    return {"anti-csrf": refreshed.headers.get("anti-csrf", csrf["anti-csrf"])}
+
+
+def _assert_unauthorised(reply: httpx.Response) -> None:
+    assert reply.status_code == 440, reply.text
+    assert reply.json() == {"message": "unauthorised"}
+
+
+@pytest.mark.parametrize("guide_project", ["django"], indirect=True)
+def test_the_guide_project_serves_login_protected_refresh_logout(guide_project: str) -> None:
+    with httpx.Client(base_url=guide_project, timeout=10) as client:
+        _assert_unauthorised(client.get("/me"))  # no session yet
+        not_json = client.post("/login", content=b"{", headers={"content-type": "application/json"})
+        assert not_json.status_code == 400 and "message" in not_json.json()
+        csrf = _login(client, "u1")
+        assert client.get("/me").json() == {"userId": "u1", "role": "user"}
+        csrf = _refresh(client, csrf)
+        me = client.get("/me")
+        assert me.status_code == 200 and me.json() == {"userId": "u1", "role": "user"}
+        assert client.post("/logout").status_code == 440  # no anti-csrf header: refused
+        logout = client.post("/logout", headers=csrf)  # csrf_exempt: Django lets it through
+        assert logout.status_code == 200 and logout.json() == {"status": "OK"}
+        assert client.cookies.get("sAccessToken") is None  # the cookies were cleared
+        _assert_unauthorised(client.get("/me"))
+
+
+@pytest.mark.parametrize("guide_project", ["drf"], indirect=True)
+def test_the_guide_drf_viewset_serves_login_protected_refresh_logout(guide_project: str) -> None:
+    with httpx.Client(base_url=guide_project, timeout=10) as client:
+        _assert_unauthorised(client.get("/api/account/"))  # IsAuthenticated, no session
+        csrf = _login(client, "u2")
+        account = client.get("/api/account/")
+        assert account.status_code == 200 and account.json() == {"userId": "u2", "role": "user"}
+        report = client.get("/api/report/")  # ClaimPermission(has_role("admin")), role "user"
+        assert report.status_code == 403 and report.json()["claim"], report.text
+        assert set(report.json()) == {"message", "claim"}
+        csrf = _refresh(client, csrf)
+        assert client.get("/api/account/").json() == {"userId": "u2", "role": "user"}
+        logout = client.post("/api/account/logout/", headers=csrf)
+        assert logout.status_code == 200 and logout.json() == {"status": "OK"}
+        assert client.cookies.get("sAccessToken") is None  # revoke()'s writes reached DRF's reply
+        _assert_unauthorised(client.get("/api/account/"))
+        assert client.get("/me").status_code == 440  # the plain views are there too
+
+
+@pytest.fixture(autouse=True)
+def _drf_integration(request: pytest.FixtureRequest) -> None:
+    """The DRF half needs djangorestframework and ``sessionward.integrations.drf``: found, not
+    imported (importing DRF here would need this process's Django settings; the server imports
+    it)."""
+    if "drf" in request.node.name:
+        for module in ("rest_framework", "sessionward.integrations.drf"):
+            if importlib.util.find_spec(module) is None:
+                pytest.skip(f"could not find {module!r}")
