@@ -114,18 +114,28 @@ def hooks_from_settings() -> SessionHooks:
         raise ConfigError(f"SESSIONWARD_HOOKS: {exc}") from None
 
 
+def _config_from_settings() -> Config:
+    """The :class:`~sessionward.Config` that ``settings.SESSIONWARD`` describes, as the first use
+    builds it (and ``manage.py check`` reports it); ConfigError if it is invalid."""
+    configured = getattr(settings, "SESSIONWARD", {})
+    if not isinstance(configured, Mapping):
+        raise ConfigError("SESSIONWARD must be a dict of sessionward.Config settings")
+    options = dict(configured)
+    options.pop("USER_LOADER", None)  # the DRF integration's setting, not the Config's
+    if "database_url" not in options:
+        options["database_url"] = database_url_from_django()
+    try:
+        return Config(**options)
+    except TypeError as exc:
+        raise ConfigError(f"SESSIONWARD: {exc}") from None
+
+
 def _ensure() -> _State:
     if _state.configured:
         return _state
     with _lock:
         if not _state.configured:
-            options = dict(getattr(settings, "SESSIONWARD", {}))
-            if "database_url" not in options:
-                options["database_url"] = database_url_from_django()
-            try:
-                config = Config(**options)
-            except TypeError as exc:
-                raise ConfigError(f"SESSIONWARD: {exc}") from None
+            config = _config_from_settings()
             _state.manager = SessionManager(config, hooks=hooks_from_settings())
             _state.transport = Transport(config)
             _state.configured = True
