@@ -27,4 +27,4 @@ class SessionwardConfig(AppConfig):
             ours.check_hooks,
             ours.check_refresh_view,
         ):
-            checks.register(check)
+            checks.register(check, "sessionward")

@@ -1,5 +1,6 @@
 """Django system checks for sessionward, run by ``manage.py check`` (and before ``runserver``,
-``migrate`` and the test runner), registered by the app's ``AppConfig.ready``.
+``migrate`` and the test runner), registered by the app's ``AppConfig.ready`` with the tag
+``sessionward`` (``manage.py check --tag sessionward`` runs only these).
 
 The check ids (silence one with ``SILENCED_SYSTEM_CHECKS``):
 

@@ -129,7 +129,7 @@ class SessionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             if not user_id:
                 messages.error(request, "Search for a user first.")
             elif action == REVOKE_SELECTED:
-                # Only this user's sessions in this tenant: a stale or forged form ends nothing else.
+                # Only this user's sessions in this tenant: a stale or forged form ends no other.
                 theirs = set(manager.get_all_session_handles_for_user(user_id, tenant_id=tenant))
                 chosen = [h for h in request.POST.getlist("_selected_action") if h in theirs]
                 if not chosen:

@@ -19,7 +19,7 @@ class Session(models.Model):
         verbose_name = "session"
         verbose_name_plural = "sessions"
         default_permissions = ("view",)
-        permissions = [("revoke_session", "Can revoke sessions")]
+        permissions = (("revoke_session", "Can revoke sessions"),)
 
     def __str__(self) -> str:
         return str(self.handle)
