@@ -118,20 +118,29 @@ def hooks_from_settings() -> SessionHooks:
         raise ConfigError(f"SESSIONWARD_HOOKS: {exc}") from None
 
 
+def _config_from_settings() -> Config:
+    """The :class:`~sessionward.Config` that ``settings.SESSIONWARD`` describes, as the first use
+    builds it (and ``manage.py check`` reports it); ConfigError if it is invalid."""
+    configured = getattr(settings, "SESSIONWARD", {})
+    if not isinstance(configured, Mapping):
+        raise ConfigError("SESSIONWARD must be a dict of sessionward.Config settings")
+    options = dict(configured)
+    for key in _INTEGRATION_KEYS:  # the DRF integration's settings, not the Config's
+        options.pop(key, None)
+    if "database_url" not in options:
+        options["database_url"] = database_url_from_django()
+    try:
+        return Config(**options)
+    except TypeError as exc:
+        raise ConfigError(f"SESSIONWARD: {exc}") from None
+
+
 def _ensure() -> _State:
     if _state.configured:
         return _state
     with _lock:
         if not _state.configured:
-            options = dict(getattr(settings, "SESSIONWARD", {}))
-            for key in _INTEGRATION_KEYS:
-                options.pop(key, None)
-            if "database_url" not in options:
-                options["database_url"] = database_url_from_django()
-            try:
-                config = Config(**options)
-            except TypeError as exc:
-                raise ConfigError(f"SESSIONWARD: {exc}") from None
+            config = _config_from_settings()
             _state.manager = SessionManager(config, hooks=hooks_from_settings())
             _state.transport = Transport(config)
             _state.configured = True
@@ -385,6 +394,36 @@ async def acreate_impersonation_session(
     return _asession(request, tokens.session)
 
 
+def _find_request(args: Sequence[Any]) -> tuple[int, HttpRequest]:
+    """Where the view's request is among its positional arguments, and the Django request
+    itself: the first argument of a function view, the second of a method (``self``
+    first); a Django REST framework ``Request`` stands for the ``HttpRequest`` it wraps (its
+    ``_request``). Found by duck typing: DRF is never imported here."""
+    for index in (0, 1):
+        if index >= len(args):
+            break
+        candidate = args[index]
+        if isinstance(candidate, HttpRequest):
+            return index, candidate
+        wrapped = getattr(candidate, "_request", None)
+        if isinstance(wrapped, HttpRequest):
+            return index, wrapped
+    got = ", ".join(type(arg).__name__ for arg in args[:2]) or "no arguments"
+    raise TypeError(
+        "verify_session(): the view was called without a request as its first or second "
+        f"argument (got {got}). Decorate a function view `def view(request, ...)` or a "
+        "class-based view's method `def get(self, request, ...)`; for the class itself use "
+        "`@method_decorator(verify_session(), name='dispatch')`"
+    )
+
+
+def _attach(args: Sequence[Any], index: int, request: HttpRequest, session: object) -> None:
+    """``.sessionward`` on the Django request and, under DRF, on its wrapper too."""
+    request.sessionward = session  # type: ignore[attr-defined]
+    if args[index] is not request:
+        args[index].sessionward = session
+
+
 def verify_session(
     *,
     anti_csrf: bool | None = None,
@@ -397,24 +436,30 @@ def verify_session(
     ``claims``: checks the session must pass (:mod:`sessionward._claims`), else 403.
     ``tenant_param``: the view's keyword argument naming the route's tenant
     (``t/<str:tenant>/...``): a session of another tenant answers 403 (``in_tenant``), a
-    malformed value 400."""
+    malformed value 400.
+
+    Works on function views and on the methods of class-based views (Django's ``View``, DRF's
+    ``APIView``: ``def get(self, request, ...)``); with a DRF ``Request`` the session is on it
+    and on the ``HttpRequest`` it wraps, whose response receives the token updates."""
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):
 
             @functools.wraps(view)
-            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                index, request = _find_request(args)
                 found = _verification(request, anti_csrf, optional, claims, tenant_param, kwargs)
-                request.sessionward = await _asettle(request, found)  # type: ignore[attr-defined]
-                return await view(request, *args, **kwargs)
+                _attach(args, index, request, await _asettle(request, found))
+                return await view(*args, **kwargs)
 
             return cast(V, async_wrapper)
 
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            index, request = _find_request(args)
             found = _verification(request, anti_csrf, optional, claims, tenant_param, kwargs)
-            request.sessionward = _settle(request, found)  # type: ignore[attr-defined]
-            return view(request, *args, **kwargs)
+            _attach(args, index, request, _settle(request, found))
+            return view(*args, **kwargs)
 
         return cast(V, wrapper)
 
