@@ -463,14 +463,25 @@ def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
     code, out, _ = cli(capsys, "keys", *db.options)
     assert code == EXIT_OK
     header, *rows = out.splitlines()
-    assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 and rows[0].endswith("signing")
-    assert rows[0].split()[4] == "-"  # SIGNS UNTIL (after a date and a time): no successor yet
+    # In the last tenth of the daily interval (from 21:36 UTC) the successor is published
+    # ahead: then two rows, the signing key's SIGNS UNTIL being the successor's start.
+    day_ms = 86_400_000
+    ahead = time.time() * 1000 % day_ms >= day_ms - day_ms // 10
+    assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 + ahead
+    assert rows[0].endswith("signing") and (not ahead or rows[1].endswith("next"))
+    until = rows[0].split()[4]  # SIGNS UNTIL (after a date and a time)
+    assert until == "-" if not ahead else until == rows[1].split()[2]  # the successor's start
     code, out, _ = cli(capsys, "keys", "--json", *db.options)
     keys = json.loads(out)
-    assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}]
-    assert keys[0]["alg"] == "HS256"
+    assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}] * (
+        1 + ahead
+    )
+    assert keys[0]["alg"] == "HS256" and keys[0]["signsFrom"] <= time.time() * 1000
     # The current key signs until a successor exists: null, not the ring's 2**62 sentinel.
-    assert keys[0]["signsUntil"] is None and keys[0]["signsFrom"] <= time.time() * 1000
+    if ahead:
+        assert keys[0]["signsUntil"] == keys[1]["signsFrom"]
+    else:
+        assert keys[0]["signsUntil"] is None
     for secret in secrets:
         assert secret not in out
 
