@@ -456,6 +456,13 @@ def test_purge_deletes_expired_sessions(db: Db, capsys: Any) -> None:
         assert len(manager.get_all_session_handles_for_user("alice")) == 1
 
 
+def _successor_published() -> bool:
+    """Whether it is the last tenth of the daily key interval (from 21:36 UTC), when the next
+    key is published ahead: the key listings then hold one more key, in state "next"."""
+    day_ms = 86_400_000
+    return time.time() * 1000 % day_ms >= day_ms - day_ms // 10
+
+
 def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
     with db.manager() as manager:
         manager.create_tables()
@@ -463,14 +470,22 @@ def test_keys_lists_ids_and_times_never_secrets(db: Db, capsys: Any) -> None:
     code, out, _ = cli(capsys, "keys", *db.options)
     assert code == EXIT_OK
     header, *rows = out.splitlines()
-    assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 and rows[0].endswith("signing")
-    assert rows[0].split()[4] == "-"  # SIGNS UNTIL (after a date and a time): no successor yet
+    ahead = _successor_published()  # then two rows: SIGNS UNTIL is the successor's start
+    assert header.split()[:2] == ["KID", "ALG"] and len(rows) == 1 + ahead
+    assert rows[0].endswith("signing") and (not ahead or rows[1].endswith("next"))
+    until = rows[0].split()[4]  # SIGNS UNTIL (after a date and a time)
+    assert until == "-" if not ahead else until == rows[1].split()[2]  # the successor's start
     code, out, _ = cli(capsys, "keys", "--json", *db.options)
     keys = json.loads(out)
-    assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}]
-    assert keys[0]["alg"] == "HS256"
+    assert [set(k) for k in keys] == [{"kid", "alg", "signsFrom", "signsUntil", "state"}] * (
+        1 + ahead
+    )
+    assert keys[0]["alg"] == "HS256" and keys[0]["signsFrom"] <= time.time() * 1000
     # The current key signs until a successor exists: null, not the ring's 2**62 sentinel.
-    assert keys[0]["signsUntil"] is None and keys[0]["signsFrom"] <= time.time() * 1000
+    if ahead:
+        assert keys[0]["signsUntil"] == keys[1]["signsFrom"]
+    else:
+        assert keys[0]["signsUntil"] is None
     for secret in secrets:
         assert secret not in out
 
@@ -488,8 +503,9 @@ def test_admin_commands_act_with_the_deployments_algorithm(db: Db, capsys: Any) 
     code, out, _ = cli(capsys, "rotate-key", *db.options)
     assert code == EXIT_OK
     keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
-    assert [k["alg"] for k in keys] == ["EdDSA", "EdDSA"]  # no HS256 key scheduled
-    assert keys[-1]["state"] == "signing"
+    ahead = _successor_published()
+    assert [k["alg"] for k in keys] == ["EdDSA"] * (2 + ahead)  # no HS256 key scheduled
+    assert [k["state"] for k in keys] == ["verifying only", "signing"] + ["next"] * ahead
     with db.manager(signing_algorithm="EdDSA") as manager:
         assert manager.get_session(before.access_token.value, before.anti_csrf_token)
 
@@ -501,9 +517,13 @@ def test_rotate_key_starts_a_new_key_and_old_tokens_still_verify(db: Db, capsys:
     assert code == EXIT_OK
     kid = out.split()[3]
     keys = json.loads(cli(capsys, "keys", "--json", *db.options)[1])
-    assert keys[-1]["kid"] == kid and keys[-1]["state"] == "signing"
-    assert keys[0]["state"] == "verifying only"
-    assert keys[0]["signsUntil"] == keys[-1]["signsFrom"] and keys[-1]["signsUntil"] is None
+    # The rotated key signs now, even when a successor is published ahead (it then signs until
+    # the successor starts).
+    old, rotated, *successor = keys
+    assert rotated["kid"] == kid and rotated["state"] == "signing"
+    assert old["state"] == "verifying only" and old["signsUntil"] == rotated["signsFrom"]
+    assert len(successor) == _successor_published()
+    assert rotated["signsUntil"] == (successor[0]["signsFrom"] if successor else None)
     with db.manager() as manager:  # a fresh process: signs with the new key, verifies the old
         assert manager.get_session(before.access_token.value, before.anti_csrf_token)
         after = manager.create_new_session("alice")

@@ -272,3 +272,23 @@ def test_a_recheck_under_way_does_not_hold_up_other_requests(make_manager, clock
     third = keys.signing_key(now)
     assert type(next(third)).__name__ == "Attempt"
     third.close()
+
+
+def test_rotation_signs_at_once_when_the_successor_is_already_published(
+    make_manager, clock: FakeClock
+):
+    """In the last tenth of an interval the next key is published ahead (it starts at the
+    interval's end). A rotation then must still sign now: after a leak, "rotate-key" at 22:00
+    UTC must not wait for midnight. It once started after the published successor."""
+    manager = make_manager()
+    interval = manager.config.signing_key_rotation_interval
+    clock.now = (clock.now // interval + 1) * interval - interval / 20  # 95 % into the interval
+    manager.create_tables()
+    clock.advance(3)  # past the key recheck interval
+    successor = manager.create_new_session("alice")  # publishes the next key ahead
+    assert len(manager.signing_keys()) == 2, "the successor is published ahead"
+    kid = manager.rotate_signing_key()
+    assert int(kid) <= clock.now + 1
+    tokens = manager.create_new_session("alice")
+    assert kid_of(tokens.access_token.value) == kid  # signs now, not at the interval's end
+    assert manager.get_session(successor.access_token.value).session.user_id == "alice"

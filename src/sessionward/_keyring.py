@@ -159,8 +159,12 @@ class ProcessKeys:
             )
         else:
             interval = config.signing_key_interval_ms
-            name = key_to_create(rows, now_ms=now, interval_ms=interval, algorithm=algorithm)
-            if name is not None:
+            # Two may be due: on a first start within the last tenth of an interval, the key
+            # that signs now and its successor, published ahead.
+            for _ in range(2):
+                name = key_to_create(rows, now_ms=now, interval_ms=interval, algorithm=algorithm)
+                if name is None:
+                    break
                 rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
             self._apply_dynamic_rows(rows, now)
             self._next_check_ms = next_key_check_ms(
@@ -259,7 +263,9 @@ class ProcessKeys:
         yield from self.ready()
         now = self._now_ms()
         # Kids are whole seconds: a second rotation within one second starts a second later.
-        latest = max((k.signs_from_ms for k in self.ring.keys), default=0)
+        # Only keys that already sign count: a successor published ahead (it starts at the end
+        # of the interval) keeps its start, and the rotated key signs now until then.
+        latest = max((k.signs_from_ms for k in self.ring.keys if k.signs_from_ms <= now), default=0)
         algorithm = self.config.signing_algorithm
         name = dynamic_key_name(max(now, latest + 1000), algorithm)
         rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)

@@ -15,6 +15,7 @@ import importlib.util
 import math
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -315,6 +316,21 @@ def django_setup() -> None:
     settings.configure(**build_settings())
     django.setup()
     _django_ready = True
+
+
+@contextmanager
+def django_checks_restored() -> Iterator[None]:
+    """Put Django's global check registry back after a test that installs more apps: their
+    ``ready()`` registers checks (auth's, the admin's) that every later ``run_checks()`` of this
+    process would run, without their apps installed."""
+    from django.core.checks.registry import registry
+
+    saved = set(registry.registered_checks)
+    try:
+        yield
+    finally:
+        registry.registered_checks.clear()
+        registry.registered_checks.update(saved)
 
 
 def _django(config: Config, clock: Any, hooks: SessionHooks) -> Iterator[WebApp]:

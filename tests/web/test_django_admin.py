@@ -27,7 +27,7 @@ import pytest
 from sessionward import ClientContext, Config, SessionHooks, SessionManager
 from tests.conftest import backend_url, drop_tables, unique_tables
 from tests.support.revocation_worker import verify_until
-from tests.support.web_apps import EXAMPLE_SETTINGS, django_setup
+from tests.support.web_apps import EXAMPLE_SETTINGS, django_checks_restored, django_setup
 
 CHANGELIST = "/admin/sessionward_admin/session/"
 HOME = ClientContext("203.0.113.10", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Firefox/128.0")
@@ -94,7 +94,6 @@ def admin_site(tmp_path: Path, manager: SessionManager) -> Iterator[Any]:
     django_setup()
     from django.contrib import admin
     from django.contrib.auth import get_user_model
-    from django.core.checks.registry import registry
     from django.core.management import call_command
     from django.test import Client, override_settings
     from django.urls import path
@@ -102,13 +101,11 @@ def admin_site(tmp_path: Path, manager: SessionManager) -> Iterator[Any]:
     from sessionward.integrations import django as sw
 
     sw.configure(manager)
-    # The apps' ready() registers checks in a global (the admin's would then run in every later
-    # check of this process, without the admin installed): put them back after.
-    saved_checks = set(registry.registered_checks)
     urls = types.ModuleType("sessionward_admin_test_urls")
     sys.modules[urls.__name__] = urls
     try:
         with (
+            django_checks_restored(),
             django_database(tmp_path / "django.sqlite3"),
             override_settings(
                 INSTALLED_APPS=APPS,
@@ -126,8 +123,6 @@ def admin_site(tmp_path: Path, manager: SessionManager) -> Iterator[Any]:
     finally:
         sw.configure(None)
         del sys.modules[urls.__name__]
-        registry.registered_checks.clear()
-        registry.registered_checks.update(saved_checks)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,10 +19,20 @@ from tests.support.example_servers import SRC, running_server
 from tests.support.guides import guide_files, write_guide_files
 
 DRF_SECTION = "Django REST framework"
+CHANGELIST = "/admin/sessionward_admin/session/"
+
+
+STAFF = {"DJANGO_SUPERUSER_USERNAME": "staff", "DJANGO_SUPERUSER_PASSWORD": "staff-pw-1"}
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    path = f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+    return {
+        **os.environ,
+        **STAFF,
+        "DJANGO_SUPERUSER_EMAIL": "staff@example.com",
+        "PYTHONPATH": path,
+    }
 
 
 def _run(*argv: str, cwd: Path) -> str:
@@ -44,6 +55,7 @@ def guide_project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[st
     write_guide_files(root, files)
     _run("manage.py", "check", cwd=root)  # the guide's step 5, as written
     _run("manage.py", "migrate", "--noinput", cwd=root)
+    _run("manage.py", "createsuperuser", "--noinput", cwd=root)  # the admin's section
     app = ("-m", "uvicorn", "--app-dir", str(root), "mysite.asgi:application")
     with running_server("guide", tmp_path, *app) as url:
         yield url
@@ -108,6 +120,48 @@ def test_the_guide_drf_viewset_serves_login_protected_refresh_logout(guide_proje
         assert client.cookies.get("sAccessToken") is None  # revoke()'s writes reached DRF's reply
         _assert_unauthorised(client.get("/api/account/"))
         assert client.get("/me").status_code == 440  # the plain views are there too
+
+
+def _csrf_form(client: httpx.Client, path: str) -> str:
+    """The CSRF token of the admin form at ``path`` (Django's own protection, not ours)."""
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+@pytest.mark.parametrize("guide_project", ["django"], indirect=True)
+def test_the_guide_admin_signs_a_user_out_everywhere(guide_project: str) -> None:
+    """The admin section as written: a superuser searches a user's sessions and signs them out
+    everywhere, over real HTTP; the user's next request is refused."""
+    with (
+        httpx.Client(base_url=guide_project, timeout=10) as phone,
+        httpx.Client(base_url=guide_project, timeout=10) as laptop,
+        httpx.Client(base_url=guide_project, timeout=10, follow_redirects=True) as staff,
+    ):
+        _login(phone, "u3")
+        _login(laptop, "u3")
+        login = staff.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": STAFF["DJANGO_SUPERUSER_USERNAME"],
+                "password": STAFF["DJANGO_SUPERUSER_PASSWORD"],
+                "csrfmiddlewaretoken": _csrf_form(staff, "/admin/login/"),
+                "next": "/admin/",
+            },
+        )
+        assert login.status_code == 200 and CHANGELIST in login.text, login.text
+        listing = staff.get(CHANGELIST, params={"q": "u3"})
+        handles = re.findall(r'name="_selected_action" value="([^"]+)"', listing.text)
+        assert len(handles) == 2, listing.text
+        token = _csrf_form(staff, f"{CHANGELIST}?q=u3")
+        action = {"action": "sign_out_everywhere", "user_id": "u3", "tenant": "public"}
+        done = staff.post(CHANGELIST, data={**action, "csrfmiddlewaretoken": token})
+        assert done.status_code == 200 and "u3" in done.text
+        assert re.findall(r'name="_selected_action"', done.text) == []  # none left to list
+        _assert_unauthorised(phone.get("/me"))
+        _assert_unauthorised(laptop.get("/me"))
 
 
 @pytest.fixture(autouse=True)

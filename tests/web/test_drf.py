@@ -32,6 +32,7 @@ from tests.support.web_apps import (
     HeaderClient,
     Reply,
     WebApp,
+    django_checks_restored,
     django_setup,
 )
 
@@ -460,7 +461,7 @@ def django_users(own_views: WebApp, tmp_path: Path) -> Iterator[WebApp]:
     options = {**django_settings.SESSIONWARD, "USER_LOADER": "django.contrib.auth"}
     saved = connections.settings
     database = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "users.sqlite3")}
-    with override_settings(INSTALLED_APPS=apps, SESSIONWARD=options):
+    with django_checks_restored(), override_settings(INSTALLED_APPS=apps, SESSIONWARD=options):
         connections.close_all()
         for alias in saved:
             if hasattr(connections._connections, alias):
@@ -514,7 +515,7 @@ def test_user_loader_is_not_a_config_setting(tmp_path: Path) -> None:
             manager = sw_django.get_manager()
             assert manager.config.refresh_path == "/refresh"
         finally:
-            manager = sw_django._state.manager
+            manager = sw_django._settings._state.manager
             sw_django.configure(None)
             if manager is not None:
                 manager.close()

@@ -43,12 +43,12 @@ from sessionward._errors import ConfigError, SessionError, UnauthorisedError
 from sessionward._transport import read_credentials, transfer_mode
 from sessionward.integrations import RequestSession
 from sessionward.integrations.django import (
-    _USER_LOADER,
     _RequestAdapter,
     error_response,
     get_manager,
     get_session,
 )
+from sessionward.integrations.django._settings import _USER_LOADER
 
 __all__ = [
     "ClaimPermission",

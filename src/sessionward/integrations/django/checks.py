@@ -113,7 +113,7 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[CheckMessag
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E002: the Config of ``SESSIONWARD`` built as the first request would, its error
     reported now; W003: no ``SESSIONWARD`` at all."""
-    from sessionward.integrations.django import _config_from_settings, _state
+    from sessionward.integrations.django._settings import _config_from_settings, _state
 
     if not hasattr(settings, "SESSIONWARD"):
         if _state.configured:
@@ -135,7 +135,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 def check_hooks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """E003: ``SESSIONWARD_HOOKS`` that the first request could not load."""
-    from sessionward.integrations.django import hooks_from_settings
+    from sessionward.integrations.django._settings import hooks_from_settings
 
     try:
         hooks_from_settings()
@@ -146,7 +146,7 @@ def check_hooks(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 def check_refresh_view(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """W004: the refresh path routed to a view that CsrfViewMiddleware would refuse."""
-    from sessionward.integrations.django import _config_from_settings
+    from sessionward.integrations.django._settings import _config_from_settings
 
     if not any(entry == _CSRF for entry in _middleware()):
         return []

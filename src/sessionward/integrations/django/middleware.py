@@ -18,9 +18,9 @@ from sessionward.integrations.django import (
     _ResponseAdapter,
     arun,
     error_response,
-    get_transport,
     run,
 )
+from sessionward.integrations.django._settings import get_transport
 
 __all__ = ["SessionwardMiddleware"]
 
