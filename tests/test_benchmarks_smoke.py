@@ -46,3 +46,32 @@ def test_tiny_run_writes_every_row(tmp_path: Path) -> None:
         if rows[name]["baseline"] is not None:
             assert rows[name]["ratio"] > 0, name
     assert {t["row"] for t in document["targets"]} >= {"sw.verify.sync", "http.protected"}
+
+
+def test_peers_tiny_run_measures_every_route(tmp_path: Path) -> None:
+    """benchmarks/peers.py: every framework's routes answer 200 (each call checks it) and get a
+    figure; the peers (flask-jwt-extended, AuthX, fastapi-users, simplejwt) are in the bench
+    extra, which dev includes."""
+    out = tmp_path / "peers.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "peers.py"),
+            "--size",
+            "tiny",
+            "--json",
+            str(out),
+        ],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    results = json.loads(out.read_text())
+    routes = {framework: set(result["timings"]) for framework, result in results.items()}
+    assert routes["flask"] >= {"open", "sessionward.cookie", "flask-jwt-extended.cookie", "floor"}
+    assert routes["fastapi"] >= {"sessionward.header", "authx.cookie", "fastapi-users.header"}
+    assert routes["django"] >= {"drf.sessionward.cookie", "drf.simplejwt.header"}
+    assert all(v > 0 for result in results.values() for v in result["timings"].values())
