@@ -344,3 +344,21 @@ def test_a_verified_request_writes_only_cache_control(
     ours = {"front-token", "st-access-token", "st-refresh-token", "anti-csrf", "id-refresh-token"}
     assert ours.isdisjoint(me.headers.keys())
     assert "access-control-expose-headers" not in me.headers
+
+
+def test_cgi_header_reads_any_case_and_the_two_unprefixed_names() -> None:
+    from sessionward._transport import cgi_header
+
+    environ = {
+        "HTTP_ANTI_CSRF": "a",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.1, 10.0.0.2",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "HTTP_BROKEN": b"bytes",  # not a str: never handed on
+    }
+    assert cgi_header(environ, "anti-csrf") == cgi_header(environ, "Anti-CSRF") == "a"
+    assert cgi_header(environ, "X-Forwarded-For") == "203.0.113.1, 10.0.0.2"
+    assert cgi_header(environ, "content-type") == "application/json"
+    assert cgi_header(environ, "Content-Length") == "2"
+    assert cgi_header(environ, "authorization") is None
+    assert cgi_header(environ, "broken") is None
