@@ -75,3 +75,27 @@ def test_peers_tiny_run_measures_every_route(tmp_path: Path) -> None:
     assert routes["fastapi"] >= {"sessionward.header", "authx.cookie", "fastapi-users.header"}
     assert routes["django"] >= {"drf.sessionward.cookie", "drf.simplejwt.header"}
     assert all(v > 0 for result in results.values() for v in result["timings"].values())
+
+
+def test_memory_run_keeps_every_cache_within_its_bound(tmp_path: Path) -> None:
+    """benchmarks/memory.py past the verified-token cache's bound: the cache stops there (it
+    drops its oldest entries), and the revocation cache holds exactly the logouts."""
+    from sessionward._tokens.keys import VERIFIED_CACHE_SIZE
+
+    out = tmp_path / "memory.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    size = VERIFIED_CACHE_SIZE // 2 + 500  # two tokens verified per login: past the bound
+    command = [sys.executable, str(REPO / "benchmarks" / "memory.py"), "--size", str(size)]
+    subprocess.run(
+        [*command, "--users", "500", "--json", str(out)],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=300,
+    )
+    rows = json.loads(out.read_text())["rows"]
+    assert max(r["verified_tokens"] for r in rows) <= VERIFIED_CACHE_SIZE
+    assert rows[-2]["verified_tokens"] == VERIFIED_CACHE_SIZE  # filled, then the oldest went
+    assert rows[-1]["revoked_handles"] == len(range(0, size, 10))
+    assert all(r["keys"] <= 3 and r["proof_ids"] == 0 for r in rows)
