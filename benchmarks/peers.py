@@ -31,10 +31,12 @@ unprotected route's; issue 26's target is an overhead at most 2x the floor.
 
 ``--http`` serves the same apps on loopback, as in production (uvicorn for FastAPI, gunicorn
 with one sync worker for Flask and Django), and drives each request with wrk (32
-connections): microseconds per request are 1 / throughput. Rounds alternate between the routes, and each
-figure is the median of the rounds' means, so that a slower moment of the machine falls on every
-route alike. Peers do less than sessionward: none of them checks revocation (sessionward's
-default cached check is on), and their tokens do not rotate.
+connections): microseconds per request are 1 / throughput.
+
+Rounds alternate between the routes, and each figure is the median of the rounds' means, so that
+a slower moment of the machine falls on every route alike. Peers do less than sessionward: none
+of them checks revocation (sessionward's default cached check is on), and their tokens do not
+rotate.
 """
 
 from __future__ import annotations
