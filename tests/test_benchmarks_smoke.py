@@ -14,30 +14,26 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def run_script(name: str, tmp_path: Path, *args: str, timeout: int = 300) -> None:
+    """``benchmarks/<name>`` with the repository's sources, in ``tmp_path``; fails on error."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / name), *args],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 def test_tiny_run_writes_every_row(tmp_path: Path) -> None:
     sys.path.insert(0, str(REPO))
     from benchmarks.run import expected_rows
 
     out = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "run.py"),
-            "--tiny",
-            "--backends",
-            "sqlite",
-            "--no-node",
-            "--no-http",
-            "--json",
-            str(out),
-        ],
-        check=True,
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
+    options = ("--tiny", "--backends", "sqlite", "--no-node", "--no-http", "--json", str(out))
+    run_script("run.py", tmp_path, *options, timeout=60)
     document = json.loads(out.read_text())
     rows = {row["name"]: row for row in document["rows"]}
     for name in expected_rows(["sqlite"], node=False, http=False):
@@ -46,3 +42,32 @@ def test_tiny_run_writes_every_row(tmp_path: Path) -> None:
         if rows[name]["baseline"] is not None:
             assert rows[name]["ratio"] > 0, name
     assert {t["row"] for t in document["targets"]} >= {"sw.verify.sync", "http.protected"}
+
+
+def test_peers_tiny_run_measures_every_route(tmp_path: Path) -> None:
+    """benchmarks/peers.py: every framework's routes answer 200 (each call checks it) and get a
+    figure; the peers (flask-jwt-extended, AuthX, fastapi-users, simplejwt) are in the bench
+    extra, which dev includes."""
+    out = tmp_path / "peers.json"
+    run_script("peers.py", tmp_path, "--size", "tiny", "--json", str(out))
+    results = json.loads(out.read_text())
+    routes = {framework: set(result["timings"]) for framework, result in results.items()}
+    assert routes["flask"] >= {"open", "sessionward.cookie", "flask-jwt-extended.cookie", "floor"}
+    assert routes["fastapi"] >= {"sessionward.header", "authx.cookie", "fastapi-users.header"}
+    assert routes["django"] >= {"drf.sessionward.cookie", "drf.simplejwt.header"}
+    assert all(v > 0 for result in results.values() for v in result["timings"].values())
+
+
+def test_memory_run_keeps_every_cache_within_its_bound(tmp_path: Path) -> None:
+    """benchmarks/memory.py past the verified-token cache's bound: the cache stops there (it
+    drops its oldest entries), and the revocation cache holds exactly the logouts."""
+    from sessionward._tokens.keys import VERIFIED_CACHE_SIZE
+
+    out = tmp_path / "memory.json"
+    size = VERIFIED_CACHE_SIZE // 2 + 500  # two tokens verified per login: past the bound
+    run_script("memory.py", tmp_path, "--size", str(size), "--users", "500", "--json", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    assert max(r["verified_tokens"] for r in rows) <= VERIFIED_CACHE_SIZE
+    assert rows[-2]["verified_tokens"] == VERIFIED_CACHE_SIZE  # filled, then the oldest went
+    assert rows[-1]["revoked_handles"] == len(range(0, size, 10))
+    assert all(r["keys"] <= 3 and r["proof_ids"] == 0 for r in rows)

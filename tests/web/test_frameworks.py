@@ -325,3 +325,40 @@ def test_every_adapter_reads_a_repeated_header_as_one_list_in_order(framework: s
             asgi = ASGIRequest(_asgi_scope(_TWO_LINES), io.BytesIO())
             value = sw_django._RequestAdapter(asgi).get_header("X-Forwarded-For")
     assert [hop.strip() for hop in (value or "").split(",")] == ["203.0.113.99", "198.51.100.66"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_verified_request_writes_only_cache_control(
+    make_web_app: Callable[..., WebApp],
+) -> None:
+    """A protected GET whose token changed nothing answers with no cookie and no token header:
+    only ``Cache-Control: no-store`` (its answer is personal), so that the response costs
+    nothing more than the route's own, and a shared cache keeps none of it."""
+    web = make_web_app()
+    browser = web.browser()
+    browser.login("amy")
+    me = browser.request("GET", "/me")
+    assert me.status == 200 and me.cookies == {}
+    assert me.headers["cache-control"] == "no-store"
+    ours = {"front-token", "st-access-token", "st-refresh-token", "anti-csrf", "id-refresh-token"}
+    assert ours.isdisjoint(me.headers.keys())
+    assert "access-control-expose-headers" not in me.headers
+
+
+def test_cgi_header_reads_any_case_and_the_two_unprefixed_names() -> None:
+    from sessionward._transport import cgi_header
+
+    environ = {
+        "HTTP_ANTI_CSRF": "a",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.1, 10.0.0.2",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": "2",
+        "HTTP_BROKEN": b"bytes",  # not a str: never handed on
+    }
+    assert cgi_header(environ, "anti-csrf") == cgi_header(environ, "Anti-CSRF") == "a"
+    assert cgi_header(environ, "X-Forwarded-For") == "203.0.113.1, 10.0.0.2"
+    assert cgi_header(environ, "content-type") == "application/json"
+    assert cgi_header(environ, "Content-Length") == "2"
+    assert cgi_header(environ, "authorization") is None
+    assert cgi_header(environ, "broken") is None

@@ -21,7 +21,7 @@ owned by the request, and applied once to whatever response is finally sent, suc
 
 from __future__ import annotations
 
-from sessionward._transport.adapters import RequestAdapter, ResponseAdapter
+from sessionward._transport.adapters import RequestAdapter, ResponseAdapter, cgi_header
 from sessionward._transport.endpoints import PayloadChange, Transport, Verification
 from sessionward._transport.mode import (
     TransferMode,
@@ -78,6 +78,7 @@ __all__ = [
     "TransferMode",
     "Transport",
     "Verification",
+    "cgi_header",
     "client_context",
     "cors_allowed_headers",
     "cors_exposed_headers",

@@ -3,7 +3,8 @@ response. Everything else of the wire is framework-neutral."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sessionward._transport.outgoing import Cookie
@@ -47,4 +48,23 @@ class ResponseAdapter(Protocol):
     def add_cookie(self, cookie: Cookie) -> None: ...
 
 
-__all__ = ["RequestAdapter", "ResponseAdapter"]
+_CGI_KEYS: dict[str, str] = {}  # header name -> its WSGI environ key, as they are first asked
+_UNPREFIXED = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})  # CGI keeps these two without HTTP_
+
+
+def cgi_header(environ: Mapping[str, Any], name: str) -> str | None:
+    """The header ``name`` (any case) of a WSGI environ or Django's ``META``: one dict lookup.
+
+    The frameworks' own header views (Werkzeug's ``EnvironHeaders``, Django's ``HttpHeaders``)
+    cost more: Django's builds a dict of every header on first use, which is most of what a
+    protected view pays over an unprotected one. The server has already joined a repeated
+    header's lines with "," (see :meth:`RequestAdapter.get_header`)."""
+    key = _CGI_KEYS.get(name)
+    if key is None:
+        key = name.upper().replace("-", "_")
+        key = _CGI_KEYS.setdefault(name, key if key in _UNPREFIXED else f"HTTP_{key}")
+    value = environ.get(key)
+    return value if isinstance(value, str) else None
+
+
+__all__ = ["RequestAdapter", "ResponseAdapter", "cgi_header"]

@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Request, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sessionward._claims import Claim
@@ -31,6 +31,7 @@ from sessionward._transport import (
     Cookie,
     Outgoing,
     Transport,
+    cgi_header,
     cors_allowed_headers,
     cors_exposed_headers,
 )
@@ -44,33 +45,40 @@ _OUT = "_sessionward_outgoing"
 
 
 class _RequestAdapter:
-    """The current Flask request as :class:`~sessionward._transport.RequestAdapter`."""
+    """The current Flask request as :class:`~sessionward._transport.RequestAdapter`.
 
-    __slots__ = ()
+    It holds the request object itself: each read through Flask's context-local ``request``
+    proxy costs a context lookup, and a verification makes a handful."""
+
+    __slots__ = ("_environ", "_request")
+
+    def __init__(self) -> None:
+        self._request: Request = request._get_current_object()  # type: ignore[attr-defined]
+        self._environ = self._request.environ
 
     @property
     def method(self) -> str:
-        return request.method
+        return self._request.method
 
     @property
     def url(self) -> str:
-        return request.url
+        return self._request.url
 
     @property
     def scheme(self) -> str:
-        return request.scheme
+        return self._request.scheme
 
     @property
     def peer_address(self) -> str | None:
-        return request.remote_addr
+        return self._request.remote_addr
 
     def get_cookie(self, name: str) -> str | None:
-        return request.cookies.get(name)
+        return self._request.cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
         # The WSGI server has joined a repeated header's lines with "," in order (Werkzeug's,
         # gunicorn, wsgiref), as RequestAdapter.get_header needs.
-        return request.headers.get(name)
+        return cgi_header(self._environ, name)
 
 
 class _ResponseAdapter(HeadersResponse):
@@ -142,13 +150,20 @@ class Sessionward:
                 manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
             )
 
-    def _session(self, session: Session) -> RequestSession:
-        run = self.manager._drive
-        return RequestSession(session, self.transport, _RequestAdapter(), outgoing(), run)
+    def _session(
+        self,
+        session: Session,
+        adapter: _RequestAdapter | None = None,
+        out: Outgoing | None = None,
+    ) -> RequestSession:
+        """The request session; ``adapter`` and ``out``: this request's, if already at hand."""
+        adapter = _RequestAdapter() if adapter is None else adapter
+        out = outgoing() if out is None else out
+        return RequestSession(session, self.transport, adapter, out, self.manager._drive)
 
     def _apply(self, response: Response) -> Response:
         out = g.get(_OUT)
-        if out is not None:
+        if out:  # None, or nothing to write (an unprotected route): no adapter to build
             out.apply(_ResponseAdapter(response))
         return response
 
@@ -224,7 +239,7 @@ class Sessionward:
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else self.manager._drive(rest)
-        return None if verified is None else self._session(verified.session)
+        return None if verified is None else self._session(verified.session, adapter, out)
 
     def refresh_view(self) -> ResponseReturnValue:
         """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""

@@ -29,6 +29,7 @@ from sessionward._transport import (
     Cookie,
     Outgoing,
     Verification,
+    cgi_header,
     cors_allowed_headers,
     cors_exposed_headers,
 )
@@ -86,7 +87,7 @@ class _RequestAdapter:
     def get_header(self, name: str) -> str | None:
         # META holds a repeated header's lines joined with "," in order, from the WSGI server
         # or Django's own ASGI handler, as RequestAdapter.get_header needs.
-        return self._request.headers.get(name)
+        return cgi_header(self._request.META, name)
 
 
 class _ResponseAdapter(HeadersResponse):

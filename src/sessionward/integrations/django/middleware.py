@@ -77,7 +77,8 @@ class SessionwardMiddleware:
                 response = error_response(request, error)
         else:
             response = self.get_response(request)
-        out.apply(_ResponseAdapter(response))
+        if out:  # an unprotected route owes nothing: no adapter to build
+            out.apply(_ResponseAdapter(response))
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -91,7 +92,8 @@ class SessionwardMiddleware:
                 response = error_response(request, error)
         else:
             response = await self.get_response(request)
-        out.apply(_ResponseAdapter(response))
+        if out:  # an unprotected route owes nothing: no adapter to build
+            out.apply(_ResponseAdapter(response))
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> JsonResponse | None:
