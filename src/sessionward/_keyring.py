@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from sessionward import _security_log as security_log
 from sessionward._config import Algorithm, Config
 from sessionward._errors import ConfigError, GeneralError
 from sessionward._rows import KeyRow
@@ -165,7 +166,9 @@ class ProcessKeys:
                 name = key_to_create(rows, now_ms=now, interval_ms=interval, algorithm=algorithm)
                 if name is None:
                     break
-                rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
+                values = new_key_row_values(algorithm)
+                rows = yield from self._insert_and_reload(name, values, now)
+                _log_created(rows, name, values, algorithm, rotated=False)
             self._apply_dynamic_rows(rows, now)
             self._next_check_ms = next_key_check_ms(
                 rows, now_ms=now, interval_ms=interval, algorithm=algorithm
@@ -268,7 +271,9 @@ class ProcessKeys:
         latest = max((k.signs_from_ms for k in self.ring.keys if k.signs_from_ms <= now), default=0)
         algorithm = self.config.signing_algorithm
         name = dynamic_key_name(max(now, latest + 1000), algorithm)
-        rows = yield from self._insert_and_reload(name, new_key_row_values(algorithm), now)
+        values = new_key_row_values(algorithm)
+        rows = yield from self._insert_and_reload(name, values, now)
+        _log_created(rows, name, values, algorithm, rotated=True)
         yield from self._install_signing_keys(rows, now)
         return name.split(":", 1)[1]
 
@@ -303,7 +308,10 @@ class ProcessKeys:
         window recorded with it (or this process's, if longer)."""
         rows = yield from self._queries.load_keys()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
-        return (yield from self._queries.delete_keys(dead))
+        deleted = yield from self._queries.delete_keys(dead)
+        if deleted:
+            security_log.keys_purged(name.split(":", 1)[-1] for name in dead)
+        return deleted
 
     def published(self) -> StoreFlow[tuple[dict[str, list[dict[str, str]]], int]]:
         """The JWK Set to publish (the public keys that verify now or will sign next) and how
@@ -315,6 +323,16 @@ class ProcessKeys:
         if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
             max_age = max(1, min(max_age, (self._next_check_ms - now) // 1000))
         return self.ring.jwk_set(), max_age
+
+
+def _log_created(
+    rows: KeyRows, name: str, values: tuple[str, str | None], algorithm: Algorithm, *, rotated: bool
+) -> None:
+    """Log the key this process created, unless another process won the race to create it:
+    the row then holds the other's secret, and the other logs it."""
+    row = _find(rows, name)
+    if row is not None and (row.value, row.material) == values:
+        security_log.key_created(name.split(":", 1)[1], algorithm, rotated=rotated)
 
 
 def _rows_seen(rows: KeyRows) -> RowsSeen:

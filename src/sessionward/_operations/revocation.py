@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from sessionward import _security_log as security_log
 from sessionward._errors import GeneralError
 from sessionward._events import Emission, RevokeReason, SessionRevoked
 from sessionward._models import DEFAULT_TENANT, SessionSummary
@@ -213,7 +214,9 @@ def evict_beyond_cap(
     ranked = sorted(own, key=_recency, reverse=True)
     for session in ranked[cap:]:
         owner = Owner(user_id, tenant_id, None)
-        yield from _revoke_one(context, emissions, session.handle, RevokeReason.EVICTED, owner)
+        reason = RevokeReason.EVICTED
+        if (yield from _revoke_one(context, emissions, session.handle, reason, owner)):
+            security_log.revoked(session.handle, reason, tenant_id)
 
 
 __all__ = [

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from sessionward._clients import clean_client, network_of
-from sessionward._errors import TokenTheftDetectedError, UnauthorisedError
+from sessionward import _security_log as security_log
+from sessionward._clients import clean_client
+from sessionward._errors import GeneralError, TokenTheftDetectedError, UnauthorisedError
 from sessionward._events import Emission, RevokeReason, SessionRefreshed, SessionRevoked, TokenTheft
 from sessionward._models import ClientContext, SessionTokens
 from sessionward._operations import minting, revocation
@@ -35,6 +36,22 @@ logger = logging.getLogger("sessionward")
 
 
 def refresh_session(
+    context: Context,
+    emissions: Emissions,
+    refresh_token: object,
+    client: ClientContext | None,
+    proof: ProofOfPossession | None,
+) -> StoreFlow[SessionTokens]:
+    """Rotate (or detect theft); a failure on the server's side (the database) is logged at
+    ERROR, since every client of the session then falls back to logging in again."""
+    try:
+        return (yield from _refresh(context, emissions, refresh_token, client, proof))
+    except GeneralError as error:
+        security_log.failed("refresh", error)
+        raise
+
+
+def _refresh(
     context: Context,
     emissions: Emissions,
     refresh_token: object,
@@ -219,39 +236,13 @@ def _theft(
         actor=token.actor,
     )
     emissions.append(Emission(context.hooks.on_token_theft, event))
-    _log_theft(event)
+    security_log.theft(event)
     if revoked:
         revoked_event = SessionRevoked(
             token.handle, token.user_id, RevokeReason.THEFT, token.tenant_id, token.actor
         )
         emissions.append(Emission(context.hooks.on_session_revoked, revoked_event))
     return TokenTheftDetectedError(token.handle, token.user_id, reason)
-
-
-def _log_theft(event: TokenTheft) -> None:
-    """Say at WARNING that a theft was detected, and that its session was revoked if it was.
-
-    Logged whether or not an ``on_token_theft`` hook is configured: a deployment that set no
-    hooks must still see an attack in its logs. Only what an operator needs to act on is named
-    (the handle, the reason, and the /24 or /64 of the first and the replaying client, the
-    networks the grace window compares); never a token, nor a hash of one.
-    """
-    first = event.first_client.ip if event.first_client else None
-    replay = event.replay_client.ip if event.replay_client else None
-    logger.warning(
-        "sessionward: token theft detected on session %s (%s): first client's network %s, "
-        "replaying client's network %s",
-        event.session_handle,
-        event.reason.value,
-        network_of(first) or "unknown",
-        network_of(replay) or "unknown",
-    )
-    if event.session_revoked:
-        logger.warning(
-            "sessionward: session %s revoked because of token theft (%s)",
-            event.session_handle,
-            event.reason.value,
-        )
 
 
 def _proof_thumbprint(

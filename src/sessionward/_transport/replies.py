@@ -16,6 +16,7 @@ from sessionward._errors import (
     UnauthorisedError,
 )
 from sessionward._proof import TooManyProofsError
+from sessionward._security_log import LOGGED
 
 logger = logging.getLogger("sessionward")
 
@@ -65,8 +66,9 @@ def reply_for(
         # and refuses one more rather than forget an id (docs/security.md). Retry shortly.
         logger.warning("sessionward: %s", error)
         return ErrorReply(503, {"message": str(error)})
-    kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
-    logger.error("sessionward %s: %s", kind, error, exc_info=error)
+    if not getattr(error, LOGGED, False):  # the security log has it already (a refresh)
+        kind = type(error).__name__ if isinstance(error, GeneralError) else "unexpected"
+        logger.error("sessionward %s: %s", kind, error, exc_info=error)
     return ErrorReply(500, {"message": "internal server error"})
 
 
