@@ -50,12 +50,19 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
     code, out, _ = cli(capsys, "create-tables", *db.options)
     assert code == EXIT_OK
     assert db.tables["refresh_token_table"] in out
+    created = out.splitlines()[:-1]  # what it did, a line each
+    if db.url.startswith("sqlite"):
+        assert created == ["created the SQLite file"]
+    else:
+        assert sorted(created) == sorted(f"created table {name!r}" for name in db.tables.values())
 
     code, out, err = cli(capsys, "check", *db.options)
     assert (code, err) == (EXIT_OK, "")
     assert out.startswith("ok:")
-    # Idempotent: a second create is fine.
-    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    # Idempotent: a second create is fine, and says it had nothing to do.
+    code, out, _ = cli(capsys, "create-tables", *db.options)
+    assert code == EXIT_OK and out.splitlines() == [out.strip()]
+    assert out.strip().endswith("(nothing to change)")
 
 
 def test_check_names_the_columns_an_older_table_lacks_and_create_tables_adds_them(
@@ -381,7 +388,14 @@ def test_create_tables_upgrades_a_table_of_the_version_before_tenants(db: Db, ca
         code, _, err = cli(capsys, "sessions", "olduser", *db.options)
         assert code == EXIT_DATABASE and "lacks column(s) tenant_id, actor_id" in err
 
-        assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+        code, out, _ = cli(capsys, "create-tables", *db.options)
+        assert code == EXIT_OK
+        assert out.splitlines()[:-1] == [
+            f"added column {sessions}.tenant_id",
+            f"added column {sessions}.actor_id",
+            f"added column {revocations}.tenant_id",
+            f"added index {sessions}_tenant_user_idx",
+        ]
         code, out, err = cli(capsys, "check", *db.options)
         assert (code, err) == (EXIT_OK, "") and out.startswith("ok:")
         inspector = inspect(engine)

@@ -19,6 +19,7 @@ from typing import Any
 from sessionward._cli.database import (
     admin_config,
     missing_sqlite_folder,
+    schema_gaps,
     setup_hint,
     table_problems,
     with_manager,
@@ -40,13 +41,19 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
             EXIT_DATABASE,
         )
 
+    gaps = schema_gaps(admin_config(args))  # before the manager: it may create what lacks
+
     def run(manager: Any) -> int:
-        manager.create_tables()
         config = manager.config
+        manager.create_tables()
+        # A new SQLite file: every table is new (the gaps could not look inside).
+        changes = gaps.changes() if gaps.missing_file is None else ["created the SQLite file"]
+        for change in changes:
+            print(change)
         print(
             f"tables {config.signing_key_table!r}, {config.refresh_token_table!r} and "
-            f"{config.revocation_table!r} are ready "
-            f"in {safe_url(config.database_url)}"
+            f"{config.revocation_table!r} are ready in {safe_url(config.database_url)}"
+            + ("" if changes else " (nothing to change)")
         )
         return EXIT_OK
 
