@@ -79,3 +79,16 @@ def test_quickstart_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "replayed refresh token caught" in result.stdout
     assert "its refresh is refused" in result.stdout
+
+
+def test_the_readme_names_every_demo_flag() -> None:
+    """The README's sentence on ``sessionward demo`` names each of its options (it once
+    omitted ``--signing-algorithm``)."""
+    from sessionward._cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    demo = commands.choices["demo"]  # type: ignore[index]
+    flags = {s for action in demo._actions for s in action.option_strings if s.startswith("--")}
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert {flag for flag in flags - {"--help"} if f"`{flag}" not in text} == set()
