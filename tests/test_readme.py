@@ -25,8 +25,11 @@ def test_readme_has_sync_and_async_examples():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_block_runs(block, tmp_path, monkeypatch, capsys):
+    """Each block as a reader runs it: in an empty folder, and a second time in the same
+    folder, where its SQLite file holds what the first run left (it must still pass)."""
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+    for _ in range(2):
+        exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
     assert list(tmp_path.glob("readme*.sqlite3")), "the example should use its SQLite file"
     if "AsyncSessionManager" in block:
         assert "revoked: the user must log in again" in capsys.readouterr().out
