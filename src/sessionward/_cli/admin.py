@@ -88,30 +88,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return with_manager(args, run)
 
 
+def _without_current(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("current", None)
+    return fields
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     def run(manager: Any) -> int:
         sessions = manager.list_sessions_for_user(args.user_id, tenant_id=args.tenant)
         if args.json:
-            print(
-                json.dumps(
-                    [
-                        {
-                            "handle": s.handle,
-                            "userId": s.user_id,
-                            "tenantId": s.tenant_id,
-                            "impersonatedBy": s.impersonated_by,
-                            "createdAt": s.created_at,
-                            "lastRefreshedAt": s.last_refreshed_at,
-                            "expiresAt": s.expires_at,
-                            "clientIp": s.client_ip,
-                            "userAgent": s.user_agent,
-                            "device": s.device,
-                        }
-                        for s in sessions
-                    ],
-                    indent=2,
-                )
-            )
+            # The web API's vocabulary (SessionSummary.as_json, GET /devices), plus whose it is;
+            # not "current": a command has no session of its own.
+            listed = [{"userId": s.user_id, **_without_current(s.as_json())} for s in sessions]
+            print(json.dumps(listed, indent=2))
         elif sessions:
             rows = [["HANDLE", "TENANT", "DEVICE", "ADDRESS", "SIGNED IN (UTC)",
                      "LAST ACTIVE (UTC)", "EXPIRES (UTC)", "IMPERSONATED BY"]]  # fmt: skip
