@@ -253,3 +253,19 @@ def test_the_transport_guide_snippets_compile():
     assert blocks
     for block in blocks:
         compile(block, "transport.md", "exec")
+
+
+def test_every_extra_the_docs_install_exists() -> None:
+    """Each ``sessionward[X]`` / ``.[X]`` / ``...whl)[X]`` an install line names is an extra of
+    pyproject.toml: an install line that works as written names no extra that is not there."""
+    import tomllib
+
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    named: set[str] = set()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for match in re.finditer(r"(?:sessionward|\.|whl\))\[([\w,-]+)\]", path.read_text()):
+            named |= set(match.group(1).split(","))
+    assert named >= {"fastapi", "flask", "django", "drf", "flask-cors", "django-cors"}
+    assert named - extras == set()
