@@ -50,12 +50,19 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
     code, out, _ = cli(capsys, "create-tables", *db.options)
     assert code == EXIT_OK
     assert db.tables["refresh_token_table"] in out
+    created = out.splitlines()[:-1]  # what it did, a line each
+    if db.url.startswith("sqlite"):
+        assert created == ["created the SQLite file"]
+    else:
+        assert sorted(created) == sorted(f"created table {name!r}" for name in db.tables.values())
 
     code, out, err = cli(capsys, "check", *db.options)
     assert (code, err) == (EXIT_OK, "")
     assert out.startswith("ok:")
-    # Idempotent: a second create is fine.
-    assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+    # Idempotent: a second create is fine, and says it had nothing to do.
+    code, out, _ = cli(capsys, "create-tables", *db.options)
+    assert code == EXIT_OK and out.splitlines() == [out.strip()]
+    assert out.strip().endswith("(nothing to change)")
 
 
 def test_check_names_the_columns_an_older_table_lacks_and_create_tables_adds_them(
@@ -107,10 +114,10 @@ def test_sessions_lists_a_users_live_sessions(db: Db, capsys: Any) -> None:
 
     code, out, _ = cli(capsys, "sessions", "alice", "--json", *db.options)
     listed = json.loads(out)
-    assert [s["handle"] for s in listed] == [second, first]
+    assert [s["sessionHandle"] for s in listed] == [second, first]
     assert all(s["userId"] == "alice" and s["expiresAt"] > s["createdAt"] for s in listed)
     assert listed[1]["device"] == "Firefox on Linux" and listed[1]["clientIp"] == "203.0.113.7"
-    assert listed[1]["lastRefreshedAt"] == listed[1]["createdAt"]  # never refreshed
+    assert listed[1]["lastActiveAt"] == listed[1]["createdAt"]  # never refreshed
     assert listed[0]["device"] is None and listed[0]["userAgent"] is None
     assert [(s["tenantId"], s["impersonatedBy"]) for s in listed] == [("public", None)] * 2
 
@@ -162,11 +169,11 @@ def test_sessions_and_revoke_user_take_the_tenant_and_never_cross_it(db: Db, cap
             return list(json.loads(out))
 
         acme_listed = listed("--tenant", "acme")
-        assert {s["handle"] for s in acme_listed} == {t.session.handle for t in acme}
+        assert {s["sessionHandle"] for s in acme_listed} == {t.session.handle for t in acme}
         assert {(s["userId"], s["tenantId"]) for s in acme_listed} == {("alice", "acme")}
-        assert [s["handle"] for s in listed("--tenant", "globex")] == [globex.session.handle]
+        assert [s["sessionHandle"] for s in listed("--tenant", "globex")] == [globex.session.handle]
         # Without --tenant: the default tenant's alice only.
-        assert [(s["handle"], s["tenantId"]) for s in listed()] == [
+        assert [(s["sessionHandle"], s["tenantId"]) for s in listed()] == [
             (public.session.handle, "public")
         ]
         code, out, _ = cli(capsys, "sessions", "alice", "--tenant", "acme", *db.options)
@@ -260,15 +267,21 @@ def test_sessions_marks_an_impersonation(db: Db, capsys: Any) -> None:
     assert by_handle[own][-1] == "-"
 
     code, out, _ = cli(capsys, "sessions", "bob", "--tenant", "acme", "--json", *db.options)
-    listed = {s["handle"]: s for s in json.loads(out)}
+    listed = {s["sessionHandle"]: s for s in json.loads(out)}
     assert listed[support]["impersonatedBy"] == "support-7"
     assert listed[own]["impersonatedBy"] is None
     assert {s["tenantId"] for s in listed.values()} == {"acme"}
-    # The keys the command printed before tenants are all still there, under the same names.
-    assert {"handle", "userId", "createdAt", "lastRefreshedAt", "expiresAt", "clientIp",
-            "userAgent", "device"} <= set(listed[own])  # fmt: skip
+    # The web API's names (GET /devices, SessionSummary.as_json), plus whose session it is.
+    assert set(listed[own]) == {"userId"} | set(manager_summary_keys()) - {"current"}
     # The impersonation ends at its ttl, whatever refreshes: its expiry is at most 600 s on.
     assert listed[support]["expiresAt"] - listed[support]["createdAt"] <= 600_000
+
+
+def manager_summary_keys() -> list[str]:
+    from sessionward import SessionSummary
+
+    fields = {f: None for f in SessionSummary.__dataclass_fields__}
+    return list(SessionSummary(**fields).as_json())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -302,7 +315,7 @@ def test_the_longest_and_oddest_valid_tenants_work(sqlite_db: Db, capsys: Any) -
             capsys, "sessions", "u", "--tenant", tenant, "--json", *sqlite_db.options
         )
         assert code == EXIT_OK
-        assert [s["handle"] for s in json.loads(out)] == [handles[tenant]]
+        assert [s["sessionHandle"] for s in json.loads(out)] == [handles[tenant]]
     code, out, _ = cli(capsys, "revoke-tenant", "t" * 64, *sqlite_db.options)
     assert code == EXIT_OK and out.startswith("revoked 1 session(s)")
 
@@ -381,7 +394,14 @@ def test_create_tables_upgrades_a_table_of_the_version_before_tenants(db: Db, ca
         code, _, err = cli(capsys, "sessions", "olduser", *db.options)
         assert code == EXIT_DATABASE and "lacks column(s) tenant_id, actor_id" in err
 
-        assert cli(capsys, "create-tables", *db.options)[0] == EXIT_OK
+        code, out, _ = cli(capsys, "create-tables", *db.options)
+        assert code == EXIT_OK
+        assert out.splitlines()[:-1] == [
+            f"added column {sessions}.tenant_id",
+            f"added column {sessions}.actor_id",
+            f"added column {revocations}.tenant_id",
+            f"added index {sessions}_tenant_user_idx",
+        ]
         code, out, err = cli(capsys, "check", *db.options)
         assert (code, err) == (EXIT_OK, "") and out.startswith("ok:")
         inspector = inspect(engine)
@@ -395,7 +415,7 @@ def test_create_tables_upgrades_a_table_of_the_version_before_tenants(db: Db, ca
 
     code, out, err = cli(capsys, "sessions", "olduser", "--json", *db.options)
     assert (code, err) == (EXIT_OK, "")
-    assert [(s["handle"], s["tenantId"], s["impersonatedBy"]) for s in json.loads(out)] == [
+    assert [(s["sessionHandle"], s["tenantId"], s["impersonatedBy"]) for s in json.loads(out)] == [
         (handle, "public", None)
     ]
     code, out, _ = cli(capsys, "sessions", "olduser", *db.options)

@@ -157,6 +157,19 @@ def test_the_flask_guide_runs_as_written(tmp_path, monkeypatch):
         assert client.post("/like", headers=csrf).get_json() == {"user": "u2"}
         assert [d["current"] for d in client.get("/devices").get_json()["devices"]] == [True]
         assert client.post("/devices/revoke-others", headers=csrf).get_json() == {"revoked": 0}
+        # The CORS section: a preflight from the named origin may send the anti-csrf header.
+        preflight = client.options(
+            "/like",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "anti-csrf, content-type",
+            },
+        )
+        allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+        assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example"
+        assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
+        assert "anti-csrf" in allowed
         assert client.post("/logout", headers=csrf).status_code == 200
     finally:
         namespace["manager"].close()
@@ -240,3 +253,19 @@ def test_the_transport_guide_snippets_compile():
     assert blocks
     for block in blocks:
         compile(block, "transport.md", "exec")
+
+
+def test_every_extra_the_docs_install_exists() -> None:
+    """Each ``sessionward[X]`` / ``.[X]`` / ``...whl)[X]`` an install line names is an extra of
+    pyproject.toml: an install line that works as written names no extra that is not there."""
+    import tomllib
+
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    named: set[str] = set()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for match in re.finditer(r"(?:sessionward|\.|whl\))\[([\w,-]+)\]", path.read_text()):
+            named |= set(match.group(1).split(","))
+    assert named >= {"fastapi", "flask", "django", "drf", "flask-cors", "django-cors"}
+    assert named - extras == set()

@@ -53,4 +53,4 @@ def test_the_command_lists_only_the_exact_user(db: Db, capsys: Any, user: str):
         manager.create_new_session("alice")
     assert run(["sessions", user, "--json", *db.options]) == EXIT_OK
     listed = capsys.readouterr().out
-    assert mine in listed and listed.count('"handle"') == 1
+    assert mine in listed and listed.count('"sessionHandle"') == 1

@@ -25,8 +25,11 @@ def test_readme_has_sync_and_async_examples():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_block_runs(block, tmp_path, monkeypatch, capsys):
+    """Each block as a reader runs it: in an empty folder, and a second time in the same
+    folder, where its SQLite file holds what the first run left (it must still pass)."""
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
+    for _ in range(2):
+        exec(compile(block, "README.md", "exec"), {"__name__": "__readme__"})
     assert list(tmp_path.glob("readme*.sqlite3")), "the example should use its SQLite file"
     if "AsyncSessionManager" in block:
         assert "revoked: the user must log in again" in capsys.readouterr().out
@@ -79,3 +82,16 @@ def test_quickstart_runs(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "replayed refresh token caught" in result.stdout
     assert "its refresh is refused" in result.stdout
+
+
+def test_the_readme_names_every_demo_flag() -> None:
+    """The README's sentence on ``sessionward demo`` names each of its options (it once
+    omitted ``--signing-algorithm``)."""
+    from sessionward._cli.parser import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    demo = commands.choices["demo"]  # type: ignore[index]
+    flags = {s for action in demo._actions for s in action.option_strings if s.startswith("--")}
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert {flag for flag in flags - {"--help"} if f"`{flag}" not in text} == set()

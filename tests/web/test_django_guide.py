@@ -101,6 +101,20 @@ def test_the_guide_project_serves_login_protected_refresh_logout(guide_project: 
         assert logout.status_code == 200 and logout.json() == {"status": "OK"}
         assert client.cookies.get("sAccessToken") is None  # the cookies were cleared
         _assert_unauthorised(client.get("/me"))
+        # The CORS section: a preflight may send anti-csrf, and sessionward's own answers (a
+        # 440) carry the CORS headers, the middleware being above sessionward's.
+        origin = {"Origin": "https://app.example"}
+        preflight = client.options(
+            "/refresh",
+            headers={**origin, "Access-Control-Request-Method": "POST"}
+            | {"Access-Control-Request-Headers": "anti-csrf"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert "anti-csrf" in preflight.headers["access-control-allow-headers"].lower()
+        refused = client.get("/me", headers=origin)
+        assert refused.status_code == 440
+        assert refused.headers["access-control-allow-origin"] == "https://app.example"
+        assert refused.headers["access-control-allow-credentials"] == "true"
 
 
 @pytest.mark.parametrize("guide_project", ["drf"], indirect=True)

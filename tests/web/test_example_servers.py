@@ -144,3 +144,19 @@ def test_example_serves_fifty_concurrent_users(framework: str, tmp_path: Path) -
         visits = [pool.submit(_one_user, url, f"user-{n}", start) for n in range(CONCURRENT_USERS)]
         statuses = [visit.result(timeout=120) for visit in visits]
     assert statuses == [[200, 200, 200, 200, 200, 440]] * CONCURRENT_USERS
+
+
+@pytest.mark.parametrize("framework", sorted(COMMANDS))
+def test_the_session_expired_status_line_is_as_documented(framework: str, tmp_path: Path) -> None:
+    """docs/frameworks/transport.md: Flask and Django send "440 Session Expired"; uvicorn (ASGI
+    has no reason phrase) sends "440" with none. Read from the raw status line."""
+    import socket
+
+    expected = {"fastapi": b"HTTP/1.1 440 \r\n", "flask": b"HTTP/1.1 440 Session Expired\r\n"}
+    expected["django"] = b"HTTP/1.1 440 \r\n"  # served by uvicorn too (examples/django_app/asgi.py)
+    with running_example(framework, tmp_path) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            connection.sendall(b"GET /me HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status_line = connection.makefile("rb").readline()
+    assert status_line == expected[framework]

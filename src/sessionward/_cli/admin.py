@@ -19,6 +19,7 @@ from typing import Any
 from sessionward._cli.database import (
     admin_config,
     missing_sqlite_folder,
+    schema_gaps,
     setup_hint,
     table_problems,
     with_manager,
@@ -40,13 +41,19 @@ def cmd_create_tables(args: argparse.Namespace) -> int:
             EXIT_DATABASE,
         )
 
+    gaps = schema_gaps(admin_config(args))  # before the manager: it may create what lacks
+
     def run(manager: Any) -> int:
-        manager.create_tables()
         config = manager.config
+        manager.create_tables()
+        # A new SQLite file: every table is new (the gaps could not look inside).
+        changes = gaps.changes() if gaps.missing_file is None else ["created the SQLite file"]
+        for change in changes:
+            print(change)
         print(
             f"tables {config.signing_key_table!r}, {config.refresh_token_table!r} and "
-            f"{config.revocation_table!r} are ready "
-            f"in {safe_url(config.database_url)}"
+            f"{config.revocation_table!r} are ready in {safe_url(config.database_url)}"
+            + ("" if changes else " (nothing to change)")
         )
         return EXIT_OK
 
@@ -81,30 +88,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return with_manager(args, run)
 
 
+def _without_current(fields: dict[str, Any]) -> dict[str, Any]:
+    fields.pop("current", None)
+    return fields
+
+
 def cmd_sessions(args: argparse.Namespace) -> int:
     def run(manager: Any) -> int:
         sessions = manager.list_sessions_for_user(args.user_id, tenant_id=args.tenant)
         if args.json:
-            print(
-                json.dumps(
-                    [
-                        {
-                            "handle": s.handle,
-                            "userId": s.user_id,
-                            "tenantId": s.tenant_id,
-                            "impersonatedBy": s.impersonated_by,
-                            "createdAt": s.created_at,
-                            "lastRefreshedAt": s.last_refreshed_at,
-                            "expiresAt": s.expires_at,
-                            "clientIp": s.client_ip,
-                            "userAgent": s.user_agent,
-                            "device": s.device,
-                        }
-                        for s in sessions
-                    ],
-                    indent=2,
-                )
-            )
+            # The web API's vocabulary (SessionSummary.as_json, GET /devices), plus whose it is;
+            # not "current": a command has no session of its own.
+            listed = [{"userId": s.user_id, **_without_current(s.as_json())} for s in sessions]
+            print(json.dumps(listed, indent=2))
         elif sessions:
             rows = [["HANDLE", "TENANT", "DEVICE", "ADDRESS", "SIGNED IN (UTC)",
                      "LAST ACTIVE (UTC)", "EXPIRES (UTC)", "IMPERSONATED BY"]]  # fmt: skip

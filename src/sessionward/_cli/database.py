@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,37 @@ def _sqlite_file_exists(config: Config) -> bool:
     return sqlite_file is not None and sqlite_file.is_file()
 
 
-def table_problems(config: Config) -> list[str]:
-    """What is missing for sessionward in the database: tables or columns (empty: all there).
+@dataclass(frozen=True)
+class SchemaGaps:
+    """What the database lacks of this version's schema: the one reading behind ``check``
+    (the problems) and ``create-tables`` (the report of what it changed)."""
+
+    missing_file: str | None = None  # the SQLite file or its folder is not there
+    tables: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()  # "table.column"
+    indexes: tuple[str, ...] = ()  # on tables that exist; not a problem, create-tables adds them
+
+    def problems(self) -> list[str]:
+        if self.missing_file is not None:
+            return [self.missing_file]
+        found = [f"table {name!r} is missing" for name in self.tables]
+        by_table: dict[str, list[str]] = {}
+        for qualified in self.columns:
+            table, column = qualified.rsplit(".", 1)
+            by_table.setdefault(table, []).append(column)
+        found += [f"table {t!r} lacks column(s) {', '.join(c)}" for t, c in by_table.items()]
+        return found
+
+    def changes(self) -> list[str]:
+        """What ``create-tables`` does about them, one line each."""
+        done = [f"created table {name!r}" for name in self.tables]
+        done += [f"added column {name}" for name in self.columns]
+        done += [f"added index {name}" for name in self.indexes]
+        return done
+
+
+def schema_gaps(config: Config) -> SchemaGaps:
+    """What is missing for sessionward in the database: tables, columns, indexes.
 
     Read-only: never creates a table, and never creates a SQLite file that is not there.
     """
@@ -117,32 +147,37 @@ def table_problems(config: Config) -> list[str]:
     sqlite_file = _sqlite_file(config)
     folder = missing_sqlite_folder(config)
     if sqlite_file is not None and folder is not None:
-        return [
+        return SchemaGaps(
             f"the folder {str(folder)!r} of the SQLite file {str(sqlite_file)!r} does not exist"
-        ]
+        )
     if sqlite_file is not None and not sqlite_file.is_file():
-        return [f"the SQLite file {str(sqlite_file)!r} does not exist"]
+        return SchemaGaps(f"the SQLite file {str(sqlite_file)!r} does not exist")
     engine = _engine(config)
-    problems: list[str] = []
+    tables, columns, indexes = [], [], []
     try:
         inspector = inspect(engine)
         present = set(inspector.get_table_names())
-        tables = build_tables(
+        schema = build_tables(
             config.signing_key_table, config.refresh_token_table, config.revocation_table
         )[1:]
-        for table in tables:
+        for table in schema:
             if table.name not in present:
-                problems.append(f"table {table.name!r} is missing")
+                tables.append(table.name)
                 continue
-            columns = {c["name"] for c in inspector.get_columns(table.name)}
-            missing = [c.name for c in missing_columns(columns, table)]
-            if missing:
-                problems.append(f"table {table.name!r} lacks column(s) {', '.join(missing)}")
+            names = {c["name"] for c in inspector.get_columns(table.name)}
+            columns += [f"{table.name}.{c.name}" for c in missing_columns(names, table)]
+            found = {index["name"] for index in inspector.get_indexes(table.name)}
+            indexes += [str(i.name) for i in table.indexes if i.name not in found]
     except SQLAlchemyError as exc:
         raise cannot_use(config.database_url, exc) from None
     finally:
         engine.dispose()
-    return problems
+    return SchemaGaps(None, tuple(tables), tuple(columns), tuple(indexes))
+
+
+def table_problems(config: Config) -> list[str]:
+    """What is missing for sessionward in the database: tables or columns (empty: all there)."""
+    return schema_gaps(config).problems()
 
 
 def setup_hint(config: Config) -> str:
