@@ -8,7 +8,6 @@ nothing is the row read, decided on and written back by compare-and-set (:func:`
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from sessionward import _security_log as security_log
@@ -31,8 +30,6 @@ from sessionward._protocol import (
 from sessionward._rows import SessionRow
 from sessionward._storage.execution import StoreFlow
 from sessionward._tokens.refresh import InvalidRefreshToken, RefreshClaims
-
-logger = logging.getLogger("sessionward")
 
 
 def refresh_session(
