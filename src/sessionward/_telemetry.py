@@ -42,11 +42,12 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Observation
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Span as OtelSpan
+    from opentelemetry.trace import Tracer
 
 SCOPE = "sessionward"
 # Seconds: the boundaries OpenTelemetry's semantic conventions advise for request durations,
@@ -196,7 +197,7 @@ class Operation:
     ) -> None:
         self._instruments = instruments
         self._duration = None if duration is None else instruments.durations[duration]
-        self._span: Span = instruments.tracer.start_span(
+        self._span: OtelSpan = instruments.tracer.start_span(
             name, attributes=attributes, record_exception=False, set_status_on_exception=False
         )
         self._token: object | None = None
@@ -251,14 +252,13 @@ class _NoOperation:
 
 
 _NO_OPERATION = _NoOperation()
+Span: TypeAlias = Operation | _NoOperation  # what a flow holds while in its span
 
 
-def operation(
-    name: str, duration: str | None = None, **attributes: str | int | bool
-) -> Operation | _NoOperation:
-    """The span ``sessionward.<name>`` (``attributes`` as its attributes, keyword ``_`` for
-    ``.``: ``session_handle`` is ``sessionward.session.handle``), and for ``duration``
-    ("create", "refresh") the duration histogram's record."""
+def operation(name: str, duration: str | None = None, **attributes: str | int | bool) -> Span:
+    """The span ``sessionward.<name>`` with ``attributes`` (``handle``, ``tenant``, ``reason``,
+    ``outcome`` and ``keys_trigger`` by their names above, any other ``key`` as
+    ``sessionward.<key>``), and for ``duration`` ("create", "refresh") the histogram's record."""
     instruments = _instruments if _loaded else _load()
     if instruments is None:
         return _NO_OPERATION
@@ -266,7 +266,13 @@ def operation(
     return Operation(instruments, f"sessionward.{name}", duration, named)
 
 
-_ATTRIBUTES = {"handle": HANDLE, "tenant": TENANT, "reason": REASON, "outcome": OUTCOME}
+_ATTRIBUTES = {
+    "handle": HANDLE,
+    "tenant": TENANT,
+    "reason": REASON,
+    "outcome": OUTCOME,
+    "keys_trigger": "sessionward.keys.trigger",
+}
 
 
 def session_created() -> None:
@@ -312,7 +318,14 @@ def revocations_learned(lags_ms: Iterable[int]) -> None:
 
 
 __all__ = [
+    "ERROR_TYPE",
+    "HANDLE",
+    "OUTCOME",
+    "REASON",
+    "TENANT",
+    "USER",
     "Operation",
+    "Span",
     "observe",
     "operation",
     "refreshed",
