@@ -3,6 +3,7 @@
     PYTHONPATH=src python benchmarks/run.py            # full run, ~5 min on 2 vCPU
     PYTHONPATH=src python benchmarks/run.py --quick    # ~1 min, noisier
     PYTHONPATH=src python benchmarks/run.py --tiny --backends sqlite --no-node --no-http
+    PYTHONPATH=src python benchmarks/run.py --telemetry   # only the OpenTelemetry rows
 
 Each figure is the median of several repetitions (ops/s). Baselines: the stdlib HS256 floor,
 PyJWT and joserfc for verify; the raw DB-API driver transactions for everything that touches the
@@ -31,7 +32,7 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import floors  # noqa: E402
+from benchmarks import floors, telemetry  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     MODES,
     MYSQL_URL,
@@ -91,6 +92,10 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.logout.sqlite.revocations_100k", "sw.logout.sqlite.revocations_10", 0.8),
     ("sw.logout.mysql.revocations_100k", "sw.logout.mysql.revocations_10", 0.8),
     ("sw.logout.postgres.revocations_100k", "sw.logout.postgres.revocations_10", 0.8),
+    # metrics and traces cost verify nothing: with the otel extra and no SDK, and with an SDK
+    # and a Prometheus reader, verify runs at the plain speed (issue 24)
+    ("otel.verify.api", "otel.verify.plain", 0.95),
+    ("otel.verify.sdk", "otel.verify.plain", 0.95),
 ]
 
 
@@ -662,7 +667,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6, 10, 11, 12 and 19):")
+    print("targets (issues 6, 10, 11, 12, 19 and 24):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
@@ -716,6 +721,7 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
             "orig.rotation_seq",
             "orig.rotation_c32",
         ]
+    rows += telemetry.rows()
     if http:
         rows += ["http.open", "http.protected"]
     return rows
@@ -751,6 +757,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only the cost of a logout and of learning one revocation, with 10 and with "
         "100,000 live revocations (on --backends)",
     )
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="only verify, refresh and create without OpenTelemetry, with its API and no SDK, "
+        "and with an SDK and a Prometheus reader (benchmarks/telemetry.py)",
+    )
     parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
     parser.add_argument(
         "--http-protected-path", help="default: /ping/protected (example app) or /protected"
@@ -772,11 +784,15 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     res = Results()
     started = time.perf_counter()
-    if args.revocations:  # a run of its own: a few rows, seconds
+    if args.revocations or args.telemetry:  # a run of its own: a few rows, seconds
         with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
-            print("learning one revocation, 10 and 100,000 live", file=sys.stderr)
-            bench_revocation_cache(res, mode)
-            for b in backends:
+            if args.telemetry:
+                print("OpenTelemetry: plain, API without SDK, SDK + Prometheus", file=sys.stderr)
+                telemetry.run(res, mode_name, Path(tmp_name))
+            if args.revocations:
+                print("learning one revocation, 10 and 100,000 live", file=sys.stderr)
+                bench_revocation_cache(res, mode)
+            for b in backends if args.revocations else []:
                 url = backend_url(b, Path(tmp_name))
                 prepare_database(b, url)
                 print(f"{b}: a logout, 10 and 100,000 live revocations", file=sys.stderr)
@@ -795,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_asymmetric(res, mode, tmp)
         print("learning one revocation, 10 and 100,000 live", file=sys.stderr)
         bench_revocation_cache(res, mode)
+        print("OpenTelemetry: plain, API without SDK, SDK + Prometheus", file=sys.stderr)
+        telemetry.run(res, mode_name, tmp)
         # On MariaDB ours and the original alternate (ours, original, ours, original), each row
         # pooling its repetitions over the passes, so that the machine's drift during the run
         # hits both sides alike.

@@ -60,13 +60,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a reverse proxy whose forwarding header names the client (repeatable)",
     )
     parser.add_argument("--forwarded-header", choices=FORWARDED_HEADERS, default="x-forwarded-for")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve sessionward's metrics for Prometheus at http://HOST:PORT/metrics "
+        "(needs sessionward[otel], opentelemetry-sdk and opentelemetry-exporter-prometheus)",
+    )
     return parser.parse_args(argv)
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """OpenTelemetry's SDK with a Prometheus reader, scraped at ``/metrics`` on ``port``: the
+    recipe of docs/operations.md#metrics-and-traces."""
+    from opentelemetry import metrics
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[PrometheusMetricReader()]))
 
 
 def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     args = parse_args(argv)
+    if args.metrics_port is not None:
+        serve_metrics(args.host, args.metrics_port)
     manager = AsyncSessionManager(
         refresh_path="/refresh",
         database_url=args.database_url,

@@ -122,6 +122,19 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def telemetry() -> Any:
+    """What sessionward records through OpenTelemetry's SDK during the test
+    (``tests.support.telemetry.Recorded``), or None when the SDK is not installed."""
+    try:
+        import opentelemetry.sdk  # noqa: F401
+    except ImportError:
+        return None
+    from tests.support.telemetry import Recorded
+
+    return Recorded()
+
+
 ConfigFactory = Callable[..., Config]
 
 

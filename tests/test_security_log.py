@@ -28,7 +28,7 @@ def records(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRec
 
 
 def test_theft_and_its_revocation_carry_their_fields(
-    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     manager = make_manager()  # no hooks
     tokens = manager.create_new_session("alice", client=VICTIM, tenant_id="acme")
@@ -45,11 +45,11 @@ def test_theft_and_its_revocation_carry_their_fields(
     assert theft.sessionward_networks == ["203.0.113.0/24", "198.51.100.0/24"]  # type: ignore[attr-defined]
     (revoked,) = records(caplog, "session_revoked")
     assert revoked.levelno == logging.WARNING and revoked.sessionward_reason == "theft"  # type: ignore[attr-defined]
-    assert_no_secret(caplog, secrets_of(tokens, child))
+    assert_no_secret(caplog, secrets_of(tokens, child), telemetry)
 
 
 def test_an_eviction_is_logged_at_info(
-    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     manager = make_manager(max_sessions_per_user=1)
     first = manager.create_new_session("bob")
@@ -62,11 +62,11 @@ def test_an_eviction_is_logged_at_info(
     assert evicted.sessionward_reason == "evicted"  # type: ignore[attr-defined]
     assert evicted.sessionward_tenant == "public"  # type: ignore[attr-defined]
     assert "max_sessions_per_user" in evicted.getMessage()
-    assert_no_secret(caplog, secrets_of(first, second))
+    assert_no_secret(caplog, secrets_of(first, second), telemetry)
 
 
 def test_key_creation_rotation_and_purge_are_logged_without_key_material(
-    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     with caplog.at_level(logging.INFO, logger="sessionward"):
         manager = make_manager()
@@ -94,12 +94,14 @@ def test_key_creation_rotation_and_purge_are_logged_without_key_material(
     (purged,) = records(caplog, "signing_keys_purged")
     assert kid in purged.sessionward_kid  # type: ignore[attr-defined]
     secrets = [k.secret.hex() for k in manager.signing_keys()]
+    recorded = "" if telemetry is None else telemetry.text()  # spans and metrics: no key either
+    assert telemetry is None or "sessionward.keys.reload" in recorded
     for secret in secrets:
-        assert secret not in caplog.text
+        assert secret not in caplog.text and secret not in recorded
 
 
 def test_a_refresh_the_database_fails_is_logged_at_error_once(
-    make_manager: Any, caplog: pytest.LogCaptureFixture
+    make_manager: Any, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     manager: SessionManager = make_manager()
     tokens = manager.create_new_session("dave")
@@ -113,7 +115,7 @@ def test_a_refresh_the_database_fails_is_logged_at_error_once(
     assert failed.levelno == logging.ERROR and failed.sessionward_operation == "refresh"  # type: ignore[attr-defined]
     assert failed.exc_info is not None
     assert [r.levelno for r in caplog.records].count(logging.ERROR) == 1
-    assert_no_secret(caplog, secrets_of(tokens))
+    assert_no_secret(caplog, secrets_of(tokens), telemetry)
 
 
 def test_the_docs_json_logging_recipe_emits_the_fields(

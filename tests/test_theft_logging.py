@@ -1,6 +1,7 @@
 """Issue 19: a detected theft is logged at WARNING in the ``sessionward`` logger, and so is the
 revocation it causes, with no hooks configured: the handle, the reason and both clients'
-networks, never a token (nor anything derived from one that the log could leak)."""
+networks, never a token (nor anything derived from one that the log could leak). Issue 24: nor
+in any metric or span (OpenTelemetry's SDK recording, when installed)."""
 
 from __future__ import annotations
 
@@ -37,8 +38,16 @@ def theft_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "sessionward" and "theft" in r.getMessage()]
 
 
-def assert_no_secret(caplog: pytest.LogCaptureFixture, issued: list[str]) -> None:
+def assert_no_secret(
+    caplog: pytest.LogCaptureFixture, issued: list[str], telemetry: Any = None
+) -> None:
+    """No issued value in any log line, nor (``telemetry``: a ``tests.support.telemetry.
+    Recorded``) in any span or metric recorded meanwhile."""
     text = "\n".join(r.getMessage() for r in caplog.records) + caplog.text
+    if telemetry is not None:
+        recorded = telemetry.text()
+        assert "sessionward." in recorded  # the spans and metrics are there to be read
+        text += recorded
     for value in issued:
         # Not the value, nor any 16-character piece of it (a prefix, a fingerprint).
         assert value not in text
@@ -47,7 +56,11 @@ def assert_no_secret(caplog: pytest.LogCaptureFixture, issued: list[str]) -> Non
 
 @pytest.mark.parametrize("revoke", [True, False])
 def test_a_theft_without_hooks_is_logged_with_handle_reason_and_networks(
-    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, revoke: bool
+    make_manager: Any,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    revoke: bool,
+    telemetry: Any,
 ) -> None:
     manager = make_manager(revoke_session_on_theft=revoke)  # no hooks
     tokens = manager.create_new_session("alice", client=VICTIM)
@@ -66,11 +79,11 @@ def test_a_theft_without_hooks_is_logged_with_handle_reason_and_networks(
     if revoke:
         revoked = lines[1].getMessage()
         assert handle in revoked and "revoked" in revoked
-    assert_no_secret(caplog, secrets_of(tokens, first))
+    assert_no_secret(caplog, secrets_of(tokens, first), telemetry)
 
 
 def test_every_theft_is_logged_and_the_revocation_once(
-    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_manager: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     """A replay after the window (replayed parent), then the session's later refresh token (the
     session is gone by then: no theft, nothing more logged)."""
@@ -86,11 +99,11 @@ def test_every_theft_is_logged_and_the_revocation_once(
     assert len(lines) == 2, lines
     assert "replayed_parent" in lines[0] and "unknown" in lines[0]  # no client context
     assert "revoked" in lines[1]
-    assert_no_secret(caplog, secrets_of(tokens, child))
+    assert_no_secret(caplog, secrets_of(tokens, child), telemetry)
 
 
 async def test_the_async_manager_logs_theft_too(
-    make_config: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_config: Any, clock: FakeClock, caplog: pytest.LogCaptureFixture, telemetry: Any
 ) -> None:
     manager = AsyncSessionManager(make_config(), clock=clock)
     try:
@@ -102,6 +115,6 @@ async def test_the_async_manager_logs_theft_too(
                 await manager.refresh_session(tokens.refresh_token.value, client=THIEF)
         lines = [r.getMessage() for r in theft_lines(caplog)]
         assert len(lines) == 2 and tokens.session.handle in lines[0]
-        assert_no_secret(caplog, secrets_of(tokens, first))
+        assert_no_secret(caplog, secrets_of(tokens, first), telemetry)
     finally:
         await manager.close()

@@ -118,6 +118,9 @@ class Config:
     max_sessions_per_user: int | None = None
     # With signing_key_dynamic, a new signing key takes over this often (1 h to 30 days).
     signing_key_rotation_interval: int = DAY
+    # OpenTelemetry spans (the otel extra) carry the user id as enduser.id; off: never. Metrics
+    # never carry it.
+    telemetry_user_ids: bool = False
 
     def __post_init__(
         self, enable_blacklisting: bool | None, signing_key_update_interval: int | None
@@ -153,6 +156,7 @@ class Config:
             "cookie_secure",
             "allow_short_access_tokens",
             "revoke_session_on_theft",
+            "telemetry_user_ids",
         ):
             _check_type(name, getattr(self, name), bool)
         lowest_access = 1 if self.allow_short_access_tokens else 10

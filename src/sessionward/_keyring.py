@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 
 from sessionward import _security_log as security_log
+from sessionward import _telemetry as telemetry
 from sessionward._config import Algorithm, Config
 from sessionward._errors import ConfigError, GeneralError
 from sessionward._rows import KeyRow
@@ -102,13 +103,14 @@ class ProcessKeys:
         """Create the tables if missing and load (or create) the keys; once per process."""
         if self._ready:
             return
-        yield from create_tables()
-        rows = yield from self._queries.load_keys()
-        now = self._now_ms()
-        rows = yield from self._ensure_refresh_key(rows, now)
-        rows = yield from self._install_signing_keys(rows, now)
-        if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
-            yield from self._record_window(rows)
+        with telemetry.operation("keys.reload", keys_trigger="start"):
+            yield from create_tables()
+            rows = yield from self._queries.load_keys()
+            now = self._now_ms()
+            rows = yield from self._ensure_refresh_key(rows, now)
+            rows = yield from self._install_signing_keys(rows, now)
+            if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
+                yield from self._record_window(rows)
         self._ready = True
 
     def _insert_and_reload(
@@ -209,8 +211,9 @@ class ProcessKeys:
             self._install_getter_key()
         elif self.config.signing_key_dynamic:
             if now >= self._next_check_ms or self.ring.signing_key(now) is None:
-                rows = yield from self._queries.load_keys()
-                yield from self._install_signing_keys(rows, now)
+                with telemetry.operation("keys.reload", keys_trigger="due"):
+                    rows = yield from self._queries.load_keys()
+                    yield from self._install_signing_keys(rows, now)
             elif now - self._checked_ms >= self._recheck_ms:
                 yield from self._recheck(now)
         key = self.ring.signing_key(now)
@@ -225,11 +228,14 @@ class ProcessKeys:
         if not self._rechecking.acquire(blocking=False):
             return
         try:
-            rows = yield from self._queries.load_keys()
-            if _rows_seen(rows) == self._rows_seen:
-                self._checked_ms = now
-            else:
-                yield from self._install_signing_keys(rows, now)
+            with telemetry.operation("keys.reload", keys_trigger="recheck") as span:
+                rows = yield from self._queries.load_keys()
+                changed = _rows_seen(rows) != self._rows_seen
+                span.set("sessionward.keys.changed", changed)
+                if changed:
+                    yield from self._install_signing_keys(rows, now)
+                else:
+                    self._checked_ms = now
         finally:
             self._rechecking.release()
 
@@ -256,8 +262,9 @@ class ProcessKeys:
         if now - self._unknown_kid_reload_ms < UNKNOWN_KID_RELOAD_COOLDOWN_MS:
             return
         self._unknown_kid_reload_ms = now
-        rows = yield from self._queries.load_keys()
-        self._apply_dynamic_rows(rows, now)
+        with telemetry.operation("keys.reload", keys_trigger="unknown_kid"):
+            rows = yield from self._queries.load_keys()
+            self._apply_dynamic_rows(rows, now)
 
     def rotate(self) -> StoreFlow[str]:
         """Start a new dynamic signing key now; older keys keep verifying their tokens."""

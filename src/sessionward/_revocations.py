@@ -118,13 +118,18 @@ class RevocationCache:
         """The ``revoked_at`` from which the next read must look."""
         return 0 if self._read_since is None else self._read_since
 
-    def learn(self, revocations: Iterable[Revocation], now_ms: int) -> None:
+    def learn(self, revocations: Iterable[Revocation], now_ms: int) -> list[int]:
         """Add revocations (read, or written by this process), each at a constant cost, then
         drop a bounded number of expired entries. Verify may run meanwhile without a lock: it
-        sees each entry before or after its change (see the module's docstring)."""
+        sees each entry before or after its change (see the module's docstring).
+
+        Returns the ``revoked_at`` of each revocation that was new here (not one read again,
+        nor one this process wrote and knew already): the revocation lag's samples."""
+        new: list[int] = []
         with self._writing:
             filed = 0
             for revocation in revocations:
+                before = filed
                 drop_after = revocation.drop_after
                 if drop_after <= now_ms:
                     continue
@@ -146,7 +151,10 @@ class RevocationCache:
                         filed += self._extend(
                             self._tenants, "tenant", tenant, not_before, drop_after
                         )
+                if filed != before:
+                    new.append(revocation.revoked_at)
             self._prune(now_ms, PRUNE_PER_LEARN + PRUNE_PER_ENTRY * filed)
+        return new
 
     def _extend(
         self,

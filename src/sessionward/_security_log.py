@@ -27,6 +27,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from sessionward import _telemetry as telemetry
 from sessionward._clients import network_of
 from sessionward._events import RevokeReason, TokenTheft
 
@@ -42,7 +43,8 @@ def _extra(event: str, **fields: Any) -> dict[str, Any]:
 
 
 def theft(event: TokenTheft) -> None:
-    """A spent refresh token came back (WARNING), and its session revoked if it was."""
+    """A spent refresh token came back (WARNING), and its session revoked if it was; both
+    counted (``sessionward.thefts``, ``sessionward.revocations``)."""
     first = network_of(event.first_client.ip if event.first_client else None) or "unknown"
     replay = network_of(event.replay_client.ip if event.replay_client else None) or "unknown"
     reason = event.reason.value
@@ -61,7 +63,9 @@ def theft(event: TokenTheft) -> None:
             networks=[first, replay],
         ),
     )
+    telemetry.theft(reason)
     if event.session_revoked:
+        telemetry.revoked(RevokeReason.THEFT.value)
         revoked(event.session_handle, RevokeReason.THEFT, event.tenant_id)
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeAlias, TypeVar
 
+from sessionward import _telemetry as telemetry
 from sessionward._config import Config
 from sessionward._errors import GeneralError
 from sessionward._events import NO_HOOKS, Emission, SessionHooks
@@ -59,6 +60,7 @@ class Context:
         self.revocations = RevocationCache(int(config.revocation_refresh_interval * 1000))
         # How long a revocation can matter: until the last access token it concerns expires.
         self.revocation_life_ms = config.access_token_validity_ms + self.leeway_ms + READ_MARGIN_MS
+        telemetry.observe(self)  # the gauges read the two caches above
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, replace
 
+from sessionward import _telemetry as telemetry
 from sessionward._clients import clean_client
 from sessionward._errors import ConfigError, InvalidArgumentError
 from sessionward._events import Emission, SessionCreated
@@ -101,6 +102,32 @@ class _Terms:
 
 
 def _create(
+    context: Context,
+    emissions: Emissions,
+    user_id: str,
+    jwt_payload: JSON,
+    session_data: JSON,
+    client: ClientContext | None,
+    proof: ProofOfPossession | None,
+    terms: _Terms,
+) -> StoreFlow[SessionTokens]:
+    """The login, in its span (``sessionward.create_session``) and counted."""
+    impersonation = terms.actor is not None
+    tenant = terms.tenant_id
+    with telemetry.operation(
+        "create_session", "create", tenant=tenant, impersonation=impersonation
+    ) as span:
+        tokens = yield from _insert(
+            context, emissions, user_id, jwt_payload, session_data, client, proof, terms
+        )
+        session = tokens.session
+        span.set(telemetry.HANDLE, session.handle)
+        span.set_user(session.user_id, context.config.telemetry_user_ids)
+    telemetry.session_created()
+    return tokens
+
+
+def _insert(
     context: Context,
     emissions: Emissions,
     user_id: str,

@@ -9,6 +9,7 @@ decode, one JSON parse): both managers and the web transport ask it before they 
 
 from __future__ import annotations
 
+from sessionward import _telemetry as telemetry
 from sessionward._errors import ANTI_CSRF_MISMATCH, TryRefreshTokenError, UnauthorisedError
 from sessionward._models import Token, VerifiedSession
 from sessionward._operations import minting, revocation
@@ -18,6 +19,7 @@ from sessionward._storage.execution import StoreFlow
 from sessionward._tokens.access import (
     AccessClaims,
     AccessContent,
+    ExpiredAccessToken,
     InvalidAccessToken,
     UnknownSigningKey,
     verify_access_token,
@@ -32,11 +34,19 @@ def verified_claims(
         claims = verify_access_token(access_token, context.keys.ring, now - context.leeway_ms)
     except UnknownSigningKey:
         raise
-    except InvalidAccessToken:
+    except InvalidAccessToken as exc:
+        telemetry.verify_failed("expired" if isinstance(exc, ExpiredAccessToken) else "invalid")
         raise TryRefreshTokenError("the access token is invalid or expired") from None
     if context.config.anti_csrf and not csrf_matches(claims.anti_csrf, anti_csrf_token):
+        telemetry.verify_failed(ANTI_CSRF_MISMATCH)
         raise TryRefreshTokenError("the anti-CSRF token does not match", reason=ANTI_CSRF_MISMATCH)
     return claims
+
+
+def _revoked() -> UnauthorisedError:
+    """The error for a revoked session's access token, counted (a verify failure)."""
+    telemetry.verify_failed("revoked")
+    return UnauthorisedError("the session was revoked")
 
 
 def quick_get_session(
@@ -58,7 +68,7 @@ def quick_get_session(
         if revocations.revoked(
             claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id
         ):
-            raise UnauthorisedError("the session was revoked")
+            raise _revoked()
     elif mode == "exact":
         return None
     return VerifiedSession(claims.session())
@@ -75,6 +85,7 @@ def get_session(
         try:
             claims = verified_claims(context, access_token, anti_csrf_token, now)
         except UnknownSigningKey:
+            telemetry.verify_failed("invalid")
             raise TryRefreshTokenError("the access token's signing key is unknown") from None
     session = claims.session()
     if context.revocation_mode == "cached":
@@ -83,11 +94,12 @@ def get_session(
         if revocations.revoked(
             claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id
         ):
-            raise UnauthorisedError("the session was revoked")
+            raise _revoked()
     if claims.parent_hash_1 is None:
         if context.revocation_mode == "exact":
             alive = yield from context.queries.session_alive(claims.handle, now)
             if not alive:
+                telemetry.verify_failed("revoked")
                 raise UnauthorisedError("the session was revoked or has expired")
         return VerifiedSession(session)
     yield from _confirm(context, claims, now)
@@ -161,6 +173,7 @@ def _confirm(context: Context, claims: AccessClaims, now: int) -> StoreFlow[None
             timing=timing,
         )
         if decision.outcome is PromotionOutcome.UNAUTHORISED:
+            telemetry.verify_failed("revoked")
             raise UnauthorisedError("the session was revoked, has expired, or moved on")
         if decision.outcome is PromotionOutcome.ALREADY_CURRENT:
             return

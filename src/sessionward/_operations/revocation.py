@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 from sessionward import _security_log as security_log
+from sessionward import _telemetry as telemetry
 from sessionward._errors import GeneralError
 from sessionward._events import Emission, RevokeReason, SessionRevoked
 from sessionward._models import DEFAULT_TENANT, SessionSummary
@@ -72,7 +73,10 @@ def read_revocations(context: Context, now: int) -> StoreFlow[None]:
             )
             cache.read_failed(now)
             return
-        cache.learn(found, context.now_ms())
+        learned_ms = context.now_ms()
+        new = cache.learn(found, learned_ms)
+        if new:
+            telemetry.revocations_learned(learned_ms - revoked_at for revoked_at in new)
         cache.read_done(now, context.now_ms())
     finally:
         cache.end_read()
@@ -93,6 +97,7 @@ def _revoke_one(
     yield from record_revocation(context, context.now_ms(), handle=handle)
     deleted = yield from context.queries.delete_session(handle)
     if deleted:
+        telemetry.revoked(reason.value)
         event = SessionRevoked(
             handle,
             None if owner is None else owner.user_id,
@@ -108,8 +113,11 @@ def revoke_session(
     context: Context, emissions: Emissions, session_handle: str, reason: RevokeReason
 ) -> StoreFlow[bool]:
     handle = check_identifier(session_handle, "session_handle")
-    yield from context.ready()
-    return (yield from _revoke_one(context, emissions, handle, reason))
+    with telemetry.operation("revoke_session", handle=handle, reason=reason.value) as span:
+        yield from context.ready()
+        deleted = yield from _revoke_one(context, emissions, handle, reason)
+        span.set("sessionward.revoked_sessions", int(deleted))
+    return deleted
 
 
 def revoke_all_sessions_for_user(
@@ -119,6 +127,17 @@ def revoke_all_sessions_for_user(
     same id): one revocation row, one delete."""
     user_id = check_user_id(user_id)
     tenant_id = check_tenant_id(tenant_id)
+    with telemetry.operation("revoke_user", tenant=tenant_id, reason="admin") as span:
+        span.set_user(user_id, context.config.telemetry_user_ids)
+        count = yield from _revoke_user(context, emissions, user_id, tenant_id)
+        span.set("sessionward.revoked_sessions", count)
+    telemetry.revoked(RevokeReason.ADMIN.value, count)
+    return count
+
+
+def _revoke_user(
+    context: Context, emissions: Emissions, user_id: str, tenant_id: str
+) -> StoreFlow[int]:
     yield from context.ready()
     hook = context.hooks.on_session_revoked
     sessions: list[SessionSummary] = []
@@ -145,6 +164,14 @@ def revoke_all_sessions_for_tenant(
     """Revoke every session of ``tenant_id`` (offboarding a customer): one revocation row that
     every process reads within its interval, then one delete; returns how many there were."""
     tenant_id = check_tenant_id(tenant_id)
+    with telemetry.operation("revoke_tenant", tenant=tenant_id, reason="admin") as span:
+        count = yield from _revoke_tenant(context, emissions, tenant_id)
+        span.set("sessionward.revoked_sessions", count)
+    telemetry.revoked(RevokeReason.ADMIN.value, count)
+    return count
+
+
+def _revoke_tenant(context: Context, emissions: Emissions, tenant_id: str) -> StoreFlow[int]:
     yield from context.ready()
     hook = context.hooks.on_session_revoked
     sessions: list[tuple[str, str, str | None]] = []
@@ -178,11 +205,16 @@ def revoke_other_sessions(
     user_id = check_user_id(user_id)
     keep = check_identifier(keep_session_handle, "keep_session_handle")
     tenant_id = check_tenant_id(tenant_id)
-    yield from context.ready()
-    handles = yield from context.queries.list_other_sessions(tenant_id, user_id, keep)
-    revoked = 0
-    for handle in handles:
-        revoked += yield from _revoke_one(context, emissions, handle, reason)
+    with telemetry.operation(
+        "revoke_other_sessions", tenant=tenant_id, reason=reason.value
+    ) as span:
+        span.set_user(user_id, context.config.telemetry_user_ids)
+        yield from context.ready()
+        handles = yield from context.queries.list_other_sessions(tenant_id, user_id, keep)
+        revoked = 0
+        for handle in handles:
+            revoked += yield from _revoke_one(context, emissions, handle, reason)
+        span.set("sessionward.revoked_sessions", revoked)
     return revoked
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sessionward import _security_log as security_log
+from sessionward import _telemetry as telemetry
 from sessionward._clients import clean_client
 from sessionward._errors import GeneralError, TokenTheftDetectedError, UnauthorisedError
 from sessionward._events import Emission, RevokeReason, SessionRefreshed, SessionRevoked, TokenTheft
@@ -39,13 +40,19 @@ def refresh_session(
     client: ClientContext | None,
     proof: ProofOfPossession | None,
 ) -> StoreFlow[SessionTokens]:
-    """Rotate (or detect theft); a failure on the server's side (the database) is logged at
-    ERROR, since every client of the session then falls back to logging in again."""
-    try:
-        return (yield from _refresh(context, emissions, refresh_token, client, proof))
-    except GeneralError as error:
-        security_log.failed("refresh", error)
-        raise
+    """Rotate (or detect theft), in a span (``sessionward.refresh_session``) and timed; a
+    failure on the server's side (the database) is logged at ERROR, since every client of the
+    session then falls back to logging in again."""
+    with telemetry.operation("refresh_session", "refresh") as span:
+        try:
+            return (yield from _refresh(context, emissions, refresh_token, client, proof, span))
+        except TokenTheftDetectedError as theft:
+            span.set(telemetry.HANDLE, theft.session_handle)
+            span.set(telemetry.REASON, theft.reason.value)
+            raise
+        except GeneralError as error:
+            security_log.failed("refresh", error)
+            raise
 
 
 def _refresh(
@@ -54,6 +61,7 @@ def _refresh(
     refresh_token: object,
     client: ClientContext | None,
     proof: ProofOfPossession | None,
+    span: telemetry.Span,
 ) -> StoreFlow[SessionTokens]:
     yield from context.ready()
     config = context.config
@@ -65,6 +73,9 @@ def _refresh(
     if token.expires_ms <= now:
         raise UnauthorisedError("the refresh token has expired")
     assert isinstance(refresh_token, str)
+    span.set(telemetry.HANDLE, token.handle)
+    span.set(telemetry.TENANT, token.tenant_id)
+    span.set_user(token.user_id, config.telemetry_user_ids)
     lifetime_ms = minting.lifetime_ms(context, token.ttl_ms)
     if (
         lifetime_ms is not None
@@ -99,13 +110,14 @@ def _refresh(
         )
     access_not_after = None
     if decided_in_one:
-        anchor, carried, repeated = now, token, False
+        anchor, carried, repeated, outcome = now, token, False, ROTATED
     else:
         decision = yield from _decide(context, emissions, token, refresh_hash_1, presented, now)
         assert decision.row is not None and decision.child_anchor is not None
         anchor = decision.child_anchor
         carried = _carried(token, decision.row, anchor)
         repeated = decision.change.new_hash_2 is None
+        outcome = _outcome(decision.outcome, repeated)
         if decision.row.payload_version not in (None, carried.payload_version):
             # A duplicate inside the grace window is served the first refresh's child, with
             # the payload it had before a change made since: its access token expires when
@@ -121,6 +133,8 @@ def _refresh(
             ),
         )
     )
+    span.set(telemetry.OUTCOME, outcome)
+    telemetry.refreshed(outcome)
     expires = minting.session_expiry(context, now, carried)
     return minting.token_set(
         context,
@@ -132,6 +146,21 @@ def _refresh(
         now=now,
         access_not_after=access_not_after,
     )
+
+
+# A successful refresh's outcome, as counted (``sessionward.refreshes``): a new child issued; the
+# same child again for a parent whose child is in use (another tab, within the grace window);
+# the same child again for the current parent, its child never used (an answer that was lost).
+ROTATED = "rotated"
+GRACE_DUPLICATE = "grace_duplicate"
+LOST_ANSWER_RETRY = "lost_answer_retry"
+
+
+def _outcome(outcome: RefreshOutcome, repeated: bool) -> str:
+    """Which of the three a decided refresh was (never theft or unauthorised: they raise)."""
+    if not repeated:
+        return ROTATED
+    return GRACE_DUPLICATE if outcome is RefreshOutcome.RECENT_PARENT else LOST_ANSWER_RETRY
 
 
 def _carried(token: RefreshClaims, row: SessionRow, anchor: int) -> RefreshClaims:

@@ -126,6 +126,10 @@ class InvalidAccessToken(_InternalError):
     """Internal: the token is not a valid, unexpired access token of this deployment."""
 
 
+class ExpiredAccessToken(InvalidAccessToken):
+    """Internal: a valid token of this deployment, past its expiry (and the leeway)."""
+
+
 class UnknownSigningKey(InvalidAccessToken):
     """Internal: well-formed, but signed with a key this process does not know (yet)."""
 
@@ -252,7 +256,7 @@ def _read_claims(body: str, now_ms: int) -> AccessClaims:
         raise InvalidAccessToken("bad claims")
     exp = claims["exp"]
     if type(exp) is not int or exp * 1000 <= now_ms:
-        raise InvalidAccessToken("expired")
+        raise ExpiredAccessToken("expired")
     handle = claims["sid"]
     user_id = claims["sub"]
     rt = claims["rt"]

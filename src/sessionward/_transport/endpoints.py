@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sessionward import _telemetry as telemetry
 from sessionward._claims import Claim, validate_claims
 from sessionward._errors import (
     ANTI_CSRF_MISSING,
+    ClaimValidationError,
     InvalidArgumentError,
     TryRefreshTokenError,
     UnauthorisedError,
@@ -151,6 +153,7 @@ class Transport(ResponseWriter):
         if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
             csrf = None
         elif csrf is None:
+            telemetry.verify_failed(ANTI_CSRF_MISSING)
             raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
         try:
             quick = promotion.quick_get_session(context, access, csrf)
@@ -191,7 +194,11 @@ class Transport(ResponseWriter):
             persistent = verified.session.persistent
             self.set_access_token(mode, out, verified.new_access_token, persistent)
         if claims:
-            validate_claims(verified.session, claims, context.now_ms())
+            try:
+                validate_claims(verified.session, claims, context.now_ms())
+            except ClaimValidationError:
+                telemetry.verify_failed("claim_failed")
+                raise
         return verified
 
     def refresh_session(

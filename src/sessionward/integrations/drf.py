@@ -38,8 +38,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission, OperationHolderMixin
 from rest_framework.request import Request
 
+from sessionward import _telemetry as telemetry
 from sessionward._claims import Claim, validate_claims
-from sessionward._errors import ConfigError, SessionError, UnauthorisedError
+from sessionward._errors import ClaimValidationError, ConfigError, SessionError, UnauthorisedError
 from sessionward._transport import read_credentials, transfer_mode
 from sessionward.integrations import RequestSession
 from sessionward.integrations.django import (
@@ -220,7 +221,11 @@ class ClaimPermission(OperationHolderMixin, BasePermission):
         session = request.auth
         if not isinstance(session, RequestSession):
             raise UnauthorisedError("no session")
-        validate_claims(session.session, self.claims, get_manager()._context.now_ms())
+        try:
+            validate_claims(session.session, self.claims, get_manager()._context.now_ms())
+        except ClaimValidationError:
+            telemetry.verify_failed("claim_failed")
+            raise
         return True
 
     def __repr__(self) -> str:
