@@ -262,8 +262,6 @@ function axiosHeaderReader(headers: unknown): HeaderReader {
   };
 }
 
-let warnedProtocol = false;
-
 // --- the client --------------------------------------------------------------------------------
 
 export class SessionwardClient {
@@ -290,6 +288,7 @@ export class SessionwardClient {
   private _queue: Promise<unknown> = Promise.resolve(); // the fallback lock where Web Locks are missing
   private _clockSkewMs = 0; // the server's clock minus ours, from Date headers
   private _noFrontToken = false; // a token response came without a front token (an older server)
+  private _warnedProtocol = false; // the console was told of a protocol mismatch (once a client)
   private readonly _listeners = new Map<SessionEventName, Set<(event: never) => void>>();
 
   constructor(options: ClientOptions = {}) {
@@ -511,8 +510,8 @@ export class SessionwardClient {
     const carriesTokens =
       read(ID_HEADER) !== null || read(ACCESS_HEADER) !== null || read(ANTI_CSRF_HEADER) !== null;
     if (stated === null) {
-      if (carriesTokens && !warnedProtocol) {
-        warnedProtocol = true;
+      if (carriesTokens && !this._warnedProtocol) {
+        this._warnedProtocol = true;
         console.warn(
           `sessionward-client ${CLIENT_VERSION}: the server's token responses state no protocol ` +
             `(no readable ${PROTOCOL_HEADER} header). This client needs a sessionward server >= ` +
@@ -525,8 +524,8 @@ export class SessionwardClient {
     }
     const version = Number(stated);
     this.serverProtocol = Number.isInteger(version) ? version : undefined;
-    if (!SUPPORTED_PROTOCOLS.includes(version) && !warnedProtocol) {
-      warnedProtocol = true;
+    if (!SUPPORTED_PROTOCOLS.includes(version) && !this._warnedProtocol) {
+      this._warnedProtocol = true;
       console.warn(
         `sessionward-client ${CLIENT_VERSION} speaks protocol ${SUPPORTED_PROTOCOLS.join(", ")}, ` +
           `but the server states protocol ${stated}: upgrade the one that is older ` +

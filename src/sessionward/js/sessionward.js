@@ -126,7 +126,6 @@ function axiosHeaderReader(headers) {
         return null;
     };
 }
-let warnedProtocol = false;
 // --- the client --------------------------------------------------------------------------------
 export class SessionwardClient {
     /** The API's origin and path prefix, without a trailing slash. */
@@ -151,6 +150,7 @@ export class SessionwardClient {
     _queue = Promise.resolve(); // the fallback lock where Web Locks are missing
     _clockSkewMs = 0; // the server's clock minus ours, from Date headers
     _noFrontToken = false; // a token response came without a front token (an older server)
+    _warnedProtocol = false; // the console was told of a protocol mismatch (once a client)
     _listeners = new Map();
     constructor(options = {}) {
         const base = new URL(options.apiBase || "/", location.href);
@@ -378,8 +378,8 @@ export class SessionwardClient {
         const stated = read(PROTOCOL_HEADER);
         const carriesTokens = read(ID_HEADER) !== null || read(ACCESS_HEADER) !== null || read(ANTI_CSRF_HEADER) !== null;
         if (stated === null) {
-            if (carriesTokens && !warnedProtocol) {
-                warnedProtocol = true;
+            if (carriesTokens && !this._warnedProtocol) {
+                this._warnedProtocol = true;
                 console.warn(`sessionward-client ${CLIENT_VERSION}: the server's token responses state no protocol ` +
                     `(no readable ${PROTOCOL_HEADER} header). This client needs a sessionward server >= ` +
                     `${MINIMUM_SERVER_VERSION} (protocol ${PROTOCOL_VERSION}); without it the user id and ` +
@@ -390,8 +390,8 @@ export class SessionwardClient {
         }
         const version = Number(stated);
         this.serverProtocol = Number.isInteger(version) ? version : undefined;
-        if (!SUPPORTED_PROTOCOLS.includes(version) && !warnedProtocol) {
-            warnedProtocol = true;
+        if (!SUPPORTED_PROTOCOLS.includes(version) && !this._warnedProtocol) {
+            this._warnedProtocol = true;
             console.warn(`sessionward-client ${CLIENT_VERSION} speaks protocol ${SUPPORTED_PROTOCOLS.join(", ")}, ` +
                 `but the server states protocol ${stated}: upgrade the one that is older ` +
                 `(the client needs a sessionward server >= ${MINIMUM_SERVER_VERSION}).`);
