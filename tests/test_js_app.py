@@ -3,7 +3,8 @@
 
 ``npm pack`` makes the tarball of ``clients/js``; it is installed into the small Vite + React +
 TypeScript app ``tests/js_app/`` (its other dependencies from the npm registry at test time, in
-its ``node_modules/``, never committed), which is type-checked and built with Vite. The FastAPI
+its ``node_modules/`` by ``npm ci`` from its committed lock, never committed themselves), which
+is type-checked and built with Vite. The FastAPI
 example (access tokens of 2 s) serves the API; the built app is served
 
 - on its own origin with a proxy route to the API (same-origin, cookie mode), and
@@ -38,7 +39,7 @@ pytestmark = pytest.mark.browser
 __all__ = ["chromium"]  # the browser fixture, shared with tests/test_browser.py
 
 APP = ROOT / "tests" / "js_app"
-_APP_STAMP = APP / "node_modules" / ".sessionward-package-sha256"
+_APP_STAMP = APP / "node_modules" / ".sessionward-lock-sha256"
 HOP_BY_HOP = {
     b"connection",
     b"content-length",
@@ -62,9 +63,9 @@ def built_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert {"dist/index.js", "dist/index.d.ts", "dist/react.js", "README.md"} <= files, files
     assert not any(f.startswith(("node_modules/", "test/")) for f in files), files
 
-    wanted = hashlib.sha256((APP / "package.json").read_bytes()).hexdigest()
+    wanted = hashlib.sha256((APP / "package-lock.json").read_bytes()).hexdigest()
     if not (_APP_STAMP.is_file() and _APP_STAMP.read_text() == wanted):
-        run_npm("install", "--no-audit", "--no-fund", "--no-save", cwd=APP)
+        run_npm("ci", "--no-audit", "--no-fund", cwd=APP)  # the committed lock: vite 8.3.8
         _APP_STAMP.write_text(wanted)
     shutil.rmtree(APP / "node_modules" / "sessionward-client", ignore_errors=True)
     run_npm("install", "--no-audit", "--no-fund", "--no-save", str(tarball), cwd=APP)
