@@ -2,10 +2,10 @@
 ``tests/test_browser.py``, whose browser fixture and helpers this reuses).
 
 ``npm pack`` makes the tarball of ``clients/js``; it is installed into the small Vite + React +
-TypeScript app ``tests/js_app/`` (its other dependencies from the npm registry at test time, in
-its ``node_modules/`` by ``npm ci`` from its committed lock, never committed themselves), which
-is type-checked and built with Vite. The FastAPI
-example (access tokens of 2 s) serves the API; the built app is served
+TypeScript app ``tests/js_app/`` (its other dependencies come from the npm registry at test
+time, by ``npm ci`` from its committed lock, into its git-ignored ``node_modules/``), which is
+type-checked and built with Vite. The FastAPI example (access tokens of 2 s) serves the API; the
+built app is served
 
 - on its own origin with a proxy route to the API (same-origin, cookie mode), and
 - with the API on another origin (``http://localhost:<api port>``), in header mode.
@@ -297,15 +297,17 @@ def test_same_origin_cookie_mode(chromium: Any, servers: Servers) -> None:
 def test_cross_origin_header_mode(chromium: Any, servers: Servers) -> None:
     context = chromium.new_context()
     wire = Wire(context)
-    sent: list[dict[str, str]] = []
-    context.on("request", lambda r: sent.append(r.headers) if "/like" in r.url else None)
+    sent: list[tuple[str, dict[str, str]]] = []
+    context.on("request", lambda r: sent.append((r.url, r.headers)) if "/like" in r.url else None)
     page = open_app(context, f"{servers.page}/?mode=header&api={servers.cross_api}")
     assert status(page) == "signedOut"
     log_in(page, "bob")
     assert page.text_content("#user") == "bob"
     assert context.cookies() == []  # header mode: no cookie, on either origin
     assert click(page, "#like-fetch").startswith('fetch 200 {"liked":true')
-    assert sent[-1]["authorization"].startswith("Bearer ")
+    url, headers = sent[-1]
+    assert url == servers.cross_api + "/like"  # another origin (another site, even)
+    assert headers["authorization"].startswith("Bearer ") and "anti-csrf" not in headers
     time.sleep(PAST_EXPIRY)
     assert click(page, "#like-axios").startswith('axios 200 {"liked":true')
     assert wire.statuses("POST", "/refresh") == [200], wire.events
