@@ -74,6 +74,9 @@ class Config:
     # public keys served at jwks_path (None: not served).
     signing_algorithm: Algorithm = "HS256"
     jwks_path: str | None = "/.well-known/jwks.json"
+    # Beyond the original: serve the browser client (the wheel's sessionward.js) at this path,
+    # cached by content hash (docs/frontend.md#serve-or-bundle); None (the default): not served.
+    client_script_path: str | None = None
     refresh_token_validity: int = 100 * DAY
     anti_csrf: bool = True
     cookie_domain: str | None = None
@@ -130,6 +133,13 @@ class Config:
         _check_path("access_token_path", self.access_token_path)
         if self.jwks_path is not None:
             _check_path("jwks_path", self.jwks_path)
+        if self.client_script_path is not None:
+            _check_path("client_script_path", self.client_script_path)
+            if self.client_script_path in (self.refresh_path, self.jwks_path):
+                raise ConfigError(
+                    "client_script_path must differ from refresh_path and jwks_path; "
+                    f"got {self.client_script_path!r}"
+                )
         if self.signing_algorithm not in ALGORITHMS:
             raise ConfigError(
                 f"signing_algorithm must be one of {', '.join(map(repr, ALGORITHMS))}; "

@@ -99,7 +99,10 @@ def test_cookie_attributes_follow_the_config() -> None:
     )
     assert resp.headers["id-refresh-token"] == "idr;1900000000000"
     assert resp.headers["anti-csrf"] == "csrf"
-    assert resp.headers["Access-Control-Expose-Headers"] == "X-Mine, id-refresh-token, anti-csrf"
+    assert resp.headers["Access-Control-Expose-Headers"] == (
+        "X-Mine, sessionward-protocol, id-refresh-token, anti-csrf"  # "acc" is no JWT: no front
+    )
+    assert resp.headers["sessionward-protocol"] == "1"
     assert resp.headers["Cache-Control"] == "no-store"
     assert "acc" not in repr(out) and "acc" not in repr(resp.cookies)
 

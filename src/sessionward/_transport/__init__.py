@@ -10,7 +10,8 @@ An integration adapts its framework's request to :class:`RequestAdapter` and its
 - :mod:`.mode`: reading a request: its transfer mode (cookie or header), its tokens, its client;
 - :mod:`.replies`: the status and body that answer an error;
 - :mod:`.writing`: ``ResponseWriter``, the token set, the cleared session, an error's writes;
-- :mod:`.endpoints`: ``Transport``, each request's flow (login, verify, refresh, logout, ...).
+- :mod:`.endpoints`: ``Transport``, each request's flow (login, verify, refresh, logout, ...);
+- :mod:`.script`: the browser client served at ``client_script_path``, cached by content hash.
 
 The flows of ``Transport`` compose the operation flows of :mod:`sessionward._operations`
 directly, so the same rules drive the sync manager (Flask, Django) and the async one
@@ -34,6 +35,7 @@ from sessionward._transport.mode import (
 )
 from sessionward._transport.outgoing import Cookie, Outgoing
 from sessionward._transport.replies import SESSION_EXPIRED_PHRASE, ErrorReply, reply_for
+from sessionward._transport.script import ScriptReply, client_script_url, script_reply
 from sessionward._transport.wire import (
     ACCESS_TOKEN_COOKIE,
     ACCESS_TOKEN_HEADER,
@@ -75,11 +77,13 @@ __all__ = [
     "RequestAdapter",
     "ResponseAdapter",
     "ResponseWriter",
+    "ScriptReply",
     "TransferMode",
     "Transport",
     "Verification",
     "cgi_header",
     "client_context",
+    "client_script_url",
     "cors_allowed_headers",
     "cors_exposed_headers",
     "plain_http",
@@ -87,5 +91,6 @@ __all__ = [
     "read_credentials",
     "reply_for",
     "route_wants_anti_csrf",
+    "script_reply",
     "transfer_mode",
 ]

@@ -13,6 +13,10 @@ ID_REFRESH_TOKEN_HEADER = "id-refresh-token"
 AUTH_MODE_HEADER = "st-auth-mode"
 ACCESS_TOKEN_HEADER = "st-access-token"
 REFRESH_TOKEN_HEADER = "st-refresh-token"
+# Beyond the original: what the browser client reads (docs/frontend.md#versions).
+FRONT_TOKEN_HEADER = "front-token"  # base64url JSON {uid, ate, up, tId}: the readable claims
+PROTOCOL_HEADER = "sessionward-protocol"  # the wire protocol's version, on every token write
+PROTOCOL_VERSION = 1
 EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 REMOVE = "remove"
 FRONTEND_SDK_HEADERS = ("supertokens-sdk-name", "supertokens-sdk-version")
@@ -33,4 +37,11 @@ def cors_allowed_headers() -> list[str]:
 
 def cors_exposed_headers() -> list[str]:
     """Response headers a cross-origin frontend must be able to read."""
-    return [ID_REFRESH_TOKEN_HEADER, ANTI_CSRF_HEADER, ACCESS_TOKEN_HEADER, REFRESH_TOKEN_HEADER]
+    return [
+        ID_REFRESH_TOKEN_HEADER,
+        ANTI_CSRF_HEADER,
+        ACCESS_TOKEN_HEADER,
+        REFRESH_TOKEN_HEADER,
+        FRONT_TOKEN_HEADER,
+        PROTOCOL_HEADER,
+    ]

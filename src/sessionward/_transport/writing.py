@@ -4,10 +4,12 @@ to an error (docs/protocol.md#cookie-mode and #header-mode), all into an
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 
 from sessionward._config import Config
+from sessionward._encoding import b64url, from_b64url
 from sessionward._errors import UnauthorisedError
 from sessionward._models import SessionTokens, Token
 from sessionward._transport.adapters import RequestAdapter
@@ -18,14 +20,32 @@ from sessionward._transport.wire import (
     ACCESS_TOKEN_COOKIE,
     ACCESS_TOKEN_HEADER,
     ANTI_CSRF_HEADER,
+    FRONT_TOKEN_HEADER,
     ID_REFRESH_TOKEN_COOKIE,
     ID_REFRESH_TOKEN_HEADER,
+    PROTOCOL_HEADER,
+    PROTOCOL_VERSION,
     REFRESH_TOKEN_COOKIE,
     REFRESH_TOKEN_HEADER,
     REMOVE,
 )
 
 logger = logging.getLogger("sessionward")
+
+
+def front_token(access_token: str) -> str | None:
+    """The readable claims of an access token we just signed, for the browser client (whose
+    access-token cookie is HttpOnly): base64url JSON ``{uid, ate (expiry in ms), up (the
+    jwt payload), tId}``. None for a value that is not a JWT."""
+    try:
+        claims = json.loads(from_b64url(access_token.split(".")[1]))
+    except (IndexError, ValueError):
+        return None
+    if not isinstance(claims, dict) or not isinstance(claims.get("exp"), int):
+        return None
+    front = {"uid": claims.get("sub"), "ate": claims["exp"] * 1000, "up": claims.get("pld")}
+    front["tId"] = claims.get("tId")
+    return b64url(json.dumps(front, separators=(",", ":")).encode())
 
 
 class ResponseWriter:
@@ -99,6 +119,10 @@ class ResponseWriter:
             out.cookies[ACCESS_TOKEN_COOKIE] = self.cookie(
                 ACCESS_TOKEN_COOKIE, token, path, http_only=True, persistent=persistent
             )
+        front = front_token(token.value)
+        if front is not None:
+            out.set_header(FRONT_TOKEN_HEADER, front, expose=True)
+        out.set_header(PROTOCOL_HEADER, str(PROTOCOL_VERSION), expose=True)
         out.set_header("Cache-Control", "no-store")
 
     def write_tokens(self, mode: TransferMode, out: Outgoing, tokens: SessionTokens) -> None:
@@ -133,6 +157,8 @@ class ResponseWriter:
         """End the session on the client: cookies emptied and expired, ``remove`` headers."""
         out.reset()
         out.set_header("Cache-Control", "no-store")
+        out.set_header(FRONT_TOKEN_HEADER, REMOVE, expose=True)
+        out.set_header(PROTOCOL_HEADER, str(PROTOCOL_VERSION), expose=True)
         c = self.config
         if mode is TransferMode.HEADER:
             out.set_header(ACCESS_TOKEN_HEADER, REMOVE, expose=True)

@@ -21,7 +21,7 @@ from sessionward._claims import Claim, in_tenant
 from sessionward._errors import InvalidArgumentError
 from sessionward._models import JSON, Session, SessionSummary
 from sessionward._operations import payload as payloads
-from sessionward._transport import Outgoing, RequestAdapter, Transport
+from sessionward._transport import Outgoing, RequestAdapter, Transport, client_script_url
 from sessionward._validation import check_tenant_id, parse_json_body
 
 T = TypeVar("T")
@@ -243,4 +243,10 @@ class AsyncRequestSession(_VerifiedRequest[Awaitable[Any]]):
         self.session = await self._run(change, *self._exchange, payloads.mark_fresh, self.handle)
 
 
-__all__ = ["AsyncRequestSession", "HeadersResponse", "RequestSession", "parse_json_body"]
+__all__ = [
+    "AsyncRequestSession",
+    "HeadersResponse",
+    "RequestSession",
+    "client_script_url",
+    "parse_json_body",
+]

@@ -34,6 +34,7 @@ from sessionward._transport import (
     cgi_header,
     cors_allowed_headers,
     cors_exposed_headers,
+    script_reply,
 )
 from sessionward.integrations import HeadersResponse, RequestSession, _route_claims
 
@@ -149,6 +150,13 @@ class Sessionward:
             app.add_url_rule(
                 manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
             )
+        if manager.config.client_script_path is not None:
+            app.add_url_rule(
+                manager.config.client_script_path,
+                "sessionward_client_script",
+                self.client_script_view,
+                methods=["GET"],
+            )
 
     def _session(
         self,
@@ -249,6 +257,11 @@ class Sessionward:
     def jwks_view(self) -> ResponseReturnValue:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
         return jsonify(self.manager._drive(self.transport.jwks, outgoing()))
+
+    def client_script_view(self) -> ResponseReturnValue:
+        """``GET <client_script_path>``: the browser client, cached by its content hash."""
+        reply = script_reply(request.args.get("v"), request.headers.get("If-None-Match"))
+        return Response(reply.body, status=reply.status, headers=reply.headers)
 
 
 def integration() -> Sessionward:

@@ -42,6 +42,7 @@ from sessionward._transport import (
     read_credentials,
     reply_for,
     route_wants_anti_csrf,
+    script_reply,
     transfer_mode,
 )
 from sessionward.integrations import AsyncRequestSession, _route_claims
@@ -147,7 +148,8 @@ class Sessionward:
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
         """Add the middleware, the error handlers and (by default) ``POST <refresh_path>`` and
-        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None)."""
+        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None), and the browser client
+        at ``GET <client_script_path>`` when that is set."""
         app.add_middleware(SessionwardMiddleware, integration=self)
         app.add_exception_handler(SessionError, self.error_response)
         config = self.manager.config
@@ -155,6 +157,8 @@ class Sessionward:
             app.add_route(config.refresh_path, self.refresh_endpoint, ["POST"])
         if config.jwks_path is not None:
             app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
+        if config.client_script_path is not None:
+            app.add_route(config.client_script_path, self.client_script_endpoint, ["GET"])
 
     def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
@@ -248,6 +252,11 @@ class Sessionward:
     async def jwks_endpoint(self, request: Request) -> Response:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
         return JSONResponse(await self.manager._drive(self.transport.jwks, outgoing(request)))
+
+    async def client_script_endpoint(self, request: Request) -> Response:
+        """``GET <client_script_path>``: the browser client, cached by its content hash."""
+        reply = script_reply(request.query_params.get("v"), request.headers.get("if-none-match"))
+        return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""
@@ -408,6 +417,11 @@ class RemoteSessions:
             )
 
         return remote_session
+
+    async def client_script_endpoint(self, request: Request) -> Response:
+        """``GET <client_script_path>``: the browser client, cached by its content hash."""
+        reply = script_reply(request.query_params.get("v"), request.headers.get("if-none-match"))
+        return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family: status and message, no cookie writes."""

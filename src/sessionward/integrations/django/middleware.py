@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from sessionward._errors import SessionError
 from sessionward._operations.context import Context, Emissions, Operation
 from sessionward._storage.execution import StoreFlow
-from sessionward._transport import Outgoing
+from sessionward._transport import Outgoing, script_reply
 from sessionward.integrations.django import (
     _OUT_ATTR,
     _RequestAdapter,
@@ -28,8 +28,8 @@ GetResponse = Callable[[HttpRequest], Any]
 
 
 class SessionwardMiddleware:
-    """Serves ``POST <refresh_path>`` and ``GET <jwks_path>``, answers the error family, applies
-    each request's writes.
+    """Serves ``POST <refresh_path>``, ``GET <jwks_path>`` and (when set) the browser client at
+    ``GET <client_script_path>``, answers the error family, applies each request's writes.
 
     Sync and async capable: Django picks the mode of the surrounding stack.
     """
@@ -64,9 +64,24 @@ class SessionwardMiddleware:
             return jwks
         return None
 
+    @staticmethod
+    def _client_script(request: HttpRequest) -> HttpResponse | None:
+        """The browser client, if this request asks for it (no database, so no flow)."""
+        path = get_transport().config.client_script_path
+        if path is None or request.method not in ("GET", "HEAD") or request.path != path:
+            return None
+        reply = script_reply(request.GET.get("v"), request.headers.get("If-None-Match"))
+        response = HttpResponse(reply.body, status=reply.status)
+        for name, value in reply.headers.items():
+            response[name] = value
+        return response
+
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
+        script = self._client_script(request)
+        if script is not None:
+            return script
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
         flow = self._own_flow(request, out)
@@ -82,6 +97,9 @@ class SessionwardMiddleware:
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        script = self._client_script(request)
+        if script is not None:
+            return script
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
         flow = self._own_flow(request, out)
