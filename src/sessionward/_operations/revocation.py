@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from sessionward import _security_log as security_log
-from sessionward._errors import GeneralError
+from sessionward._errors import GeneralError, InvalidArgumentError
 from sessionward._events import Emission, RevokeReason, SessionRevoked
 from sessionward._models import DEFAULT_TENANT, SessionSummary
 from sessionward._operations import listing
@@ -20,6 +20,7 @@ from sessionward._operations.context import Context, Emissions
 from sessionward._revocations import Revocation
 from sessionward._storage.execution import StoreFlow
 from sessionward._storage.queries import Owner
+from sessionward._tokens.feed import Cursor, sign_feed
 from sessionward._validation import check_identifier, check_tenant_id, check_user_id
 
 logger = logging.getLogger("sessionward")
@@ -76,6 +77,40 @@ def read_revocations(context: Context, now: int) -> StoreFlow[None]:
         cache.read_done(now, context.now_ms())
     finally:
         cache.end_read()
+
+
+def revocation_feed(
+    context: Context, emissions: Emissions, since: Cursor | None, issuer: str
+) -> StoreFlow[str]:
+    """The signed revocation feed (docs/microservices.md#revocations): what this process knows
+    after reading the table if its interval is over, all of it or only what is new since
+    ``since``. A cursor of this process's log gives exactly the entries learnt after it; one of
+    another process's (behind a load balancer, or from before a restart) gives those revoked
+    from the time that process had read the table from, which may repeat a few entries a
+    verifier already has, never miss one."""
+    yield from context.ready()
+    now = context.now_ms()
+    yield from read_revocations(context, now)
+    key = yield from context.keys.signing_key(now)
+    cache = context.revocations
+    if since is None:
+        part = cache.log_since(None, None)
+    elif since.instance == cache.instance:
+        if since.position > cache.log_end():
+            raise InvalidArgumentError("since is ahead of this feed: not one of its cursors")
+        part = cache.log_since(since.position, None)
+    else:
+        part = cache.log_since(None, since.read_since_ms)
+    next_cursor = Cursor(cache.instance, part.end, part.read_since_ms)
+    return sign_feed(
+        key,
+        part.entries,
+        issuer=issuer,
+        now_ms=context.now_ms(),
+        since=None if since is None else str(since),
+        next_cursor=str(next_cursor),
+        hashed=context.config.revocation_feed_hash_user_ids,
+    )
 
 
 def _revoke_one(
@@ -223,6 +258,7 @@ __all__ = [
     "evict_beyond_cap",
     "read_revocations",
     "record_revocation",
+    "revocation_feed",
     "revoke_all_sessions_for_tenant",
     "revoke_all_sessions_for_user",
     "revoke_other_sessions",

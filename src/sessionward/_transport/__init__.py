@@ -22,7 +22,7 @@ owned by the request, and applied once to whatever response is finally sent, suc
 from __future__ import annotations
 
 from sessionward._transport.adapters import RequestAdapter, ResponseAdapter, cgi_header
-from sessionward._transport.endpoints import PayloadChange, Transport, Verification
+from sessionward._transport.endpoints import FeedReply, PayloadChange, Transport, Verification
 from sessionward._transport.mode import (
     TransferMode,
     client_context,
@@ -70,6 +70,7 @@ __all__ = [
     "SESSION_EXPIRED_PHRASE",
     "Cookie",
     "ErrorReply",
+    "FeedReply",
     "Outgoing",
     "PayloadChange",
     "RequestAdapter",

@@ -149,6 +149,11 @@ class Sessionward:
             app.add_url_rule(
                 manager.config.jwks_path, "sessionward_jwks", self.jwks_view, methods=["GET"]
             )
+        feed_path = manager.config.revocation_feed_path
+        if feed_path is not None:
+            app.add_url_rule(
+                feed_path, "sessionward_revocation_feed", self.revocation_feed_view, methods=["GET"]
+            )
 
     def _session(
         self,
@@ -249,6 +254,12 @@ class Sessionward:
     def jwks_view(self) -> ResponseReturnValue:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
         return jsonify(self.manager._drive(self.transport.jwks, outgoing()))
+
+    def revocation_feed_view(self) -> ResponseReturnValue:
+        """``GET <revocation_feed_path>``: the signed revocation feed."""
+        flow = self.transport.revocation_feed
+        reply = self.manager._drive(flow, _RequestAdapter(), outgoing())
+        return Response(reply.body, reply.status, content_type=reply.content_type)
 
 
 def integration() -> Sessionward:

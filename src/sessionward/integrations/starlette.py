@@ -147,7 +147,8 @@ class Sessionward:
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
         """Add the middleware, the error handlers and (by default) ``POST <refresh_path>`` and
-        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None)."""
+        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None) and
+        ``GET <revocation_feed_path>`` (if the config's ``revocation_feed_path`` is set)."""
         app.add_middleware(SessionwardMiddleware, integration=self)
         app.add_exception_handler(SessionError, self.error_response)
         config = self.manager.config
@@ -155,6 +156,8 @@ class Sessionward:
             app.add_route(config.refresh_path, self.refresh_endpoint, ["POST"])
         if config.jwks_path is not None:
             app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
+        if config.revocation_feed_path is not None:
+            app.add_route(config.revocation_feed_path, self.revocation_feed_endpoint, ["GET"])
 
     def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
@@ -248,6 +251,12 @@ class Sessionward:
     async def jwks_endpoint(self, request: Request) -> Response:
         """``GET <jwks_path>``: the public keys, as a JWK Set."""
         return JSONResponse(await self.manager._drive(self.transport.jwks, outgoing(request)))
+
+    async def revocation_feed_endpoint(self, request: Request) -> Response:
+        """``GET <revocation_feed_path>``: the signed revocation feed."""
+        flow = self.transport.revocation_feed
+        reply = await self.manager._drive(flow, _RequestAdapter(request), outgoing(request))
+        return Response(reply.body, reply.status, media_type=reply.content_type)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""

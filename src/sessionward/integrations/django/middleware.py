@@ -6,12 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from sessionward._errors import SessionError
 from sessionward._operations.context import Context, Emissions, Operation
 from sessionward._storage.execution import StoreFlow
-from sessionward._transport import Outgoing
+from sessionward._transport import FeedReply, Outgoing
 from sessionward.integrations.django import (
     _OUT_ATTR,
     _RequestAdapter,
@@ -27,9 +27,16 @@ __all__ = ["SessionwardMiddleware"]
 GetResponse = Callable[[HttpRequest], Any]
 
 
+def _answer(result: Any) -> HttpResponseBase:
+    """The response of a route the middleware serves: the feed's as it is, the others' JSON."""
+    if isinstance(result, FeedReply):
+        return HttpResponse(result.body, status=result.status, content_type=result.content_type)
+    return JsonResponse(result)
+
+
 class SessionwardMiddleware:
-    """Serves ``POST <refresh_path>`` and ``GET <jwks_path>``, answers the error family, applies
-    each request's writes.
+    """Serves ``POST <refresh_path>``, ``GET <jwks_path>`` and ``GET <revocation_feed_path>``,
+    answers the error family, applies each request's writes.
 
     Sync and async capable: Django picks the mode of the surrounding stack.
     """
@@ -62,6 +69,14 @@ class SessionwardMiddleware:
                 return transport.jwks(context, emissions, out)
 
             return jwks
+        feed = config.revocation_feed_path
+        if feed is not None and request.method in ("GET", "HEAD") and request.path == feed:
+            adapter = _RequestAdapter(request)
+
+            def feed(context: Context, emissions: Emissions) -> StoreFlow[FeedReply]:
+                return transport.revocation_feed(context, emissions, adapter, out)
+
+            return feed
         return None
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
@@ -72,7 +87,7 @@ class SessionwardMiddleware:
         flow = self._own_flow(request, out)
         if flow is not None:
             try:
-                response: HttpResponseBase = JsonResponse(run(flow))
+                response: HttpResponseBase = _answer(run(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
@@ -87,7 +102,7 @@ class SessionwardMiddleware:
         flow = self._own_flow(request, out)
         if flow is not None:
             try:
-                response: HttpResponseBase = JsonResponse(await arun(flow))
+                response: HttpResponseBase = _answer(await arun(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
