@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sessionward._claims import Claim, validate_claims
-from sessionward._errors import ANTI_CSRF_MISMATCH, ANTI_CSRF_MISSING, TryRefreshTokenError
+from sessionward._errors import (
+    ANTI_CSRF_MISMATCH,
+    ANTI_CSRF_MISSING,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
 from sessionward._flows import Flow, Step, perform
 from sessionward._models import Session
 from sessionward._protocol import csrf_matches
 from sessionward._remote.cache import KeyCache
 from sessionward._tokens.access import (
+    AccessClaims,
     InvalidAccessToken,
     UnknownSigningKey,
     read_header,
@@ -47,6 +53,25 @@ class FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
         await target._fetch(self.seen)
 
 
+class FetchFeed(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
+    """Have the revocation feed read into the state, unless a read finished since the caller
+    saw ``attempts`` at ``seen``. With ``wait`` (no feed taken yet: nothing to go on with) the
+    caller waits for a read in flight; otherwise it goes on at once if one is."""
+
+    __slots__ = ("seen", "url", "wait")
+
+    def __init__(self, url: str, seen: int, wait: bool) -> None:
+        self.url = url
+        self.seen = seen
+        self.wait = wait
+
+    def run(self, target: RemoteVerifier) -> None:
+        target._fetch_feed(self.url, self.seen, self.wait)
+
+    async def arun(self, target: AsyncRemoteVerifier) -> None:
+        await target._fetch_feed(self.url, self.seen, self.wait)
+
+
 VerifyFlow = Flow["RemoteVerifier", "AsyncRemoteVerifier", Session]
 
 
@@ -68,6 +93,26 @@ def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
     if algorithm == "HS256" or type(kid) is not str or not kid:
         return False
     return ring.by_kid(kid) is None
+
+
+def _check_revocations(
+    verifier: VerifierBase[Any], url: str, claims: AccessClaims, now: int
+) -> Flow[RemoteVerifier, AsyncRemoteVerifier, None]:
+    """The issuer's revocations (docs/microservices.md#revocations): the feed read if its
+    interval is over, then the token refused, as the issuer refuses it, if its session, its
+    user or its tenant was revoked; with what is known too stale, refused or let through by
+    ``revocation_failure``."""
+    feed = verifier._feed
+    if feed.due(now):
+        yield from perform(FetchFeed(url, feed.attempts, not feed.loaded))
+        now = verifier._now_ms()
+    if feed.stale(now):
+        closed = verifier._fail_closed
+        feed.note_stale(now, closed)
+        if closed:
+            raise UnauthorisedError("the issuer's revocations could not be read (stale feed)")
+    if feed.revoked(claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id):
+        raise UnauthorisedError("the session was revoked")
 
 
 def verify_flow(
@@ -106,6 +151,9 @@ def verify_flow(
             raise TryRefreshTokenError("the access token is invalid or expired") from None
     except InvalidAccessToken:
         raise TryRefreshTokenError("the access token is invalid or expired") from None
+    feed_url = verifier._feed_url()
+    if feed_url is not None:
+        yield from _check_revocations(verifier, feed_url, claims, now)
     if claims.anti_csrf is not None:
         if anti_csrf_token is None and require_anti_csrf:
             raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)

@@ -69,8 +69,8 @@ class SessionwardMiddleware:
                 return transport.jwks(context, emissions, out)
 
             return jwks
-        feed = config.revocation_feed_path
-        if feed is not None and request.method in ("GET", "HEAD") and request.path == feed:
+        path = config.revocation_feed_path
+        if path is not None and request.method in ("GET", "HEAD") and request.path == path:
             adapter = _RequestAdapter(request)
 
             def feed(context: Context, emissions: Emissions) -> StoreFlow[FeedReply]:
