@@ -421,3 +421,72 @@ def test_a_feed_checks_its_own_signature_and_header() -> None:
     ):
         with pytest.raises(FeedError):
             verify_feed(forged, ring_of([key]))
+
+
+def test_flask_and_django_resource_services_answer_as_the_issuer(issuer):
+    """A resource service in Flask (sync decorator) and in Django (sync and async views):
+    a valid token passes, with its claims checked; a revoked one gets the issuing app's
+    session-expired answer, with no cookie written."""
+    from django.test import AsyncRequestFactory, RequestFactory
+
+    from sessionward.integrations.django.remote import RemoteSessions as DjangoRemote
+    from sessionward.integrations.flask import RemoteSessions as FlaskRemote
+    from tests.support.web_apps import django_setup
+
+    one = issuer()
+    tokens = one.manager.create_new_session("ann", tenant_id="acme")
+    bearer = {"Authorization": f"Bearer {tokens.access_token.value}"}
+    flask_app = Flask("resource")
+    remote = FlaskRemote(verifier(one))
+    remote.install(flask_app)
+
+    @flask_app.get("/t/<tenant>/reports")
+    @remote.verify_session(tenant_param="tenant")
+    def reports(tenant: str) -> dict[str, str]:
+        from flask import g
+
+        return {"user": g.session.user_id}
+
+    django_setup()
+    sync_remote = DjangoRemote(verifier(one))
+    async_remote = DjangoRemote(
+        AsyncRemoteVerifier(one.jwks_url, revocation_refresh_interval=INTERVAL_S)
+    )
+
+    @sync_remote.verify_session(tenant_param="tenant")
+    def sync_view(request: Any, tenant: str) -> Any:
+        from django.http import JsonResponse
+
+        return JsonResponse({"user": request.sessionward.user_id})
+
+    @async_remote.verify_session()
+    async def async_view(request: Any) -> Any:
+        from django.http import JsonResponse
+
+        return JsonResponse({"user": request.sessionward.user_id})
+
+    client = flask_app.test_client()
+    assert client.get("/t/acme/reports", headers=bearer).get_json() == {"user": "ann"}
+    other = client.get("/t/globex/reports", headers=bearer)
+    assert other.status_code == 403 and other.get_json()["claim"] == "in_tenant"
+    header = {"HTTP_AUTHORIZATION": bearer["Authorization"]}
+    assert sync_view(RequestFactory().get("/", **header), tenant="acme").status_code == 200
+    assert sync_view(RequestFactory().get("/", **header), tenant="globex").status_code == 403
+    assert (
+        asyncio.run(async_view(AsyncRequestFactory().get("/", headers=bearer))).status_code == 200
+    )
+
+    one.manager.revoke_session(tokens.session.handle)
+    time.sleep(INTERVAL_S + 0.1)
+    answer = client.get("/t/acme/reports", headers=bearer)
+    assert (answer.status_code, answer.get_json()) == (440, {"message": "unauthorised"})
+    assert "Set-Cookie" not in answer.headers
+    for response in (
+        sync_view(RequestFactory().get("/", **header), tenant="acme"),
+        asyncio.run(async_view(AsyncRequestFactory().get("/", headers=bearer))),
+    ):
+        assert response.status_code == 440
+        assert json.loads(response.content) == {"message": "unauthorised"}
+        assert not response.cookies
+    with pytest.raises(TypeError):
+        sync_remote.verify_session()(async_view)

@@ -33,7 +33,12 @@ from sessionward._transport.mode import (
     transfer_mode,
 )
 from sessionward._transport.outgoing import Cookie, Outgoing
-from sessionward._transport.replies import SESSION_EXPIRED_PHRASE, ErrorReply, reply_for
+from sessionward._transport.replies import (
+    SESSION_EXPIRED_PHRASE,
+    ErrorReply,
+    expired_phrase,
+    reply_for,
+)
 from sessionward._transport.wire import (
     ACCESS_TOKEN_COOKIE,
     ACCESS_TOKEN_HEADER,
@@ -83,6 +88,7 @@ __all__ = [
     "client_context",
     "cors_allowed_headers",
     "cors_exposed_headers",
+    "expired_phrase",
     "plain_http",
     "proof_of_possession",
     "read_credentials",

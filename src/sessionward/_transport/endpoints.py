@@ -402,7 +402,8 @@ class Transport(ResponseWriter):
                 since = parse_cursor(values[0])
             except CursorError as exc:
                 return _json_reply(400, str(exc))
-        issuer = f"{parts.scheme}://{parts.netloc}"
+        # What the feed names as its issuer (iss, informative: verifiers trust the signature).
+        issuer = f"{request.scheme}://{request.get_header('host') or parts.netloc}"
         try:
             document = yield from revocation.revocation_feed(context, emissions, since, issuer)
         except InvalidArgumentError as exc:

@@ -35,16 +35,12 @@ from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
     Outgoing,
-    TransferMode,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    read_credentials,
     reply_for,
-    route_wants_anti_csrf,
-    transfer_mode,
 )
-from sessionward.integrations import AsyncRequestSession, _route_claims
+from sessionward.integrations import AsyncRequestSession, _remote_credentials, _route_claims
 
 T = TypeVar("T")
 
@@ -408,13 +404,8 @@ class RemoteSessions:
 
         async def remote_session(request: Request) -> Session:
             checks = _route_claims(claims, tenant_param, request.path_params)
-            adapter = _RequestAdapter(request)
-            mode = transfer_mode(adapter)
-            access, csrf = read_credentials(adapter, mode)
-            wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(adapter, anti_csrf)
-            return await self.verifier.verify(
-                access, csrf if wanted else None, require_anti_csrf=wanted, claims=checks
-            )
+            access, csrf, wanted = _remote_credentials(_RequestAdapter(request), anti_csrf)
+            return await self.verifier.verify(access, csrf, require_anti_csrf=wanted, claims=checks)
 
         return remote_session
 
@@ -442,6 +433,7 @@ def add_cors(
 
 __all__ = [
     "AsyncRequestSession",
+    "RemoteSessions",
     "Sessionward",
     "SessionwardMiddleware",
     "add_cors",
