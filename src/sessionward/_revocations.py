@@ -100,8 +100,12 @@ class RevocationCache:
         self._reading = threading.Lock()
         self._writing = threading.Lock()  # among writers only; held for O(1) work per entry
 
-    def due(self, now_ms: int) -> bool:
-        """Whether the table should be read before trusting what is known."""
+    def due(self, now_ms: int, within_ms: int | None = None) -> bool:
+        """Whether the table should be read before trusting what is known: the interval is
+        over, or, with ``within_ms``, the last read started longer ago than that (the feed's
+        readers need fresher news than verify does)."""
+        if within_ms is not None and within_ms < self._interval_ms:
+            return now_ms >= self._next_read_ms - self._interval_ms + within_ms
         return now_ms >= self._next_read_ms
 
     def revoked(
