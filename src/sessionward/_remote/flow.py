@@ -24,6 +24,7 @@ from sessionward._flows import Flow, Step, perform
 from sessionward._models import Session
 from sessionward._protocol import csrf_matches
 from sessionward._remote.cache import KeyCache
+from sessionward._remote.revocations import FeedState
 from sessionward._tokens.access import (
     AccessClaims,
     InvalidAccessToken,
@@ -95,24 +96,27 @@ def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
     return ring.by_kid(kid) is None
 
 
-def _check_revocations(
-    verifier: VerifierBase[Any], url: str, claims: AccessClaims, now: int
-) -> Flow[RemoteVerifier, AsyncRemoteVerifier, None]:
-    """The issuer's revocations (docs/microservices.md#revocations): the feed read if its
-    interval is over, then the token refused, as the issuer refuses it, if its session, its
-    user or its tenant was revoked; with what is known too stale, refused or let through by
-    ``revocation_failure``."""
-    feed = verifier._feed
-    if feed.due(now):
-        yield from perform(FetchFeed(url, feed.attempts, not feed.loaded))
-        now = verifier._now_ms()
-    if feed.stale(now):
-        closed = verifier._fail_closed
-        feed.note_stale(now, closed)
-        if closed:
-            raise UnauthorisedError("the issuer's revocations could not be read (stale feed)")
-    if feed.revoked(claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id):
-        raise UnauthorisedError("the session was revoked")
+def _stale(verifier: VerifierBase[Any], feed: FeedState, now: int) -> None:
+    """What is known of the revocations is beyond ``max_revocation_staleness``: logged, and
+    refused with ``revocation_failure="closed"``."""
+    closed = verifier._fail_closed
+    feed.note_stale(now, closed)
+    if closed:
+        raise UnauthorisedError("the issuer's revocations could not be read (stale feed)")
+
+
+def _revoked(feed: FeedState, claims: AccessClaims) -> bool:
+    """Whether the issuer refuses the token's session, its user or its tenant (by the feeds
+    taken), as its own verify decides (RevocationCache.revoked)."""
+    handle, user, created, tenant = (
+        claims.handle,
+        claims.user_id,
+        claims.created_at_ms,
+        claims.tenant_id,
+    )
+    if feed.revocations.revoked(handle, user, created, tenant):
+        return True
+    return feed.hashed and feed.revoked_hashed(handle, user, created, tenant)
 
 
 def verify_flow(
@@ -152,8 +156,17 @@ def verify_flow(
     except InvalidAccessToken:
         raise TryRefreshTokenError("the access token is invalid or expired") from None
     feed_url = verifier._feed_url()
-    if feed_url is not None:
-        yield from _check_revocations(verifier, feed_url, claims, now)
+    if feed_url is not None:  # the issuer's revocations (docs/microservices.md#revocations)
+        # Inline, not a flow of its own: it runs on every verify, and reads the feed (one
+        # caller, once per interval) only when FeedState's next read is due.
+        feed = verifier._feed
+        if now >= feed.next_read_ms:
+            yield from perform(FetchFeed(feed_url, feed.attempts, not feed.loaded))
+            now = verifier._now_ms()
+        if now > feed.fresh_until_ms:
+            _stale(verifier, feed, now)
+        if _revoked(feed, claims):
+            raise UnauthorisedError("the session was revoked")
     if claims.anti_csrf is not None:
         if anti_csrf_token is None and require_anti_csrf:
             raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)

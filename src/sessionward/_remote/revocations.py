@@ -42,16 +42,24 @@ class FeedState:
         "attempts",
         "cursor",
         "failure",
+        "fresh_until_ms",
         "hashed",
+        "interval_ms",
         "issued_ms",
         "max_staleness_ms",
+        "next_read_ms",
         "revocations",
         "said_stale",
     )
 
     def __init__(self, interval_ms: int, max_staleness_ms: int) -> None:
         self.revocations = RevocationCache(interval_ms)
+        self.interval_ms = interval_ms
         self.max_staleness_ms = max_staleness_ms
+        # Plain numbers the verify path compares with the clock: when to read the feed next,
+        # and until when what is known is fresh enough (-1: nothing known, stale at once).
+        self.next_read_ms = 0
+        self.fresh_until_ms = -1
         self.cursor: str | None = None  # the next read's since (None: a full read)
         self.issued_ms: int | None = None  # iat_ms of the last feed taken (None: none yet)
         self.failure: str | None = None
@@ -64,7 +72,7 @@ class FeedState:
         return self.issued_ms is not None
 
     def due(self, now_ms: int) -> bool:
-        return self.revocations.due(now_ms)
+        return now_ms >= self.next_read_ms
 
     def staleness_ms(self, now_ms: int) -> int | None:
         """How old what is known is, by the last feed's time; None: no feed taken yet."""
@@ -72,8 +80,7 @@ class FeedState:
 
     def stale(self, now_ms: int) -> bool:
         """Whether what is known is beyond ``max_revocation_staleness`` (or nothing is)."""
-        age = self.staleness_ms(now_ms)
-        return age is None or age > self.max_staleness_ms
+        return now_ms > self.fresh_until_ms
 
     def record(self, url: str, outcome: Feed | GeneralError, now_ms: int) -> None:
         """Take in one fetch's outcome (the fetching caller, before others see ``attempts``
@@ -87,7 +94,7 @@ class FeedState:
                 return
             outcome = GeneralError(f"the revocation feed at {url} was refused: {problem}")
         self.failure = str(outcome)
-        self.revocations.read_failed(now_ms)
+        self.next_read_ms = now_ms + self.interval_ms
         self.attempts += 1
         age = self.staleness_ms(now_ms)
         known = "nothing known yet" if age is None else f"what is known is {age / 1000:.1f} s old"
@@ -121,22 +128,26 @@ class FeedState:
             self.hashed = True
         recovered = self.said_stale
         self.cursor = feed.next_cursor
-        self.issued_ms = max(feed.issued_ms, self.issued_ms or 0)
+        self.issued_ms = issued = max(feed.issued_ms, self.issued_ms or 0)
+        self.fresh_until_ms = issued + self.max_staleness_ms
         self.failure = None
         self.said_stale = False
-        self.revocations.read_done(now_ms, now_ms)
+        self.next_read_ms = now_ms + self.interval_ms
         if recovered:
             logger.warning("sessionward: the revocation feed is read again; revocations apply")
 
     def revoked(self, handle: str, user_id: str, created_at_ms: int | None, tenant_id: str) -> bool:
         """Whether the issuer refuses this session's tokens (as far as the feeds taken say)."""
-        cache = self.revocations
-        if cache.revoked(handle, user_id, created_at_ms, tenant_id):
+        if self.revocations.revoked(handle, user_id, created_at_ms, tenant_id):
             return True
-        if self.hashed:
-            hashed = user_id_hash(tenant_id or DEFAULT_TENANT, user_id)
-            return cache.revoked(handle, hashed, created_at_ms, tenant_id)
-        return False
+        return self.hashed and self.revoked_hashed(handle, user_id, created_at_ms, tenant_id)
+
+    def revoked_hashed(
+        self, handle: str, user_id: str, created_at_ms: int | None, tenant_id: str
+    ) -> bool:
+        """:meth:`revoked` for the entries of feeds with hashed user ids."""
+        hashed = user_id_hash(tenant_id or DEFAULT_TENANT, user_id)
+        return self.revocations.revoked(handle, hashed, created_at_ms, tenant_id)
 
     def note_stale(self, now_ms: int, closed: bool) -> None:
         """Log, once per stale spell, that the bound is passed and what happens now."""
