@@ -490,3 +490,26 @@ def test_flask_and_django_resource_services_answer_as_the_issuer(issuer):
         assert not response.cookies
     with pytest.raises(TypeError):
         sync_remote.verify_session()(async_view)
+
+
+def test_the_bearer_secret_goes_only_where_it_was_meant_to() -> None:
+    """A discovered feed on another origin than the JWKS gets no secret; a URL given does."""
+    found = RemoteVerifier("https://app.example/jwks", revocation_feed_token="t0ken")
+    assert found._feed_request_headers("https://app.example/feed") == {
+        "authorization": "Bearer t0ken"
+    }
+    assert found._feed_request_headers("https://elsewhere.example/feed") == {}
+    given = RemoteVerifier(
+        "https://app.example/jwks",
+        revocation_feed_url="https://feeds.example/f",
+        revocation_feed_token="t0ken",
+    )
+    assert given._feed_request_headers("https://feeds.example/f") != {}
+    for bad in (
+        {"revocation_feed_url": "ftp://x"},
+        {"max_revocation_staleness": 0.01},
+        {"revocation_failure": "maybe"},
+        {"revocation_refresh_interval": 0},
+    ):
+        with pytest.raises(ConfigError):
+            RemoteVerifier("https://app.example/jwks", **bad)  # type: ignore[arg-type]

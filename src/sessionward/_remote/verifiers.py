@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 from sessionward._claims import Claim
 from sessionward._errors import ConfigError, GeneralError
@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 
 ClientT = TypeVar("ClientT")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _is_number(value: object) -> bool:
@@ -165,6 +170,13 @@ class VerifierBase(Generic[ClientT]):
             self._discovered = discovered = (path, url)
         return discovered[1]
 
+    def _feed_request_headers(self, url: str) -> dict[str, str]:
+        """The bearer secret, sent to the feed URL given, or to a discovered one only on the
+        JWKS URL's own origin: a JWK Set never sends the secret elsewhere."""
+        if self._feed_setting is None and _origin(url) != _origin(self.jwks_url):
+            return {}
+        return self._feed_headers
+
     def _feed_request_url(self, url: str) -> str:
         cursor = self._feed.cursor
         if cursor is None:
@@ -258,7 +270,7 @@ class RemoteVerifier(VerifierBase["httpx.Client"]):
         target = self._feed_request_url(url)
         try:
             with self._client.stream(
-                "GET", target, headers=self._feed_headers, timeout=self._timeout
+                "GET", target, headers=self._feed_request_headers(url), timeout=self._timeout
             ) as response:
                 check_response(response, url, FEED, self.max_feed_bytes)
                 for chunk in response.iter_bytes():
@@ -355,7 +367,7 @@ class AsyncRemoteVerifier(VerifierBase["httpx.AsyncClient"]):
         target = self._feed_request_url(url)
         try:
             async with self._client.stream(
-                "GET", target, headers=self._feed_headers, timeout=self._timeout
+                "GET", target, headers=self._feed_request_headers(url), timeout=self._timeout
             ) as response:
                 check_response(response, url, FEED, self.max_feed_bytes)
                 async for chunk in response.aiter_bytes():
