@@ -42,7 +42,7 @@ from sessionward._tokens.feed import (
 )
 from sessionward._tokens.keys import asymmetric_key
 from sessionward.integrations.flask import Sessionward
-from tests.conftest import ConfigFactory
+from tests.conftest import ConfigFactory, unique_tables
 
 FEED_PATH = "/.well-known/revocations"
 INTERVAL_S = 0.2  # the verifiers' revocation_refresh_interval in these tests
@@ -161,6 +161,10 @@ def refused_within(check: Callable[[], object], seconds: float) -> float:
             return time.monotonic() - start
         time.sleep(0.02)
     raise AssertionError(f"still accepted after {seconds} s")
+
+
+def header_of(document: str) -> dict[str, Any]:
+    return json.loads(base64.urlsafe_b64decode(document.split(".")[0] + "=="))  # type: ignore[no-any-return]
 
 
 def claims_of(document: bytes | str) -> dict[str, Any]:
@@ -513,3 +517,39 @@ def test_the_bearer_secret_goes_only_where_it_was_meant_to() -> None:
     ):
         with pytest.raises(ConfigError):
             RemoteVerifier("https://app.example/jwks", **bad)  # type: ignore[arg-type]
+
+
+def test_a_feed_signed_by_a_key_rotated_in_since_refetches_the_keys(issuer):
+    """An emergency rotation signs the next feed with a key the verifier's cached JWK Set lacks:
+    the verifier refetches the keys (within its cooldown) and takes the feed."""
+    one = issuer()
+    tokens = one.manager.create_new_session("ann")
+    check = verifier(one, refetch_cooldown=0)
+    assert check.verify(tokens.access_token.value).user_id == "ann"
+    before = set(check.key_ids)
+    one.manager.rotate_signing_key()
+    one.manager.revoke_session(tokens.session.handle)
+    refused_within(lambda: check.verify(tokens.access_token.value), 3.0)
+    assert set(check.key_ids) > before
+
+
+def test_switching_from_hs256_the_published_key_signs_the_feed(make_config: ConfigFactory):
+    """In the 11 minutes after a switch to EdDSA, access tokens are still HS256; the feed is
+    signed with the new key, which the JWK Set publishes from the start."""
+    tables = unique_tables()
+    with SessionManager(make_config(tables=tables)) as old:
+        old.create_new_session("ann")
+    config = make_config(tables=tables, signing_algorithm="EdDSA", revocation_feed_path=FEED_PATH)
+    with SessionManager(config) as new:
+        app = Flask("switching")
+        Sessionward(app, new)
+        client = app.test_client()
+        tokens = new.create_new_session("bob")
+        assert header_of(tokens.access_token.value)["alg"] == "HS256"
+        jwks = client.get("/.well-known/jwks.json").get_json()
+        answer = client.get(FEED_PATH)
+        assert answer.status_code == 200
+        header = header_of(answer.get_data(as_text=True))
+        assert header["alg"] == "EdDSA"
+        kid = header["kid"]
+        assert kid in {key["kid"] for key in jwks["keys"]}

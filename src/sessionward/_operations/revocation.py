@@ -21,6 +21,7 @@ from sessionward._revocations import Revocation
 from sessionward._storage.execution import StoreFlow
 from sessionward._storage.queries import Owner
 from sessionward._tokens.feed import Cursor, sign_feed
+from sessionward._tokens.keys import SigningKey
 from sessionward._validation import check_identifier, check_tenant_id, check_user_id
 
 logger = logging.getLogger("sessionward")
@@ -98,6 +99,8 @@ def revocation_feed(
     now = context.now_ms()
     yield from read_revocations(context, now, FEED_READ_MS)
     key = yield from context.keys.signing_key(now)
+    if key.public is None:  # switching from HS256: the published asymmetric key signs feeds
+        key = _asymmetric_key(context, key)
     cache = context.revocations
     if since is None:
         part = cache.log_since(None, None)
@@ -116,6 +119,19 @@ def revocation_feed(
         since=None if since is None else str(since),
         next_cursor=str(next_cursor),
         hashed=context.config.revocation_feed_hash_user_ids,
+    )
+
+
+def _asymmetric_key(context: Context, signing: SigningKey) -> SigningKey:
+    """The key to sign the feed with while access tokens are still signed with HS256 (the
+    first 11 minutes after a switch to an asymmetric algorithm): the newest asymmetric key of
+    the ring, which the JWK Set already publishes."""
+    for key in reversed(context.keys.ring.keys):
+        if key.public is not None and key.sign is not None:
+            return key
+    raise GeneralError(
+        f"the revocation feed has no asymmetric key to be signed with (the key {signing.kid!r} "
+        "is HS256)"
     )
 
 

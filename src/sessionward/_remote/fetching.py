@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sessionward._errors import GeneralError
 from sessionward._remote.keyset import FetchedKeys, parse_jwk_set
-from sessionward._tokens.feed import Feed, FeedError, verify_feed
+from sessionward._tokens.feed import Feed, FeedError, UnknownFeedKey, verify_feed
 from sessionward._tokens.keys import KeyRing
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ MAX_JWKS_BYTES = 256 * 1024  # a larger response is refused before it is parsed
 # A full read of the revocation feed of a busy hour (100,000 logouts) is about 13 MB.
 MAX_FEED_BYTES = 32 * 1024 * 1024
 FEED = "revocation feed"
+
+
+class FeedKeyUnknown(GeneralError):
+    """The feed is signed by a key the cached JWK Set does not hold: worth a refetch of the
+    keys (a rotation), within the refetch cooldown."""
 
 
 def import_httpx() -> Any:
@@ -94,5 +99,7 @@ class LimitedBody:
             return verify_feed(self.data.decode("ascii"), ring)
         except UnicodeDecodeError:
             return GeneralError(f"the {FEED} at {self.url} is not a compact JWS")
+        except UnknownFeedKey as exc:
+            return FeedKeyUnknown(f"the {FEED} at {self.url} was refused: {exc}")
         except FeedError as exc:
             return GeneralError(f"the {FEED} at {self.url} was refused: {exc}")

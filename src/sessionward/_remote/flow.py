@@ -163,6 +163,11 @@ def verify_flow(
         if now >= feed.next_read_ms:
             yield from perform(FetchFeed(feed_url, feed.attempts, not feed.loaded))
             now = verifier._now_ms()
+            if feed.key_unknown:  # signed by a key rotated in since: as for a token's kid
+                last = cache.last_fetch_ms
+                if last is None or now - last >= verifier._cooldown_ms:
+                    yield from _refresh_keys(cache, cache.attempts)
+                    feed.read_again()
         if now > feed.fresh_until_ms:
             _stale(verifier, feed, now)
         if _revoked(feed, claims):

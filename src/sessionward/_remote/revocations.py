@@ -25,6 +25,7 @@ from typing import Literal
 
 from sessionward._errors import GeneralError
 from sessionward._models import DEFAULT_TENANT
+from sessionward._remote.fetching import FeedKeyUnknown
 from sessionward._revocations import RevocationCache
 from sessionward._tokens.feed import Feed, FeedError, parse_cursor, user_id_hash
 
@@ -46,6 +47,7 @@ class FeedState:
         "hashed",
         "interval_ms",
         "issued_ms",
+        "key_unknown",
         "max_staleness_ms",
         "next_read_ms",
         "revocations",
@@ -66,10 +68,16 @@ class FeedState:
         self.attempts = 0
         self.hashed = False  # a feed with hashed user ids was taken: check that form too
         self.said_stale = False
+        self.key_unknown = False  # the last feed named a kid the cached JWK Set lacks
 
     @property
     def loaded(self) -> bool:
         return self.issued_ms is not None
+
+    def read_again(self) -> None:
+        """Read the feed on the next verify (the keys to check it with have just changed)."""
+        self.key_unknown = False
+        self.next_read_ms = 0
 
     def due(self, now_ms: int) -> bool:
         return now_ms >= self.next_read_ms
@@ -94,6 +102,7 @@ class FeedState:
                 return
             outcome = GeneralError(f"the revocation feed at {url} was refused: {problem}")
         self.failure = str(outcome)
+        self.key_unknown = isinstance(outcome, FeedKeyUnknown)
         self.next_read_ms = now_ms + self.interval_ms
         self.attempts += 1
         age = self.staleness_ms(now_ms)
@@ -131,6 +140,7 @@ class FeedState:
         self.issued_ms = issued = max(feed.issued_ms, self.issued_ms or 0)
         self.fresh_until_ms = issued + self.max_staleness_ms
         self.failure = None
+        self.key_unknown = False
         self.said_stale = False
         self.next_read_ms = now_ms + self.interval_ms
         if recovered:

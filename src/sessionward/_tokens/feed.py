@@ -52,6 +52,10 @@ class FeedError(_InternalError):
     """A feed that is not a valid, correctly signed revocation feed (the message says why)."""
 
 
+class UnknownFeedKey(FeedError):
+    """A feed signed by a ``kid`` the JWK Set at hand does not hold (a key rotated since)."""
+
+
 class CursorError(ValueError):
     """A ``since`` that is not one of the feed's cursors (the issuer answers 400)."""
 
@@ -168,7 +172,7 @@ def verify_feed(document: str, ring: KeyRing) -> Feed:
         raise FeedError("the feed's header is not a revocation feed's")
     key = ring.by_kid(header["kid"])
     if key is None or key.public is None:
-        raise FeedError("the feed is signed by a key that is not in the JWK Set")
+        raise UnknownFeedKey("the feed is signed by a key that is not in the JWK Set")
     if header["alg"] != key.algorithm:
         raise FeedError("the feed's alg is not its key's")
     try:
@@ -255,6 +259,7 @@ __all__ = [
     "CursorError",
     "Feed",
     "FeedError",
+    "UnknownFeedKey",
     "parse_cursor",
     "security_event",
     "sign_feed",
