@@ -763,7 +763,7 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6, 10, 11, 12 and 19):")
+    print("targets (issues 6, 10, 11, 12, 19 and 25):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
