@@ -31,8 +31,8 @@ is made, so ``import sessionward`` never needs it.
 
 A package, one concept a module: ``keyset`` reads a JWK Set (keys and lifetime), ``fetching``
 bounds one download, ``cache`` holds the keys and the single-flight rule, ``revocations`` what
-the feeds said, ``flow`` is the one verify, ``verifiers`` the two classes that drive it. This module only names what is imported
-from the package.
+the feeds said, ``flow`` is the one verify, ``verifiers`` the two classes that drive it. This
+module only names what is imported from the package.
 """
 
 from sessionward._remote.verifiers import AsyncRemoteVerifier, RemoteVerifier
