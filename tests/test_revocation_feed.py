@@ -553,3 +553,40 @@ def test_switching_from_hs256_the_published_key_signs_the_feed(make_config: Conf
         assert header["alg"] == "EdDSA"
         kid = header["kid"]
         assert kid in {key["kid"] for key in jwks["keys"]}
+
+
+def test_each_revocation_is_reported_once_and_signs_as_a_security_event_token(make_config):
+    """The interface for RFC 8935 push delivery: ``on_revocation_recorded`` fires once per
+    revocation (a revoke-user is one, whatever its sessions), and the manager signs it as a SET
+    that any JWT library checks with the JWKS."""
+    import jwt
+
+    from sessionward import RevocationRecorded, SessionHooks
+
+    made: list[RevocationRecorded] = []
+    hooks = SessionHooks(on_revocation_recorded=made.append)
+    config = make_config(signing_algorithm="ES256", refresh_grace_window=0)
+    with SessionManager(config, hooks=hooks) as manager:
+        one = manager.create_new_session("ann")
+        manager.create_new_session("bob")
+        manager.create_new_session("bob")
+        manager.revoke_session(one.session.handle)
+        manager.revoke_all_sessions_for_user("bob")
+        manager.revoke_all_sessions_for_tenant("acme")
+        stolen = manager.create_new_session("dan")
+        child = manager.refresh_session(stolen.refresh_token.value)
+        manager.get_session(child.access_token.value)
+        with pytest.raises(TokenTheftDetectedError):
+            manager.refresh_session(stolen.refresh_token.value)
+        kinds = [(m.session_handle is not None, m.user_id, m.tenant_id) for m in made]
+        assert kinds == [(True, None, "public"), (False, "bob", "public"),
+                         (False, None, "acme"), (True, None, "public")]  # fmt: skip
+        token = manager.security_event_token(made[1], "https://issuer.example")
+        keys = jwt.PyJWKSet.from_dict(manager.jwks().jwk_set)
+        header = jwt.get_unverified_header(token)
+        assert header["typ"] == "secevent+jwt"
+        claims = jwt.decode(token, keys[header["kid"]].key, algorithms=["ES256"])
+        assert claims["iss"] == "https://issuer.example"
+        assert claims["sub_id"]["user"] == {"format": "opaque", "id": "bob"}
+        event = claims["events"][CAEP_SESSION_REVOKED]
+        assert event["sessionward_sessions_created_until"] == made[1].sessions_created_until

@@ -13,14 +13,14 @@ import logging
 
 from sessionward import _security_log as security_log
 from sessionward._errors import GeneralError, InvalidArgumentError
-from sessionward._events import Emission, RevokeReason, SessionRevoked
+from sessionward._events import Emission, RevocationRecorded, RevokeReason, SessionRevoked
 from sessionward._models import DEFAULT_TENANT, SessionSummary
 from sessionward._operations import listing
 from sessionward._operations.context import Context, Emissions
 from sessionward._revocations import Revocation
 from sessionward._storage.execution import StoreFlow
 from sessionward._storage.queries import Owner
-from sessionward._tokens.feed import Cursor, sign_feed
+from sessionward._tokens.feed import Cursor, security_event, sign_feed, sign_security_event
 from sessionward._tokens.keys import SigningKey
 from sessionward._validation import check_identifier, check_tenant_id, check_user_id
 
@@ -31,6 +31,7 @@ REVOCATION_PURGE_INTERVAL_MS = 300_000
 
 def record_revocation(
     context: Context,
+    emissions: Emissions,
     now: int,
     *,
     handle: str | None = None,
@@ -41,7 +42,11 @@ def record_revocation(
     """For the cached check: write a revocation (other processes read it within their
     interval) and know it here at once. Written before the session is deleted, so that a
     failure between the two can only leave a revoked session's tokens refused, never the
-    other way round."""
+    other way round. Reported to ``on_revocation_recorded`` whatever the check."""
+    hook = context.hooks.on_revocation_recorded
+    if hook is not None:
+        made = RevocationRecorded(handle, user_id, tenant_id or DEFAULT_TENANT, not_before, now)
+        emissions.append(Emission(hook, made))
     if context.revocation_mode != "cached":
         return
     drop_after = now + context.revocation_life_ms
@@ -122,6 +127,31 @@ def revocation_feed(
     )
 
 
+def security_event_token(
+    context: Context, emissions: Emissions, made: RevocationRecorded, issuer: str
+) -> StoreFlow[str]:
+    """The revocation ``made`` as a signed RFC 8417 Security Event Token (a CAEP
+    ``session-revoked`` event, the feed's mapping), for an RFC 8935 push sender to POST; signed
+    with the deployment's asymmetric key, which receivers check with the JWKS."""
+    yield from context.ready()
+    key = yield from context.keys.signing_key(context.now_ms())
+    if key.public is None:
+        key = _asymmetric_key(context, key)
+    stored: str | None = made.tenant_id
+    if made.user_id is not None and stored == DEFAULT_TENANT:
+        stored = None  # as the revocation table names the default tenant's users
+    revocation = Revocation(
+        made.session_handle,
+        made.user_id,
+        made.sessions_created_until,
+        made.revoked_at,
+        made.revoked_at + context.revocation_life_ms,
+        None if made.user_id is None and made.sessions_created_until is None else stored,
+    )
+    hashed = context.config.revocation_feed_hash_user_ids
+    return sign_security_event(key, security_event(revocation, issuer, hashed=hashed))
+
+
 def _asymmetric_key(context: Context, signing: SigningKey) -> SigningKey:
     """The key to sign the feed with while access tokens are still signed with HS256 (the
     first 11 minutes after a switch to an asymmetric algorithm): the newest asymmetric key of
@@ -147,7 +177,7 @@ def _revoke_one(
     hook = context.hooks.on_session_revoked
     if hook is not None and owner is None:
         owner = yield from context.queries.read_owner(handle)
-    yield from record_revocation(context, context.now_ms(), handle=handle)
+    yield from record_revocation(context, emissions, context.now_ms(), handle=handle)
     deleted = yield from context.queries.delete_session(handle)
     if deleted:
         event = SessionRevoked(
@@ -185,7 +215,12 @@ def revoke_all_sessions_for_user(
         )
     now = context.now_ms()
     yield from record_revocation(
-        context, now, user_id=user_id, not_before=now, tenant_id=_stored_tenant(tenant_id)
+        context,
+        emissions,
+        now,
+        user_id=user_id,
+        not_before=now,
+        tenant_id=_stored_tenant(tenant_id),
     )
     count = yield from context.queries.delete_user_sessions(tenant_id, user_id)
     for session in sessions:
@@ -208,7 +243,7 @@ def revoke_all_sessions_for_tenant(
     if hook is not None:
         sessions = yield from context.queries.list_tenant_sessions(tenant_id)
     now = context.now_ms()
-    yield from record_revocation(context, now, not_before=now, tenant_id=tenant_id)
+    yield from record_revocation(context, emissions, now, not_before=now, tenant_id=tenant_id)
     count = yield from context.queries.delete_tenant_sessions(tenant_id)
     for handle, user_id, actor in sessions:
         event = SessionRevoked(handle, user_id, RevokeReason.ADMIN, tenant_id, actor)
@@ -285,4 +320,5 @@ __all__ = [
     "revoke_all_sessions_for_user",
     "revoke_other_sessions",
     "revoke_session",
+    "security_event_token",
 ]

@@ -252,9 +252,27 @@ def security_event(revocation: Revocation, issuer: str, *, hashed: bool = False)
     }
 
 
+SET_TYPE = "secevent+jwt"  # RFC 8417 §2.3: the typ of a Security Event Token
+
+
+def sign_security_event(key: SigningKey, claims: dict[str, Any]) -> str:
+    """A Security Event Token: ``claims`` (from :func:`security_event`) as a compact JWS signed
+    with ``key``, ``typ: secevent+jwt``, as RFC 8935 push delivery POSTs it."""
+    if key.sign is None or key.public is None:
+        raise ValueError(f"the key {key.kid!r} cannot sign a security event")
+    header = {"alg": key.algorithm, "kid": key.kid, "typ": SET_TYPE}
+    segments = [
+        b64url(json.dumps(header, separators=(",", ":")).encode()),
+        b64url(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode()),
+    ]
+    signing_input = ".".join(segments)
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
+
+
 __all__ = [
     "CAEP_SESSION_REVOKED",
     "FEED_TYPE",
+    "SET_TYPE",
     "Cursor",
     "CursorError",
     "Feed",
@@ -263,6 +281,7 @@ __all__ = [
     "parse_cursor",
     "security_event",
     "sign_feed",
+    "sign_security_event",
     "user_id_hash",
     "verify_feed",
 ]
