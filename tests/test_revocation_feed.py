@@ -61,6 +61,7 @@ class Issuer:
         self.fault: str | None = None
         self.recorded: list[tuple[str, bytes]] = []  # (path, body) of every feed answered
         self.feed_requests = 0
+        self.refused = 0
         self.stopping = threading.Event()
         issuer = self
 
@@ -84,6 +85,9 @@ class Issuer:
                     body = issuer.broken(fault, body)
                 if fault == "down":
                     status, body = 503, b"down"
+                if fault == "refuse-cursors" and "since=" in self.path:
+                    status, body = 400, b'{"message": "since must be a cursor"}'
+                    issuer.refused += 1
                 self.send_response(status)
                 self.send_header("Content-Type", answer.content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -590,3 +594,14 @@ def test_each_revocation_is_reported_once_and_signs_as_a_security_event_token(ma
         assert claims["sub_id"]["user"] == {"format": "opaque", "id": "bob"}
         event = claims["events"][CAEP_SESSION_REVOKED]
         assert event["sessionward_sessions_created_until"] == made[1].sessions_created_until
+
+
+def test_a_cursor_the_feed_refuses_is_dropped_for_a_full_read(issuer):
+    one = issuer()
+    tokens = one.manager.create_new_session("ann")
+    check = verifier(one)
+    assert check.verify(tokens.access_token.value).user_id == "ann"
+    one.fault = "refuse-cursors"  # a proxy, or a feed of another version, answers 400
+    one.manager.revoke_session(tokens.session.handle)
+    refused_within(lambda: check.verify(tokens.access_token.value), 3.0)
+    assert one.refused >= 1

@@ -42,9 +42,15 @@ def import_httpx() -> Any:
     return httpx
 
 
+class FeedCursorRefused(GeneralError):
+    """The feed answered 400 to the cursor sent: read it whole next time."""
+
+
 def check_response(
     response: httpx.Response, url: str, what: str = "JWKS", limit: int = MAX_JWKS_BYTES
 ) -> None:
+    if response.status_code == 400 and what == FEED:
+        raise FeedCursorRefused(f"the {what} at {url} refused the cursor sent (HTTP 400)")
     if response.status_code != 200:
         raise GeneralError(f"the {what} at {url} answered HTTP {response.status_code}")
     declared = response.headers.get("content-length")

@@ -25,7 +25,7 @@ from typing import Literal
 
 from sessionward._errors import GeneralError
 from sessionward._models import DEFAULT_TENANT
-from sessionward._remote.fetching import FeedKeyUnknown
+from sessionward._remote.fetching import FeedCursorRefused, FeedKeyUnknown
 from sessionward._revocations import RevocationCache
 from sessionward._tokens.feed import Feed, FeedError, parse_cursor, user_id_hash
 
@@ -103,6 +103,8 @@ class FeedState:
             outcome = GeneralError(f"the revocation feed at {url} was refused: {problem}")
         self.failure = str(outcome)
         self.key_unknown = isinstance(outcome, FeedKeyUnknown)
+        if isinstance(outcome, FeedCursorRefused):
+            self.cursor = None  # a full read next: it mends whatever made the cursor wrong
         self.next_read_ms = now_ms + self.interval_ms
         self.attempts += 1
         age = self.staleness_ms(now_ms)
