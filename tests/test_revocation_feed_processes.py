@@ -104,10 +104,13 @@ def run_revocations(
     main: SessionManager, logins: dict[str, object], services: dict[str, str]
 ) -> dict[str, dict[str, float]]:
     times: dict[str, dict[str, float]] = {}
-    for kind in ("logout", "other-devices", "revoke-user", "revoke-tenant", "theft"):
+    kinds = ("logout", "other-devices", "revoke-user", "revoke-tenant", "theft")
+    # Pauses of different lengths, so the revocations fall at different points of the
+    # services' 2 s poll intervals and of the issuer's half-second table reads.
+    for kind, pause in zip(kinds, (0.3, 1.1, 1.9, 0.7, 1.5), strict=True):
         tokens = logins[kind]
         token = tokens.access_token.value  # type: ignore[attr-defined]
-        time.sleep(0.7)  # the revocations fall at different points of the poll intervals
+        time.sleep(pause)
         if kind == "logout":
             main.revoke_session(tokens.session.handle)  # type: ignore[attr-defined]
         elif kind == "other-devices":
