@@ -87,6 +87,8 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.verify.ES256", "pyjwt.verify.ES256", 1.5),
     ("sw.verify.EdDSA.uncached", "pyjwt.verify.EdDSA", 1.5),
     ("sw.verify.ES256.uncached", "pyjwt.verify.ES256", 1.5),
+    # revocations reach resource services at no per-request cost (issue 25)
+    ("remote.verify.EdDSA.feed", "remote.verify.EdDSA", 0.9),
     # a logout costs the same whatever the number of live revocations (issue 19, finding 8)
     ("revocations.learn.100k", "revocations.learn.10", 0.8),
     ("sw.logout.sqlite.revocations_100k", "sw.logout.sqlite.revocations_10", 0.8),
@@ -361,6 +363,105 @@ def bench_revocation_cache(res: Results, mode: Mode) -> None:
         name = f"revocations.learn.{_label(count)}"
         base = None if count == LIVE_REVOCATIONS[0] else "revocations.learn.10"
         res.add(name, loop_sync(learn_one, mode), base)
+
+
+FEED_LIVE = 100_000  # revocations of the last hour in the feed (10,000 in a tiny run)
+FEED_NEW_PER_2S = 56  # what 100,000 an hour bring in the 2 s between two reads
+
+
+def bench_revocation_feed(res: Results, mode: Mode, tmp: Path, tiny: bool) -> None:
+    """The revocation feed of an issuer holding an hour of revocations (issue 25): a full read
+    (a verifier starting), and the incremental read 2 s later, which must carry only the
+    entries new since (their bytes are in the row); then a remote verify (EdDSA, the token
+    presented again, the common case) with the feed read every 2 s, beside the same verify
+    without the feed (today's), both with the feed's entries known."""
+    import httpx
+
+    from sessionward import RemoteVerifier
+    from sessionward._operations.revocation import revocation_feed
+    from sessionward._revocations import Revocation
+    from sessionward._tokens.feed import parse_cursor
+
+    live = 10_000 if tiny else FEED_LIVE
+    url = backend_url("sqlite", tmp).replace(".sqlite3", "-feed.sqlite3")
+    path = "/.well-known/revocations"
+    with SessionManager(
+        refresh_path="/session/refresh",
+        database_url=url,
+        signing_algorithm="EdDSA",
+        revocation_feed_path=path,
+        **TABLES,
+        **SETTINGS,
+    ) as mgr:
+        tokens = mgr.create_new_session("verify-user", PAYLOAD)
+        context = mgr._context
+        life = context.revocation_life_ms
+        _fill(context.revocations, live, life)
+        issuer = "https://issuer.example"
+        full = mgr._drive(revocation_feed, None, issuer)
+        cursor = parse_cursor(json.loads(_claims_json(full))["next"])
+        res.add(
+            "feed.full",
+            loop_sync(lambda: mgr._drive(revocation_feed, None, issuer), mode),
+            live=live,
+            bytes=len(full),
+        )
+        now = int(time.time() * 1000)
+        context.revocations.learn(
+            [Revocation(f"new-{i}", None, None, now, now + life) for i in range(FEED_NEW_PER_2S)],
+            now,
+        )
+        incremental = mgr._drive(revocation_feed, cursor, issuer)
+        entries = len(json.loads(_claims_json(incremental))["revocations"])
+        assert entries == FEED_NEW_PER_2S, entries  # only what is new
+        res.add(
+            "feed.incremental",
+            loop_sync(lambda: mgr._drive(revocation_feed, cursor, issuer), mode),
+            "feed.full",
+            live=live,
+            entries=entries,
+            bytes=len(incremental),
+        )
+        res.notes.append(
+            f"revocation feed with {live:,} live revocations: full read {len(full):,} bytes, "
+            f"incremental read 2 s later {len(incremental):,} bytes ({entries} entries)"
+        )
+
+        def serve(request: httpx.Request) -> httpx.Response:
+            if request.url.path == path:
+                since = request.url.params.get("since")
+                found = None if since is None else parse_cursor(since)
+                body = mgr._drive(revocation_feed, found, issuer)
+                return httpx.Response(200, text=body, headers={"cache-control": "max-age=1"})
+            jwk_set = {**mgr.jwks().jwk_set, "revocation_feed": path}
+            return httpx.Response(200, json=jwk_set, headers={"cache-control": "max-age=300"})
+
+        at = tokens.access_token.value
+        jwks_url = "http://issuer.example/.well-known/jwks.json"
+        clients = [httpx.Client(transport=httpx.MockTransport(serve)) for _ in range(2)]
+        plain = RemoteVerifier(jwks_url, client=clients[0], revocation_feed_url=False)
+        fed = RemoteVerifier(jwks_url, client=clients[1])  # the feed the JWK Set names
+        try:
+            assert plain.verify(at).user_id == fed.verify(at).user_id == "verify-user"
+            # the hour's oldest expire while the run goes on
+            assert fed.revocations_known >= live * 0.9 and plain.revocations_known == 0
+            # Alternated, each row pooling its passes: the machine's drift hits both alike.
+            for _ in range(2):
+                res.add("remote.verify.EdDSA", loop_sync(lambda: plain.verify(at), mode))
+                res.add(
+                    "remote.verify.EdDSA.feed",
+                    loop_sync(lambda: fed.verify(at), mode),
+                    "remote.verify.EdDSA",
+                )
+        finally:
+            for client in clients:
+                client.close()
+
+
+def _claims_json(document: str) -> bytes:
+    from sessionward._encoding import from_b64url
+
+    return from_b64url(document.split(".")[1])
 
 
 def bench_logout(res: Results, backend: str, url: str, mode: Mode) -> None:
@@ -667,13 +768,16 @@ def print_table(res: Results, targets: list[dict[str, Any]]) -> None:
             f"{'' if ratio is None else f'{ratio:.2f}':>6}  {'' if vs is None else f'{vs:.2f}x':>7}"
         )
     print()
-    print("targets (issues 6, 10, 11, 12, 19 and 24):")
+    print("targets (issues 6, 10, 11, 12, 19, 24 and 25):")
     for t in targets:
         state = "n/a " if t["met"] is None else ("MET " if t["met"] else "MISS")
         r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}"
         print(f"  [{state}] {t['row']} / {t['compared_with']} = {r} (needs ≥ {t['minimum_ratio']})")
     for note in res.notes:
         print(f"note: {note}")
+
+
+FEED_ROWS = ["feed.full", "feed.incremental", "remote.verify.EdDSA", "remote.verify.EdDSA.feed"]
 
 
 def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
@@ -711,6 +815,7 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
                 f"sw.rotation_c32.{b}.{m}",
             ]
     rows += [f"revocations.learn.{_label(count)}" for count in LIVE_REVOCATIONS]
+    rows += FEED_ROWS
     for b in backends:
         rows += [f"sw.logout.{b}.revocations_{_label(count)}" for count in LIVE_REVOCATIONS]
     if node:
@@ -763,6 +868,12 @@ def main(argv: list[str] | None = None) -> int:
         help="only verify, refresh and create without OpenTelemetry, with its API and no SDK, "
         "and with an SDK and a Prometheus reader (benchmarks/telemetry.py)",
     )
+    parser.add_argument(
+        "--feed",
+        action="store_true",
+        help="only the revocation feed: a full and an incremental read with 100,000 live "
+        "revocations, and remote verify with the feed on and off",
+    )
     parser.add_argument("--http-open-path", help="default: /ping (example app) or /open")
     parser.add_argument(
         "--http-protected-path", help="default: /ping/protected (example app) or /protected"
@@ -784,7 +895,11 @@ def main(argv: list[str] | None = None) -> int:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     res = Results()
     started = time.perf_counter()
-    if args.revocations or args.telemetry:  # a run of its own: a few rows, seconds
+    if args.revocations or args.telemetry or args.feed:  # a run of its own: a few rows, seconds
+        with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
+            if args.feed:
+                print("the revocation feed, and remote verify with it", file=sys.stderr)
+                bench_revocation_feed(res, mode, Path(tmp_name), args.tiny)
         with tempfile.TemporaryDirectory(prefix="sessionward-bench-") as tmp_name:
             if args.telemetry:
                 print("OpenTelemetry: plain, API without SDK, SDK + Prometheus", file=sys.stderr)
@@ -813,6 +928,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_revocation_cache(res, mode)
         print("OpenTelemetry: plain, API without SDK, SDK + Prometheus", file=sys.stderr)
         telemetry.run(res, mode_name, tmp)
+        print("the revocation feed, and remote verify with it", file=sys.stderr)
+        bench_revocation_feed(res, mode, tmp, args.tiny)
         # On MariaDB ours and the original alternate (ours, original, ours, original), each row
         # pooling its repetitions over the passes, so that the machine's drift during the run
         # hits both sides alike.

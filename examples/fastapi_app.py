@@ -95,6 +95,11 @@ def main(argv: list[str] | None = None) -> None:
         allow_short_access_tokens=True,
         revocation_check="exact" if args.blacklisting else None,
         signing_algorithm=args.signing_algorithm,
+        # Resource services (examples/resource_service.py) read revocations here; the feed is
+        # signed with the asymmetric key, so HS256 cannot serve it.
+        revocation_feed_path=None
+        if args.signing_algorithm == "HS256" or args.blacklisting
+        else "/.well-known/revocations",
         cookie_secure=False,  # plain http on a development machine
         cookie_same_site="lax",
         trusted_proxies=tuple(args.trusted_proxy),

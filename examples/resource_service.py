@@ -8,8 +8,9 @@ It has no database and no secret, only the main app's JWKS URL::
 A browser logged in at :8000 sends its ``sAccessToken`` cookie to :8001 too (cookies belong to
 the host, not the port); a header-mode client sends ``Authorization: Bearer <access token>``.
 When the token has expired, the answer is the main app's session-expired status, so the
-frontend refreshes at :8000 and retries here. Revocations are not seen here: a revoked session's
-token works until it expires (docs/microservices.md).
+frontend refreshes at :8000 and retries here. Revocations are seen here too: the JWK Set names
+the main app's revocation feed, which the verifier reads every 2 s, so a logged-out session is
+refused here within about 2 s (docs/microservices.md#revocations).
 """
 
 import argparse

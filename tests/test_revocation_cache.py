@@ -206,3 +206,30 @@ def test_concurrent_learners_while_entries_expire(fast_switching: None) -> None:
     for _ in range(100):
         cache.learn([], NOW + LIFE + 10 * BUCKET_MS)
     assert len(cache) == 0 and cache._due == {} and cache._seconds == []
+
+
+def test_the_feed_log_holds_each_change_once_and_positions_survive_trimming() -> None:
+    """What the revocation feed serves (issue 25): every revocation that changed what is known,
+    in order, once (a table read's look-back re-learns rows: they change nothing); a position
+    stays valid when the expired front of the log is cut."""
+    cache = RevocationCache(2000, keep_log=True)
+    cache.learn([handle("a"), user("u", NOW - 5), handle("b", life=1000)], NOW)
+    start = cache.log_end()
+    assert start == 3
+    cache.learn([handle("a"), user("u", NOW - 5)], NOW + 10)  # a read's look-back: no change
+    assert cache.log_end() == start
+    cache.learn([user("u", NOW + 5, revoked_at=NOW + 5)], NOW + 10)  # the epoch moves on
+    assert [r.user_id for r in cache.log_since(start, None).entries] == ["u"]
+    # A cursor of another process: what was revoked from its read time on.
+    assert [r.user_id for r in cache.log_since(None, NOW + 1).entries] == ["u"]
+    # Many more, then the first ones expire (entries expire in about the order they are
+    # learnt: each lives the deployment's revocation life): the front is cut, the positions
+    # keep counting.
+    cache.learn([handle(f"x{i}", revoked_at=NOW + 20) for i in range(2000)], NOW + 20)
+    end = cache.log_end()
+    later = NOW + 20 + LIFE
+    cache.learn([handle("late", revoked_at=later)], later)
+    assert [r.session_handle for r in cache.log_since(end, None).entries] == ["late"]
+    assert len(cache.log_since(None, None).entries) == 1  # the dead front is gone
+    assert cache.log_end() == end + 1
+    assert RevocationCache(2000).log_end() == 0  # without keep_log nothing is kept

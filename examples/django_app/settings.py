@@ -33,6 +33,10 @@ def build_settings(
             "allow_short_access_tokens": True,
             "revocation_check": "exact" if blacklisting else None,
             "signing_algorithm": signing_algorithm,
+            # The revocation feed for resource services: it needs an asymmetric key.
+            "revocation_feed_path": None
+            if signing_algorithm == "HS256" or blacklisting
+            else "/.well-known/revocations",
             "cookie_secure": False,  # plain http on a development machine
             "cookie_same_site": "lax",
             "trusted_proxies": trusted_proxies,

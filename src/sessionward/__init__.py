@@ -28,6 +28,7 @@ from sessionward._errors import (
     UnauthorisedError,
 )
 from sessionward._events import (
+    RevocationRecorded,
     RevokeReason,
     SessionCreated,
     SessionHooks,
@@ -69,6 +70,7 @@ __all__ = [
     "ProofKey",
     "ProofOfPossession",
     "RemoteVerifier",
+    "RevocationRecorded",
     "RevokeReason",
     "Session",
     "SessionCreated",

@@ -77,6 +77,15 @@ class Config:
     # Beyond the original: serve the browser client (the wheel's sessionward.js) at this path,
     # cached by content hash (docs/frontend.md#serve-or-bundle); None (the default): not served.
     client_script_path: str | None = None
+    # Beyond the original: the signed revocation feed for other services' remote verifiers
+    # (docs/microservices.md#revocations), served beside the JWKS at this path; None: not served.
+    # It needs an asymmetric signing_algorithm (it is signed with the deployment's key) and the
+    # cached revocation check (what it serves is what that cache knows).
+    revocation_feed_path: str | None = None
+    # A bearer secret the feed's readers must send (None: public, like the JWKS).
+    revocation_feed_token: str | None = field(default=None, repr=False, compare=False)
+    # Publish user ids as SHA-256 hashes (of tenant and user) instead of in clear.
+    revocation_feed_hash_user_ids: bool = False
     refresh_token_validity: int = 100 * DAY
     anti_csrf: bool = True
     cookie_domain: str | None = None
@@ -223,6 +232,7 @@ class Config:
             raise ConfigError(
                 f"revocation_refresh_interval must be a number from 0.05 to 60 s; got {interval!r}"
             )
+        self._check_revocation_feed()
         if self.max_sessions_per_user is not None:
             _check_range("max_sessions_per_user", self.max_sessions_per_user, 1, 100_000, "")
         if self.refresh_grace_binding not in GRACE_BINDINGS:
@@ -249,6 +259,35 @@ class Config:
             ) from None
         object.__setattr__(self, "trusted_proxies", tuple(proxies))
         object.__setattr__(self, "trusted_networks", networks)
+
+    def _check_revocation_feed(self) -> None:
+        """The feed's settings: a path, an asymmetric key to sign with, the cached check."""
+        _check_type("revocation_feed_hash_user_ids", self.revocation_feed_hash_user_ids, bool)
+        token = self.revocation_feed_token
+        if token is not None and (
+            not isinstance(token, str) or len(token) < 16 or not token.isprintable() or " " in token
+        ):
+            raise ConfigError(
+                "revocation_feed_token must be a secret of at least 16 printable characters "
+                "without spaces, or None"
+            )
+        path = self.revocation_feed_path
+        if path is None:
+            return
+        _check_path("revocation_feed_path", path)
+        if path in (self.jwks_path, self.refresh_path):
+            raise ConfigError("revocation_feed_path must differ from jwks_path and refresh_path")
+        if self.signing_algorithm == "HS256":
+            raise ConfigError(
+                "revocation_feed_path needs an asymmetric signing_algorithm ('EdDSA', 'ES256' "
+                "or 'RS256'): the feed is signed with the deployment's private key so that "
+                "verifiers check it with the JWKS; an HS256 secret cannot be published"
+            )
+        if self.revocation_mode != "cached":
+            raise ConfigError(
+                "revocation_feed_path needs revocation_check='cached' (the default): the feed "
+                f"serves what that cache knows; got revocation_check={self.revocation_check!r}"
+            )
 
     def _convert_deprecated(
         self, enable_blacklisting: bool | None, signing_key_update_interval: int | None

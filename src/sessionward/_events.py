@@ -72,6 +72,22 @@ class SessionRevoked:
 
 
 @dataclass(frozen=True, slots=True)
+class RevocationRecorded:
+    """A revocation this process made: of one session (``session_handle``), or of every session
+    of a user in a tenant, or of a tenant, created until ``sessions_created_until`` (ms). Each
+    revocation is reported by the one process that made it, once, whatever the number of
+    sessions it ends: what the revocation feed serves, and what an RFC 8935 push sender
+    delivers, as the Security Event Token ``manager.security_event_token(event, issuer)`` signs
+    (docs/microservices.md#revocations)."""
+
+    session_handle: str | None
+    user_id: str | None
+    tenant_id: str  # the session's or user's tenant, or the revoked tenant
+    sessions_created_until: int | None  # with a user or a tenant: which sessions it ends
+    revoked_at: int  # milliseconds since the epoch
+
+
+@dataclass(frozen=True, slots=True)
 class TokenTheft:
     """A refresh token came back that its session had already moved past
     (docs/protocol.md#when-a-refresh-is-theft)."""
@@ -102,6 +118,7 @@ class SessionHooks:
     on_session_created: Hook[SessionCreated] | None = None
     on_session_refreshed: Hook[SessionRefreshed] | None = None
     on_session_revoked: Hook[SessionRevoked] | None = None
+    on_revocation_recorded: Hook[RevocationRecorded] | None = None
 
     def check(self, *, allow_async: bool) -> None:
         """ConfigError for a hook that is not callable, or an async one on the sync manager."""
@@ -110,6 +127,7 @@ class SessionHooks:
             "on_session_created",
             "on_session_refreshed",
             "on_session_revoked",
+            "on_revocation_recorded",
         ):
             hook = getattr(self, name)
             if hook is None:

@@ -21,6 +21,7 @@ from sessionward._config import Algorithm, Config
 from sessionward._errors import ConfigError
 from sessionward._events import (
     NO_HOOKS,
+    RevocationRecorded,
     RevokeReason,
     RevokeReasonName,
     SessionHooks,
@@ -321,6 +322,12 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """The public keys other services verify access tokens with, and their cache lifetime."""
         return self._drive(listing.published_keys)
 
+    def security_event_token(self, event: RevocationRecorded, issuer: str) -> str:
+        """``event`` (from the ``on_revocation_recorded`` hook) as a Security Event Token signed
+        with the deployment's asymmetric key (RFC 8417; a CAEP session-revoked event), for an
+        RFC 8935 push to receivers that check it with the JWKS. ``issuer``: the ``iss``."""
+        return self._drive(revocation.security_event_token, event, issuer)
+
     def close(self) -> None:
         """Release the database connections."""
         self.store.close()
@@ -524,6 +531,10 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def jwks(self) -> PublishedKeys:
         """The public keys other services verify access tokens with, and their cache lifetime."""
         return await self._drive(listing.published_keys)
+
+    async def security_event_token(self, event: RevocationRecorded, issuer: str) -> str:
+        """See :meth:`SessionManager.security_event_token`."""
+        return await self._drive(revocation.security_event_token, event, issuer)
 
     async def aclose(self) -> None:
         """Release the database connections (``aclose``, as httpx and

@@ -28,6 +28,7 @@ which each read looks back over, as they must for access-token expiry anyway).
 from __future__ import annotations
 
 import heapq
+import secrets
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -62,11 +63,28 @@ class Revocation:
     tenant_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class FeedSlice:
+    """Entries of an issuer's log for one read of the feed (:meth:`RevocationCache.log_since`)."""
+
+    entries: list[Revocation]
+    end: int  # the log position after the last entry: the next read's start
+    read_since_ms: int  # what this process has read the table from (for another's cursor)
+
+
 class RevocationCache:
     """The revocations this process knows, and when to read the table again."""
 
-    def __init__(self, interval_ms: int) -> None:
+    def __init__(self, interval_ms: int, *, keep_log: bool = False) -> None:
         self._interval_ms = interval_ms
+        # With keep_log (an issuer serving the revocation feed): every revocation that changed
+        # what is known, in the order learnt; ``_log_base`` is the sequence number of its first
+        # entry, so that a reader's cursor names a position that survives the trimming of
+        # expired entries at the front. ``instance`` tells this log's cursors from another's.
+        self.keeps_log = keep_log
+        self._log: list[Revocation] = []
+        self._log_base = 0
+        self.instance = secrets.token_hex(8)
         # Never replaced: verify reads them without a lock while writers change single items.
         self._handles: dict[str, int] = {}  # session handle -> drop_after
         # (tenant, user) -> (not_before, drop_after); tenant -> (not_before, drop_after)
@@ -82,8 +100,12 @@ class RevocationCache:
         self._reading = threading.Lock()
         self._writing = threading.Lock()  # among writers only; held for O(1) work per entry
 
-    def due(self, now_ms: int) -> bool:
-        """Whether the table should be read before trusting what is known."""
+    def due(self, now_ms: int, within_ms: int | None = None) -> bool:
+        """Whether the table should be read before trusting what is known: the interval is
+        over, or, with ``within_ms``, the last read started longer ago than that (the feed's
+        readers need fresher news than verify does)."""
+        if within_ms is not None and within_ms < self._interval_ms:
+            return now_ms >= self._next_read_ms - self._interval_ms + within_ms
         return now_ms >= self._next_read_ms
 
     def revoked(
@@ -129,31 +151,40 @@ class RevocationCache:
         with self._writing:
             filed = 0
             for revocation in revocations:
-                before = filed
                 drop_after = revocation.drop_after
                 if drop_after <= now_ms:
                     continue
                 handle, user_id = revocation.session_handle, revocation.user_id
+                changed = False
                 if handle is not None:
                     known = self._handles.get(handle)
                     if known is None or known < drop_after:
                         self._handles[handle] = drop_after
                         self._file("handle", handle, drop_after)
                         filed += 1
+                        changed = True
                 not_before = revocation.not_before
                 if not_before is not None:
                     tenant = revocation.tenant_id or DEFAULT_TENANT
                     if user_id is not None:
-                        filed += self._extend(
+                        change = self._extend(
                             self._users, "user", (tenant, user_id), not_before, drop_after
                         )
                     elif revocation.tenant_id is not None:
-                        filed += self._extend(
+                        change = self._extend(
                             self._tenants, "tenant", tenant, not_before, drop_after
                         )
-                if filed != before:
+                    else:
+                        change = 0
+                    filed += change == 2
+                    changed = changed or change > 0
+                if changed:
                     new.append(revocation.revoked_at)
+                    if self.keeps_log:
+                        self._log.append(revocation)
             self._prune(now_ms, PRUNE_PER_LEARN + PRUNE_PER_ENTRY * filed)
+            if self.keeps_log:
+                self._trim_log(now_ms)
         return new
 
     def _extend(
@@ -165,18 +196,19 @@ class RevocationCache:
         drop_after: int,
     ) -> int:
         """Revoke what ``key`` names up to ``not_before``, known until ``drop_after`` (the
-        writer's lock held); 1 if it was filed for expiry, else 0."""
+        writer's lock held); 2 if it was filed for expiry, 1 if it changed otherwise, else 0."""
         epoch = epochs.get(key)
         if epoch is None:
             epochs[key] = (not_before, drop_after)
             self._file(kind, key, drop_after)
-            return 1
+            return 2
         if epoch[0] < not_before or epoch[1] < drop_after:
             # One assignment of a new tuple: a reader sees the old epoch or the new.
             epochs[key] = (max(epoch[0], not_before), max(epoch[1], drop_after))
             if epoch[1] < drop_after:
                 self._file(kind, key, drop_after)
-                return 1
+                return 2
+            return 1
         return 0
 
     def _file(self, kind: _Kind, key: Any, drop_after: int) -> None:
@@ -212,6 +244,40 @@ class RevocationCache:
             if not bucket:
                 heapq.heappop(self._seconds)
                 del self._due[second]
+
+    def _trim_log(self, now_ms: int) -> None:
+        """Forget the log's expired front (the writer's lock held). Entries are appended in
+        nearly ``drop_after`` order (each lives the deployment's revocation life), so the front
+        is where they expire; the list is cut only once a good part of it is dead, so that the
+        cost of the cut stays a constant per entry."""
+        log = self._log
+        dead = 0
+        limit = len(log)
+        while dead < limit and log[dead].drop_after <= now_ms:
+            dead += 1
+        if dead and (dead >= 1024 or dead * 2 >= limit):
+            del log[:dead]
+            self._log_base += dead
+
+    def log_since(self, position: int | None, read_since_ms: int | None) -> FeedSlice:
+        """What an issuer's feed serves: the entries after ``position`` of this log (None: all
+        that still matter), or, for a cursor of another log (another process), those revoked
+        from ``read_since_ms`` on, which that process had not read yet. With the position the
+        next read starts from, and the ``read_since`` a reader of another process needs."""
+        with self._writing:  # a consistent base and list; a copy of only what is asked for
+            end = self._log_base + len(self._log)
+            if position is not None:
+                start = max(position, self._log_base) - self._log_base
+                entries = self._log[start:]
+            elif read_since_ms is not None:
+                entries = [entry for entry in self._log if entry.revoked_at >= read_since_ms]
+            else:
+                entries = list(self._log)
+        return FeedSlice(entries, end, self.read_since())
+
+    def log_end(self) -> int:
+        """The sequence number the next entry of the log will have."""
+        return self._log_base + len(self._log)
 
     def read_done(self, read_started_ms: int, now_ms: int) -> None:
         """A read that started at ``read_started_ms`` succeeded: look back from there next."""

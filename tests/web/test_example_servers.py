@@ -96,6 +96,17 @@ def test_resource_service_trusts_the_fastapi_example_by_its_jwks_url(tmp_path: P
             assert published.json()["keys"][0]["alg"] == "EdDSA"
             assert "max-age=" in published.headers["cache-control"]
 
+            # A logout at the main app reaches the resource service through the revocation
+            # feed the JWK Set names, with no other flag (docs/microservices.md#revocations).
+            current = browser.cookie_header("/reports")
+            assert browser.request("POST", "/logout").status == 200
+            started = time.monotonic()
+            while call("GET", csrf=False, cookie=current).status == 200:
+                assert time.monotonic() - started < 3.0, "the logout did not reach the service"
+                time.sleep(0.05)
+            after = call("GET", csrf=False, cookie=current)
+            assert after.status == 440 and after.json() == {"message": "unauthorised"}
+
 
 @pytest.mark.parametrize("framework", sorted(COMMANDS))
 def test_example_says_where_it_listens_and_logs_no_unknown_status(

@@ -57,7 +57,10 @@ class Context:
         self.lifetime_ms = None if lifetime is None else lifetime * 1000
         self.revocation_mode = config.revocation_mode
         self.revocations_purged_ms = self.now_ms()  # the first purge: minutes from now
-        self.revocations = RevocationCache(int(config.revocation_refresh_interval * 1000))
+        self.revocations = RevocationCache(
+            int(config.revocation_refresh_interval * 1000),
+            keep_log=config.revocation_feed_path is not None,  # what the feed serves
+        )
         # How long a revocation can matter: until the last access token it concerns expires.
         self.revocation_life_ms = config.access_token_validity_ms + self.leeway_ms + READ_MARGIN_MS
         telemetry.observe(self)  # the gauges read the two caches above

@@ -13,14 +13,16 @@ import logging
 
 from sessionward import _security_log as security_log
 from sessionward import _telemetry as telemetry
-from sessionward._errors import GeneralError
-from sessionward._events import Emission, RevokeReason, SessionRevoked
+from sessionward._errors import GeneralError, InvalidArgumentError
+from sessionward._events import Emission, RevocationRecorded, RevokeReason, SessionRevoked
 from sessionward._models import DEFAULT_TENANT, SessionSummary
 from sessionward._operations import listing
 from sessionward._operations.context import Context, Emissions
 from sessionward._revocations import Revocation
 from sessionward._storage.execution import StoreFlow
 from sessionward._storage.queries import Owner
+from sessionward._tokens.feed import Cursor, security_event, sign_feed, sign_security_event
+from sessionward._tokens.keys import SigningKey
 from sessionward._validation import check_identifier, check_tenant_id, check_user_id
 
 logger = logging.getLogger("sessionward")
@@ -30,6 +32,7 @@ REVOCATION_PURGE_INTERVAL_MS = 300_000
 
 def record_revocation(
     context: Context,
+    emissions: Emissions,
     now: int,
     *,
     handle: str | None = None,
@@ -40,7 +43,11 @@ def record_revocation(
     """For the cached check: write a revocation (other processes read it within their
     interval) and know it here at once. Written before the session is deleted, so that a
     failure between the two can only leave a revoked session's tokens refused, never the
-    other way round."""
+    other way round. Reported to ``on_revocation_recorded`` whatever the check."""
+    hook = context.hooks.on_revocation_recorded
+    if hook is not None:
+        made = RevocationRecorded(handle, user_id, tenant_id or DEFAULT_TENANT, not_before, now)
+        emissions.append(Emission(hook, made))
     if context.revocation_mode != "cached":
         return
     drop_after = now + context.revocation_life_ms
@@ -54,12 +61,18 @@ def record_revocation(
         yield from context.queries.purge_revocations(now)
 
 
-def read_revocations(context: Context, now: int) -> StoreFlow[None]:
-    """Read the revocations written since the last read, if the interval is over and no
-    other request is reading already. A failed read is logged and retried after an
-    interval: meanwhile verify goes on with what is known."""
+# The feed reads the table when its last read is older than this, not only once per interval:
+# what a verifier learns through it is then at most this old when it reads (plus its own
+# interval), not two intervals old. One indexed query per half second per issuer process.
+FEED_READ_MS = 500
+
+
+def read_revocations(context: Context, now: int, within_ms: int | None = None) -> StoreFlow[None]:
+    """Read the revocations written since the last read, if the interval is over (or the last
+    read is older than ``within_ms``) and no other request is reading already. A failed read
+    is logged and retried after an interval: meanwhile verify goes on with what is known."""
     cache = context.revocations
-    if not cache.due(now) or not cache.begin_read():
+    if not cache.due(now, within_ms) or not cache.begin_read():
         return
     try:
         try:
@@ -82,6 +95,80 @@ def read_revocations(context: Context, now: int) -> StoreFlow[None]:
         cache.end_read()
 
 
+def revocation_feed(
+    context: Context, emissions: Emissions, since: Cursor | None, issuer: str
+) -> StoreFlow[str]:
+    """The signed revocation feed (docs/microservices.md#revocations): what this process knows
+    after reading the table if its interval is over, all of it or only what is new since
+    ``since``. A cursor of this process's log gives exactly the entries learnt after it; one of
+    another process's (behind a load balancer, or from before a restart) gives those revoked
+    from the time that process had read the table from, which may repeat a few entries a
+    verifier already has, never miss one."""
+    yield from context.ready()
+    now = context.now_ms()
+    yield from read_revocations(context, now, FEED_READ_MS)
+    key = yield from context.keys.signing_key(now)
+    if key.public is None:  # switching from HS256: the published asymmetric key signs feeds
+        key = _asymmetric_key(context, key)
+    cache = context.revocations
+    if since is None:
+        part = cache.log_since(None, None)
+    elif since.instance == cache.instance:
+        if since.position > cache.log_end():
+            raise InvalidArgumentError("since is ahead of this feed: not one of its cursors")
+        part = cache.log_since(since.position, None)
+    else:
+        part = cache.log_since(None, since.read_since_ms)
+    next_cursor = Cursor(cache.instance, part.end, part.read_since_ms)
+    return sign_feed(
+        key,
+        part.entries,
+        issuer=issuer,
+        now_ms=context.now_ms(),
+        since=None if since is None else str(since),
+        next_cursor=str(next_cursor),
+        hashed=context.config.revocation_feed_hash_user_ids,
+    )
+
+
+def security_event_token(
+    context: Context, emissions: Emissions, made: RevocationRecorded, issuer: str
+) -> StoreFlow[str]:
+    """The revocation ``made`` as a signed RFC 8417 Security Event Token (a CAEP
+    ``session-revoked`` event, the feed's mapping), for an RFC 8935 push sender to POST; signed
+    with the deployment's asymmetric key, which receivers check with the JWKS."""
+    yield from context.ready()
+    key = yield from context.keys.signing_key(context.now_ms())
+    if key.public is None:
+        key = _asymmetric_key(context, key)
+    stored: str | None = made.tenant_id
+    if made.user_id is not None and stored == DEFAULT_TENANT:
+        stored = None  # as the revocation table names the default tenant's users
+    revocation = Revocation(
+        made.session_handle,
+        made.user_id,
+        made.sessions_created_until,
+        made.revoked_at,
+        made.revoked_at + context.revocation_life_ms,
+        None if made.user_id is None and made.sessions_created_until is None else stored,
+    )
+    hashed = context.config.revocation_feed_hash_user_ids
+    return sign_security_event(key, security_event(revocation, issuer, hashed=hashed))
+
+
+def _asymmetric_key(context: Context, signing: SigningKey) -> SigningKey:
+    """The key to sign the feed with while access tokens are still signed with HS256 (the
+    first 11 minutes after a switch to an asymmetric algorithm): the newest asymmetric key of
+    the ring, which the JWK Set already publishes."""
+    for key in reversed(context.keys.ring.keys):
+        if key.public is not None and key.sign is not None:
+            return key
+    raise GeneralError(
+        f"the revocation feed has no asymmetric key to be signed with (the key {signing.kid!r} "
+        "is HS256)"
+    )
+
+
 def _revoke_one(
     context: Context,
     emissions: Emissions,
@@ -94,7 +181,7 @@ def _revoke_one(
     hook = context.hooks.on_session_revoked
     if hook is not None and owner is None:
         owner = yield from context.queries.read_owner(handle)
-    yield from record_revocation(context, context.now_ms(), handle=handle)
+    yield from record_revocation(context, emissions, context.now_ms(), handle=handle)
     deleted = yield from context.queries.delete_session(handle)
     if deleted:
         telemetry.revoked(reason.value)
@@ -147,7 +234,12 @@ def _revoke_user(
         )
     now = context.now_ms()
     yield from record_revocation(
-        context, now, user_id=user_id, not_before=now, tenant_id=_stored_tenant(tenant_id)
+        context,
+        emissions,
+        now,
+        user_id=user_id,
+        not_before=now,
+        tenant_id=_stored_tenant(tenant_id),
     )
     count = yield from context.queries.delete_user_sessions(tenant_id, user_id)
     for session in sessions:
@@ -178,7 +270,7 @@ def _revoke_tenant(context: Context, emissions: Emissions, tenant_id: str) -> St
     if hook is not None:
         sessions = yield from context.queries.list_tenant_sessions(tenant_id)
     now = context.now_ms()
-    yield from record_revocation(context, now, not_before=now, tenant_id=tenant_id)
+    yield from record_revocation(context, emissions, now, not_before=now, tenant_id=tenant_id)
     count = yield from context.queries.delete_tenant_sessions(tenant_id)
     for handle, user_id, actor in sessions:
         event = SessionRevoked(handle, user_id, RevokeReason.ADMIN, tenant_id, actor)
@@ -255,8 +347,10 @@ __all__ = [
     "evict_beyond_cap",
     "read_revocations",
     "record_revocation",
+    "revocation_feed",
     "revoke_all_sessions_for_tenant",
     "revoke_all_sessions_for_user",
     "revoke_other_sessions",
     "revoke_session",
+    "security_event_token",
 ]

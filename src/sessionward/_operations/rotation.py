@@ -221,7 +221,9 @@ def _decide(
             raise UnauthorisedError("the session was revoked or has expired")
         if decision.outcome is RefreshOutcome.THEFT:
             if decision.change.delete:
-                yield from revocation.record_revocation(context, now, handle=token.handle)
+                yield from revocation.record_revocation(
+                    context, emissions, now, handle=token.handle
+                )
             raise _theft(context, emissions, decision, token, presented, now)
         return decision
     raise contention()

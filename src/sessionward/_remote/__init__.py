@@ -20,17 +20,19 @@ cached yet, with that fetch's error), and the next fetch waits for the cooldown.
 waits longer than one fetch ``timeout``, and a hanging issuer sees one fetch per cooldown, not
 one per request.
 
-What a remote verifier cannot see: revocations. A revoked session's access token verifies here
-until it expires (at most ``access_token_validity`` + leeway), unlike in the issuing app with
-``revocation_check="cached"``. Keep access tokens short for services that need more.
+Revocations: when the issuer serves its revocation feed (``revocation_feed_path``; the JWK Set
+names it), both verifiers read it once per ``revocation_refresh_interval`` (2 s) on the request
+that finds it due, and refuse a revoked session's tokens with the issuer's own error (see
+:mod:`~sessionward._remote.revocations` for the staleness bound and the fail-closed default).
+Without a feed, a revoked session's access token verifies here until it expires.
 
 Needs ``pip install 'sessionward[client]'`` (httpx); the import is done when the first verifier
 is made, so ``import sessionward`` never needs it.
 
 A package, one concept a module: ``keyset`` reads a JWK Set (keys and lifetime), ``fetching``
-bounds one download, ``cache`` holds the keys and the single-flight rule, ``flow`` is the one
-verify, ``verifiers`` the two classes that drive it. This module only names what is imported
-from the package.
+bounds one download, ``cache`` holds the keys and the single-flight rule, ``revocations`` what
+the feeds said, ``flow`` is the one verify, ``verifiers`` the two classes that drive it. This
+module only names what is imported from the package.
 """
 
 from sessionward._remote.verifiers import AsyncRemoteVerifier, RemoteVerifier

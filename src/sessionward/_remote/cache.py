@@ -29,7 +29,7 @@ class KeyCache:
     behind a hanging issuer would make its own fetch in turn, each waiting a whole timeout.
     """
 
-    __slots__ = ("attempts", "failure", "fresh_until_ms", "last_fetch_ms", "ring")
+    __slots__ = ("attempts", "failure", "feed_path", "fresh_until_ms", "last_fetch_ms", "ring")
 
     def __init__(self) -> None:
         self.ring: KeyRing | None = None
@@ -37,6 +37,7 @@ class KeyCache:
         self.last_fetch_ms: int | None = None
         self.failure: str | None = None
         self.attempts = 0
+        self.feed_path: str | None = None  # the revocation feed the last set named
 
     def record(
         self, started_ms: int, outcome: FetchedKeys | GeneralError, cooldown_ms: int
@@ -67,6 +68,7 @@ class KeyCache:
                 )
             self.failure = None
             self.ring = outcome.ring
+            self.feed_path = outcome.feed_path
             self.fresh_until_ms = started_ms + outcome.max_age_s * 1000
         self.attempts += 1
 

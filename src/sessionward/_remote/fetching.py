@@ -1,4 +1,5 @@
-"""One JWKS download over httpx, bounded: the parts the sync and async downloads share.
+"""One JWKS or revocation-feed download over httpx, bounded: the parts the sync and async
+downloads share.
 
 Its own module because what makes a download safe against a hostile or broken issuer is the
 same for both clients and needs no cache: the status and declared length are checked before the
@@ -14,11 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 from sessionward._errors import GeneralError
 from sessionward._remote.keyset import FetchedKeys, parse_jwk_set
+from sessionward._tokens.feed import Feed, FeedError, UnknownFeedKey, verify_feed
+from sessionward._tokens.keys import KeyRing
 
 if TYPE_CHECKING:
     import httpx
 
 MAX_JWKS_BYTES = 256 * 1024  # a larger response is refused before it is parsed
+# A full read of the revocation feed of a busy hour (100,000 logouts) is about 13 MB.
+MAX_FEED_BYTES = 32 * 1024 * 1024
+FEED = "revocation feed"
+
+
+class FeedKeyUnknown(GeneralError):
+    """The feed is signed by a key the cached JWK Set does not hold: worth a refetch of the
+    keys (a rotation), within the refetch cooldown."""
 
 
 def import_httpx() -> Any:
@@ -31,21 +42,31 @@ def import_httpx() -> Any:
     return httpx
 
 
-def check_response(response: httpx.Response, url: str) -> None:
+class FeedCursorRefused(GeneralError):
+    """The feed answered 400 to the cursor sent: read it whole next time."""
+
+
+def check_response(
+    response: httpx.Response, url: str, what: str = "JWKS", limit: int = MAX_JWKS_BYTES
+) -> None:
+    if response.status_code == 400 and what == FEED:
+        raise FeedCursorRefused(f"the {what} at {url} refused the cursor sent (HTTP 400)")
     if response.status_code != 200:
-        raise GeneralError(f"the JWKS at {url} answered HTTP {response.status_code}")
+        raise GeneralError(f"the {what} at {url} answered HTTP {response.status_code}")
     declared = response.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
-        raise _too_large(url)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(url, what, limit)
 
 
-def _too_large(url: str) -> GeneralError:
-    return GeneralError(f"the JWKS at {url} is larger than {MAX_JWKS_BYTES} bytes")
+def _too_large(url: str, what: str, limit: int) -> GeneralError:
+    return GeneralError(f"the {what} at {url} is larger than {limit} bytes")
 
 
-def unreachable(url: str, exc: Exception) -> GeneralError:
+def unreachable(url: str, exc: Exception, what: str = "JWKS") -> GeneralError:
     # httpx's timeouts often carry no message: name the exception then ("ReadTimeout").
-    return GeneralError(f"the JWKS at {url} could not be fetched: {str(exc) or type(exc).__name__}")
+    return GeneralError(
+        f"the {what} at {url} could not be fetched: {str(exc) or type(exc).__name__}"
+    )
 
 
 class LimitedBody:
@@ -57,19 +78,34 @@ class LimitedBody:
     has no overall timeout; headers trickled byte by byte are not caught).
     """
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(
+        self, url: str, timeout: float, what: str = "JWKS", limit: int = MAX_JWKS_BYTES
+    ) -> None:
         self.url = url
         self.data = bytearray()
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
+        self.what = what
+        self.limit = limit
 
     def add(self, chunk: bytes) -> None:
         self.data += chunk
-        if len(self.data) > MAX_JWKS_BYTES:
-            raise _too_large(self.url)
+        if len(self.data) > self.limit:
+            raise _too_large(self.url, self.what, self.limit)
         if time.monotonic() > self.deadline:
-            raise GeneralError(f"the JWKS at {self.url} took longer than {self.timeout} s")
+            raise GeneralError(f"the {self.what} at {self.url} took longer than {self.timeout} s")
 
     def parse(self, response: httpx.Response) -> FetchedKeys:
         """The keys in the body, cached as long as ``response``'s Cache-Control says."""
         return parse_jwk_set(bytes(self.data), response.headers.get("cache-control"))
+
+    def feed(self, ring: KeyRing) -> Feed | GeneralError:
+        """The revocation feed in the body, verified with ``ring``, or why it is not one."""
+        try:
+            return verify_feed(self.data.decode("ascii"), ring)
+        except UnicodeDecodeError:
+            return GeneralError(f"the {FEED} at {self.url} is not a compact JWS")
+        except UnknownFeedKey as exc:
+            return FeedKeyUnknown(f"the {FEED} at {self.url} was refused: {exc}")
+        except FeedError as exc:
+            return GeneralError(f"the {FEED} at {self.url} was refused: {exc}")

@@ -14,12 +14,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sessionward._claims import Claim, validate_claims
-from sessionward._errors import ANTI_CSRF_MISMATCH, ANTI_CSRF_MISSING, TryRefreshTokenError
+from sessionward._errors import (
+    ANTI_CSRF_MISMATCH,
+    ANTI_CSRF_MISSING,
+    TryRefreshTokenError,
+    UnauthorisedError,
+)
 from sessionward._flows import Flow, Step, perform
 from sessionward._models import Session
 from sessionward._protocol import csrf_matches
 from sessionward._remote.cache import KeyCache
+from sessionward._remote.revocations import FeedState
 from sessionward._tokens.access import (
+    AccessClaims,
     InvalidAccessToken,
     UnknownSigningKey,
     read_header,
@@ -47,6 +54,25 @@ class FetchKeys(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
         await target._fetch(self.seen)
 
 
+class FetchFeed(Step["RemoteVerifier", "AsyncRemoteVerifier", None]):
+    """Have the revocation feed read into the state, unless a read finished since the caller
+    saw ``attempts`` at ``seen``. With ``wait`` (no feed taken yet: nothing to go on with) the
+    caller waits for a read in flight; otherwise it goes on at once if one is."""
+
+    __slots__ = ("seen", "url", "wait")
+
+    def __init__(self, url: str, seen: int, wait: bool) -> None:
+        self.url = url
+        self.seen = seen
+        self.wait = wait
+
+    def run(self, target: RemoteVerifier) -> None:
+        target._fetch_feed(self.url, self.seen, self.wait)
+
+    async def arun(self, target: AsyncRemoteVerifier) -> None:
+        await target._fetch_feed(self.url, self.seen, self.wait)
+
+
 VerifyFlow = Flow["RemoteVerifier", "AsyncRemoteVerifier", Session]
 
 
@@ -68,6 +94,29 @@ def _worth_refetching(header_segment: str, ring: KeyRing) -> bool:
     if algorithm == "HS256" or type(kid) is not str or not kid:
         return False
     return ring.by_kid(kid) is None
+
+
+def _stale(verifier: VerifierBase[Any], feed: FeedState, now: int) -> None:
+    """What is known of the revocations is beyond ``max_revocation_staleness``: logged, and
+    refused with ``revocation_failure="closed"``."""
+    closed = verifier._fail_closed
+    feed.note_stale(now, closed)
+    if closed:
+        raise UnauthorisedError("the issuer's revocations could not be read (stale feed)")
+
+
+def _revoked(feed: FeedState, claims: AccessClaims) -> bool:
+    """Whether the issuer refuses the token's session, its user or its tenant (by the feeds
+    taken), as its own verify decides (RevocationCache.revoked)."""
+    handle, user, created, tenant = (
+        claims.handle,
+        claims.user_id,
+        claims.created_at_ms,
+        claims.tenant_id,
+    )
+    if feed.revocations.revoked(handle, user, created, tenant):
+        return True
+    return feed.hashed and feed.revoked_hashed(handle, user, created, tenant)
 
 
 def verify_flow(
@@ -106,6 +155,23 @@ def verify_flow(
             raise TryRefreshTokenError("the access token is invalid or expired") from None
     except InvalidAccessToken:
         raise TryRefreshTokenError("the access token is invalid or expired") from None
+    feed_url = verifier._feed_url()
+    if feed_url is not None:  # the issuer's revocations (docs/microservices.md#revocations)
+        # Inline, not a flow of its own: it runs on every verify, and reads the feed (one
+        # caller, once per interval) only when FeedState's next read is due.
+        feed = verifier._feed
+        if now >= feed.next_read_ms:
+            yield from perform(FetchFeed(feed_url, feed.attempts, not feed.loaded))
+            now = verifier._now_ms()
+            if feed.key_unknown:  # signed by a key rotated in since: as for a token's kid
+                last = cache.last_fetch_ms
+                if last is None or now - last >= verifier._cooldown_ms:
+                    yield from _refresh_keys(cache, cache.attempts)
+                    feed.read_again()
+        if now > feed.fresh_until_ms:
+            _stale(verifier, feed, now)
+        if _revoked(feed, claims):
+            raise UnauthorisedError("the session was revoked")
     if claims.anti_csrf is not None:
         if anti_csrf_token is None and require_anti_csrf:
             raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)

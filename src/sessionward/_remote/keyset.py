@@ -16,6 +16,7 @@ from typing import Any
 from sessionward._errors import GeneralError
 from sessionward._tokens.algorithms import KeyFormatError, public_key_from_jwk
 from sessionward._tokens.keys import KeyRing, ring_of, verifying_key
+from sessionward._transport.wire import REVOCATION_FEED_MEMBER
 
 DEFAULT_MAX_AGE_S = 300  # when the JWKS response says nothing about caching
 MAX_MAX_AGE_S = 3600  # a longer max-age is shortened to this: keys must not be trusted for days
@@ -29,6 +30,9 @@ class FetchedKeys:
     ring: KeyRing
     max_age_s: int
     skipped: int  # JWKs ignored as unusable (unknown type, symmetric, malformed)
+    # The revocation feed the set names (its "revocation_feed" member, a URL relative to the
+    # JWKS URL), or None: the issuer serves none.
+    feed_path: str | None = None
 
 
 def cache_lifetime_s(cache_control: str | None) -> int:
@@ -72,4 +76,8 @@ def parse_jwk_set(body: bytes, cache_control: str | None) -> FetchedKeys:
     for kid in ambiguous:
         del found[kid]
     skipped += len(ambiguous)
-    return FetchedKeys(ring_of(found.values()), cache_lifetime_s(cache_control), skipped)
+    feed_path = document.get(REVOCATION_FEED_MEMBER)
+    if type(feed_path) is not str or not 0 < len(feed_path) <= 2048:
+        feed_path = None
+    lifetime = cache_lifetime_s(cache_control)
+    return FetchedKeys(ring_of(found.values()), lifetime, skipped, feed_path)

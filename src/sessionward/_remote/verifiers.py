@@ -13,22 +13,37 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
+from urllib.parse import quote, urljoin, urlsplit
 
 from sessionward._claims import Claim
 from sessionward._errors import ConfigError, GeneralError
 from sessionward._flows import arun_flow, run_flow
 from sessionward._models import Session
 from sessionward._remote.cache import KeyCache
-from sessionward._remote.fetching import LimitedBody, check_response, import_httpx, unreachable
+from sessionward._remote.fetching import (
+    FEED,
+    MAX_FEED_BYTES,
+    LimitedBody,
+    check_response,
+    import_httpx,
+    unreachable,
+)
 from sessionward._remote.flow import verify_flow
 from sessionward._remote.keyset import FetchedKeys
+from sessionward._remote.revocations import FAILURE_MODES, FailureMode, FeedState
+from sessionward._tokens.feed import Feed
 
 if TYPE_CHECKING:
     import httpx
 
 
 ClientT = TypeVar("ClientT")
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _is_number(value: object) -> bool:
@@ -42,6 +57,14 @@ class VerifierBase(Generic[ClientT]):
     ``refetch_cooldown``: at most one refetch per this many seconds for an unknown ``kid``.
     ``timeout``: seconds for one fetch. ``client``: an httpx client to fetch with (else one is
     made, and closed with the verifier). ``clock``: seconds since the epoch, like ``time.time``.
+
+    The issuer's revocations (docs/microservices.md#revocations): ``revocation_feed_url`` None
+    (the default) reads the feed the JWK Set names, if it names one; a URL reads that feed;
+    False reads none. ``revocation_feed_token``: the bearer secret the feed asks for, if any.
+    ``revocation_refresh_interval``: seconds between reads (2, as the issuer's own).
+    ``max_revocation_staleness``: seconds the last feed read stays good enough when reads fail
+    (60); beyond, ``revocation_failure="closed"`` (the default) refuses every token
+    (:class:`UnauthorisedError`) and ``"open"`` accepts them on what is known, logged.
     """
 
     def __init__(
@@ -53,6 +76,11 @@ class VerifierBase(Generic[ClientT]):
         timeout: float = 5.0,
         client: ClientT | None = None,
         clock: Callable[[], float] = time.time,
+        revocation_feed_url: str | Literal[False] | None = None,
+        revocation_feed_token: str | None = None,
+        revocation_refresh_interval: float = 2.0,
+        max_revocation_staleness: float = 60.0,
+        revocation_failure: FailureMode = "closed",
     ) -> None:
         # Bad settings are a ConfigError (a GeneralError) naming the setting, as Config's are.
         if not isinstance(jwks_url, str) or not jwks_url.startswith(("https://", "http://")):
@@ -69,15 +97,51 @@ class VerifierBase(Generic[ClientT]):
             )
         if not callable(clock):
             raise ConfigError(f"clock must be a callable returning seconds, not {clock!r}")
+        if revocation_feed_url not in (None, False) and (
+            not isinstance(revocation_feed_url, str)
+            or not revocation_feed_url.startswith(("https://", "http://"))
+        ):
+            raise ConfigError(
+                "revocation_feed_url must be an http(s) URL, None (the one the JWK Set names) "
+                f"or False (none), not {revocation_feed_url!r}"
+            )
+        if revocation_feed_token is not None and (
+            not isinstance(revocation_feed_token, str) or not revocation_feed_token.isprintable()
+        ):
+            raise ConfigError("revocation_feed_token must be printable text or None")
+        interval = revocation_refresh_interval
+        if not _is_number(interval) or not 0.05 <= interval <= 60:
+            raise ConfigError(
+                f"revocation_refresh_interval must be 0.05 to 60 seconds, not {interval!r}"
+            )
+        staleness = max_revocation_staleness
+        if not _is_number(staleness) or not interval <= staleness <= 86400:
+            raise ConfigError(
+                "max_revocation_staleness must be from revocation_refresh_interval to 86400 "
+                f"seconds, not {staleness!r}"
+            )
+        if revocation_failure not in FAILURE_MODES:
+            raise ConfigError(
+                f"revocation_failure must be 'closed' or 'open', not {revocation_failure!r}"
+            )
         self.jwks_url = jwks_url
         self._leeway_ms = leeway * 1000
         self._cooldown_ms = int(refetch_cooldown * 1000)
         self._timeout = timeout
         self._clock = clock
         self._cache = KeyCache()
+        self._feed_setting = revocation_feed_url
+        self._feed_headers: dict[str, str] = {}  # never logged: the bearer secret
+        if revocation_feed_token is not None:
+            self._feed_headers["authorization"] = f"Bearer {revocation_feed_token}"
+        self._feed = FeedState(int(interval * 1000), int(staleness * 1000))
+        self._fail_closed = revocation_failure == "closed"
+        self._discovered: tuple[str, str | None] | None = None  # (path named, its URL)
+        self.max_feed_bytes = MAX_FEED_BYTES
         self._own_client = client is None
         self._client: ClientT = client if client is not None else self._new_client(import_httpx())
         self._lock = self._new_lock()  # one fetch at a time; see KeyCache
+        self._feed_lock = self._new_lock()  # one feed read at a time; see FeedState
 
     def _new_lock(self) -> Any:
         raise NotImplementedError
@@ -88,6 +152,47 @@ class VerifierBase(Generic[ClientT]):
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    def _feed_url(self) -> str | None:
+        """The revocation feed to read: the one given, or the one the JWK Set names (resolved
+        against the JWKS URL, http(s) only), or None."""
+        setting = self._feed_setting
+        if setting is not None:
+            return setting or None
+        path = self._cache.feed_path
+        if path is None:
+            return None
+        discovered = self._discovered
+        if discovered is None or discovered[0] != path:
+            url: str | None = urljoin(self.jwks_url, path)
+            if not url or not url.startswith(("https://", "http://")):
+                url = None
+            self._discovered = discovered = (path, url)
+        return discovered[1]
+
+    def _feed_request_headers(self, url: str) -> dict[str, str]:
+        """The bearer secret, sent to the feed URL given, or to a discovered one only on the
+        JWKS URL's own origin: a JWK Set never sends the secret elsewhere."""
+        if self._feed_setting is None and _origin(url) != _origin(self.jwks_url):
+            return {}
+        return self._feed_headers
+
+    def _feed_request_url(self, url: str) -> str:
+        cursor = self._feed.cursor
+        if cursor is None:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}since={quote(cursor, safe='')}"
+
+    @property
+    def revocations_known(self) -> int:
+        """How many revocations (sessions, users, tenants) the feeds taken so far hold."""
+        return len(self._feed.revocations)
+
+    @property
+    def revocation_staleness(self) -> float | None:
+        """Seconds since the last feed taken was made (None: none was taken yet)."""
+        age = self._feed.staleness_ms(self._now_ms())
+        return None if age is None else age / 1000
 
     @property
     def key_ids(self) -> list[str]:
@@ -146,6 +251,39 @@ class RemoteVerifier(VerifierBase["httpx.Client"]):
         except GeneralError as exc:
             return exc
 
+    def _fetch_feed(self, url: str, seen: int, wait: bool) -> None:
+        """See :class:`FetchFeed`; the outcome is recorded before the lock is released."""
+        lock = self._feed_lock
+        if not (lock.acquire(timeout=self._timeout) if wait else lock.acquire(blocking=False)):
+            return
+        try:
+            if self._feed.attempts == seen:
+                outcome = self._download_feed(url)
+                self._feed.record(url, outcome, self._now_ms())
+        finally:
+            lock.release()
+
+    def _download_feed(self, url: str) -> Feed | GeneralError:
+        """The feed, verified with the cached keys, or why it could not be had."""
+        http = import_httpx()
+        body = LimitedBody(url, self._timeout, FEED, self.max_feed_bytes)
+        target = self._feed_request_url(url)
+        try:
+            with self._client.stream(
+                "GET", target, headers=self._feed_request_headers(url), timeout=self._timeout
+            ) as response:
+                check_response(response, url, FEED, self.max_feed_bytes)
+                for chunk in response.iter_bytes():
+                    body.add(chunk)
+        except http.HTTPError as exc:
+            return unreachable(url, exc, FEED)
+        except GeneralError as exc:
+            return exc
+        ring = self._cache.ring
+        if ring is None:
+            return GeneralError("the revocation feed cannot be checked: no keys yet")
+        return body.feed(ring)
+
     def close(self) -> None:
         """Close the HTTP client, if this verifier made it."""
         if self._own_client:
@@ -202,6 +340,46 @@ class AsyncRemoteVerifier(VerifierBase["httpx.AsyncClient"]):
             return unreachable(self.jwks_url, exc)
         except GeneralError as exc:
             return exc
+
+    async def _fetch_feed(self, url: str, seen: int, wait: bool) -> None:
+        """See :meth:`RemoteVerifier._fetch_feed`."""
+        lock = self._feed_lock
+        if wait:
+            try:
+                await asyncio.wait_for(lock.acquire(), self._timeout)
+            except asyncio.TimeoutError:
+                return
+        elif lock.locked():
+            return
+        else:
+            await lock.acquire()  # free, and nothing ran in between: at once
+        try:
+            if self._feed.attempts == seen:
+                outcome = await self._download_feed(url)
+                self._feed.record(url, outcome, self._now_ms())
+        finally:
+            lock.release()
+
+    async def _download_feed(self, url: str) -> Feed | GeneralError:
+        """See :meth:`RemoteVerifier._download_feed`."""
+        http = import_httpx()
+        body = LimitedBody(url, self._timeout, FEED, self.max_feed_bytes)
+        target = self._feed_request_url(url)
+        try:
+            async with self._client.stream(
+                "GET", target, headers=self._feed_request_headers(url), timeout=self._timeout
+            ) as response:
+                check_response(response, url, FEED, self.max_feed_bytes)
+                async for chunk in response.aiter_bytes():
+                    body.add(chunk)
+        except http.HTTPError as exc:
+            return unreachable(url, exc, FEED)
+        except GeneralError as exc:
+            return exc
+        ring = self._cache.ring
+        if ring is None:
+            return GeneralError("the revocation feed cannot be checked: no keys yet")
+        return body.feed(ring)
 
     async def aclose(self) -> None:
         """Close the HTTP client, if this verifier made it."""

@@ -23,7 +23,7 @@ owned by the request, and applied once to whatever response is finally sent, suc
 from __future__ import annotations
 
 from sessionward._transport.adapters import RequestAdapter, ResponseAdapter, cgi_header
-from sessionward._transport.endpoints import PayloadChange, Transport, Verification
+from sessionward._transport.endpoints import FeedReply, PayloadChange, Transport, Verification
 from sessionward._transport.mode import (
     TransferMode,
     client_context,
@@ -34,7 +34,12 @@ from sessionward._transport.mode import (
     transfer_mode,
 )
 from sessionward._transport.outgoing import Cookie, Outgoing
-from sessionward._transport.replies import SESSION_EXPIRED_PHRASE, ErrorReply, reply_for
+from sessionward._transport.replies import (
+    SESSION_EXPIRED_PHRASE,
+    ErrorReply,
+    expired_phrase,
+    reply_for,
+)
 from sessionward._transport.script import ScriptReply, client_script_url, script_reply
 from sessionward._transport.wire import (
     ACCESS_TOKEN_COOKIE,
@@ -72,6 +77,7 @@ __all__ = [
     "SESSION_EXPIRED_PHRASE",
     "Cookie",
     "ErrorReply",
+    "FeedReply",
     "Outgoing",
     "PayloadChange",
     "RequestAdapter",
@@ -86,6 +92,7 @@ __all__ = [
     "client_script_url",
     "cors_allowed_headers",
     "cors_exposed_headers",
+    "expired_phrase",
     "plain_http",
     "proof_of_possession",
     "read_credentials",

@@ -1,5 +1,5 @@
 """What each session request of docs/protocol.md#on-the-wire does, as flows: log in, verify,
-refresh, log out, the user's own sessions, the jwt payload, the JWKS.
+refresh, log out, the user's own sessions, the jwt payload, the JWKS and the revocation feed.
 
 Each flow composes the operation flows of :mod:`sessionward._operations` directly
 (``yield from``) and is driven once, on the store, by the manager (its ``_drive``), which calls
@@ -11,9 +11,12 @@ common case with no I/O and no flow, and hands over a flow only when it needs on
 
 from __future__ import annotations
 
+import hmac
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from sessionward import _telemetry as telemetry
 from sessionward._claims import Claim, validate_claims
@@ -37,6 +40,7 @@ from sessionward._operations import listing, login, promotion, revocation, rotat
 from sessionward._operations import payload as payloads
 from sessionward._operations.context import Context, Emissions, Operation
 from sessionward._storage.execution import StoreFlow
+from sessionward._tokens.feed import MAX_CURSOR_LENGTH, CursorError, parse_cursor
 from sessionward._transport.adapters import RequestAdapter
 from sessionward._transport.mode import (
     TransferMode,
@@ -52,6 +56,7 @@ from sessionward._transport.outgoing import Outgoing
 from sessionward._transport.wire import (
     ID_REFRESH_TOKEN_COOKIE,
     REFRESH_TOKEN_COOKIE,
+    REVOCATION_FEED_MEMBER,
 )
 from sessionward._transport.writing import ResponseWriter
 
@@ -66,6 +71,26 @@ class Verification:
 
     answer: VerifiedSession | None
     rest: Operation[[], VerifiedSession | None] | None = None
+
+
+# A feed response may be kept this long by any cache (a CDN in front of the issuer): well
+# within the 2 s a verifier polls at, so that what it reads is at most a second older.
+FEED_MAX_AGE_S = 1
+FEED_CONTENT_TYPE = "application/jwt"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReply:
+    """The answer of the revocation feed's path: its status, body and content type (its
+    headers are in the request's :class:`Outgoing`)."""
+
+    status: int
+    body: str
+    content_type: str = FEED_CONTENT_TYPE
+
+
+def _json_reply(status: int, message: str) -> FeedReply:
+    return FeedReply(status, json.dumps({"message": message}), "application/json")
 
 
 class Transport(ResponseWriter):
@@ -343,12 +368,54 @@ class Transport(ResponseWriter):
 
     def jwks(
         self, context: Context, emissions: Emissions, out: Outgoing
-    ) -> StoreFlow[dict[str, list[dict[str, str]]]]:
+    ) -> StoreFlow[dict[str, Any]]:
         """``GET <jwks_path>``: the public keys other services verify access tokens with, cacheable
-        until the next key is due to be published (empty with HS256: a secret is never served)."""
+        until the next key is due to be published (empty with HS256: a secret is never served).
+        With the revocation feed on, the set names its path (``revocation_feed``, a member a JWK
+        Set may carry, RFC 7517 §5), so a remote verifier given only this URL finds it."""
         published = yield from listing.published_keys(context, emissions)
         out.set_header("Cache-Control", f"public, max-age={published.max_age}")
-        return published.jwk_set
+        jwk_set: dict[str, Any] = dict(published.jwk_set)
+        if self.config.revocation_feed_path is not None:
+            jwk_set[REVOCATION_FEED_MEMBER] = self.config.revocation_feed_path
+        return jwk_set
+
+    def revocation_feed(
+        self, context: Context, emissions: Emissions, request: RequestAdapter, out: Outgoing
+    ) -> StoreFlow[FeedReply]:
+        """``GET <revocation_feed_path>[?since=<cursor>]``: the signed revocation feed, all that
+        still matters or only what is new since the cursor (docs/microservices.md#revocations).
+        Behind ``revocation_feed_token`` a request without that bearer secret gets 401; a
+        ``since`` that is not a cursor of the feed gets 400; both as JSON."""
+        token = self.config.revocation_feed_token
+        if token is None:
+            out.set_header("Cache-Control", f"public, max-age={FEED_MAX_AGE_S}")
+        else:
+            # A shared cache must not hand a private feed to others.
+            out.set_header("Cache-Control", f"private, max-age={FEED_MAX_AGE_S}")
+            out.set_header("Vary", "Authorization")
+            presented = bearer(request)
+            if presented is None or not hmac.compare_digest(presented.encode(), token.encode()):
+                out.set_header("Cache-Control", "no-store")
+                out.set_header("WWW-Authenticate", 'Bearer realm="revocation feed"')
+                return _json_reply(401, "the revocation feed needs its bearer token")
+        parts = urlsplit(request.url)
+        values = parse_qs(parts.query, keep_blank_values=True).get("since")
+        since = None
+        if values is not None:
+            if len(values) != 1 or len(values[0]) > MAX_CURSOR_LENGTH:
+                return _json_reply(400, "since must be given once, as one of the feed's cursors")
+            try:
+                since = parse_cursor(values[0])
+            except CursorError as exc:
+                return _json_reply(400, str(exc))
+        # What the feed names as its issuer (iss, informative: verifiers trust the signature).
+        issuer = f"{request.scheme}://{request.get_header('host') or parts.netloc}"
+        try:
+            document = yield from revocation.revocation_feed(context, emissions, since, issuer)
+        except InvalidArgumentError as exc:
+            return _json_reply(400, str(exc))
+        return FeedReply(200, document)
 
 
-__all__ = ["PayloadChange", "Transport", "Verification"]
+__all__ = ["FeedReply", "PayloadChange", "Transport", "Verification"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from sessionward._errors import (
     ClaimValidationError,
@@ -35,6 +36,15 @@ class ErrorReply:
     status: int
     body: dict[str, str]
     phrase: str | None = None
+
+
+def expired_phrase(session_expired_status: int) -> str | None:
+    """The reason phrase for the session-expired status, if it has no standard one."""
+    try:
+        HTTPStatus(session_expired_status)
+    except ValueError:
+        return SESSION_EXPIRED_PHRASE
+    return None
 
 
 def reply_for(
@@ -72,4 +82,4 @@ def reply_for(
     return ErrorReply(500, {"message": "internal server error"})
 
 
-__all__ = ["SESSION_EXPIRED_PHRASE", "ErrorReply", "reply_for"]
+__all__ = ["SESSION_EXPIRED_PHRASE", "ErrorReply", "expired_phrase", "reply_for"]

@@ -21,6 +21,8 @@ EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 REMOVE = "remove"
 FRONTEND_SDK_HEADERS = ("supertokens-sdk-name", "supertokens-sdk-version")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# The JWK Set member naming the revocation feed's URL (relative to the JWKS URL).
+REVOCATION_FEED_MEMBER = "revocation_feed"
 MAX_HEADER_TOKEN_LENGTH = 8192  # longer values are garbage, not tokens: do not even parse them
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from http import HTTPStatus
 
 from sessionward._config import Config
 from sessionward._encoding import b64url, from_b64url
@@ -15,7 +14,7 @@ from sessionward._models import SessionTokens, Token
 from sessionward._transport.adapters import RequestAdapter
 from sessionward._transport.mode import TransferMode, plain_http, transfer_mode
 from sessionward._transport.outgoing import Cookie, Outgoing
-from sessionward._transport.replies import SESSION_EXPIRED_PHRASE, ErrorReply, reply_for
+from sessionward._transport.replies import ErrorReply, expired_phrase, reply_for
 from sessionward._transport.wire import (
     ACCESS_TOKEN_COOKIE,
     ACCESS_TOKEN_HEADER,
@@ -178,11 +177,7 @@ class ResponseWriter:
     @property
     def expired_phrase(self) -> str | None:
         """The reason phrase for the session-expired status, if it has no standard one."""
-        try:
-            HTTPStatus(self.config.session_expired_status)
-        except ValueError:
-            return SESSION_EXPIRED_PHRASE
-        return None
+        return expired_phrase(self.config.session_expired_status)
 
     def error_reply(
         self, error: BaseException, request: RequestAdapter, out: Outgoing

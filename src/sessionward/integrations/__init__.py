@@ -9,7 +9,8 @@ Each runs a request's transport flow through its manager's ``_drive``, the one p
 manager drives a flow and calls the hooks (docs/design.md, "Subclassing a manager"); the verify
 path is answered before any flow starts (:class:`~sessionward._transport.Verification`).
 
-This module holds the one piece they share: the session object a protected view receives.
+This module holds the pieces they share: the session object a protected view receives, the
+route's claims, and what a resource service (``RemoteSessions``) reads from a request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ from sessionward._claims import Claim, in_tenant
 from sessionward._errors import InvalidArgumentError
 from sessionward._models import JSON, Session, SessionSummary
 from sessionward._operations import payload as payloads
-from sessionward._transport import Outgoing, RequestAdapter, Transport, client_script_url
+from sessionward._transport import (
+    Outgoing,
+    RequestAdapter,
+    TransferMode,
+    Transport,
+    client_script_url,
+    read_credentials,
+    route_wants_anti_csrf,
+    transfer_mode,
+)
 from sessionward._validation import check_tenant_id, parse_json_body
 
 T = TypeVar("T")
@@ -41,6 +51,19 @@ def _route_claims(
         raise InvalidArgumentError(f"the route has no {tenant_param!r} to name the tenant")
     tenant = check_tenant_id(value, f"the route's {tenant_param!r}")
     return (in_tenant(tenant), *claims)
+
+
+def _remote_credentials(
+    request: RequestAdapter, anti_csrf: bool | None
+) -> tuple[str, str | None, bool]:
+    """What a resource service verifies (``RemoteSessions`` of every framework): the access
+    token, the anti-CSRF header if the route checks it, and whether it does (cookie-mode
+    requests of a non-GET method, unless ``anti_csrf`` forces it); UnauthorisedError with no
+    token."""
+    mode = transfer_mode(request)
+    access, csrf = read_credentials(request, mode)
+    wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(request, anti_csrf)
+    return access, csrf if wanted else None, wanted
 
 
 class _Headers(Protocol):

@@ -27,6 +27,7 @@ from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import SessionManager
 from sessionward._models import DEFAULT_TENANT, JSON, Session
+from sessionward._remote import RemoteVerifier
 from sessionward._transport import (
     Cookie,
     Outgoing,
@@ -34,9 +35,16 @@ from sessionward._transport import (
     cgi_header,
     cors_allowed_headers,
     cors_exposed_headers,
+    expired_phrase,
+    reply_for,
     script_reply,
 )
-from sessionward.integrations import HeadersResponse, RequestSession, _route_claims
+from sessionward.integrations import (
+    HeadersResponse,
+    RequestSession,
+    _remote_credentials,
+    _route_claims,
+)
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,6 +165,11 @@ class Sessionward:
                 self.client_script_view,
                 methods=["GET"],
             )
+        feed_path = manager.config.revocation_feed_path
+        if feed_path is not None:
+            app.add_url_rule(
+                feed_path, "sessionward_revocation_feed", self.revocation_feed_view, methods=["GET"]
+            )
 
     def _session(
         self,
@@ -263,6 +276,12 @@ class Sessionward:
         reply = script_reply(request.args.get("v"), request.headers.get("If-None-Match"))
         return Response(reply.body, status=reply.status, headers=reply.headers)
 
+    def revocation_feed_view(self) -> ResponseReturnValue:
+        """``GET <revocation_feed_path>``: the signed revocation feed."""
+        flow = self.transport.revocation_feed
+        reply = self.manager._drive(flow, _RequestAdapter(), outgoing())
+        return Response(reply.body, reply.status, content_type=reply.content_type)
+
 
 def integration() -> Sessionward:
     """The extension of the current app."""
@@ -329,6 +348,57 @@ def create_impersonation_session(
     )
 
 
+class RemoteSessions:
+    """Protect the views of a Flask service that only verifies tokens (a resource service):
+    no database, no secret, only the issuing app's JWKS URL, through a :class:`RemoteVerifier`
+    (which also reads the issuer's revocation feed).
+
+    ``session_expired_status`` must match the issuing app's (440 by default), so that its
+    frontend refreshes there and retries here. Errors never touch cookies: they are not ours.
+    """
+
+    def __init__(self, verifier: RemoteVerifier, *, session_expired_status: int = 440) -> None:
+        self.verifier = verifier
+        self.session_expired_status = session_expired_status
+
+    def install(self, app: Flask) -> None:
+        """Answer the error family as the issuing app does (status and JSON message)."""
+        app.register_error_handler(SessionError, self.error_response)
+
+    def verify_session(
+        self,
+        *,
+        anti_csrf: bool | None = None,
+        claims: Sequence[Claim] = (),
+        tenant_param: str | None = None,
+    ) -> Callable[[F], F]:
+        """Decorator: verify the token first and put its session on ``g.session``. The options
+        are :func:`verify_session`'s (a session of another tenant: 403)."""
+
+        def decorate(view: F) -> F:
+            @functools.wraps(view)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                checks = _route_claims(claims, tenant_param, request.view_args)
+                access, csrf, wanted = _remote_credentials(_RequestAdapter(), anti_csrf)
+                g.session = self.verifier.verify(
+                    access, csrf, require_anti_csrf=wanted, claims=checks
+                )
+                return view(*args, **kwargs)
+
+            return cast(F, wrapper)
+
+        return decorate
+
+    def error_response(self, exc: Exception) -> ResponseReturnValue:
+        """The error handler for the error family: status and message, no cookie writes."""
+        status = self.session_expired_status
+        reply = reply_for(exc, status, expired_phrase(status))
+        response = jsonify(reply.body)
+        response.status = f"{reply.status} {reply.phrase}" if reply.phrase else reply.status
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
 def cors_options() -> dict[str, Any]:
     """Keyword arguments for ``flask_cors.CORS(app, origins=[...], **cors_options())``."""
     return {
@@ -339,6 +409,7 @@ def cors_options() -> dict[str, Any]:
 
 
 __all__ = [
+    "RemoteSessions",
     "RequestSession",
     "Sessionward",
     "cors_options",

@@ -35,17 +35,13 @@ from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
     Outgoing,
-    TransferMode,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    read_credentials,
     reply_for,
-    route_wants_anti_csrf,
     script_reply,
-    transfer_mode,
 )
-from sessionward.integrations import AsyncRequestSession, _route_claims
+from sessionward.integrations import AsyncRequestSession, _remote_credentials, _route_claims
 
 T = TypeVar("T")
 
@@ -148,8 +144,9 @@ class Sessionward:
 
     def install(self, app: Starlette, *, refresh_route: bool = True) -> None:
         """Add the middleware, the error handlers and (by default) ``POST <refresh_path>`` and
-        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None), and the browser client
-        at ``GET <client_script_path>`` when that is set."""
+        ``GET <jwks_path>`` (unless the config's ``jwks_path`` is None), the browser client
+        at ``GET <client_script_path>`` when that is set, and ``GET <revocation_feed_path>``
+        (if the config's ``revocation_feed_path`` is set)."""
         app.add_middleware(SessionwardMiddleware, integration=self)
         app.add_exception_handler(SessionError, self.error_response)
         config = self.manager.config
@@ -159,6 +156,8 @@ class Sessionward:
             app.add_route(config.jwks_path, self.jwks_endpoint, ["GET"])
         if config.client_script_path is not None:
             app.add_route(config.client_script_path, self.client_script_endpoint, ["GET"])
+        if config.revocation_feed_path is not None:
+            app.add_route(config.revocation_feed_path, self.revocation_feed_endpoint, ["GET"])
 
     def _session(self, request: Request, session: Session) -> AsyncRequestSession:
         return AsyncRequestSession(
@@ -257,6 +256,12 @@ class Sessionward:
         """``GET <client_script_path>``: the browser client, cached by its content hash."""
         reply = script_reply(request.query_params.get("v"), request.headers.get("if-none-match"))
         return Response(reply.body, status_code=reply.status, headers=reply.headers)
+
+    async def revocation_feed_endpoint(self, request: Request) -> Response:
+        """``GET <revocation_feed_path>``: the signed revocation feed."""
+        flow = self.transport.revocation_feed
+        reply = await self.manager._drive(flow, _RequestAdapter(request), outgoing(request))
+        return Response(reply.body, reply.status, media_type=reply.content_type)
 
     async def error_response(self, request: Request, exc: Exception) -> Response:
         """The exception handler for the error family."""
@@ -408,13 +413,8 @@ class RemoteSessions:
 
         async def remote_session(request: Request) -> Session:
             checks = _route_claims(claims, tenant_param, request.path_params)
-            adapter = _RequestAdapter(request)
-            mode = transfer_mode(adapter)
-            access, csrf = read_credentials(adapter, mode)
-            wanted = mode is TransferMode.COOKIE and route_wants_anti_csrf(adapter, anti_csrf)
-            return await self.verifier.verify(
-                access, csrf if wanted else None, require_anti_csrf=wanted, claims=checks
-            )
+            access, csrf, wanted = _remote_credentials(_RequestAdapter(request), anti_csrf)
+            return await self.verifier.verify(access, csrf, require_anti_csrf=wanted, claims=checks)
 
         return remote_session
 
@@ -447,6 +447,7 @@ def add_cors(
 
 __all__ = [
     "AsyncRequestSession",
+    "RemoteSessions",
     "Sessionward",
     "SessionwardMiddleware",
     "add_cors",

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from sessionward._errors import SessionError
 from sessionward._operations.context import Context, Emissions, Operation
 from sessionward._storage.execution import StoreFlow
-from sessionward._transport import Outgoing, script_reply
+from sessionward._transport import FeedReply, Outgoing, script_reply
 from sessionward.integrations.django import (
     _OUT_ATTR,
     _RequestAdapter,
@@ -27,9 +27,17 @@ __all__ = ["SessionwardMiddleware"]
 GetResponse = Callable[[HttpRequest], Any]
 
 
+def _answer(result: Any) -> HttpResponseBase:
+    """The response of a route the middleware serves: the feed's as it is, the others' JSON."""
+    if isinstance(result, FeedReply):
+        return HttpResponse(result.body, status=result.status, content_type=result.content_type)
+    return JsonResponse(result)
+
+
 class SessionwardMiddleware:
-    """Serves ``POST <refresh_path>``, ``GET <jwks_path>`` and (when set) the browser client at
-    ``GET <client_script_path>``, answers the error family, applies each request's writes.
+    """Serves ``POST <refresh_path>``, ``GET <jwks_path>``, ``GET <revocation_feed_path>`` and
+    (when set) the browser client at ``GET <client_script_path>``, answers the error family,
+    applies each request's writes.
 
     Sync and async capable: Django picks the mode of the surrounding stack.
     """
@@ -62,6 +70,14 @@ class SessionwardMiddleware:
                 return transport.jwks(context, emissions, out)
 
             return jwks
+        path = config.revocation_feed_path
+        if path is not None and request.method in ("GET", "HEAD") and request.path == path:
+            adapter = _RequestAdapter(request)
+
+            def feed(context: Context, emissions: Emissions) -> StoreFlow[FeedReply]:
+                return transport.revocation_feed(context, emissions, adapter, out)
+
+            return feed
         return None
 
     @staticmethod
@@ -87,7 +103,7 @@ class SessionwardMiddleware:
         flow = self._own_flow(request, out)
         if flow is not None:
             try:
-                response: HttpResponseBase = JsonResponse(run(flow))
+                response: HttpResponseBase = _answer(run(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
@@ -105,7 +121,7 @@ class SessionwardMiddleware:
         flow = self._own_flow(request, out)
         if flow is not None:
             try:
-                response: HttpResponseBase = JsonResponse(await arun(flow))
+                response: HttpResponseBase = _answer(await arun(flow))
             except SessionError as error:
                 response = error_response(request, error)
         else:
