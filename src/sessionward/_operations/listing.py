@@ -94,6 +94,11 @@ def rotate_signing_key(context: Context, emissions: Emissions) -> StoreFlow[str]
     return context.keys.rotate()
 
 
+def rewrap_keys(context: Context, emissions: Emissions) -> StoreFlow[int]:
+    yield from context.keys.ready()
+    return (yield from context.keys.reseal(rewrap=True))
+
+
 def deployed_signing_algorithm(
     context: Context, emissions: Emissions
 ) -> StoreFlow[Algorithm | None]:
