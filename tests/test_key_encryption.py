@@ -237,3 +237,29 @@ def test_no_kek_on_a_database_server_warns(make: Any, backend: str, caplog: Any)
         r for r in caplog.records if getattr(r, "sessionward_event", "") == "keys_in_the_clear"
     ]
     assert len(warned) == (0 if backend == "sqlite" else 1)
+
+
+def test_the_command_rewraps_from_the_environment(make: Any, monkeypatch: Any, capsys: Any) -> None:
+    from sessionward._cli import run
+
+    old, new = new_kek(), new_kek()
+    manager = make(key_encryption_key=old)
+    created = manager.create_new_session("alice")
+    config = manager.config
+    options = ["--database-url", config.database_url]
+    options += ["--signing-key-table", config.signing_key_table]
+    options += ["--refresh-token-table", config.refresh_token_table]
+    options += ["--revocation-table", config.revocation_table]
+    monkeypatch.setenv(KEK_ENVIRONMENT_VARIABLE, new)  # without the old one: refused, unchanged
+    before = key_table(manager)
+    assert run(["keys", "rewrap", *options]) == 2
+    assert "cannot open" in capsys.readouterr().err
+    assert key_table(manager) == before
+    monkeypatch.setenv(KEK_ENVIRONMENT_VARIABLE, f"{new},{old}")
+    assert run(["keys", "rewrap", *options]) == 0
+    out = capsys.readouterr().out
+    assert f"sealed {len(before)} key row(s) with key-encryption key" in out
+    assert new not in out and old not in out
+    monkeypatch.delenv(KEK_ENVIRONMENT_VARIABLE)
+    only_new = make(key_encryption_key=new)
+    assert only_new.refresh_session(created.refresh_token.value).session.user_id == "alice"
