@@ -22,13 +22,13 @@ from typing import Protocol, runtime_checkable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sessionward._errors import ConfigError
+from sessionward._errors import ConfigError, _InternalError
 
 KEK_ENVIRONMENT_VARIABLE = "SESSIONWARD_KEY_ENCRYPTION_KEY"
 _NONCE_BYTES = 12
 
 
-class UnwrapError(Exception):
+class UnwrapError(_InternalError):
     """A wrapped value that this wrapper cannot open: another key-encryption key sealed it, or
     the stored bytes were altered."""
 

@@ -23,7 +23,6 @@ from sessionward._tokens.derivation import KeyDerivation
 from sessionward._tokens.keys import (
     DYNAMIC_PREFIX,
     JWKS_MAX_AGE_S,
-    REFRESH_KEY_NAME,
     KeyRing,
     SigningKey,
     UnusableKeyRow,
@@ -42,12 +41,18 @@ from sessionward._tokens.keys import (
     static_key_name,
 )
 from sessionward._tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
+from sessionward._tokens.refresh_keys import (
+    REFRESH_KEY_NAME,
+    expired_refresh_key_names,
+    refresh_key_rows,
+    rotated_key_name,
+)
 from sessionward._tokens.sealing import needs_sealing, open_row, seal_values
 
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
 KeyRows = list[KeyRow]
-RowsSeen = frozenset[tuple[str, int | None]]  # (name, verify_window_ms) of each key row
+RowsSeen = frozenset[tuple[str, int | None, int]]  # (name, verify_window_ms, hash of value)
 
 
 class ProcessKeys:
@@ -178,22 +183,62 @@ class ProcessKeys:
         return rows, row
 
     def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
-        rows, row = yield from self._stored_or_created(
-            rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
-        )
-        try:
-            key = decode_refresh_key(row.value)
-        except ValueError as exc:
-            raise GeneralError(f"the stored refresh token key is unusable: {exc}") from None
-        self._derivation = KeyDerivation(key)
-        self._cipher = RefreshTokenCipher(key, self._derivation)
+        if not refresh_key_rows(rows):
+            rows, _ = yield from self._stored_or_created(
+                rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
+            )
+        self._install_refresh_keys(rows)
         return rows
+
+    def _install_refresh_keys(self, rows: KeyRows) -> None:
+        """The refresh-token cipher of the stored keys (kept as it is while a retirement has
+        deleted them and not yet written the new one); the first key keys the derivation."""
+        found = refresh_key_rows(rows)
+        if not found:
+            return
+        try:
+            keys = [(start, decode_refresh_key(row.value)) for start, row in found]
+        except ValueError as exc:
+            raise GeneralError(f"a stored refresh token key is unusable: {exc}") from None
+        self._derivation = KeyDerivation(keys[0][1])
+        self._cipher = RefreshTokenCipher(keys, self._derivation)
+
+    def rotate_refresh_key(self, *, retire_now: bool) -> StoreFlow[str]:
+        """A new refresh-token key. Without ``retire_now`` it seals from
+        :data:`~sessionward._tokens.refresh_keys.ROTATION_DELAY_MS` from now and the old keys
+        keep opening the tokens they sealed until those rotate or expire; returns its name.
+        With it, every refresh-token key (and the derivation) is replaced at once: no refresh
+        token issued so far opens, so every session must log in again."""
+        yield from self.ready()
+        now = self._now_ms()
+        rows = yield from self._load_keys()
+        if retire_now:
+            names = [row.name for _, row in refresh_key_rows(rows)]
+            yield from self._queries.delete_keys(names)
+            name = REFRESH_KEY_NAME
+        else:
+            name = rotated_key_name(rows, now)
+        yield from self._insert_and_reload(name, (new_refresh_key(), None), now)
+        rows = yield from self._load_keys()
+        self._install_refresh_keys(rows)
+        self._rows_seen = None  # the next signing looks at the table again
+        security_log.refresh_key_rotated(name, retire_now=retire_now)
+        return name
+
+    def current(self, now: int) -> StoreFlow[None]:
+        """Look at the key table if ``revocation_refresh_interval`` is over, as signing does:
+        a refresh calls this before it opens a token, so that a key rotated in another process
+        opens here too."""
+        yield from self.ready()
+        if now - self._checked_ms >= self._recheck_ms:
+            yield from self._recheck(now)
 
     def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
         """Build the ring from key rows, first creating whatever key should exist but does not;
         returns the rows as they are now."""
         config = self.config
         algorithm = config.signing_algorithm
+        self._install_refresh_keys(rows)  # a rotated refresh key is learnt on the same reads
         if config.signing_key_getter is not None:
             self._install_getter_key()
         elif not config.signing_key_dynamic:
@@ -395,6 +440,8 @@ class ProcessKeys:
         window recorded with it (or this process's, if longer)."""
         rows = yield from self._load_keys()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
+        life_ms = 2 * self.config.refresh_token_validity * 1000  # a child's longest expiry
+        dead += expired_refresh_key_names(rows, now_ms=now, token_life_ms=life_ms)
         deleted = yield from self._queries.delete_keys(dead)
         if deleted:
             security_log.keys_purged(name.split(":", 1)[-1] for name in dead)
@@ -423,8 +470,9 @@ def _log_created(
 
 
 def _rows_seen(rows: KeyRows) -> RowsSeen:
-    """What a recheck compares: a key row added, deleted or widened changes the ring."""
-    return frozenset((row.name, row.verify_window_ms) for row in rows)
+    """What a recheck compares: a key row added, deleted, widened or written anew (a refresh
+    key replaced under its own name) changes the ring."""
+    return frozenset((row.name, row.verify_window_ms, hash(row.value)) for row in rows)
 
 
 def _find(rows: KeyRows, name: str) -> KeyRow | None:

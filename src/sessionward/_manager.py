@@ -328,6 +328,15 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         signs at once. Returns the kid that signs now. InvalidArgumentError for an unknown kid."""
         return self._drive(revocation.retire_signing_key, kid)
 
+    def rotate_refresh_key(self, *, retire_now: bool = False) -> str:
+        """A new refresh-token key, which seals new refresh tokens from 65 s from now (every
+        process learns it first); the older keys keep opening the tokens they sealed until
+        those rotate or expire, so no session notices. ``retire_now=True``, after a leak of
+        the key: every refresh-token key is replaced at once, no refresh token issued so far
+        opens, and **every session must log in again** (access tokens keep verifying until
+        they expire). Returns the new key's row name."""
+        return self._drive(listing.rotate_refresh_key, retire_now)
+
     def rewrap_keys(self) -> int:
         """Seal every stored key with the key-encryption key that seals now (the first of
         ``key_encryption_key``): rows in the clear, and rows sealed with an older one. Returns
@@ -549,6 +558,10 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def retire_signing_key(self, kid: str) -> str:
         """See :meth:`SessionManager.retire_signing_key`."""
         return await self._drive(revocation.retire_signing_key, kid)
+
+    async def rotate_refresh_key(self, *, retire_now: bool = False) -> str:
+        """See :meth:`SessionManager.rotate_refresh_key`."""
+        return await self._drive(listing.rotate_refresh_key, retire_now)
 
     async def rewrap_keys(self) -> int:
         """See :meth:`SessionManager.rewrap_keys`."""

@@ -32,6 +32,7 @@ from typing import Any
 from sessionward import _telemetry as telemetry
 from sessionward._clients import network_of
 from sessionward._events import RevokeReason, TokenTheft
+from sessionward._tokens.refresh_keys import ROTATION_DELAY_MS
 
 logger = logging.getLogger("sessionward")
 
@@ -120,6 +121,24 @@ def key_retired(kid: str, signing: str) -> None:
         signing,
         extra=_extra("signing_key_retired", kid=kid, signing_kid=signing),
     )
+
+
+def refresh_key_rotated(name: str, *, retire_now: bool) -> None:
+    """A new refresh-token key (WARNING with ``retire_now``: every session must log in again)."""
+    if retire_now:
+        logger.warning(
+            "sessionward: every refresh-token key retired and replaced: no refresh token issued "
+            "before opens, so every session must log in again",
+            extra=_extra("refresh_key_rotated", retire_now=True),
+        )
+    else:
+        logger.info(
+            "sessionward: a new refresh-token key (%s) seals new refresh tokens from %s s from "
+            "now; the older keys open the tokens they sealed until those rotate or expire",
+            name,
+            ROTATION_DELAY_MS // 1000,
+            extra=_extra("refresh_key_rotated", retire_now=False),
+        )
 
 
 def keys_in_the_clear(dialect: str) -> None:

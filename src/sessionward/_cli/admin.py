@@ -191,6 +191,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         return _rewrap(args)
     if args.action == "retire":
         return _retire(args)
+    if args.action == "rotate-refresh-key":
+        return _rotate_refresh_key(args)
+    if args.retire_now:
+        raise CliError("--retire-now goes with 'keys rotate-refresh-key'", EXIT_USAGE)
     if args.kid is not None:
         raise CliError(
             f"'keys {args.action}' takes no KID (only 'keys retire KID' does)", EXIT_USAGE
@@ -236,6 +240,25 @@ def _rewrap(args: argparse.Namespace) -> int:
             "is now sealed with it (older key-encryption keys may be removed from the "
             "configuration once every process runs without them)"
         )
+        return EXIT_OK
+
+    return with_manager(args, run)
+
+
+def _rotate_refresh_key(args: argparse.Namespace) -> int:
+    def run(manager: Any) -> int:
+        manager.rotate_refresh_key(retire_now=args.retire_now)
+        if args.retire_now:
+            print(
+                "every refresh-token key replaced: no refresh token issued before opens, so "
+                "every session must log in again (access tokens verify until they expire)"
+            )
+        else:
+            print(
+                "new refresh-token key written: it seals new refresh tokens from 65 s from now "
+                "(every process learns it first); older keys open the tokens they sealed until "
+                "those rotate or expire, and 'sessionward purge' deletes them after that"
+            )
         return EXIT_OK
 
     return with_manager(args, run)
