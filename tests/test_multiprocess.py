@@ -53,19 +53,20 @@ def test_processes_share_one_database(backend, algorithm, tmp_path):
         signing_algorithm=algorithm,
         **tables,
     )
-    # Every process runs on a clock that crosses a key-rotation boundary 3 s into the run.
-    now = time.time()
-    boundary = (now // INTERVAL_S + 1) * INTERVAL_S
-    offset = boundary - 3.0 - now - 1.0  # the extra second covers process start-up
+    # Every process runs on a clock that crosses a key-rotation boundary 3 s into the run
+    # (counted from when they have all started: spawning four under load can take seconds).
+    boundary = (time.time() // INTERVAL_S + 1) * INTERVAL_S
+    clock_start = boundary - 3.0
     context = multiprocessing.get_context("spawn")
     barrier = context.Manager().Barrier(PROCESSES)
     try:
         with ProcessPoolExecutor(PROCESSES, mp_context=context) as pool:
             futures = [
-                pool.submit(run_worker, config, offset, barrier, SECONDS, worker)
+                pool.submit(run_worker, config, clock_start, barrier, SECONDS, worker)
                 for worker in range(PROCESSES)
             ]
             results = [f.result(timeout=120) for f in futures]
+        offset = clock_start + SECONDS - time.time()  # the workers' clock as they stopped
 
         errors = [e for r in results for e in r["errors"]]
         assert errors == [], errors[0]

@@ -36,6 +36,7 @@ from sessionward._events import (
     SessionRevoked,
     TokenTheft,
 )
+from sessionward._key_wrapping import KeyWrapper, LocalKeyWrapper
 from sessionward._manager import AsyncSessionManager, SessionManager
 from sessionward._models import (
     DEFAULT_TENANT,
@@ -67,6 +68,8 @@ __all__ = [
     "DataTooLargeError",
     "GeneralError",
     "InvalidArgumentError",
+    "KeyWrapper",
+    "LocalKeyWrapper",
     "ProofKey",
     "ProofOfPossession",
     "RemoteVerifier",

@@ -6,9 +6,10 @@ setting and its allowed range, so a misconfiguration fails before the first requ
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import InitVar, dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from sessionward._clients import (
     parse_networks,
 )
 from sessionward._errors import ConfigError
+from sessionward._key_wrapping import KEK_ENVIRONMENT_VARIABLE, KeyWrapper, key_wrapper_from
 
 SECOND = 1
 HOUR = 3600
@@ -133,6 +135,14 @@ class Config:
     # OpenTelemetry spans (the otel extra) carry the user id as enduser.id; off: never. Metrics
     # never carry it.
     telemetry_user_ids: bool = False
+    # Seals the stored keys (docs/operations.md#signing-keys-at-rest): a key (32 random bytes,
+    # base64url), several (the first seals, all open: for rotation), or a KeyWrapper (a KMS).
+    # None: the SESSIONWARD_KEY_ENCRYPTION_KEY environment variable (comma-separated keys), else
+    # keys are stored in the clear (development only).
+    key_encryption_key: str | Sequence[str] | KeyWrapper | None = field(
+        default=None, repr=False, compare=False
+    )
+    key_wrapper: KeyWrapper | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(
         self, enable_blacklisting: bool | None, signing_key_update_interval: int | None
@@ -258,6 +268,10 @@ class Config:
                 f"trusted_proxies: {exc} (expected CIDRs like '10.0.0.0/8')"
             ) from None
         object.__setattr__(self, "trusted_proxies", tuple(proxies))
+        wrapper = key_wrapper_from(
+            self.key_encryption_key, os.environ.get(KEK_ENVIRONMENT_VARIABLE)
+        )
+        object.__setattr__(self, "key_wrapper", wrapper)
         object.__setattr__(self, "trusted_networks", networks)
 
     def _check_revocation_feed(self) -> None:

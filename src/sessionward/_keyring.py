@@ -8,12 +8,12 @@ the state they act on, and reads or writes the key table through
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sessionward import _security_log as security_log
 from sessionward import _telemetry as telemetry
 from sessionward._config import Algorithm, Config
-from sessionward._errors import ConfigError, GeneralError
+from sessionward._errors import ConfigError, GeneralError, InvalidArgumentError
 from sessionward._rows import KeyRow
 from sessionward._storage.execution import StoreFlow, create_tables
 from sessionward._storage.queries import Queries
@@ -23,7 +23,6 @@ from sessionward._tokens.derivation import KeyDerivation
 from sessionward._tokens.keys import (
     DYNAMIC_PREFIX,
     JWKS_MAX_AGE_S,
-    REFRESH_KEY_NAME,
     KeyRing,
     SigningKey,
     UnusableKeyRow,
@@ -38,14 +37,22 @@ from sessionward._tokens.keys import (
     new_key_row_values,
     next_key_check_ms,
     plausible_dynamic_kid,
+    ring_of,
     static_key_name,
 )
 from sessionward._tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
+from sessionward._tokens.refresh_keys import (
+    REFRESH_KEY_NAME,
+    expired_refresh_key_names,
+    refresh_key_rows,
+    rotated_key_name,
+)
+from sessionward._tokens.sealing import needs_sealing, open_row, seal_values
 
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
 KeyRows = list[KeyRow]
-RowsSeen = frozenset[tuple[str, int | None]]  # (name, verify_window_ms) of each key row
+RowsSeen = frozenset[tuple[str, int | None, int]]  # (name, verify_window_ms, hash of value)
 
 
 class ProcessKeys:
@@ -77,6 +84,7 @@ class ProcessKeys:
         self._recheck_ms = int(config.revocation_refresh_interval * 1000)
         self._rechecking = threading.Lock()  # one recheck at a time; the others do not wait
         self._rows_seen: RowsSeen | None = None
+        self._opened: dict[KeyRow, KeyRow] = {}  # sealed row as stored -> the row opened
         self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
         leeway_ms = config.access_token_leeway * 1000
         self.verify_window_ms = config.access_token_validity_ms + leeway_ms
@@ -105,7 +113,9 @@ class ProcessKeys:
             return
         with telemetry.operation("keys.reload", keys_trigger="start"):
             yield from create_tables()
-            rows = yield from self._queries.load_keys()
+            if self.config.key_wrapper is not None:
+                yield from self.reseal(rewrap=False)  # keys written in the clear: sealed now
+            rows = yield from self._load_keys()
             now = self._now_ms()
             rows = yield from self._ensure_refresh_key(rows, now)
             rows = yield from self._install_signing_keys(rows, now)
@@ -117,9 +127,48 @@ class ProcessKeys:
         self, name: str, values: tuple[str, str | None], now: int
     ) -> StoreFlow[KeyRows]:
         """Insert a key unless it exists (another process may win the race), then re-read."""
-        value, material = values
+        value, material = seal_values(self.config.key_wrapper, name, *values)
         yield from self._queries.insert_key(name, value, now, material, self.verify_window_ms)
-        return (yield from self._queries.load_keys())
+        return (yield from self._load_keys())
+
+    def _load_keys(self) -> StoreFlow[KeyRows]:
+        """The key rows, with their secrets in the clear. Each sealed value is opened once (a
+        KMS unwrap is a network call; the table is read every few seconds)."""
+        rows = yield from self._queries.load_keys()
+        wrapper = self.config.key_wrapper
+        known = self._opened
+        opened: dict[KeyRow, KeyRow] = {}
+        result = []
+        for row in rows:
+            clear = known.get(row)
+            if clear is None:
+                clear = open_row(wrapper, row)
+            if clear is not row:
+                opened[row] = clear
+            result.append(clear)
+        self._opened = opened  # replaced whole: only the rows still in the table
+        return result
+
+    def reseal(self, *, rewrap: bool) -> StoreFlow[int]:
+        """Seal the key rows stored in the clear (and, with ``rewrap``, those sealed with a
+        key-encryption key other than the one that seals now) with the current one; returns
+        how many rows were written. Every row is opened first, so a process that cannot open
+        one changes nothing."""
+        wrapper = self.config.key_wrapper
+        if wrapper is None:
+            raise ConfigError(
+                "no key_encryption_key is set (nor SESSIONWARD_KEY_ENCRYPTION_KEY): there is "
+                "nothing to seal the keys with"
+            )
+        rows = yield from self._queries.load_keys()
+        due = [(row, open_row(wrapper, row)) for row in rows]
+        due = [(row, clear) for row, clear in due if needs_sealing(wrapper, row, rewrap=rewrap)]
+        written = 0
+        for row, clear in due:
+            value, material = seal_values(wrapper, row.name, clear.value, clear.material)
+            written += yield from self._queries.reseal_key(row.name, value, material)
+        security_log.keys_resealed(written, wrapper.key_id)
+        return written
 
     def _stored_or_created(
         self, rows: KeyRows, name: str, make: Callable[[], tuple[str, str | None]], now: int
@@ -134,22 +183,62 @@ class ProcessKeys:
         return rows, row
 
     def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
-        rows, row = yield from self._stored_or_created(
-            rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
-        )
-        try:
-            key = decode_refresh_key(row.value)
-        except ValueError as exc:
-            raise GeneralError(f"the stored refresh token key is unusable: {exc}") from None
-        self._derivation = KeyDerivation(key)
-        self._cipher = RefreshTokenCipher(key, self._derivation)
+        if not refresh_key_rows(rows):
+            rows, _ = yield from self._stored_or_created(
+                rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
+            )
+        self._install_refresh_keys(rows)
         return rows
+
+    def _install_refresh_keys(self, rows: KeyRows) -> None:
+        """The refresh-token cipher of the stored keys (kept as it is while a retirement has
+        deleted them and not yet written the new one); the first key keys the derivation."""
+        found = refresh_key_rows(rows)
+        if not found:
+            return
+        try:
+            keys = [(start, decode_refresh_key(row.value)) for start, row in found]
+        except ValueError as exc:
+            raise GeneralError(f"a stored refresh token key is unusable: {exc}") from None
+        self._derivation = KeyDerivation(keys[0][1])
+        self._cipher = RefreshTokenCipher(keys, self._derivation)
+
+    def rotate_refresh_key(self, *, retire_now: bool) -> StoreFlow[str]:
+        """A new refresh-token key. Without ``retire_now`` it seals from
+        :data:`~sessionward._tokens.refresh_keys.ROTATION_DELAY_MS` from now and the old keys
+        keep opening the tokens they sealed until those rotate or expire; returns its name.
+        With it, every refresh-token key (and the derivation) is replaced at once: no refresh
+        token issued so far opens, so every session must log in again."""
+        yield from self.ready()
+        now = self._now_ms()
+        rows = yield from self._load_keys()
+        if retire_now:
+            names = [row.name for _, row in refresh_key_rows(rows)]
+            yield from self._queries.delete_keys(names)
+            name = REFRESH_KEY_NAME
+        else:
+            name = rotated_key_name(rows, now)
+        yield from self._insert_and_reload(name, (new_refresh_key(), None), now)
+        rows = yield from self._load_keys()
+        self._install_refresh_keys(rows)
+        self._rows_seen = None  # the next signing looks at the table again
+        security_log.refresh_key_rotated(name, retire_now=retire_now)
+        return name
+
+    def current(self, now: int) -> StoreFlow[None]:
+        """Look at the key table if ``revocation_refresh_interval`` is over, as signing does:
+        a refresh calls this before it opens a token, so that a key rotated in another process
+        opens here too."""
+        yield from self.ready()
+        if now - self._checked_ms >= self._recheck_ms:
+            yield from self._recheck(now)
 
     def _install_signing_keys(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
         """Build the ring from key rows, first creating whatever key should exist but does not;
         returns the rows as they are now."""
         config = self.config
         algorithm = config.signing_algorithm
+        self._install_refresh_keys(rows)  # a rotated refresh key is learnt on the same reads
         if config.signing_key_getter is not None:
             self._install_getter_key()
         elif not config.signing_key_dynamic:
@@ -212,7 +301,7 @@ class ProcessKeys:
         elif self.config.signing_key_dynamic:
             if now >= self._next_check_ms or self.ring.signing_key(now) is None:
                 with telemetry.operation("keys.reload", keys_trigger="due"):
-                    rows = yield from self._queries.load_keys()
+                    rows = yield from self._load_keys()
                     yield from self._install_signing_keys(rows, now)
             elif now - self._checked_ms >= self._recheck_ms:
                 yield from self._recheck(now)
@@ -229,7 +318,7 @@ class ProcessKeys:
             return
         try:
             with telemetry.operation("keys.reload", keys_trigger="recheck") as span:
-                rows = yield from self._queries.load_keys()
+                rows = yield from self._load_keys()
                 changed = _rows_seen(rows) != self._rows_seen
                 span.set("sessionward.keys.changed", changed)
                 if changed:
@@ -263,7 +352,7 @@ class ProcessKeys:
             return
         self._unknown_kid_reload_ms = now
         with telemetry.operation("keys.reload", keys_trigger="unknown_kid"):
-            rows = yield from self._queries.load_keys()
+            rows = yield from self._load_keys()
             self._apply_dynamic_rows(rows, now)
 
     def rotate(self) -> StoreFlow[str]:
@@ -284,11 +373,47 @@ class ProcessKeys:
         yield from self._install_signing_keys(rows, now)
         return name.split(":", 1)[1]
 
+    def retire(self, kid: str) -> StoreFlow[str]:
+        """Delete key ``kid`` (a leaked one) and drop it here at once; if it signs now, a new
+        key signs first. Returns the kid that signs now. Other processes drop it when they
+        read the retirement's revocation row (see :meth:`drop_retired`)."""
+        if self.config.signing_key_getter is not None or not self.config.signing_key_dynamic:
+            raise ConfigError(
+                "retiring a key needs signing_key_dynamic=True and no signing_key_getter (a "
+                "static or supplied key is replaced where it is configured)"
+            )
+        yield from self.ready()
+        now = self._now_ms()
+        rows = yield from self._load_keys()
+        name = f"{DYNAMIC_PREFIX}{kid}"
+        if _find(rows, name) is None:
+            raise InvalidArgumentError(f"no signing key {kid!r}: 'sessionward keys' lists them")
+        self._apply_dynamic_rows(rows, now)
+        current = self.ring.signing_key(now)
+        if current is not None and current.kid == kid:
+            yield from self.rotate()  # a new key signs at once
+        yield from self._queries.delete_keys([name])
+        self.drop_retired([kid])
+        key = yield from self.signing_key(now)
+        return key.kid
+
+    def drop_retired(self, kids: Iterable[str]) -> None:
+        """Forget retired keys at once: the tokens they signed no longer verify here (an
+        unknown kid is looked up in the table, where the row is gone), the JWKS no longer
+        lists them, and if one signed here, the next signing reads the table for its
+        successor."""
+        retired = set(kids)
+        ring = self.ring
+        if any(key.kid in retired for key in ring.keys):
+            self.ring = ring_of(key for key in ring.keys if key.kid not in retired)
+            self._next_check_ms = 0  # look at the key table before signing again
+            self._rows_seen = None
+
     def deployed_algorithm(self) -> StoreFlow[Algorithm | None]:
         """The algorithm the stored dynamic keys sign with now (None: none yet); creates no
         key, so that a tool can ask before it acts with the right configuration."""
         yield from create_tables()
-        rows = yield from self._queries.load_keys()
+        rows = yield from self._load_keys()
         return deployed_algorithm(rows, now_ms=self._now_ms())
 
     def listing(self) -> StoreFlow[list[SigningKey]]:
@@ -297,7 +422,7 @@ class ProcessKeys:
         Reads the key table as it is: listing keys never creates one."""
         yield from self.ready()
         if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
-            rows = yield from self._queries.load_keys()
+            rows = yield from self._load_keys()
             self._apply_dynamic_rows(rows, self._now_ms())
         return list(self.ring.keys)
 
@@ -313,8 +438,10 @@ class ProcessKeys:
     def purge(self, now: int) -> StoreFlow[int]:
         """Delete signing keys that can neither sign nor verify any more: each verifies for the
         window recorded with it (or this process's, if longer)."""
-        rows = yield from self._queries.load_keys()
+        rows = yield from self._load_keys()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
+        life_ms = 2 * self.config.refresh_token_validity * 1000  # a child's longest expiry
+        dead += expired_refresh_key_names(rows, now_ms=now, token_life_ms=life_ms)
         deleted = yield from self._queries.delete_keys(dead)
         if deleted:
             security_log.keys_purged(name.split(":", 1)[-1] for name in dead)
@@ -343,8 +470,9 @@ def _log_created(
 
 
 def _rows_seen(rows: KeyRows) -> RowsSeen:
-    """What a recheck compares: a key row added, deleted or widened changes the ring."""
-    return frozenset((row.name, row.verify_window_ms) for row in rows)
+    """What a recheck compares: a key row added, deleted, widened or written anew (a refresh
+    key replaced under its own name) changes the ring."""
+    return frozenset((row.name, row.verify_window_ms, hash(row.value)) for row in rows)
 
 
 def _find(rows: KeyRows, name: str) -> KeyRow | None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
 from sqlalchemy import Engine, MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sessionward import _security_log as security_log
 from sessionward._config import Algorithm, Config
 from sessionward._errors import ConfigError
 from sessionward._events import (
@@ -102,6 +103,8 @@ class ManagerBase(Generic[EngineT, StoreT]):
         self.clock = clock  # seconds since the epoch, like time.time
         self._context = Context(self.config, clock, hooks)
         self.store: StoreT = store if store is not None else self._own_store(engine)
+        if self.config.key_wrapper is None:
+            _warn_keys_in_the_clear(self.store)
 
     def _own_store(self, engine: EngineT | None) -> StoreT:
         """The store on ``engine`` (the application's own), or on one made from the config."""
@@ -115,6 +118,15 @@ class ManagerBase(Generic[EngineT, StoreT]):
         self, access_token: str, anti_csrf_token: str | None
     ) -> VerifiedSession | None:
         return promotion.quick_get_session(self._context, access_token, anti_csrf_token)
+
+
+def _warn_keys_in_the_clear(store: object) -> None:
+    """A deployment on a database server without a key-encryption key: its backups and any SQL
+    injection hold keys that mint sessions. (SQLite, the demo's and the tests', is exempt.)"""
+    engine = getattr(store, "engine", None)
+    dialect = getattr(getattr(engine, "dialect", None), "name", None)
+    if dialect is not None and dialect != "sqlite":
+        security_log.keys_in_the_clear(dialect)
 
 
 class SessionManager(ManagerBase[Engine, SyncStore]):
@@ -308,6 +320,29 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
     def rotate_signing_key(self) -> str:
         """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
         return self._drive(listing.rotate_signing_key)
+
+    def retire_signing_key(self, kid: str) -> str:
+        """After a leak: key ``kid`` stops verifying in every process within the revocation
+        bound (``revocation_refresh_interval``, 2 s by default), so each access token it signed
+        is refused (clients refresh), and the JWKS stops listing it. If it signs now, a new key
+        signs at once. Returns the kid that signs now. InvalidArgumentError for an unknown kid."""
+        return self._drive(revocation.retire_signing_key, kid)
+
+    def rotate_refresh_key(self, *, retire_now: bool = False) -> str:
+        """A new refresh-token key, which seals new refresh tokens from 65 s from now (every
+        process learns it first); the older keys keep opening the tokens they sealed until
+        those rotate or expire, so no session notices. ``retire_now=True``, after a leak of
+        the key: every refresh-token key is replaced at once, no refresh token issued so far
+        opens, and **every session must log in again** (access tokens keep verifying until
+        they expire). Returns the new key's row name."""
+        return self._drive(listing.rotate_refresh_key, retire_now)
+
+    def rewrap_keys(self) -> int:
+        """Seal every stored key with the key-encryption key that seals now (the first of
+        ``key_encryption_key``): rows in the clear, and rows sealed with an older one. Returns
+        how many rows were written; no key changes, no session is lost. ConfigError without a
+        key-encryption key, or if a row opens with none of those given."""
+        return self._drive(listing.rewrap_keys)
 
     def deployed_signing_algorithm(self) -> Algorithm | None:
         """The algorithm the stored keys sign with now (None before the first key); reads the
@@ -519,6 +554,18 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def rotate_signing_key(self) -> str:
         """Start signing with a new key now; returns its kid. Old tokens keep verifying."""
         return await self._drive(listing.rotate_signing_key)
+
+    async def retire_signing_key(self, kid: str) -> str:
+        """See :meth:`SessionManager.retire_signing_key`."""
+        return await self._drive(revocation.retire_signing_key, kid)
+
+    async def rotate_refresh_key(self, *, retire_now: bool = False) -> str:
+        """See :meth:`SessionManager.rotate_refresh_key`."""
+        return await self._drive(listing.rotate_refresh_key, retire_now)
+
+    async def rewrap_keys(self) -> int:
+        """See :meth:`SessionManager.rewrap_keys`."""
+        return await self._drive(listing.rewrap_keys)
 
     async def deployed_signing_algorithm(self) -> Algorithm | None:
         """See :meth:`SessionManager.deployed_signing_algorithm`."""

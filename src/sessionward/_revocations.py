@@ -61,6 +61,8 @@ class Revocation:
     # The user's tenant (None: the default one); without a user id, with not_before: every
     # session of the tenant created until then.
     tenant_id: str | None = None
+    # A retired signing key instead (the other fields None): see ProcessKeys.drop_retired.
+    retired_kid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ to parse:
 
 ===========================  =====================================================================
 ``sessionward_event``        what happened: ``token_theft``, ``session_revoked``,
-                             ``signing_key_created``, ``signing_keys_purged``, ``operation_failed``
+                             ``signing_key_created``, ``signing_keys_purged``,
+                             ``signing_key_retired``, ``keys_resealed``, ``keys_in_the_clear``,
+                             ``operation_failed``
 ``sessionward_handle``       the session's handle (not a secret: it names, it does not open)
 ``sessionward_reason``       the theft's or the revocation's reason
 ``sessionward_tenant``       the session's tenant
@@ -30,6 +32,7 @@ from typing import Any
 from sessionward import _telemetry as telemetry
 from sessionward._clients import network_of
 from sessionward._events import RevokeReason, TokenTheft
+from sessionward._tokens.refresh_keys import ROTATION_DELAY_MS
 
 logger = logging.getLogger("sessionward")
 
@@ -106,6 +109,59 @@ def keys_purged(kids: Iterable[str]) -> None:
             "sessionward: signing keys deleted, past their verify window: %s",
             ", ".join(names),
             extra=_extra("signing_keys_purged", kid=names),
+        )
+
+
+def key_retired(kid: str, signing: str) -> None:
+    """A signing key retired after a leak (WARNING): the tokens it signed are refused."""
+    logger.warning(
+        "sessionward: signing key %s retired: the tokens it signed are refused in every process "
+        "within revocation_refresh_interval; key %s signs now",
+        kid,
+        signing,
+        extra=_extra("signing_key_retired", kid=kid, signing_kid=signing),
+    )
+
+
+def refresh_key_rotated(name: str, *, retire_now: bool) -> None:
+    """A new refresh-token key (WARNING with ``retire_now``: every session must log in again)."""
+    if retire_now:
+        logger.warning(
+            "sessionward: every refresh-token key retired and replaced: no refresh token issued "
+            "before opens, so every session must log in again",
+            extra=_extra("refresh_key_rotated", retire_now=True),
+        )
+    else:
+        logger.info(
+            "sessionward: a new refresh-token key (%s) seals new refresh tokens from %s s from "
+            "now; the older keys open the tokens they sealed until those rotate or expire",
+            name,
+            ROTATION_DELAY_MS // 1000,
+            extra=_extra("refresh_key_rotated", retire_now=False),
+        )
+
+
+def keys_in_the_clear(dialect: str) -> None:
+    """A manager on a database server without a key-encryption key (WARNING, once per
+    manager): its backups, and any SQL injection in the application, hold keys that mint
+    sessions."""
+    logger.warning(
+        "sessionward: no key_encryption_key is set, so the signing keys and the refresh-token "
+        "key are stored in the clear in the %s database (development only; see "
+        "docs/operations.md#signing-keys-at-rest)",
+        dialect,
+        extra=_extra("keys_in_the_clear", dialect=dialect),
+    )
+
+
+def keys_resealed(count: int, key_id: str) -> None:
+    """Key rows sealed with the key-encryption key ``key_id`` (INFO): its public id only."""
+    if count:
+        logger.info(
+            "sessionward: %d key row(s) sealed with key-encryption key %s",
+            count,
+            key_id,
+            extra=_extra("keys_resealed", count=count, kek_id=key_id),
         )
 
 

@@ -10,14 +10,18 @@ from sessionward import Config, SessionManager
 
 
 def run_worker(
-    config: Config, clock_offset: float, barrier: Any, seconds: float, worker: int
+    config: Config, clock_start: float, barrier: Any, seconds: float, worker: int
 ) -> dict[str, Any]:
-    """Create, verify, refresh and promote sessions for ``seconds``; report what happened."""
+    """Create, verify, refresh and promote sessions for ``seconds``, on a clock that reads
+    ``clock_start`` when all the processes have started (however long starting took); report
+    what happened."""
     errors: list[str] = []
     sessions: list[tuple[str, str, str]] = []
-    manager = SessionManager(config, clock=lambda: time.time() + clock_offset)
+    offset = [0.0]
+    manager = SessionManager(config, clock=lambda: time.time() + offset[0])
     try:
         barrier.wait(timeout=60)
+        offset[0] = clock_start - time.time()
         deadline = time.monotonic() + seconds
         i = 0
         while time.monotonic() < deadline:

@@ -24,7 +24,7 @@ from sessionward._cli.database import (
     table_problems,
     with_manager,
 )
-from sessionward._cli.exits import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, CliError
+from sessionward._cli.exits import EXIT_DATABASE, EXIT_NOT_FOUND, EXIT_OK, EXIT_USAGE, CliError
 from sessionward._cli.output import print_table, safe_url, utc
 
 # Times beyond any calendar date mean "no end yet": the current key signs until a successor
@@ -187,6 +187,19 @@ def _key_state(key: Any, now_ms: int) -> str:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    if args.action == "rewrap":
+        return _rewrap(args)
+    if args.action == "retire":
+        return _retire(args)
+    if args.action == "rotate-refresh-key":
+        return _rotate_refresh_key(args)
+    if args.retire_now:
+        raise CliError("--retire-now goes with 'keys rotate-refresh-key'", EXIT_USAGE)
+    if args.kid is not None:
+        raise CliError(
+            f"'keys {args.action}' takes no KID (only 'keys retire KID' does)", EXIT_USAGE
+        )
+
     def run(manager: Any) -> int:
         keys = manager.signing_keys()
         now = int(time.time() * 1000)
@@ -213,6 +226,58 @@ def cmd_keys(args: argparse.Namespace) -> int:
             for k in keys
         ]
         print_table(rows, sys.stdout)
+        return EXIT_OK
+
+    return with_manager(args, run)
+
+
+def _rewrap(args: argparse.Namespace) -> int:
+    def run(manager: Any) -> int:
+        wrapper = manager.config.key_wrapper
+        count: int = manager.rewrap_keys()
+        print(
+            f"sealed {count} key row(s) with key-encryption key {wrapper.key_id}; every key "
+            "is now sealed with it (older key-encryption keys may be removed from the "
+            "configuration once every process runs without them)"
+        )
+        return EXIT_OK
+
+    return with_manager(args, run)
+
+
+def _rotate_refresh_key(args: argparse.Namespace) -> int:
+    def run(manager: Any) -> int:
+        manager.rotate_refresh_key(retire_now=args.retire_now)
+        if args.retire_now:
+            print(
+                "every refresh-token key replaced: no refresh token issued before opens, so "
+                "every session must log in again (access tokens verify until they expire)"
+            )
+        else:
+            print(
+                "new refresh-token key written: it seals new refresh tokens from 65 s from now "
+                "(every process learns it first); older keys open the tokens they sealed until "
+                "those rotate or expire, and 'sessionward purge' deletes them after that"
+            )
+        return EXIT_OK
+
+    return with_manager(args, run)
+
+
+def _retire(args: argparse.Namespace) -> int:
+    if not args.kid:
+        raise CliError(
+            "'keys retire' needs the KID to retire ('sessionward keys' lists them)", EXIT_USAGE
+        )
+    kid = args.kid
+
+    def run(manager: Any) -> int:
+        signing: str = manager.retire_signing_key(kid)
+        print(
+            f"signing key {kid} retired: running processes refuse the tokens it signed within "
+            "their revocation_refresh_interval (2 s by default), and their clients refresh "
+            f"to tokens of key {signing}, which signs now; the JWKS no longer lists it"
+        )
         return EXIT_OK
 
     return with_manager(args, run)

@@ -54,6 +54,8 @@ examples:
   sessionward revoke-user alice --tenant acme
   sessionward revoke-tenant acme
   sessionward rotate-key
+  SESSIONWARD_KEY_ENCRYPTION_KEY=NEW,OLD sessionward keys rewrap
+  sessionward keys retire 1796169600
 """
 
 
@@ -236,8 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "(2 s by default) plus one read", cmd_revoke_tenant,
                         parents=[tables])  # fmt: skip
     revoke_tenant.add_argument("tenant", metavar="TENANT", type=_tenant)
-    add("keys", "list the signing keys (ids and times, never the secrets)", cmd_keys,
-        parents=[tables, json_output])  # fmt: skip
+    keys = add("keys", "list the signing keys (ids and times, never the secrets); "
+               "'keys rewrap': seal every stored key with the key-encryption key that seals "
+               "now; 'keys retire KID': stop a leaked key verifying everywhere within 2 s",
+               cmd_keys, parents=[tables, json_output])  # fmt: skip
+    keys.add_argument("action", nargs="?", default="list",
+                      choices=("list", "rewrap", "retire", "rotate-refresh-key"),
+                      help="list (the default), rewrap, retire KID, or rotate-refresh-key "
+                      "(a new refresh-token key; old refresh tokens keep opening)")  # fmt: skip
+    keys.add_argument("kid", nargs="?", metavar="KID", help="the key to retire")
+    keys.add_argument("--retire-now", action="store_true",
+                      help="with rotate-refresh-key, after a leak of that key: no refresh token "
+                      "issued so far opens, so EVERY SESSION MUST LOG IN AGAIN")  # fmt: skip
     add("rotate-key", "start signing with a new key now (running processes within their "
         "revocation_refresh_interval, 2 s by default); old tokens keep verifying",
         cmd_rotate_key, parents=[tables])  # fmt: skip

@@ -94,6 +94,15 @@ def rotate_signing_key(context: Context, emissions: Emissions) -> StoreFlow[str]
     return context.keys.rotate()
 
 
+def rotate_refresh_key(context: Context, emissions: Emissions, retire_now: bool) -> StoreFlow[str]:
+    return context.keys.rotate_refresh_key(retire_now=retire_now)
+
+
+def rewrap_keys(context: Context, emissions: Emissions) -> StoreFlow[int]:
+    yield from context.keys.ready()
+    return (yield from context.keys.reseal(rewrap=True))
+
+
 def deployed_signing_algorithm(
     context: Context, emissions: Emissions
 ) -> StoreFlow[Algorithm | None]:

@@ -111,12 +111,12 @@ def child_refresh_token(
         parent.ttl_ms,
     )
     if config.refresh_grace_window == 0:  # the original: every child is random
-        return cipher.seal(claims)
+        return cipher.seal(claims, anchor)
     seed = f"{parent_hash_1}:{anchor}"
     if parent.payload_version is not None:
         # Each payload version its own seed: one nonce never seals two contents.
         seed += f":v{parent.payload_version}"
-    return cipher.seal(claims, seed=seed)
+    return cipher.seal(claims, anchor, seed=seed)
 
 
 def id_refresh_token(context: Context, refresh_hash_1: str) -> str:

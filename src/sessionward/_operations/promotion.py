@@ -74,27 +74,38 @@ def quick_get_session(
     return VerifiedSession(claims.session())
 
 
+def _verified_reloading(
+    context: Context, access_token: object, anti_csrf_token: str | None, now: int
+) -> StoreFlow[AccessClaims]:
+    """The token's claims; a key this process does not know is looked up in the key table
+    first (another process rotated), and refused if it is not there (retired, or never ours)."""
+    try:
+        return verified_claims(context, access_token, anti_csrf_token, now)
+    except UnknownSigningKey as exc:
+        yield from context.keys.reload_for_unknown_key(exc.header_segment, now)
+        try:
+            return verified_claims(context, access_token, anti_csrf_token, now)
+        except UnknownSigningKey:
+            telemetry.verify_failed("invalid")
+            raise TryRefreshTokenError("the access token's signing key is unknown") from None
+
+
 def get_session(
     context: Context, emissions: Emissions, access_token: object, anti_csrf_token: str | None
 ) -> StoreFlow[VerifiedSession]:
     now = context.now_ms()
-    try:
-        claims = verified_claims(context, access_token, anti_csrf_token, now)
-    except UnknownSigningKey as exc:
-        yield from context.keys.reload_for_unknown_key(exc.header_segment, now)
-        try:
-            claims = verified_claims(context, access_token, anti_csrf_token, now)
-        except UnknownSigningKey:
-            telemetry.verify_failed("invalid")
-            raise TryRefreshTokenError("the access token's signing key is unknown") from None
-    session = claims.session()
+    claims = yield from _verified_reloading(context, access_token, anti_csrf_token, now)
     if context.revocation_mode == "cached":
+        ring = context.keys.ring
         yield from revocation.read_revocations(context, now)
+        if context.keys.ring is not ring:  # the read retired a key: maybe this token's
+            claims = yield from _verified_reloading(context, access_token, anti_csrf_token, now)
         revocations = context.revocations
         if revocations.revoked(
             claims.handle, claims.user_id, claims.created_at_ms, claims.tenant_id
         ):
             raise _revoked()
+    session = claims.session()
     if claims.parent_hash_1 is None:
         if context.revocation_mode == "exact":
             alive = yield from context.queries.session_alive(claims.handle, now)

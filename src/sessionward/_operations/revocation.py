@@ -61,6 +61,24 @@ def record_revocation(
         yield from context.queries.purge_revocations(now)
 
 
+def retire_signing_key(context: Context, emissions: Emissions, kid: str) -> StoreFlow[str]:
+    """A leaked signing key stops verifying everywhere within the revocation bound: its row is
+    deleted (a new key signs first if it signed now), and a revocation row names it, so that
+    every process drops it from its ring at its next read. Returns the kid that signs now."""
+    kid = check_identifier(kid, "kid")
+    with telemetry.operation("retire_signing_key"):
+        yield from context.ready()
+        signing = yield from context.keys.retire(kid)
+        if context.revocation_mode == "cached":
+            now = context.now_ms()
+            retirement = Revocation(
+                None, None, None, now, now + context.revocation_life_ms, retired_kid=kid
+            )
+            yield from context.queries.insert_revocation(retirement)
+    security_log.key_retired(kid, signing)
+    return signing
+
+
 # The feed reads the table when its last read is older than this, not only once per interval:
 # what a verifier learns through it is then at most this old when it reads (plus its own
 # interval), not two intervals old. One indexed query per half second per issuer process.
@@ -87,6 +105,9 @@ def read_revocations(context: Context, now: int, within_ms: int | None = None) -
             cache.read_failed(now)
             return
         learned_ms = context.now_ms()
+        retired = [revocation.retired_kid for revocation in found if revocation.retired_kid]
+        if retired:
+            context.keys.drop_retired(retired)
         new = cache.learn(found, learned_ms)
         if new:
             telemetry.revocations_learned(learned_ms - revoked_at for revoked_at in new)

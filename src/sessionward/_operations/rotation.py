@@ -63,9 +63,9 @@ def _refresh(
     proof: ProofOfPossession | None,
     span: telemetry.Span,
 ) -> StoreFlow[SessionTokens]:
-    yield from context.ready()
     config = context.config
     now = context.now_ms()
+    yield from context.keys.current(now)  # a refresh key rotated elsewhere opens here too
     try:
         token = context.keys.cipher.open(refresh_token)
     except InvalidRefreshToken:

@@ -114,9 +114,15 @@ def _handles(result: Result) -> list[str]:
 def _revocations(result: Result) -> list[Revocation]:
     return [
         Revocation(
-            handle, user_id, _int_or_none(not_before), int(revoked_at), int(drop_after), tenant
+            handle,
+            user_id,
+            _int_or_none(not_before),
+            int(revoked_at),
+            int(drop_after),
+            tenant,
+            retired_kid,
         )
-        for handle, user_id, not_before, revoked_at, drop_after, tenant in result.rows
+        for handle, user_id, not_before, revoked_at, drop_after, tenant, retired_kid in result.rows
     ]
 
 
@@ -350,6 +356,7 @@ class Queries:
             "revoked_at": revocation.revoked_at,
             "drop_after": revocation.drop_after,
             "tenant_id": revocation.tenant_id,
+            "retired_kid": revocation.retired_kid,
         }
         return execute(self.statements.insert_revocation, values, _nothing)
 
@@ -366,6 +373,11 @@ class Queries:
         unless a longer window is recorded already."""
         parameters = {"key_name": name, "verify_window_ms": verify_window_ms}
         return execute(self.statements.widen_key_window, parameters, _one_changed)
+
+    def reseal_key(self, name: str, value: str, material: str | None) -> StoreFlow[bool]:
+        """Write key ``name``'s stored values again (sealed with another key-encryption key)."""
+        parameters = {"key_name": name, "key_value": value, "key_material": material}
+        return execute(self.statements.reseal_key, parameters, _one_changed)
 
     def delete_keys(self, names: list[str]) -> StoreFlow[int]:
         deleted = 0

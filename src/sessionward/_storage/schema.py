@@ -172,6 +172,10 @@ def build_tables(
         Column("not_before", BigInteger, nullable=True),
         Column("revoked_at", BigInteger, nullable=False),
         Column("drop_after", BigInteger, nullable=False),
+        # A retired signing key (sessionward keys retire): every process drops it from its ring
+        # when it reads this row, so the tokens it signed are refused everywhere (the other
+        # columns are then NULL: no session is concerned).
+        Column("retired_kid", ExactString(128), nullable=True),
     )
     Index(f"{revocation_table}_revoked_at_idx", revocations.c.revoked_at)
     Index(f"{revocation_table}_drop_after_idx", revocations.c.drop_after)
@@ -210,6 +214,7 @@ class Statements:
     insert_key: Insert
     delete_key: Delete
     widen_key_window: Update
+    reseal_key: Update
     list_other_sessions: Select[Any]
     insert_revocation: Insert
     revocations_since: Select[Any]
@@ -359,6 +364,11 @@ def build_statements(
             ),
         )
         .values(verify_window_ms=bindparam("verify_window_ms", type_=BigInteger)),
+        # A key sealed anew (its secret unchanged): rows never change their secret, so two
+        # processes resealing one row at once both write a value that opens to the same key.
+        reseal_key=update(keys)
+        .where(keys.c.key_name == bindparam("key_name"))
+        .values(key_value=bindparam("key_value"), key_material=bindparam("key_material")),
         delete_key=delete(keys).where(keys.c.key_name == bindparam("key_name")),
         insert_revocation=insert(r).values({c.name: bindparam(c.name) for c in r.columns}),
         revocations_since=select(
@@ -368,6 +378,7 @@ def build_statements(
             r.c.revoked_at,
             r.c.drop_after,
             r.c.tenant_id,
+            r.c.retired_kid,
         ).where(r.c.revoked_at >= bindparam("since"), r.c.drop_after > bindparam("now")),
         purge_revocations=delete(r).where(r.c.drop_after <= bindparam("now")),
     )

@@ -57,7 +57,6 @@ from sessionward._tokens.algorithms import (
 )
 
 ACCESS_KEY_NAME = "access_token_signing_key"  # the original's row; our static HS256 key
-REFRESH_KEY_NAME = "refresh_token_key"
 DYNAMIC_PREFIX = ACCESS_KEY_NAME + ":"
 _STATIC_PREFIX = DYNAMIC_PREFIX + "static-"  # + algorithm: a static asymmetric key
 _PUBLISH_AHEAD_DIVISOR = 10  # publish the successor during the last tenth of an interval

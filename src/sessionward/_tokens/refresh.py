@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,16 +74,26 @@ def _optional(content: dict[str, Any], key: str, kind: type) -> Any:
 
 
 class RefreshTokenCipher:
-    """Seals and opens refresh tokens with one 256-bit key."""
+    """Seals and opens refresh tokens with 256-bit keys: ``keys`` are ``(seals_from_ms, key)``,
+    oldest first (:mod:`sessionward._tokens.refresh_keys`); each opens, the one that seals at a
+    given moment seals."""
 
-    def __init__(self, key: bytes, derivation: KeyDerivation) -> None:
-        if len(key) != 32:
-            raise ValueError("refresh token key must be 32 bytes")
-        self._aead = AESGCM(key)
+    def __init__(self, keys: Sequence[tuple[int, bytes]], derivation: KeyDerivation) -> None:
+        if not keys or any(len(key) != 32 for _, key in keys):
+            raise ValueError("refresh token keys must be 32 bytes")
+        self._sealing = [(start, AESGCM(key)) for start, key in keys]
+        self._opening = [aead for _, aead in reversed(self._sealing)]  # newest first
         self._derivation = derivation
 
-    def seal(self, claims: RefreshClaims, seed: str | None = None) -> str:
-        """Seal ``claims``; with a ``seed`` the result is a pure function of claims and seed."""
+    def _aead_at(self, at_ms: int) -> AESGCM:
+        for start, aead in reversed(self._sealing):
+            if start <= at_ms:
+                return aead
+        return self._sealing[0][1]
+
+    def seal(self, claims: RefreshClaims, at_ms: int, seed: str | None = None) -> str:
+        """Seal ``claims`` with the key that seals at ``at_ms``; with a ``seed`` the result is a
+        pure function of claims, seed and that moment's key."""
         material = os.urandom(32) if seed is None else self._derivation.derive("child", seed)
         nonce, unique = material[:_NONCE_BYTES], material[_NONCE_BYTES : _NONCE_BYTES + 16]
         parts = [
@@ -111,7 +122,7 @@ class RefreshTokenCipher:
         if claims.ttl_ms is not None:
             parts.append(f',"ttl":{claims.ttl_ms}')
         parts.append("}")
-        sealed = self._aead.encrypt(nonce, "".join(parts).encode(), _AAD)
+        sealed = self._aead_at(at_ms).encrypt(nonce, "".join(parts).encode(), _AAD)
         return b64url(nonce + sealed)
 
     def open(self, token: object) -> RefreshClaims:
@@ -120,7 +131,7 @@ class RefreshTokenCipher:
         try:
             # Refuse non-canonical encodings: the token must be exactly what seal() produced.
             raw = from_b64url_canonical(token)
-            plain = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _AAD)
+            plain = self._open(raw)
             content = _decode(plain.decode())
             handle, user_id, expires = content["sid"], content["sub"], content["exp"]
         except (InvalidTag, ValueError, TypeError, KeyError, RecursionError) as exc:
@@ -146,6 +157,17 @@ class RefreshTokenCipher:
             "per" not in content,
             _optional(content, "ttl", int) if "ttl" in content else None,
         )
+
+    def _open(self, raw: bytes) -> bytes:
+        """The plain content, under whichever key sealed it (the newest first: after a rotation,
+        most tokens; an old token costs one failed tag check per newer key)."""
+        nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+        for aead in self._opening[:-1]:
+            try:
+                return aead.decrypt(nonce, sealed, _AAD)
+            except InvalidTag:
+                continue
+        return self._opening[-1].decrypt(nonce, sealed, _AAD)
 
 
 def new_refresh_key() -> str:
