@@ -379,3 +379,35 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     if src_uri != API_PAGE:
         markdown = link_settings(markdown, src_uri)
     return markdown
+
+
+_ROLE = re.compile(
+    r":(?:meth|class|func|mod|attr|data|exc|obj):"
+    r"<code>(~?)([\w.]+)(\(\))?(?:\s*&lt;([\w.]+)&gt;)?</code>"
+)
+
+
+def resolve_roles(page_html: str) -> str:
+    """The docstrings' Sphinx roles (``:meth:`SessionManager.get_session```), which Markdown
+    leaves as text, made links to the reference's entries where one exists, else plain code."""
+    ids = set(re.findall(r'id="([\w.]+)"', page_html))
+
+    def link(match: re.Match[str]) -> str:
+        tilde, path, call, explicit = match.groups()
+        shown = (path.rsplit(".", 1)[-1] if tilde else path) + (call or "")
+        path = explicit or path
+        tail = path.rsplit(".", 1)[-1]
+        parts = path.split(".")
+        candidates = [path, f"sessionward.{path}", f"sessionward.{tail}"]
+        candidates += [f"sessionward.{'.'.join(parts[i:])}" for i in range(1, len(parts))]
+        target = next((c for c in candidates if c in ids), None)
+        code = f"<code>{shown}</code>"
+        return f'<a href="#{target}">{code}</a>' if target else code
+
+    return _ROLE.sub(link, page_html)
+
+
+def on_page_content(page_html: str, page: Any, config: Any, files: Any) -> str:
+    if page.file.src_uri == API_PAGE:
+        return resolve_roles(page_html)
+    return page_html
