@@ -32,7 +32,7 @@ ARTIFACTS = ROOT / "artifacts" / "site"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``mkdocs build --strict`` of this checkout, into a temporary folder."""
-    if shutil.which("mkdocs") is None and not _has_mkdocs():
+    if not _has_mkdocs():
         pytest.fail("mkdocs is missing: pip install '.[docs]' (the dev extra has it)")
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
