@@ -101,6 +101,15 @@ def _rst_to_markdown(text: str) -> str:
     return re.sub(r"``(.+?)``", r"`\1`", " ".join(text.split()))
 
 
+def _duration(seconds: float) -> str:
+    """``86400`` as ``"1 day"``: the largest unit that divides it."""
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''}"
+    return f"{seconds:g} s"
+
+
 def _shown_default(value: Any) -> str:
     if value is dataclasses.MISSING:
         return "required"
@@ -148,6 +157,9 @@ def settings() -> list[Setting]:
             if match:
                 parts[key] = match.group(1).rstrip(".")
                 text = (text[: match.start()] + text[match.end() :]).strip()
+        default = parts.get("Default") or f"`{_shown_default(field.default)}`"
+        if parts.get("Unit") == "seconds" and type(field.default) is int and field.default >= 60:
+            default += f" ({_duration(field.default)})"
         annotation = ast.unparse(node.annotation)
         deprecated = annotation.startswith("InitVar[")
         if deprecated:
@@ -156,7 +168,7 @@ def settings() -> list[Setting]:
             Setting(
                 name=name,
                 type=annotation,
-                default=parts.get("Default") or f"`{_shown_default(field.default)}`",
+                default=default,
                 unit=parts.get("Unit", ""),
                 allowed=parts.get("Allowed", ""),
                 description=text,

@@ -81,7 +81,7 @@ class Config:
     False keeps one key."""
     signing_key_update_interval: InitVar[int | None] = None
     """Deprecated: ``signing_key_rotation_interval``, in hours as in the original. Converted,
-    never stored."""
+    never stored. Unit: hours. Allowed: 1 to 720 h."""
     signing_key_getter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
     """A callable returning your own key, which then signs (the two previous keys it returned
     keep verifying); None: the keys are created and stored in the database. Allowed: an HS256
