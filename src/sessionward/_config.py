@@ -54,6 +54,9 @@ class Config:
     They are init-only: they are converted into the new settings and not kept (so that
     ``dataclasses.replace`` carries the new ones); read ``revocation_mode`` and
     ``signing_key_rotation_interval``.
+
+    Raises:
+        ConfigError: a setting is invalid; the message names it and its allowed values.
     """
 
     refresh_path: str

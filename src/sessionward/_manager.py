@@ -418,7 +418,13 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         persistent: bool = True,
         **by: Unpack[PresentedBy],
     ) -> SessionTokens:
-        """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
+        """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`).
+
+        Raises:
+            InvalidArgumentError: a bad user or tenant id, payload or proof; the subclass
+                DataTooLargeError for data past the size limits.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
         return await self._drive(
             create, user_id, jwt_payload, session_data, client, proof, tenant_id, persistent
@@ -450,14 +456,29 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def get_session(
         self, access_token: str, anti_csrf_token: str | None = None
     ) -> VerifiedSession:
-        """Verify an access token; send ``new_access_token`` back to the client when set."""
+        """Verify an access token; send ``new_access_token`` back to the client when set.
+
+        Raises:
+            TryRefreshTokenError: the token is expired or invalid, or the anti-CSRF token is
+                missing or wrong (``reason``): the client should refresh.
+            UnauthorisedError: the session was revoked or has expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         quick = self._verified_without_io(access_token, anti_csrf_token)
         if quick is not None:
             return quick
         return await self._drive(promotion.get_session, access_token, anti_csrf_token)
 
     async def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
-        """Rotate (see :meth:`SessionManager.refresh_session`)."""
+        """Rotate (see :meth:`SessionManager.refresh_session`).
+
+        Raises:
+            UnauthorisedError: the token is invalid or expired, or its session is over: log in.
+            TokenTheftDetectedError: a spent refresh token came back (``reason``,
+                ``session_handle``, ``user_id``); the session is revoked unless
+                ``revoke_session_on_theft`` is off.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return await self._drive(
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
         )
