@@ -25,6 +25,7 @@ import posixpath
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+# The settings reference imports Config: this checkout's, whatever else is installed (as
+# mkdocstrings reads src/ for the API reference).
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
 
 # Site pages made from repository files outside docs/: site path -> repository path.
 EXTERNAL_PAGES = {
