@@ -57,6 +57,7 @@ MERMAID_INTEGRITY = (  # `npm view mermaid@11.17.2 dist.integrity`
 )
 MERMAID_CACHE = ROOT / ".cache" / "docs" / f"mermaid-{MERMAID_VERSION}"
 MERMAID_SITE_PATH = "assets/javascripts/mermaid.min.js"
+MERMAID_LICENSE = "assets/javascripts/mermaid.LICENSE.txt"
 
 _FENCE = re.compile(r"^(```|~~~).*?^\1[ \t]*$", re.DOTALL | re.MULTILINE)
 _LINK = re.compile(r"(!?\[[^\]\n]*\]\()([^)\s]+)(\))")
@@ -336,7 +337,7 @@ def mermaid_script() -> Path:
     """``mermaid.min.js`` of the pinned version: from the cache, else ``npm pack`` from the
     registry, checked against the pinned integrity before it is used."""
     script = MERMAID_CACHE / MERMAID_SITE_PATH
-    if script.is_file():
+    if script.is_file() and (MERMAID_CACHE / MERMAID_LICENSE).is_file():
         return script
     npm = shutil.which("npm")
     if npm is None:
@@ -361,7 +362,7 @@ def mermaid_script() -> Path:
         partial = script.with_suffix(".partial")
         with partial.open("wb") as out:
             shutil.copyfileobj(body, out)
-        (MERMAID_CACHE / "LICENSE").write_bytes(licence.read())
+        (MERMAID_CACHE / MERMAID_LICENSE).write_bytes(licence.read())
         partial.replace(script)
     return script
 
@@ -375,14 +376,15 @@ def on_files(files: Any, config: Any) -> Any:
     for page, origin in EXTERNAL_PAGES.items():
         files.append(File.generated(config, page, abs_src_path=str(ROOT / origin)))
     mermaid_script()
-    files.append(
-        File(
-            MERMAID_SITE_PATH,
-            src_dir=str(MERMAID_CACHE),
-            dest_dir=config["site_dir"],
-            use_directory_urls=config["use_directory_urls"],
+    for path in (MERMAID_SITE_PATH, MERMAID_LICENSE):  # the script, and its MIT licence
+        files.append(
+            File(
+                path,
+                src_dir=str(MERMAID_CACHE),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
+            )
         )
-    )
     return files
 
 
