@@ -7,7 +7,8 @@
   mkdocstrings) and the settings reference (every field of ``Config``, from its source: type,
   default, unit, allowed values, what it does, and the pages that name it).
 - Cross-links: an option in inline code (`` `refresh_grace_window` `` or
-  `` `refresh_grace_window=0` ``) links to its settings-reference entry, on every page.
+  `` `refresh_grace_window=0` ``) links to its settings-reference entry, on every page, and a
+  line at the end of each page links every setting it names (its code blocks included).
 - Mermaid: ``mermaid.min.js``, pinned by version and integrity, from the npm registry at build
   time (cached under ``.cache/docs/``, never committed), served by the site itself.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ast
 import base64
 import dataclasses
+import functools
 import hashlib
 import io
 import posixpath
@@ -124,6 +126,7 @@ def _shown_default(value: Any) -> str:
     return repr(value)
 
 
+@functools.cache
 def settings() -> list[Setting]:
     """Every init field of ``Config``, in the order of its source, read from the source (its
     attribute docstring: ``Unit:``, ``Allowed:`` and ``Default:`` parts taken out) and from the
@@ -193,12 +196,31 @@ def _page_title(src_uri: str) -> str:
 
 
 def _mentions(markdown: str, name: str) -> bool:
-    text = _FENCE.sub("", markdown)
-    return re.search(rf"`{re.escape(name)}(?:=[^`]*)?`", text) is not None
+    """Whether the page names the setting: in inline code (`` `name` ``, `` `name=…` ``), or
+    in a Python block as a keyword (``name=``) or a settings key (``"name":``)."""
+    prose = _FENCE.sub("", markdown)
+    if re.search(rf"`{re.escape(name)}(?:=[^`]*)?`", prose):
+        return True
+    python = "\n".join(
+        block.group(0) for block in _FENCE.finditer(markdown) if block.group(0)[3:9] == "python"
+    )
+    return re.search(rf"(?<![\w.]){re.escape(name)}=|\"{re.escape(name)}\":", python) is not None
 
 
+def settings_footer(src_uri: str) -> str:
+    """A line at the end of a page: every setting it names, each a link to its entry (the
+    ones that appear only in code blocks have no other link)."""
+    named = [name for name, pages in setting_uses().items() if src_uri in pages]
+    if not named:
+        return ""
+    target = posixpath.relpath(SETTINGS_PAGE, posixpath.dirname(src_uri) or ".")
+    links = ", ".join(f"[`{name}`]({target}#{name})" for name in named)
+    return f"\n\n---\n\n**Settings on this page**: {links}.\n"
+
+
+@functools.cache
 def setting_uses() -> dict[str, list[str]]:
-    """The pages (site paths) that name each setting in inline code, the references aside."""
+    """The pages (site paths) that name each setting, the references aside."""
     pages = sorted(
         str(p.relative_to(DOCS))
         for p in DOCS.rglob("*.md")
@@ -370,6 +392,12 @@ def mermaid_script() -> Path:
 # --- the hooks --------------------------------------------------------------------------------
 
 
+def on_pre_build(config: Any) -> None:
+    """A fresh read of the sources at each build (``mkdocs serve`` rebuilds in one process)."""
+    settings.cache_clear()
+    setting_uses.cache_clear()
+
+
 def on_files(files: Any, config: Any) -> Any:
     from mkdocs.structure.files import File
 
@@ -397,6 +425,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     markdown = rewrite_links(markdown, src_uri)
     if src_uri != API_PAGE:
         markdown = link_settings(markdown, src_uri)
+    if not src_uri.startswith("reference/"):
+        markdown += settings_footer(src_uri)
     return markdown
 
 

@@ -201,6 +201,9 @@ def test_each_reference_entry_names_the_pages_that_use_it(site: Path) -> None:
             assert linking == (guide in pages), f"{guide} and {name}"
     fastapi = [name for name, pages in uses.items() if "frameworks/fastapi.md" in pages]
     assert "cookie_secure" in fastapi
+    # Named only in code (the Django guide's SESSIONWARD dict): linked from the page's end.
+    assert "frameworks/django.md" in uses["cookie_secure"]
+    assert "Settings on this page" in _page(site, "frameworks/django.md")
     entry = page.split('id="cookie_secure"', 1)[1].split("<h3", 1)[0]
     assert "frameworks/fastapi/" in entry
 
