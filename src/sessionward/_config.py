@@ -56,93 +56,150 @@ class Config:
     They are init-only: they are converted into the new settings and not kept (so that
     ``dataclasses.replace`` carries the new ones); read ``revocation_mode`` and
     ``signing_key_rotation_interval``.
+
+    Raises:
+        ConfigError: a setting is invalid; the message names it and its allowed values.
     """
 
     refresh_path: str
+    """The refresh endpoint's path, and the path of the refresh-token cookie, so that the
+    refresh token is sent nowhere else. Required. Allowed: a URL path starting with ``/``."""
     database_url: str = DEFAULT_DATABASE_URL
+    """Where sessions and keys are stored. Allowed: a SQLAlchemy URL: ``sqlite:///file``,
+    ``mysql://…``, ``postgresql://…``."""
     signing_key_table: str = "signing_key"
+    """The table of signing keys and the refresh-token key. Allowed: an SQL identifier."""
     refresh_token_table: str = "refresh_token"
+    """The table of sessions (one row a session). Allowed: an SQL identifier."""
     revocation_table: str = "session_revocation"
+    """The table of revocations that other processes read. Allowed: an SQL identifier."""
     access_token_validity: int = HOUR
-    # Deprecated: revocation_check="exact" (the original's name). Converted, never stored.
+    """How long an access token is valid; verifying one needs no database call. Unit: seconds.
+    Allowed: 10 s to 1000 days (from 1 s with ``allow_short_access_tokens``)."""
     enable_blacklisting: InitVar[bool | None] = None
+    """Deprecated (the original's name): ``True`` is ``revocation_check="exact"``. Converted,
+    never stored."""
     access_token_path: str = "/"
+    """The path of the access-token cookie. Allowed: a URL path starting with ``/``."""
     signing_key_dynamic: bool = True
-    # Deprecated: signing_key_rotation_interval, in hours as in the original. Converted.
+    """Rotate the signing key: a new one takes over every ``signing_key_rotation_interval``;
+    False keeps one key."""
     signing_key_update_interval: InitVar[int | None] = None
+    """Deprecated: ``signing_key_rotation_interval``, in hours as in the original. Converted,
+    never stored. Unit: hours. Allowed: 1 to 720 h."""
     signing_key_getter: Callable[[], str] | None = field(default=None, repr=False, compare=False)
-    # Beyond the original: the JWS algorithm of access tokens. "HS256" shares one secret;
-    # "EdDSA" (Ed25519, recommended), "ES256" and "RS256" let other services verify with the
-    # public keys served at jwks_path (None: not served).
+    """A callable returning your own key, which then signs (the two previous keys it returned
+    keep verifying); None: the keys are created and stored in the database. Allowed: an HS256
+    secret (at least 32 characters), or the PEM private key of ``signing_algorithm``."""
     signing_algorithm: Algorithm = "HS256"
+    """The JWS algorithm of access tokens. ``"HS256"`` shares one secret; ``"EdDSA"`` (Ed25519,
+    recommended), ``"ES256"`` (P-256) and ``"RS256"`` (2048-bit RSA) let other services verify
+    with the public keys served at ``jwks_path``. Changing it on a running deployment keeps old
+    tokens verifying until they expire. Allowed: ``"HS256"``, ``"EdDSA"``, ``"ES256"``,
+    ``"RS256"``."""
     jwks_path: str | None = "/.well-known/jwks.json"
-    # Beyond the original: serve the browser client (the wheel's sessionward.js) at this path,
-    # cached by content hash (docs/frontend.md#serve-or-bundle); None (the default): not served.
+    """Where the integrations serve the public keys as a JWK Set (HS256 serves an empty set: a
+    secret is never published); None serves none. Allowed: a URL path, or None."""
     client_script_path: str | None = None
-    # Beyond the original: the signed revocation feed for other services' remote verifiers
-    # (docs/microservices.md#revocations), served beside the JWKS at this path; None: not served.
-    # It needs an asymmetric signing_algorithm (it is signed with the deployment's key) and the
-    # cached revocation check (what it serves is what that cache knows).
+    """Where the integrations serve the browser client ``sessionward.js`` (the wheel's file),
+    cached by content hash; None serves nothing. Allowed: a URL path other than
+    ``refresh_path`` and ``jwks_path``, or None."""
     revocation_feed_path: str | None = None
-    # A bearer secret the feed's readers must send (None: public, like the JWKS).
+    """Where the issuer serves the signed revocation feed that other services' remote verifiers
+    read, beside the JWKS (docs/microservices.md#revocations); None serves none. It needs an
+    asymmetric ``signing_algorithm`` (it is signed with the deployment's key) and the cached
+    revocation check (what it serves is what that cache knows). Allowed: a URL path other than
+    ``jwks_path`` and ``refresh_path``, or None."""
     revocation_feed_token: str | None = field(default=None, repr=False, compare=False)
-    # Publish user ids as SHA-256 hashes (of tenant and user) instead of in clear.
+    """A bearer secret the feed's readers must send; None: the feed is public, like the JWKS.
+    Allowed: at least 16 characters, or None."""
     revocation_feed_hash_user_ids: bool = False
+    """Publish SHA-256 hashes (of tenant and user id) in the feed instead of the user ids."""
     refresh_token_validity: int = 100 * DAY
+    """A persistent session ends this long after its last refresh. Unit: seconds. Allowed: 1 h
+    to 365 days."""
     anti_csrf: bool = True
+    """Issue an anti-CSRF token with every access token, and require it (the ``anti-csrf``
+    header) on requests that change state."""
     cookie_domain: str | None = None
+    """The Domain of the session cookies; None: the host that set them. Allowed: a domain name
+    such as ``example.com``, or None."""
     cookie_secure: bool = True
+    """Mark the cookies ``Secure`` (sent over https only). False only for plain http during
+    development: a WARNING names it otherwise."""
     cookie_same_site: SameSite = "lax"
+    """The cookies' SameSite attribute. Allowed: ``"strict"``, ``"lax"``, ``"none"`` (needs
+    ``cookie_secure``)."""
     session_expired_status: int = 440
+    """The HTTP status that tells the client to refresh (or that the session is over). Allowed:
+    any 4xx."""
     purge_interval: int = 7 * DAY
-    # Allows access tokens shorter than 10 s (down to 1 s), for tests and demos only.
+    """How often a login purges expired sessions and signing keys that verify nothing any more.
+    Unit: seconds. Allowed: 60 s to 365 days."""
     allow_short_access_tokens: bool = False
-    # Beyond the original:
-    # a parent refresh token presented again this long after its child was confirmed gets that
-    # same child instead of a theft report (concurrent refreshes, lost responses); 0 disables.
+    """Allow ``access_token_validity`` below 10 s (down to 1 s): for tests and demos only."""
     refresh_grace_window: int = 30
-    # sessions end this long after login whatever their activity; None: only the idle limit.
+    """Duplicate refreshes within it get the same tokens instead of a theft report (concurrent
+    refreshes, lost responses); 0 is the original's strict rule. Unit: seconds. Allowed: 0 to
+    300 s."""
     absolute_session_lifetime: int | None = None
-    # a session created with persistent=False ("remember me" off) ends with the browser, and
-    # this long after its last refresh even if the browser stays open (the sliding idle limit).
+    """Sessions end this long after login, however active (OWASP ASVS 5.0 7.3.2 needs it set);
+    None: only the idle limits. Unit: seconds. Allowed: 1 h to 10 years, or None."""
     session_idle_timeout: int = 12 * HOUR
-    # an access token is still accepted this long after its expiry (clock skew between servers).
+    """A session created with ``persistent=False`` ("remember me" off) ends with the browser,
+    and this long after its last refresh even if the browser stays open. Unit: seconds.
+    Allowed: 10 s to 365 days, longer than ``access_token_validity``."""
     access_token_leeway: int = 5
-    # on theft, delete the session at once so that no token of it works any more.
+    """An access token is still accepted this long after its expiry (clock skew between
+    servers). Unit: seconds. Allowed: 0 to 300 s."""
     revoke_session_on_theft: bool = True
-    # which duplicate presentations the grace window serves: only those from the same network
-    # (IPv4 /24, IPv6 /64) and User-Agent as the first (default), the same User-Agent, or any.
+    """On theft, delete the session at once, so that no token of it works any more."""
     refresh_grace_binding: GraceBinding = "network_and_user_agent"
-    # proxies (CIDRs) whose forwarding header names the client's address.
+    """Which duplicate refreshes the grace window serves: only those from the first client's
+    network (IPv4 /24, IPv6 /64) and User-Agent (``"network_and_user_agent"``), the same
+    User-Agent (``"user_agent"``), or any (``"none"``)."""
     trusted_proxies: tuple[str, ...] = ()
-    # the one header those proxies write it into: "x-forwarded-for" (nginx, HAProxy) or
-    # "forwarded" (RFC 7239). The other is never read: the proxies pass it on as the client sent
-    # it, so reading it would let a client choose its own address.
+    """The reverse proxies (CIDRs such as ``"10.0.0.0/8"``) whose forwarding header names the
+    client's address; the header of any other peer is ignored."""
     forwarded_header: ForwardedHeader = "x-forwarded-for"
+    """The one header those proxies write the client's address into: ``"x-forwarded-for"``
+    (nginx, HAProxy) or ``"forwarded"`` (RFC 7239). The other is never read: the proxies pass
+    it on as the client sent it, so reading it would let a client choose its own address. It is
+    walked from the right."""
     trusted_networks: tuple[IPNetwork, ...] = field(
         init=False, repr=False, compare=False, default=()
     )
-    # How verify learns of revocations (docs/protocol.md#revocation): "cached" (each process reads
-    # new revocations at most every revocation_refresh_interval seconds and checks them in memory),
-    # "exact" (one lookup per verify; what enable_blacklisting=True means), "none" (access tokens
-    # live until they expire). None means "cached"; the deprecated enable_blacklisting sets "exact".
+    """``trusted_proxies`` parsed (derived, not a setting)."""
     revocation_check: RevocationCheck | None = None
+    """How verify learns of revoked sessions: ``"cached"`` (every process reads new revocations
+    at most every ``revocation_refresh_interval`` and checks them in memory: refused everywhere
+    within that bound, no query per request), ``"exact"`` (one primary-key lookup per verify),
+    ``"none"`` (access tokens live until they expire, as in the original). Default:
+    ``"cached"`` (None stands for it; read ``revocation_mode``)."""
     revocation_refresh_interval: float = 2.0
-    # At most this many live sessions per user; a new login evicts the least recently active.
+    """The cached revocation check's staleness bound: how often a process reads new
+    revocations (and the signing-key table). Unit: seconds. Allowed: 0.05 to 60 s."""
     max_sessions_per_user: int | None = None
-    # With signing_key_dynamic, a new signing key takes over this often (1 h to 30 days).
+    """At most this many live sessions per user: a login past it signs out the user's least
+    recently active sessions (revoked event, reason ``evicted``); None: no limit. Allowed: 1 to
+    100 000, or None."""
     signing_key_rotation_interval: int = DAY
-    # OpenTelemetry spans (the otel extra) carry the user id as enduser.id; off: never. Metrics
-    # never carry it.
+    """With ``signing_key_dynamic``, how often a new signing key takes over. Unit: seconds.
+    Allowed: 1 h to 30 days."""
     telemetry_user_ids: bool = False
-    # Seals the stored keys (docs/operations.md#signing-keys-at-rest): a key (32 random bytes,
-    # base64url), several (the first seals, all open: for rotation), or a KeyWrapper (a KMS).
-    # None: the SESSIONWARD_KEY_ENCRYPTION_KEY environment variable (comma-separated keys), else
-    # keys are stored in the clear (development only).
+    """OpenTelemetry spans (the ``otel`` extra) carry the user id as ``enduser.id``; metrics
+    never do."""
     key_encryption_key: str | Sequence[str] | KeyWrapper | None = field(
         default=None, repr=False, compare=False
     )
+    """Seals the stored keys at rest with AES-256-GCM (docs/operations.md#signing-keys-at-rest).
+    None reads the ``SESSIONWARD_KEY_ENCRYPTION_KEY`` environment variable (comma-separated
+    keys), else keys are stored in the clear (development only). Allowed: a key (32 random
+    bytes, base64url), several (the first seals, all open: for rotation), a ``KeyWrapper`` (a
+    KMS), or None."""
     key_wrapper: KeyWrapper | None = field(init=False, repr=False, compare=False, default=None)
+    """``key_encryption_key`` (or the environment variable) as a wrapper (derived, not a
+    setting)."""
 
     def __post_init__(
         self, enable_blacklisting: bool | None, signing_key_update_interval: int | None

@@ -174,6 +174,11 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         and the session ends after ``session_idle_timeout`` without a refresh.
         ``client=``: who is logging in (stored, and compared by the grace window). ``proof=``: a
         DPoP proof whose key the session is then bound to (every refresh must prove it).
+
+        Raises:
+            InvalidArgumentError: a bad user or tenant id, payload or proof; the subclass
+                DataTooLargeError for data past the size limits.
+            GeneralError: the database cannot be used (unreachable, a timeout).
         """
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
         return self._drive(
@@ -194,7 +199,12 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         """Let ``actor_id`` (support staff) act as ``user_id``: a session whose access tokens
         carry ``act: {"sub": actor_id}`` (RFC 8693), which ends ``ttl`` seconds after it
         starts whatever its refreshes, never counts against ``max_sessions_per_user``, and is
-        listed to the user marked ``impersonated_by``. Check who may call this yourself."""
+        listed to the user marked ``impersonated_by``. Check who may call this yourself.
+
+        Raises:
+            InvalidArgumentError: a bad actor, user or tenant id, payload or ``ttl``.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return self._drive(
             login.create_impersonation_session,
             actor_id,
@@ -207,7 +217,14 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         )
 
     def get_session(self, access_token: str, anti_csrf_token: str | None = None) -> VerifiedSession:
-        """Verify an access token; send ``new_access_token`` back to the client when set."""
+        """Verify an access token; send ``new_access_token`` back to the client when set.
+
+        Raises:
+            TryRefreshTokenError: the token is expired or invalid, or the anti-CSRF token is
+                missing or wrong (``reason``): the client should refresh.
+            UnauthorisedError: the session was revoked or has expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return self._verified_without_io(access_token, anti_csrf_token) or self._drive(
             promotion.get_session, access_token, anti_csrf_token
         )
@@ -217,6 +234,13 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
 
         ``client=``: who presents the token (the grace window serves a duplicate only to the
         client that refreshed first). ``proof=``: required for a session bound to a key.
+
+        Raises:
+            UnauthorisedError: the token is invalid or expired, or its session is over: log in.
+            TokenTheftDetectedError: a spent refresh token came back (``reason``,
+                ``session_handle``, ``user_id``); the session is revoked unless
+                ``revoke_session_on_theft`` is off.
+            GeneralError: the database cannot be used (unreachable, a timeout).
         """
         return self._drive(
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
@@ -269,11 +293,22 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
         return self._drive(listing.list_sessions_for_user, user_id, tenant_id)
 
     def get_session_data(self, session_handle: str) -> JSON:
-        """The server-side data of a session; UnauthorisedError when it is gone."""
+        """The server-side data of a session.
+
+        Raises:
+            UnauthorisedError: the session does not exist or has expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return self._drive(listing.get_session_data, session_handle)
 
     def update_session_data(self, session_handle: str, session_data: JSON) -> None:
-        """Replace the server-side data of a session; UnauthorisedError when it is gone."""
+        """Replace the server-side data of a session.
+
+        Raises:
+            UnauthorisedError: the session does not exist or has expired.
+            InvalidArgumentError: data that is not JSON or past the limits (DataTooLargeError).
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         self._drive(listing.update_session_data, session_handle, session_data)
 
     def update_jwt_payload(
@@ -281,7 +316,15 @@ class SessionManager(ManagerBase[Engine, SyncStore]):
     ) -> VerifiedSession:
         """Replace the session's jwt payload. Its next refresh carries it; ``access_token``
         (the caller's own, to answer this request with) comes back re-signed with it as
-        ``new_access_token``. UnauthorisedError when the session is gone."""
+        ``new_access_token``.
+
+        Raises:
+            UnauthorisedError: the session does not exist or has expired.
+            InvalidArgumentError: a payload that is not JSON or past the limits, or an
+                ``access_token`` of another session.
+            TryRefreshTokenError: the ``access_token`` to re-sign is invalid or expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return self._drive(payloads.update_jwt_payload, session_handle, payload, access_token)
 
     def merge_into_jwt_payload(
@@ -417,7 +460,13 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         persistent: bool = True,
         **by: Unpack[PresentedBy],
     ) -> SessionTokens:
-        """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`)."""
+        """Log ``user_id`` in (see :meth:`SessionManager.create_new_session`).
+
+        Raises:
+            InvalidArgumentError: a bad user or tenant id, payload or proof; the subclass
+                DataTooLargeError for data past the size limits.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         create, client, proof = login.create_new_session, by.get("client"), by.get("proof")
         return await self._drive(
             create, user_id, jwt_payload, session_data, client, proof, tenant_id, persistent
@@ -449,14 +498,29 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
     async def get_session(
         self, access_token: str, anti_csrf_token: str | None = None
     ) -> VerifiedSession:
-        """Verify an access token; send ``new_access_token`` back to the client when set."""
+        """Verify an access token; send ``new_access_token`` back to the client when set.
+
+        Raises:
+            TryRefreshTokenError: the token is expired or invalid, or the anti-CSRF token is
+                missing or wrong (``reason``): the client should refresh.
+            UnauthorisedError: the session was revoked or has expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         quick = self._verified_without_io(access_token, anti_csrf_token)
         if quick is not None:
             return quick
         return await self._drive(promotion.get_session, access_token, anti_csrf_token)
 
     async def refresh_session(self, refresh_token: str, **by: Unpack[PresentedBy]) -> SessionTokens:
-        """Rotate (see :meth:`SessionManager.refresh_session`)."""
+        """Rotate (see :meth:`SessionManager.refresh_session`).
+
+        Raises:
+            UnauthorisedError: the token is invalid or expired, or its session is over: log in.
+            TokenTheftDetectedError: a spent refresh token came back (``reason``,
+                ``session_handle``, ``user_id``); the session is revoked unless
+                ``revoke_session_on_theft`` is off.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return await self._drive(
             rotation.refresh_session, refresh_token, by.get("client"), by.get("proof")
         )
@@ -507,11 +571,22 @@ class AsyncSessionManager(ManagerBase[AsyncEngine, AsyncStore]):
         return await self._drive(listing.list_sessions_for_user, user_id, tenant_id)
 
     async def get_session_data(self, session_handle: str) -> JSON:
-        """The server-side data of a session; UnauthorisedError when it is gone."""
+        """The server-side data of a session.
+
+        Raises:
+            UnauthorisedError: the session does not exist or has expired.
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         return await self._drive(listing.get_session_data, session_handle)
 
     async def update_session_data(self, session_handle: str, session_data: JSON) -> None:
-        """Replace the server-side data of a session; UnauthorisedError when it is gone."""
+        """Replace the server-side data of a session.
+
+        Raises:
+            UnauthorisedError: the session does not exist or has expired.
+            InvalidArgumentError: data that is not JSON or past the limits (DataTooLargeError).
+            GeneralError: the database cannot be used (unreachable, a timeout).
+        """
         await self._drive(listing.update_session_data, session_handle, session_data)
 
     async def update_jwt_payload(

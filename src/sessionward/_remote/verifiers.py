@@ -221,11 +221,16 @@ class RemoteVerifier(VerifierBase["httpx.Client"]):
         require_anti_csrf: bool = False,
         claims: Sequence[Claim] = (),
     ) -> Session:
-        """The session ``access_token`` belongs to; :class:`TryRefreshTokenError` if it is
-        invalid, expired or its anti-CSRF token does not match, :class:`GeneralError` if the
-        keys cannot be fetched. ``require_anti_csrf``: a token that carries an anti-CSRF token
-        fails without one (cookie-mode requests that change state). ``claims``: checks the
-        session must pass (``in_tenant("acme")``, ...), else :class:`ClaimValidationError`."""
+        """The session ``access_token`` belongs to. ``require_anti_csrf``: a token that
+        carries an anti-CSRF token fails without one (cookie-mode requests that change state).
+        ``claims``: checks the session must pass (``in_tenant("acme")``, ...).
+
+        Raises:
+            TryRefreshTokenError: the token is invalid or expired, or its anti-CSRF token does
+                not match.
+            ClaimValidationError: a check of ``claims`` failed (answered 403).
+            GeneralError: the keys cannot be fetched.
+        """
         flow = verify_flow(self, access_token, anti_csrf_token, require_anti_csrf, claims)
         return run_flow(flow, self)
 
@@ -315,7 +320,14 @@ class AsyncRemoteVerifier(VerifierBase["httpx.AsyncClient"]):
         require_anti_csrf: bool = False,
         claims: Sequence[Claim] = (),
     ) -> Session:
-        """See :meth:`RemoteVerifier.verify`."""
+        """The session ``access_token`` belongs to: as :meth:`RemoteVerifier.verify`.
+
+        Raises:
+            TryRefreshTokenError: the token is invalid or expired, or its anti-CSRF token does
+                not match.
+            ClaimValidationError: a check of ``claims`` failed (answered 403).
+            GeneralError: the keys cannot be fetched.
+        """
         flow = verify_flow(self, access_token, anti_csrf_token, require_anti_csrf, claims)
         return await arun_flow(flow, self)
 
