@@ -23,6 +23,7 @@ from sessionward import (
 from sessionward._key_wrapping import KEK_ENVIRONMENT_VARIABLE, UnwrapError
 from sessionward._storage.engines import resolve_url
 from tests.conftest import FakeClock
+from tests.support.cli_options import table_options
 
 ALGORITHMS = ["HS256", "EdDSA"]
 
@@ -246,10 +247,7 @@ def test_the_command_rewraps_from_the_environment(make: Any, monkeypatch: Any, c
     manager = make(key_encryption_key=old)
     created = manager.create_new_session("alice")
     config = manager.config
-    options = ["--database-url", config.database_url]
-    options += ["--signing-key-table", config.signing_key_table]
-    options += ["--refresh-token-table", config.refresh_token_table]
-    options += ["--revocation-table", config.revocation_table]
+    options = table_options(config)
     monkeypatch.setenv(KEK_ENVIRONMENT_VARIABLE, new)  # without the old one: refused, unchanged
     before = key_table(manager)
     assert run(["keys", "rewrap", *options]) == 2

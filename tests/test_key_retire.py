@@ -23,6 +23,7 @@ from sessionward import (
 )
 from sessionward._cli import run as cli_main
 from tests.conftest import FakeClock, drop_tables, ensure_database, unique_tables
+from tests.support.cli_options import table_options
 from tests.support.revocation_worker import verify_until
 
 
@@ -104,10 +105,7 @@ def test_the_command_retires_and_says_what_signs_now(
     make_config: Any, capsys: Any, backend: str
 ) -> None:
     config = make_config()
-    options = ["--database-url", config.database_url]
-    options += ["--signing-key-table", config.signing_key_table]
-    options += ["--refresh-token-table", config.refresh_token_table]
-    options += ["--revocation-table", config.revocation_table]
+    options = table_options(config)
     with SessionManager(config) as manager:
         created = manager.create_new_session("alice")
         leaked = kid_of(manager, created.access_token.value)

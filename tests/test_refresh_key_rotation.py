@@ -16,6 +16,7 @@ from sessionward._cli import run
 from sessionward._encoding import from_b64url_canonical
 from sessionward._tokens.refresh_keys import ROTATION_DELAY_MS
 from tests.conftest import FakeClock
+from tests.support.cli_options import table_options
 
 DELAY_S = ROTATION_DELAY_MS / 1000
 
@@ -119,10 +120,7 @@ def test_purge_deletes_a_rotated_away_key_once_no_token_needs_it(
 
 def test_the_command_rotates_the_refresh_key(make_config: Any, capsys: Any) -> None:
     config = make_config()
-    options = ["--database-url", config.database_url]
-    options += ["--signing-key-table", config.signing_key_table]
-    options += ["--refresh-token-table", config.refresh_token_table]
-    options += ["--revocation-table", config.revocation_table]
+    options = table_options(config)
     with SessionManager(config) as manager:
         created = manager.create_new_session("alice")
     assert run(["keys", "rotate-refresh-key", *options]) == 0
