@@ -137,6 +137,6 @@ def test_a_refresh_token_sealed_with_non_finite_content_is_refused(
     tokens = manager.create_new_session("alice", {"role": "user"})
     cipher = manager._context.keys.cipher
     claims = cipher.open(tokens.refresh_token.value)
-    forged = cipher.seal(dataclasses.replace(claims, payload_json=f'{{"n":{literal}}}'))
+    forged = cipher.seal(dataclasses.replace(claims, payload_json=f'{{"n":{literal}}}'), 0)
     with pytest.raises(UnauthorisedError, match="invalid"):
         manager.refresh_session(forged)

@@ -636,7 +636,9 @@ def test_tables_of_the_previous_version_are_upgraded_and_their_rows_are_the_defa
         handle = str(uuid.uuid4())
         expires = now + config.refresh_token_validity_ms
         # A refresh token as the previous version sealed it: no tenant, actor or terms.
-        old_token = cipher.seal(RefreshClaims(handle, "olduser", None, expires, now, '{"r":1}'))
+        old_token = cipher.seal(
+            RefreshClaims(handle, "olduser", None, expires, now, '{"r":1}'), now
+        )
         with engine.begin() as conn:
             conn.execute(
                 insert(sessions).values(
