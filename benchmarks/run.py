@@ -32,7 +32,7 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import floors, telemetry  # noqa: E402
+from benchmarks import floors, statements, telemetry  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     MODES,
     MYSQL_URL,
@@ -73,6 +73,15 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.create.mysql.async", "orig.create", 2.0),
     ("sw.verify_blacklist.mysql.sync", "orig.verify_blacklist", 1.5),
     ("sw.verify_blacklist.mysql.async", "orig.verify_blacklist", 1.5),
+    # the write path at its own statements' floor, through the bare driver (issue 26)
+    *(
+        target
+        for b in ("sqlite", "mysql", "postgres")
+        for target in (
+            (f"sw.rotation_seq.{b}.sync", f"floor.rotation_sql.{b}.seq", 0.9),
+            (f"sw.create.{b}.sync", f"floor.create_sql.{b}.seq", 0.95),
+        )
+    ),
     # revocation that reaches every process at no per-request cost (issue 10)
     ("sw.verify_cached.sync", "sw.verify.sync", 0.9),
     ("sw.verify_cached.async", "sw.verify.async", 0.9),
@@ -474,12 +483,48 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
             f"floor.txn.{b}.seq",
             compare="orig.rotation_seq",
         )
+        bench_own_statements(res, b, mgr, mode)
         res.add(
             f"sw.rotation_c32.{b}.sync",
             sample_threads([rotation(i) for i in range(1, INFLIGHT + 1)], mode),
             f"floor.txn.{b}.c32.threads",
             compare="orig.rotation_c32",
         )
+
+
+# How many rotations and creates the statement floors record and replay, per mode.
+REPLAYED = {"full": 3_000, "quick": 600, "tiny": 24}
+
+
+def bench_own_statements(res: Results, b: str, mgr: SessionManager, mode: Mode) -> None:
+    """Issue 26, part 3: the statements a rotation and a create send, recorded and replayed
+    through the bare driver (``benchmarks/statements.py``), and the minimal two-UPDATE floor.
+    Targets: a rotation at 0.9 of its own statements, a create at 0.95 of its INSERT."""
+    count = REPLAYED[next(name for name, m in MODES.items() if m is mode)]
+    sessions = mgr.store._metadata.tables[TABLES["refresh_token_table"]]
+    res.add(
+        f"floor.update2.{b}.seq",
+        statements.two_updates(mgr, "sw_bench_update2", mode.seconds, mode.reps),
+    )
+    tokens = mgr.create_new_session("replay-user", PAYLOAD, {"i": 0})
+    state = {"rt": tokens.refresh_token.value}
+
+    def cycle() -> None:
+        new = mgr.refresh_session(state["rt"])
+        _check_promoted(mgr.get_session(new.access_token.value, new.anti_csrf_token))
+        state["rt"] = new.refresh_token.value
+
+    cycle()  # the first cycle's statements, as every later one's
+    rates, _ = statements.rotation_statements(
+        mgr, sessions, cycle, tokens.session.handle, count, mode.reps
+    )
+    res.add(f"floor.rotation_sql.{b}.seq", rates, f"floor.update2.{b}.seq")
+
+    def create(i: int) -> None:
+        mgr.create_new_session(f"replay-c{i}", PAYLOAD, {"n": 1})
+
+    rates, _ = statements.create_statements(mgr, sessions, create, "replay-c", count, mode.reps)
+    res.add(f"floor.create_sql.{b}.seq", rates, f"floor.insert.{b}.seq")
 
 
 def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> None:

@@ -108,8 +108,8 @@ class _MessageAdapter:
     __slots__ = ("_headers",)
 
     def __init__(self, message: Message) -> None:
-        message["headers"] = list(message.get("headers", []))
-        self._headers = MutableHeaders(scope=message)
+        message.setdefault("headers", [])
+        self._headers = MutableHeaders(scope=message)  # puts a copy of the list in the message
 
     def get_header(self, name: str) -> str | None:
         return self._headers.get(name)
