@@ -78,8 +78,8 @@ TARGETS: list[tuple[str, str, float]] = [
         target
         for b in ("sqlite", "mysql", "postgres")
         for target in (
-            (f"sw.rotation_seq.{b}.sync", f"floor.rotation_sql.{b}.seq", 0.9),
-            (f"sw.create.{b}.sync", f"floor.create_sql.{b}.seq", 0.95),
+            (f"sw.rotation_own.{b}.sync", f"floor.rotation_sql.{b}.seq", 0.9),
+            (f"sw.create_own.{b}.sync", f"floor.create_sql.{b}.seq", 0.95),
         )
     ),
     # revocation that reaches every process at no per-request cost (issue 10)
@@ -492,39 +492,45 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
         )
 
 
-# How many rotations and creates the statement floors record and replay, per mode.
-REPLAYED = {"full": 3_000, "quick": 600, "tiny": 24}
+# Rotations and creates per round of the statement floors, per mode.
+REPLAYED = {"full": 500, "quick": 150, "tiny": 6}
 
 
 def bench_own_statements(res: Results, b: str, mgr: SessionManager, mode: Mode) -> None:
     """Issue 26, part 3: the statements a rotation and a create send, recorded and replayed
-    through the bare driver (``benchmarks/statements.py``), and the minimal two-UPDATE floor.
-    Targets: a rotation at 0.9 of its own statements, a create at 0.95 of its INSERT."""
+    through the bare driver on the rows they touched (``benchmarks/statements.py``), each round
+    of sessionward followed by its replay, so that both see the same moment of the database;
+    and the minimal floor of two bare UPDATEs. Targets: a rotation at 0.9 of its own
+    statements, a create at 0.95 of its INSERT."""
     count = REPLAYED[next(name for name, m in MODES.items() if m is mode)]
     sessions = mgr.store._metadata.tables[TABLES["refresh_token_table"]]
-    res.add(
-        f"floor.update2.{b}.seq",
-        statements.two_updates(mgr, "sw_bench_update2", mode.seconds, mode.reps),
+
+    def rotating(user: str) -> tuple[Callable[[int], None], str]:
+        tokens = mgr.create_new_session(user, PAYLOAD, {"i": 0})
+        state = {"rt": tokens.refresh_token.value}
+
+        def cycle(_: int) -> None:
+            new = mgr.refresh_session(state["rt"])
+            _check_promoted(mgr.get_session(new.access_token.value, new.anti_csrf_token))
+            state["rt"] = new.refresh_token.value
+
+        cycle(0)  # the first cycle promotes as every later one does
+        return cycle, tokens.session.handle
+
+    (measured, _), (recorded, handle) = rotating("replay-user-1"), rotating("replay-user-2")
+    rounds = statements.rotation_rounds(
+        mgr, sessions, (measured, recorded), handle, count, mode.reps
     )
-    tokens = mgr.create_new_session("replay-user", PAYLOAD, {"i": 0})
-    state = {"rt": tokens.refresh_token.value}
+    res.add(f"floor.update2.{b}.seq", rounds["update2"])
+    res.add(f"floor.rotation_sql.{b}.seq", rounds["replay"], f"floor.update2.{b}.seq")
+    res.add(f"sw.rotation_own.{b}.sync", rounds["sw"], f"floor.rotation_sql.{b}.seq")
 
-    def cycle() -> None:
-        new = mgr.refresh_session(state["rt"])
-        _check_promoted(mgr.get_session(new.access_token.value, new.anti_csrf_token))
-        state["rt"] = new.refresh_token.value
+    def create(user: str) -> None:
+        mgr.create_new_session(user, PAYLOAD, {"n": 1})
 
-    cycle()  # the first cycle's statements, as every later one's
-    rates, _ = statements.rotation_statements(
-        mgr, sessions, cycle, tokens.session.handle, count, mode.reps
-    )
-    res.add(f"floor.rotation_sql.{b}.seq", rates, f"floor.update2.{b}.seq")
-
-    def create(i: int) -> None:
-        mgr.create_new_session(f"replay-c{i}", PAYLOAD, {"n": 1})
-
-    rates, _ = statements.create_statements(mgr, sessions, create, "replay-c", count, mode.reps)
-    res.add(f"floor.create_sql.{b}.seq", rates, f"floor.insert.{b}.seq")
+    rounds = statements.create_rounds(mgr, sessions, create, count, mode.reps)
+    res.add(f"floor.create_sql.{b}.seq", rounds["replay"], f"floor.insert.{b}.seq")
+    res.add(f"sw.create_own.{b}.sync", rounds["sw"], f"floor.create_sql.{b}.seq")
 
 
 def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> None:
@@ -747,6 +753,11 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
             f"floor.txn.{b}.seq",
             f"floor.txn.{b}.c32.threads",
             f"floor.txn.{b}.c32.async",
+            f"floor.update2.{b}.seq",
+            f"floor.rotation_sql.{b}.seq",
+            f"floor.create_sql.{b}.seq",
+            f"sw.rotation_own.{b}.sync",
+            f"sw.create_own.{b}.sync",
         ]
         for m in ("sync", "async"):
             rows += [

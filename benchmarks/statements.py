@@ -64,120 +64,156 @@ def _put_back(engine: Any, table: Table, where: Any, rows: list[dict[str, Any]])
             conn.execute(table.insert(), rows)
 
 
-def replay(engine: Any, autocommit: bool, ops: list[list[Recorded]], reps: int) -> list[float]:
-    """Ops/s: the statements of ``ops`` (one list per op) executed in order on one DB-API
-    connection, a warm-up share first, then ``reps`` equal chunks timed. Each statement must
-    change as many rows as when it was recorded, else the figure would not be the same work."""
-    connection = engine.raw_connection()
-    cursor = connection.cursor()
+class _Replayer:
+    """One DB-API connection of the manager's engine, on which recorded statements run again.
+    Each must change as many rows as when it was recorded, else it would not be the same work."""
 
-    def run(chunk: list[list[Recorded]]) -> None:
-        for op in chunk:
-            for sql, parameters, rowcount in op:
-                cursor.execute(sql, parameters)
-                if cursor.description:
-                    cursor.fetchall()
-                if not autocommit:
-                    connection.commit()
-                if cursor.rowcount != rowcount and rowcount >= 0:
-                    raise AssertionError(f"replay changed {cursor.rowcount} rows, not {rowcount}")
+    def __init__(self, manager: Any) -> None:
+        self.autocommit = manager.store._autocommit
+        self.connection = manager.store.engine.raw_connection()
+        self.cursor = self.connection.cursor()
 
-    try:
-        warm = max(1, len(ops) // (reps + 1) // 4)
-        run(ops[:warm])
-        size = (len(ops) - warm) // reps
-        rates = []
-        for i in range(reps):
-            chunk = ops[warm + i * size : warm + (i + 1) * size]
-            start = time.perf_counter()
-            run(chunk)
-            rates.append(len(chunk) / (time.perf_counter() - start))
-        return rates
-    finally:
-        cursor.close()
-        connection.close()
+    def run(self, op: list[Recorded]) -> None:
+        cursor = self.cursor
+        for sql, parameters, rowcount in op:
+            cursor.execute(sql, parameters)
+            if cursor.description:
+                cursor.fetchall()
+            if not self.autocommit:
+                self.connection.commit()
+            if cursor.rowcount != rowcount and rowcount >= 0:
+                raise AssertionError(f"replay changed {cursor.rowcount} rows, not {rowcount}")
+
+    def close(self) -> None:
+        self.cursor.close()
+        self.connection.close()
 
 
-def rotation_statements(
-    manager: Any, table: Table, cycle: Callable[[], None], handle: str, cycles: int, reps: int
-) -> tuple[list[float], list[Recorded]]:
-    """Record ``cycles`` rotation cycles of the session ``handle`` (``cycle`` runs one), put its
-    row back, and replay them: cycles/s of the bare statements."""
-    engine, where = manager.store.engine, table.c.session_handle == handle
-    before = _rows(engine, table, where)
+def _record(
+    manager: Any, op: Callable[[int], None], start: int, count: int
+) -> list[list[Recorded]]:
+    """The statements of ``op(start)`` .. ``op(start + count - 1)``, one list per call."""
     ops: list[list[Recorded]] = []
     with Recorder(manager.store) as recorder:
-        for _ in range(cycles):
-            start = len(recorder.statements)
-            cycle()
-            ops.append(recorder.statements[start:])
-    # Two round trips a cycle (tests/test_round_trips.py), and now and then the cached
-    # revocation check's read (every revocation_refresh_interval), as in the sw.* row.
-    if sorted({len(op) for op in ops})[0] != 2:
-        raise AssertionError("a rotation cycle did not send its two statements")
-    _put_back(engine, table, where, before)
-    return replay(engine, manager.store._autocommit, ops, reps), recorder.statements
+        for i in range(start, start + count):
+            first = len(recorder.statements)
+            op(i)
+            ops.append(recorder.statements[first:])
+    return ops
 
 
-def create_statements(
-    manager: Any, table: Table, create: Callable[[int], None], prefix: str, count: int, reps: int
-) -> tuple[list[float], list[Recorded]]:
-    """Record ``count`` creates (``create(i)`` logs in the user ``prefix + str(i)``), delete their
-    rows, and replay their statements: creates/s of the bare ``INSERT``."""
-    engine, where = manager.store.engine, table.c.user_id.like(f"{prefix}%")
-    ops: list[list[Recorded]] = []
-    with Recorder(manager.store) as recorder:
-        for i in range(count):
-            start = len(recorder.statements)
-            create(i)
-            ops.append(recorder.statements[start:])
-    if sorted({len(op) for op in ops})[0] != 1:
-        raise AssertionError("a create did not send its one statement")
-    _put_back(engine, table, where, [])
-    return replay(engine, manager.store._autocommit, ops, reps), recorder.statements
+Alternated = dict[str, list[float]]  # row -> its rates, one per round
 
 
-def two_updates(manager: Any, name: str, seconds: float, reps: int) -> list[float]:
-    """Cycles/s of two autocommitted single-row ``UPDATE``\\s of a 2-row table (a key, a short
-    value, a counter), through the manager's driver: the minimal floor of a rotation."""
-    engine = manager.store.engine
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
-        conn.execute(text(f"CREATE TABLE {name} (k VARCHAR(64) PRIMARY KEY, e BIGINT)"))
-        conn.execute(text(f"INSERT INTO {name} (k, e) VALUES ('a', 0), ('b', 0)"))
-    marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-    sql = f"UPDATE {name} SET e = e + 1 WHERE k = {marker}"
-    autocommit = manager.store._autocommit
-    connection = engine.raw_connection()
-    cursor = connection.cursor()
+def _interleaved(count: int, steps: dict[str, Callable[[int], object]], rates: Alternated) -> None:
+    """``count`` times each step in turn, each timed on its own: one rate per step appended."""
+    spent = dict.fromkeys(steps, 0.0)
+    clock = time.perf_counter
+    for i in range(count):
+        for name, step in steps.items():
+            start = clock()
+            step(i)
+            spent[name] += clock() - start
+    for name, seconds in spent.items():
+        rates.setdefault(name, []).append(count / seconds)
 
-    def cycle() -> None:
-        for key in ("a", "b"):
-            cursor.execute(sql, (key,))
-            if not autocommit:
-                connection.commit()
 
+def rotation_rounds(
+    manager: Any,
+    table: Table,
+    cycles: tuple[Callable[[int], None], Callable[[int], None]],
+    recorded_handle: str,
+    count: int,
+    reps: int,
+) -> Alternated:
+    """Rounds of: ``count`` cycles of the second session (``cycles[1]``, of the session
+    ``recorded_handle``) recorded, its row put back as it was; then, ``count`` times in turn,
+    one sessionward cycle of the first session (``sw``), the replay of one recorded cycle
+    (``replay``), one cycle of two bare UPDATEs (``update2``). So all three see the same moments
+    of the database. Cycles/s per round."""
+    engine, where = manager.store.engine, table.c.session_handle == recorded_handle
+    rates: Alternated = {}
+    replayer = _Replayer(manager)
     try:
-        n, elapsed = 1, 0.0
-        while elapsed < seconds / 5:
-            n *= 4
-            start = time.perf_counter()
-            for _ in range(n):
-                cycle()
-            elapsed = time.perf_counter() - start
-        n = max(1, round(n * seconds / elapsed))
-        rates = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            for _ in range(n):
-                cycle()
-            rates.append(n / (time.perf_counter() - start))
-        return rates
+        with _TwoRows(manager) as update2:
+            for round_ in range(reps):
+                before = _rows(engine, table, where)
+                ops = _record(manager, cycles[1], round_ * count, count)
+                # Two round trips a cycle (tests/test_round_trips.py), and now and then the
+                # cached revocation check's read (every revocation_refresh_interval).
+                if min(len(op) for op in ops) != 2:
+                    raise AssertionError("a rotation cycle did not send its two statements")
+                _put_back(engine, table, where, before)
+                steps = {
+                    "sw": cycles[0],
+                    "replay": lambda i, ops=ops: replayer.run(ops[i]),
+                    "update2": update2.cycle,
+                }
+                _interleaved(count, steps, rates)
     finally:
-        cursor.close()
-        connection.close()
-        with engine.begin() as conn:
+        replayer.close()
+    return rates
+
+
+def create_rounds(
+    manager: Any, table: Table, create: Callable[[str], None], count: int, reps: int
+) -> Alternated:
+    """Rounds of: ``count`` creates recorded (users ``replay-r<i>``) and their rows deleted;
+    then, ``count`` times in turn, one sessionward create (users ``replay-s<i>``: ``sw``) and
+    the replay of one recorded ``INSERT`` (``replay``). Creates/s per round."""
+    engine, where = manager.store.engine, table.c.user_id.like("replay-r%")
+    rates: Alternated = {}
+    replayer = _Replayer(manager)
+    try:
+        for round_ in range(reps):
+            ops = _record(manager, lambda i: create(f"replay-r{i}"), round_ * count, count)
+            if min(len(op) for op in ops) != 1:
+                raise AssertionError("a create did not send its one statement")
+            _put_back(engine, table, where, [])
+            base = round_ * count
+            steps = {
+                "sw": lambda i, base=base: create(f"replay-s{base + i}"),
+                "replay": lambda i, ops=ops: replayer.run(ops[i]),
+            }
+            _interleaved(count, steps, rates)
+    finally:
+        replayer.close()
+    return rates
+
+
+class _TwoRows:
+    """A 2-row table (a key, a counter) and two autocommitted single-row UPDATEs of it a
+    cycle, through the manager's driver: the minimal floor of a rotation."""
+
+    NAME = "sw_bench_update2"
+
+    def __init__(self, manager: Any) -> None:
+        self.engine = manager.store.engine
+        self.autocommit = manager.store._autocommit
+
+    def __enter__(self) -> _TwoRows:
+        name = self.NAME
+        with self.engine.begin() as conn:
             conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+            conn.execute(text(f"CREATE TABLE {name} (k VARCHAR(64) PRIMARY KEY, e BIGINT)"))
+            conn.execute(text(f"INSERT INTO {name} (k, e) VALUES ('a', 0), ('b', 0)"))
+        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self.sql = f"UPDATE {name} SET e = e + 1 WHERE k = {marker}"
+        self.connection = self.engine.raw_connection()
+        self.cursor = self.connection.cursor()
+        return self
+
+    def cycle(self, _: int = 0) -> None:
+        for key in ("a", "b"):
+            self.cursor.execute(self.sql, (key,))
+            if not self.autocommit:
+                self.connection.commit()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cursor.close()
+        self.connection.close()
+        with self.engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE IF EXISTS {self.NAME}"))
 
 
-__all__ = ["Recorder", "create_statements", "replay", "rotation_statements", "two_updates"]
+__all__ = ["Recorder", "create_rounds", "rotation_rounds"]
