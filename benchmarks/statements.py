@@ -1,5 +1,7 @@
 """The statements sessionward sends, replayed through the bare driver (issue 26, part 3).
 
+    PYTHONPATH=src python benchmarks/statements.py DATABASE_URL [CYCLES]   # per statement
+
 A rotation cycle (``refresh_session`` then the promoting ``get_session``) and a create are
 recorded at the store, as the driver receives them: the SQL text compiled for the dialect and
 its parameters, value for value. The rows they touch are then put back as they were, and the
@@ -216,4 +218,77 @@ class _TwoRows:
             conn.execute(text(f"DROP TABLE IF EXISTS {self.NAME}"))
 
 
-__all__ = ["Recorder", "create_rounds", "rotation_rounds"]
+def per_statement(url: str, count: int) -> dict[str, float]:
+    """Microseconds (the median) of each statement of a rotation replayed, beside a bare
+    single-row UPDATE of a tiny row and a bare UPDATE of one column of the session's own row,
+    the four interleaved statement by statement: where the gap to the minimal floor comes from
+    (the row, or the statement)."""
+    import statistics
+
+    from sessionward import SessionManager
+
+    names = {"refresh_token_table": "sw_stmt_rt", "signing_key_table": "sw_stmt_sk"}
+    names["revocation_table"] = "sw_stmt_rv"
+    manager = SessionManager(refresh_path="/r", database_url=url, revocation_check="none", **names)
+    try:
+        manager.create_tables()
+        table = manager.store._metadata.tables[names["refresh_token_table"]]
+        tokens = manager.create_new_session("user-1", {"role": "user", "tenant": "acme"}, {"n": 1})
+        state = {"rt": tokens.refresh_token.value}
+
+        def cycle(_: int) -> None:
+            new = manager.refresh_session(state["rt"])
+            manager.get_session(new.access_token.value, new.anti_csrf_token)
+            state["rt"] = new.refresh_token.value
+
+        cycle(0)
+        engine, handle = manager.store.engine, tokens.session.handle
+        where = table.c.session_handle == handle
+        before = _rows(engine, table, where)
+        ops = _record(manager, cycle, 0, count)
+        _put_back(engine, table, where, before)
+        marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        own_row = f"UPDATE {table.name} SET refreshed_at = refreshed_at + 1 "
+        own_row += f"WHERE session_handle = {marker}"
+        replayer = _Replayer(manager)
+        spent: dict[str, list[float]] = {
+            "refresh UPDATE": [],
+            "promotion UPDATE": [],
+            "bare UPDATE, tiny row": [],
+            "bare UPDATE, the session's row": [],
+        }
+        clock = time.perf_counter
+        try:
+            with _TwoRows(manager) as tiny:
+                for op in ops:
+                    steps = [
+                        lambda op=op: replayer.run([op[0]]),
+                        lambda op=op: replayer.run([op[1]]),
+                        lambda: tiny.cursor.execute(tiny.sql, ("a",)),
+                        lambda: replayer.cursor.execute(own_row, (handle,)),
+                    ]
+                    for name, step in zip(spent, steps, strict=True):
+                        start = clock()
+                        step()
+                        spent[name].append(clock() - start)
+        finally:
+            replayer.close()
+        return {name: statistics.median(times) * 1e6 for name, times in spent.items()}
+    finally:
+        manager.close()
+
+
+def main(argv: list[str]) -> int:
+    url, count = argv[0], int(argv[1]) if len(argv) > 1 else 800
+    for name, micros in per_statement(url, count).items():
+        print(f"{name:32} {micros:8.1f} µs")
+    return 0
+
+
+__all__ = ["Recorder", "create_rounds", "per_statement", "rotation_rounds"]
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
