@@ -2,6 +2,8 @@
 
     PYTHONPATH=src python benchmarks/peers.py                 # in-process, ~2 min on 2 vCPU
     PYTHONPATH=src python benchmarks/peers.py --quick --http  # and over HTTP, ~3 min
+    PYTHONPATH=src python benchmarks/peers.py --base OLD/src --quick --passes 3 --cpu
+        # before/after: the same routes of two source trees, alternating, side by side
 
 Each framework's app is called in-process (the WSGI or ASGI callable itself: no network, no test
 client), in a process of its own (Django is configured once per process). Every route returns
