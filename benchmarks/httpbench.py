@@ -72,8 +72,15 @@ def _wrk(wrk: str, url: str, seconds: float, cookie: str | None) -> float:
 
 
 def run(
-    res: Any, mode: Any, tmp: Path, *, open_path: str | None, protected_path: str | None
+    res: Any,
+    mode: Any,
+    tmp: Path,
+    *,
+    open_path: str | None,
+    protected_path: str | None,
+    src: str | None = None,
 ) -> None:
+    """``src``: the sessionward source tree the server imports (default: this repository's)."""
     wrk = ensure_wrk()
     if wrk is None:
         res.notes.append("wrk is missing and could not be installed: no HTTP benchmark")
@@ -103,7 +110,7 @@ def run(
         app_name = "benchmarks/http_app.py"
         open_path = open_path or "/open"
         protected_path = protected_path or "/protected"
-    src = str(REPO / "src")
+    src = src or str(REPO / "src")
     env = {
         **os.environ,
         "SESSIONWARD_DATABASE_URL": db_url,

@@ -2,6 +2,8 @@
 
     PYTHONPATH=src python benchmarks/peers.py                 # in-process, ~2 min on 2 vCPU
     PYTHONPATH=src python benchmarks/peers.py --quick --http  # and over HTTP, ~3 min
+    PYTHONPATH=src python benchmarks/peers.py --base OLD/src --quick --passes 3 --cpu
+        # before/after: the same routes of two source trees, alternating, side by side
 
 Each framework's app is called in-process (the WSGI or ASGI callable itself: no network, no test
 client), in a process of its own (Django is configured once per process). Every route returns
@@ -45,6 +47,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -62,6 +65,9 @@ FRAMEWORKS = ("flask", "fastapi", "django")
 SECRET = "benchmark-secret-of-thirty-two-bytes!!"
 BODY = {"user": "bench-user"}
 Timings = dict[str, float]  # route -> microseconds per request
+# The in-process clock: wall time, or with --cpu this thread's CPU time, which leaves out the
+# moments the process waits for a core (on a machine shared with other work, most of the noise).
+CLOCK: list[Callable[[], float]] = [time.perf_counter]
 
 
 @dataclass(frozen=True)
@@ -101,14 +107,15 @@ def alternate(routes: dict[str, Callable[[], object]], size: Size) -> Timings:
     for name in names:  # warm-up: first-call caches, imports, key loading
         for _ in range(max(10, size.calls // 20)):
             routes[name]()
+    clock = CLOCK[0]
     for round_ in range(size.rounds):
         order = names[round_ % len(names) :] + names[: round_ % len(names)]
         for name in order:
             call = routes[name]
-            start = time.perf_counter()
+            start = clock()
             for _ in range(size.calls):
                 call()
-            samples[name].append((time.perf_counter() - start) / size.calls * 1e6)
+            samples[name].append((clock() - start) / size.calls * 1e6)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -121,14 +128,15 @@ def alternate_async(routes: dict[str, Callable[[], Awaitable[object]]], size: Si
         for name in names:
             for _ in range(max(10, size.calls // 20)):
                 await routes[name]()
+        clock = CLOCK[0]
         for round_ in range(size.rounds):
             order = names[round_ % len(names) :] + names[: round_ % len(names)]
             for name in order:
                 call = routes[name]
-                start = time.perf_counter()
+                start = clock()
                 for _ in range(size.calls):
                     await call()
-                samples[name].append((time.perf_counter() - start) / size.calls * 1e6)
+                samples[name].append((clock() - start) / size.calls * 1e6)
         return {name: statistics.median(values) for name, values in samples.items()}
 
     return asyncio.run(run())
@@ -622,9 +630,17 @@ def _wait_until_up(url: str, server: subprocess.Popen[bytes], specs: Path) -> No
     raise RuntimeError(f"{url} did not answer within 60 s")
 
 
-def over_http(framework: str, size: Size) -> Timings:
+def _env(src: str | None) -> dict[str, str] | None:
+    """The environment of a child that imports sessionward from ``src`` (None: this one's)."""
+    if src is None:
+        return None
+    return {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+
+
+def over_http(framework: str, size: Size, src: str | None = None) -> Timings:
     """Microseconds per request (1 / throughput) of each request of the framework's app over
-    loopback HTTP, driven by wrk with 32 connections; rounds alternate between the requests."""
+    loopback HTTP, driven by wrk with 32 connections; rounds alternate between the requests.
+    ``src``: the sessionward source tree the server imports (default: this process's)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from benchmarks.httpbench import CONNECTIONS, _free_port, ensure_wrk
@@ -637,7 +653,7 @@ def over_http(framework: str, size: Size) -> Timings:
         specs = Path(tmp) / "requests.json"
         argv = [sys.executable, str(HERE / "peers.py"), "--serve", framework]
         argv += ["--port", str(port), "--requests-file", str(specs)]
-        server = subprocess.Popen(argv, cwd=REPO)
+        server = subprocess.Popen(argv, cwd=REPO, env=_env(src))
         try:
             _wait_until_up(f"http://127.0.0.1:{port}/open", server, specs)
             requests: dict[str, Get] = {
@@ -668,10 +684,15 @@ def over_http(framework: str, size: Size) -> Timings:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def measure(framework: str, size_name: str) -> dict[str, Any]:
-    """One framework in a process of its own; its figures as JSON."""
+def measure(framework: str, size_name: str, src: str | None = None) -> dict[str, Any]:
+    """One framework in a process of its own; its figures as JSON. ``src``: the sessionward
+    source tree it imports (default: this process's)."""
     argv = [sys.executable, str(HERE / "peers.py"), "--only", framework, "--size", size_name]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=REPO)
+    if CLOCK[0] is time.thread_time:
+        argv.append("--cpu")
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=900, cwd=REPO, env=_env(src)
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{framework}: {done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
@@ -707,6 +728,63 @@ def print_http(results: dict[str, dict[str, Any]]) -> None:
             print(f"{framework + '.' + name:38} {micros:8.1f} {extra:>10}")
 
 
+def _pooled(runs: list[Timings]) -> Timings:
+    """Each route's median over several runs."""
+    return {name: statistics.median(run[name] for run in runs) for name in runs[0]}
+
+
+def compare(
+    base: str, frameworks: list[str], size: Size, size_name: str, passes: int, http: bool
+) -> dict[str, Any]:
+    """The same measurements of two source trees side by side: ``base`` and this process's.
+    Each pass runs every framework once per tree, the trees' order alternating between passes,
+    so that a slower moment of the machine falls on both; each figure is pooled over the
+    passes (the median)."""
+    trees: dict[str, str | None] = {"before": base, "after": None}
+    found: dict[str, dict[str, dict[str, list[Timings]]]] = {
+        tree: {name: {"timings": [], "http": []} for name in frameworks} for tree in trees
+    }
+    for pass_ in range(passes):
+        order = list(trees) if pass_ % 2 == 0 else list(reversed(trees))
+        for name in frameworks:
+            for tree in order:
+                found[tree][name]["timings"].append(
+                    measure(name, size_name, trees[tree])["timings"]
+                )
+                if http:
+                    found[tree][name]["http"].append(over_http(name, size, trees[tree]))
+    return {
+        tree: {
+            name: {kind: _pooled(runs) for kind, runs in kinds.items() if runs}
+            for name, kinds in by_framework.items()
+        }
+        for tree, by_framework in found.items()
+    }
+
+
+def print_comparison(results: dict[str, Any]) -> None:
+    """Before and after, each route's overhead in floors and in hand-written protections, and
+    over HTTP its time over the unprotected route's."""
+    before, after = results["before"], results["after"]
+    print(f"{'route':38} {'x floor':>15} {'x by hand':>15} {'HTTP over open':>17}")
+    print(
+        f"{'':38} {'before':>7} {'after':>7} {'before':>7} {'after':>7} {'before':>8} {'after':>8}"
+    )
+    for framework in after:
+        rows = [overheads(tree[framework]["timings"]) for tree in (before, after)]
+        https = [tree[framework].get("http") for tree in (before, after)]
+        for name in rows[1]:
+            cells = [f"{row[name]['floors']:7.2f}" for row in rows]
+            cells += [f"{row[name]['by_hand']:7.2f}" for row in rows]
+            for timings in https:
+                if timings and name in timings:
+                    base = next(
+                        (b for prefix, b in BASES.items() if name.startswith(prefix)), "open"
+                    )
+                    cells.append(f"{timings[name] / timings[base] - 1:+8.0%}")
+            print(f"{framework + '.' + name:38} " + " ".join(cells))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -716,12 +794,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     parser.add_argument("--http", action="store_true", help="also over loopback HTTP (wrk)")
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument(
+        "--base",
+        metavar="SRC",
+        help="also measure the sessionward source tree SRC, alternating with this one, and "
+        "print both side by side (before/after a change)",
+    )
+    parser.add_argument("--passes", type=int, default=2, help="with --base: runs per tree")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="in-process figures in CPU time of the measuring thread, not wall time",
+    )
     # The children: one framework measured in-process, or served for the HTTP rows.
     parser.add_argument("--only", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=FRAMEWORKS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--requests-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cpu:
+        CLOCK[0] = time.thread_time
     if args.serve:
         with tempfile.TemporaryDirectory() as tmp:
             built = BUILDERS[args.serve](Path(tmp))
@@ -734,6 +826,13 @@ def main(argv: list[str] | None = None) -> int:
             timings = in_process(built, SIZES[args.size])
             built.close()
             print(json.dumps({"timings": timings}))
+        return 0
+    if args.base:
+        frameworks = args.frameworks.split(",")
+        both = compare(args.base, frameworks, SIZES[args.size], args.size, args.passes, args.http)
+        print_comparison(both)
+        if args.json:
+            Path(args.json).write_text(json.dumps(both, indent=2))
         return 0
     results = {name: measure(name, args.size) for name in args.frameworks.split(",")}
     if args.http:

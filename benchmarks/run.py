@@ -32,7 +32,7 @@ REPO = HERE.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks import floors, telemetry  # noqa: E402
+from benchmarks import floors, statements, telemetry  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     MODES,
     MYSQL_URL,
@@ -73,6 +73,15 @@ TARGETS: list[tuple[str, str, float]] = [
     ("sw.create.mysql.async", "orig.create", 2.0),
     ("sw.verify_blacklist.mysql.sync", "orig.verify_blacklist", 1.5),
     ("sw.verify_blacklist.mysql.async", "orig.verify_blacklist", 1.5),
+    # the write path at its own statements' floor, through the bare driver (issue 26)
+    *(
+        target
+        for b in ("sqlite", "mysql", "postgres")
+        for target in (
+            (f"sw.rotation_own.{b}.sync", f"floor.rotation_sql.{b}.seq", 0.9),
+            (f"sw.create_own.{b}.sync", f"floor.create_sql.{b}.seq", 0.95),
+        )
+    ),
     # revocation that reaches every process at no per-request cost (issue 10)
     ("sw.verify_cached.sync", "sw.verify.sync", 0.9),
     ("sw.verify_cached.async", "sw.verify.async", 0.9),
@@ -575,12 +584,54 @@ def bench_backend_sync(res: Results, backend: str, url: str, mode: Mode) -> None
             f"floor.txn.{b}.seq",
             compare="orig.rotation_seq",
         )
+        bench_own_statements(res, b, mgr, mode)
         res.add(
             f"sw.rotation_c32.{b}.sync",
             sample_threads([rotation(i) for i in range(1, INFLIGHT + 1)], mode),
             f"floor.txn.{b}.c32.threads",
             compare="orig.rotation_c32",
         )
+
+
+# Rotations and creates per round of the statement floors, per mode.
+REPLAYED = {"full": 500, "quick": 150, "tiny": 6}
+
+
+def bench_own_statements(res: Results, b: str, mgr: SessionManager, mode: Mode) -> None:
+    """Issue 26, part 3: the statements a rotation and a create send, recorded and replayed
+    through the bare driver on the rows they touched (``benchmarks/statements.py``), each round
+    of sessionward followed by its replay, so that both see the same moment of the database;
+    and the minimal floor of two bare UPDATEs. Targets: a rotation at 0.9 of its own
+    statements, a create at 0.95 of its INSERT."""
+    count = REPLAYED[next(name for name, m in MODES.items() if m is mode)]
+    sessions = mgr.store._metadata.tables[TABLES["refresh_token_table"]]
+
+    def rotating(user: str) -> tuple[Callable[[int], None], str]:
+        tokens = mgr.create_new_session(user, PAYLOAD, {"i": 0})
+        state = {"rt": tokens.refresh_token.value}
+
+        def cycle(_: int) -> None:
+            new = mgr.refresh_session(state["rt"])
+            _check_promoted(mgr.get_session(new.access_token.value, new.anti_csrf_token))
+            state["rt"] = new.refresh_token.value
+
+        cycle(0)  # the first cycle promotes as every later one does
+        return cycle, tokens.session.handle
+
+    (measured, _), (recorded, handle) = rotating("replay-user-1"), rotating("replay-user-2")
+    rounds = statements.rotation_rounds(
+        mgr, sessions, (measured, recorded), handle, count, mode.reps
+    )
+    res.add(f"floor.update2.{b}.seq", rounds["update2"])
+    res.add(f"floor.rotation_sql.{b}.seq", rounds["replay"], f"floor.update2.{b}.seq")
+    res.add(f"sw.rotation_own.{b}.sync", rounds["sw"], f"floor.rotation_sql.{b}.seq")
+
+    def create(user: str) -> None:
+        mgr.create_new_session(user, PAYLOAD, {"n": 1})
+
+    rounds = statements.create_rounds(mgr, sessions, create, count, mode.reps)
+    res.add(f"floor.create_sql.{b}.seq", rounds["replay"], f"floor.insert.{b}.seq")
+    res.add(f"sw.create_own.{b}.sync", rounds["sw"], f"floor.create_sql.{b}.seq")
 
 
 def bench_backend_async(res: Results, backend: str, url: str, mode: Mode) -> None:
@@ -806,6 +857,11 @@ def expected_rows(backends: list[str], *, node: bool, http: bool) -> list[str]:
             f"floor.txn.{b}.seq",
             f"floor.txn.{b}.c32.threads",
             f"floor.txn.{b}.c32.async",
+            f"floor.update2.{b}.seq",
+            f"floor.rotation_sql.{b}.seq",
+            f"floor.create_sql.{b}.seq",
+            f"sw.rotation_own.{b}.sync",
+            f"sw.create_own.{b}.sync",
         ]
         for m in ("sync", "async"):
             rows += [

@@ -47,13 +47,16 @@ from sessionward._transport.mode import (
     access_token_in_hand,
     bearer,
     client_context,
+    cookie_access_token,
+    header_access_token,
+    presented,
     proof_of_possession,
-    read_credentials,
     route_wants_anti_csrf,
     transfer_mode,
 )
 from sessionward._transport.outgoing import Outgoing
 from sessionward._transport.wire import (
+    ANTI_CSRF_HEADER,
     ID_REFRESH_TOKEN_COOKIE,
     REFRESH_TOKEN_COOKIE,
     REVOCATION_FEED_MEMBER,
@@ -64,13 +67,20 @@ from sessionward._transport.writing import ResponseWriter
 PayloadChange = Callable[..., StoreFlow[VerifiedSession]]
 
 
-@dataclass(frozen=True, slots=True)
 class Verification:
     """A request's verification: its ``answer`` when it needed no I/O, else ``rest``, the
-    operation that finds it, for the manager to drive."""
+    operation that finds it, for the manager to drive. (A plain class: one is made per protected
+    request, and a frozen dataclass's ``__init__`` costs twice as much.)"""
 
-    answer: VerifiedSession | None
-    rest: Operation[[], VerifiedSession | None] | None = None
+    __slots__ = ("answer", "rest")
+
+    def __init__(
+        self,
+        answer: VerifiedSession | None,
+        rest: Operation[[], VerifiedSession | None] | None = None,
+    ) -> None:
+        self.answer = answer
+        self.rest = rest
 
 
 # A feed response may be kept this long by any cache (a CDN in front of the issuer): well
@@ -168,18 +178,21 @@ class Transport(ResponseWriter):
         """Verify the request's session (docs/protocol.md#verifying-a-request); None only if
         optional. The common case is answered here, before any flow starts, as the managers'
         ``get_session`` does."""
-        mode = transfer_mode(request)
+        # Each header is read once, and the anti-CSRF header only where a check wants it.
+        mode, token = presented(request)
+        cookies = mode is TransferMode.COOKIE
         try:
-            access, csrf = read_credentials(request, mode)
+            access = cookie_access_token(request) if cookies else header_access_token(token)
         except UnauthorisedError:
             if optional:
                 return Verification(None)
             raise
-        if mode is not TransferMode.COOKIE or not self.csrf_check_wanted(request, anti_csrf):
-            csrf = None
-        elif csrf is None:
-            telemetry.verify_failed(ANTI_CSRF_MISSING)
-            raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
+        csrf = None
+        if cookies and self.csrf_check_wanted(request, anti_csrf):
+            csrf = request.get_header(ANTI_CSRF_HEADER)
+            if csrf is None:
+                telemetry.verify_failed(ANTI_CSRF_MISSING)
+                raise TryRefreshTokenError("no anti-csrf header", reason=ANTI_CSRF_MISSING)
         try:
             quick = promotion.quick_get_session(context, access, csrf)
         except UnauthorisedError:

@@ -70,14 +70,44 @@ def proof_of_possession(request: RequestAdapter) -> ProofOfPossession | None:
     return ProofOfPossession(value.strip(), request.method, request.url)
 
 
+def presented(request: RequestAdapter) -> tuple[TransferMode, str | None]:
+    """The way ``request`` carries tokens, and its Bearer token (None in cookie mode): each
+    header read once. ``header`` if the client asks (``st-auth-mode: header``) or sends a Bearer
+    token."""
+    asked = request.get_header(AUTH_MODE_HEADER)
+    if asked:
+        asked = asked.strip().lower()
+        if asked == "cookie":
+            return TransferMode.COOKIE, None
+    token = bearer(request)
+    if asked == "header" or token is not None:
+        return TransferMode.HEADER, token
+    return TransferMode.COOKIE, None
+
+
 def transfer_mode(request: RequestAdapter) -> TransferMode:
     """``header`` if the client asks (``st-auth-mode: header``) or sends a Bearer token."""
-    asked = (request.get_header(AUTH_MODE_HEADER) or "").strip().lower()
-    if asked == "header":
-        return TransferMode.HEADER
-    if asked == "cookie":
-        return TransferMode.COOKIE
-    return TransferMode.HEADER if bearer(request) is not None else TransferMode.COOKIE
+    return presented(request)[0]
+
+
+def header_access_token(token: str | None) -> str:
+    """The access token of a header-mode request, given its Bearer token:
+    :class:`UnauthorisedError` when there is none."""
+    if token is None:
+        raise UnauthorisedError("no access token in the Authorization header")
+    return token
+
+
+def cookie_access_token(request: RequestAdapter) -> str:
+    """The access token of a cookie-mode request: :class:`UnauthorisedError` when the request
+    carries no session at all (no ``sIdRefreshToken``), :class:`TryRefreshTokenError` when it has
+    one but no access token (it expired as a cookie)."""
+    if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
+        raise UnauthorisedError("no sIdRefreshToken cookie")
+    access = request.get_cookie(ACCESS_TOKEN_COOKIE)
+    if access is None:
+        raise TryRefreshTokenError("no sAccessToken cookie")
+    return access
 
 
 def read_credentials(request: RequestAdapter, mode: TransferMode) -> tuple[str, str | None]:
@@ -85,16 +115,8 @@ def read_credentials(request: RequestAdapter, mode: TransferMode) -> tuple[str, 
     mode never needs one). :class:`UnauthorisedError` when the request carries no session at all,
     :class:`TryRefreshTokenError` when it has one but no access token (it expired as a cookie)."""
     if mode is TransferMode.HEADER:
-        access = bearer(request)
-        if access is None:
-            raise UnauthorisedError("no access token in the Authorization header")
-        return access, None
-    if request.get_cookie(ID_REFRESH_TOKEN_COOKIE) is None:
-        raise UnauthorisedError("no sIdRefreshToken cookie")
-    access = request.get_cookie(ACCESS_TOKEN_COOKIE)
-    if access is None:
-        raise TryRefreshTokenError("no sAccessToken cookie")
-    return access, request.get_header(ANTI_CSRF_HEADER)
+        return header_access_token(bearer(request)), None
+    return cookie_access_token(request), request.get_header(ANTI_CSRF_HEADER)
 
 
 def route_wants_anti_csrf(request: RequestAdapter, anti_csrf: bool | None) -> bool:
@@ -143,7 +165,10 @@ __all__ = [
     "access_token_in_hand",
     "bearer",
     "client_context",
+    "cookie_access_token",
+    "header_access_token",
     "plain_http",
+    "presented",
     "proof_of_possession",
     "read_credentials",
     "route_wants_anti_csrf",

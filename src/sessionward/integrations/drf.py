@@ -41,7 +41,12 @@ from rest_framework.request import Request
 from sessionward import _telemetry as telemetry
 from sessionward._claims import Claim, validate_claims
 from sessionward._errors import ClaimValidationError, ConfigError, SessionError, UnauthorisedError
-from sessionward._transport import read_credentials, transfer_mode
+from sessionward._transport import (
+    TransferMode,
+    cookie_access_token,
+    header_access_token,
+    presented,
+)
 from sessionward.integrations import RequestSession
 from sessionward.integrations.django import (
     _RequestAdapter,
@@ -163,8 +168,12 @@ def _http_request(request: Request | HttpRequest) -> HttpRequest:
 def _has_credentials(request: HttpRequest) -> bool:
     """Whether the request presents a session at all (else it is anonymous to DRF)."""
     adapter = _RequestAdapter(request)
+    mode, token = presented(adapter)
     try:
-        read_credentials(adapter, transfer_mode(adapter))
+        if mode is TransferMode.COOKIE:
+            cookie_access_token(adapter)
+        else:
+            header_access_token(token)
     except UnauthorisedError:
         return False
     except SessionError:  # a session without its access token: refresh, not anonymous

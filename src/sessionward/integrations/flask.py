@@ -22,6 +22,8 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, Request, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+from werkzeug.sansio.http import parse_cookie
 
 from sessionward._claims import Claim
 from sessionward._errors import SessionError
@@ -59,11 +61,12 @@ class _RequestAdapter:
     It holds the request object itself: each read through Flask's context-local ``request``
     proxy costs a context lookup, and a verification makes a handful."""
 
-    __slots__ = ("_environ", "_request")
+    __slots__ = ("_cookies", "_environ", "_request")
 
     def __init__(self) -> None:
         self._request: Request = request._get_current_object()  # type: ignore[attr-defined]
         self._environ = self._request.environ
+        self._cookies: MultiDict[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -82,7 +85,15 @@ class _RequestAdapter:
         return self._request.remote_addr
 
     def get_cookie(self, name: str) -> str | None:
-        return self._request.cookies.get(name)
+        cookies = self._cookies
+        if cookies is None:
+            # What ``request.cookies`` holds, parsed by the same Werkzeug function, without its
+            # scan of every header for "Cookie" lines: the server put them in one environ key.
+            cookies = parse_cookie(
+                self._environ.get("HTTP_COOKIE", ""), cls=self._request.dict_storage_class
+            )
+            self._cookies = cookies
+        return cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
         # The WSGI server has joined a repeated header's lines with "," in order (Werkzeug's,
@@ -105,10 +116,11 @@ class _ResponseAdapter(HeadersResponse):
 
 def outgoing() -> Outgoing:
     """The writes the current request owes its response."""
-    out = g.get(_OUT)
+    context = g._get_current_object()  # one context lookup
+    out = context.get(_OUT)
     if out is None:
         out = Outgoing()
-        setattr(g, _OUT, out)
+        setattr(context, _OUT, out)
     return cast(Outgoing, out)
 
 
@@ -253,7 +265,8 @@ class Sessionward:
     ) -> RequestSession | None:
         """The current request's session; raises the error family otherwise.
         ``tenant_param``: the URL variable naming the tenant the session must belong to."""
-        checks = _route_claims(claims, tenant_param, request.view_args)
+        route = request.view_args if tenant_param is not None else None
+        checks = _route_claims(claims, tenant_param, route)
         context, adapter, out = self.manager._context, _RequestAdapter(), outgoing()
         verification = self.transport.get_session(
             context, adapter, out, anti_csrf=anti_csrf, optional=optional, claims=checks

@@ -49,14 +49,16 @@ _OUT_KEY = "sessionward.outgoing"
 _INTEGRATION_KEY = "sessionward.integration"
 
 
+_HEADER_KEYS: dict[str, bytes] = {}  # header name -> its ASGI key, as they are first asked
+
+
 class _RequestAdapter:
     """A Starlette request as :class:`~sessionward._transport.RequestAdapter`."""
 
-    __slots__ = ("_headers", "_request")
+    __slots__ = ("_request",)
 
     def __init__(self, request: Request) -> None:
         self._request = request
-        self._headers: dict[str, str] | None = None
 
     @property
     def method(self) -> str:
@@ -79,17 +81,21 @@ class _RequestAdapter:
         return self._request.cookies.get(name)
 
     def get_header(self, name: str) -> str | None:
-        # A few lookups per request: one pass over the raw headers beats a scan per lookup.
+        # A verify asks two headers (the transfer mode's), three on an unsafe method: one scan
+        # of the raw headers each, comparing bytes, is cheaper than decoding every header into
+        # a dict first. ASGI keys are lowercase, as Starlette's own ``Headers`` relies on.
         # A repeated header's lines are joined with "," in order, as WSGI servers and Django do
         # (Starlette's ``headers.get`` keeps only the first): a proxy that adds its own
         # X-Forwarded-For line after a client's must be read from the right, not lose to it.
-        if self._headers is None:
-            headers: dict[str, str] = {}
-            for key, value in self._request.scope["headers"]:
-                field, text = key.decode("latin-1").lower(), value.decode("latin-1")
-                headers[field] = f"{headers[field]},{text}" if field in headers else text
-            self._headers = headers
-        return self._headers.get(name.lower())
+        wanted = _HEADER_KEYS.get(name)
+        if wanted is None:
+            wanted = _HEADER_KEYS.setdefault(name, name.lower().encode("latin-1"))
+        found: str | None = None
+        for key, value in self._request.scope["headers"]:
+            if key == wanted:
+                text = value.decode("latin-1")
+                found = text if found is None else f"{found},{text}"
+        return found
 
 
 class _MessageAdapter:
@@ -98,8 +104,8 @@ class _MessageAdapter:
     __slots__ = ("_headers",)
 
     def __init__(self, message: Message) -> None:
-        message["headers"] = list(message.get("headers", []))
-        self._headers = MutableHeaders(scope=message)
+        message.setdefault("headers", [])
+        self._headers = MutableHeaders(scope=message)  # puts a copy of the list in the message
 
     def get_header(self, name: str) -> str | None:
         return self._headers.get(name)
@@ -159,12 +165,19 @@ class Sessionward:
         if config.revocation_feed_path is not None:
             app.add_route(config.revocation_feed_path, self.revocation_feed_endpoint, ["GET"])
 
-    def _session(self, request: Request, session: Session) -> AsyncRequestSession:
+    def _session(
+        self,
+        request: Request,
+        session: Session,
+        adapter: _RequestAdapter | None = None,
+        out: Outgoing | None = None,
+    ) -> AsyncRequestSession:
+        """The request session; ``adapter`` and ``out``: this request's, if already at hand."""
         return AsyncRequestSession(
             session,
             self.transport,
-            _RequestAdapter(request),
-            outgoing(request),
+            _RequestAdapter(request) if adapter is None else adapter,
+            outgoing(request) if out is None else out,
             self.manager._drive,
         )
 
@@ -229,17 +242,20 @@ class Sessionward:
     ) -> AsyncRequestSession | None:
         """The request's session; raises the error family (answered by :meth:`error_response`).
         ``tenant_param``: the path parameter naming the tenant the session must belong to."""
+        route = request.path_params if tenant_param is not None else None
+        checks = _route_claims(claims, tenant_param, route)
+        adapter, out = _RequestAdapter(request), outgoing(request)
         verification = self.transport.get_session(
             self.manager._context,
-            _RequestAdapter(request),
-            outgoing(request),
+            adapter,
+            out,
             anti_csrf=anti_csrf,
             optional=optional,
-            claims=_route_claims(claims, tenant_param, request.path_params),
+            claims=checks,
         )
         rest = verification.rest  # the flow, when the answer needed I/O
         verified = verification.answer if rest is None else await self.manager._drive(rest)
-        return None if verified is None else self._session(request, verified.session)
+        return None if verified is None else self._session(request, verified.session, adapter, out)
 
     async def refresh_endpoint(self, request: Request) -> Response:
         """``POST <refresh_path>``: rotate the tokens (docs/protocol.md#refresh-and-rotation)."""

@@ -136,22 +136,46 @@ async def arun(operation: Operation[P, T], *args: P.args, **kwargs: P.kwargs) ->
     return await sync_to_async(drive, thread_sensitive=False)(operation, *args, **kwargs)
 
 
-def _session(request: HttpRequest, session: Session) -> RequestSession:
-    return RequestSession(
-        session, get_transport(), _RequestAdapter(request), outgoing(request), run
-    )
+def _session(
+    request: HttpRequest,
+    session: Session,
+    adapter: _RequestAdapter | None = None,
+    out: Outgoing | None = None,
+) -> RequestSession:
+    """The request session; ``adapter`` and ``out``: this request's, if already at hand."""
+    adapter = _RequestAdapter(request) if adapter is None else adapter
+    out = outgoing(request) if out is None else out
+    return RequestSession(session, get_transport(), adapter, out, run)
 
 
-def _asession(request: HttpRequest, session: Session) -> AsyncRequestSession:
-    return AsyncRequestSession(
-        session, get_transport(), _RequestAdapter(request), outgoing(request), arun
-    )
+def _asession(
+    request: HttpRequest,
+    session: Session,
+    adapter: _RequestAdapter | None = None,
+    out: Outgoing | None = None,
+) -> AsyncRequestSession:
+    """:func:`_session` for async views."""
+    adapter = _RequestAdapter(request) if adapter is None else adapter
+    out = outgoing(request) if out is None else out
+    return AsyncRequestSession(session, get_transport(), adapter, out, arun)
 
 
 def _route_values(request: HttpRequest) -> Mapping[str, object] | None:
     """The URL's captured values (``<str:tenant>``), once Django has resolved the view."""
     match = getattr(request, "resolver_match", None)
     return match.kwargs if match is not None else None
+
+
+class _Found:
+    """A request's verification, and the adapter and writes it was made with (for the request
+    session to reuse)."""
+
+    __slots__ = ("adapter", "out", "verification")
+
+    def __init__(self, verification: Verification, adapter: _RequestAdapter, out: Outgoing) -> None:
+        self.verification = verification
+        self.adapter = adapter
+        self.out = out
 
 
 def _verification(
@@ -161,32 +185,40 @@ def _verification(
     claims: Sequence[Claim],
     tenant_param: str | None,
     route_values: Mapping[str, object] | None = None,
-) -> Verification:
+) -> _Found:
     """The transport's verification of ``request``: answered without I/O, or the flow for
     :func:`get_session` and :func:`aget_session` to drive. ``route_values``: the view's
     keyword arguments, if known (else the resolver's)."""
     if tenant_param is not None and route_values is None:
         route_values = _route_values(request)
-    return get_transport().get_session(
+    adapter, out = _RequestAdapter(request), outgoing(request)
+    verification = get_transport().get_session(
         get_manager()._context,
-        _RequestAdapter(request),
-        outgoing(request),
+        adapter,
+        out,
         anti_csrf=anti_csrf,
         optional=optional,
         claims=_route_claims(claims, tenant_param, route_values),
     )
+    return _Found(verification, adapter, out)
 
 
-def _settle(request: HttpRequest, found: Verification) -> RequestSession | None:
+def _settle(request: HttpRequest, found: _Found) -> RequestSession | None:
     """The session of a verification, its flow driven if it needed I/O."""
-    verified = found.answer if found.rest is None else run(found.rest)
-    return None if verified is None else _session(request, verified.session)
+    rest = found.verification.rest
+    verified = found.verification.answer if rest is None else run(rest)
+    if verified is None:
+        return None
+    return _session(request, verified.session, found.adapter, found.out)
 
 
-async def _asettle(request: HttpRequest, found: Verification) -> AsyncRequestSession | None:
+async def _asettle(request: HttpRequest, found: _Found) -> AsyncRequestSession | None:
     """:func:`_settle` for async views: the flow, if any, runs in a worker thread."""
-    verified = found.answer if found.rest is None else await arun(found.rest)
-    return None if verified is None else _asession(request, verified.session)
+    rest = found.verification.rest
+    verified = found.verification.answer if rest is None else await arun(rest)
+    if verified is None:
+        return None
+    return _asession(request, verified.session, found.adapter, found.out)
 
 
 def get_session(

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonRespons
 from sessionward._errors import SessionError
 from sessionward._operations.context import Context, Emissions, Operation
 from sessionward._storage.execution import StoreFlow
-from sessionward._transport import FeedReply, Outgoing, script_reply
+from sessionward._transport import FeedReply, Outgoing, Transport, script_reply
 from sessionward.integrations.django import (
     _OUT_ATTR,
     _RequestAdapter,
@@ -51,9 +51,10 @@ class SessionwardMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def _own_flow(self, request: HttpRequest, out: Outgoing) -> Operation[[], Any] | None:
+    def _own_flow(
+        self, request: HttpRequest, out: Outgoing, transport: Transport
+    ) -> Operation[[], Any] | None:
         """The flow of a route the middleware serves itself, or None for the app's routes."""
-        transport = get_transport()
         config = transport.config
         if request.method == "POST" and request.path == config.refresh_path:
             adapter = _RequestAdapter(request)
@@ -81,9 +82,9 @@ class SessionwardMiddleware:
         return None
 
     @staticmethod
-    def _client_script(request: HttpRequest) -> HttpResponse | None:
+    def _client_script(request: HttpRequest, transport: Transport) -> HttpResponse | None:
         """The browser client, if this request asks for it (no database, so no flow)."""
-        path = get_transport().config.client_script_path
+        path = transport.config.client_script_path
         if path is None or request.method not in ("GET", "HEAD") or request.path != path:
             return None
         reply = script_reply(request.GET.get("v"), request.headers.get("If-None-Match"))
@@ -95,12 +96,13 @@ class SessionwardMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self.is_async:
             return self.__acall__(request)
-        script = self._client_script(request)
+        transport = get_transport()
+        script = self._client_script(request, transport)
         if script is not None:
             return script
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
-        flow = self._own_flow(request, out)
+        flow = self._own_flow(request, out, transport)
         if flow is not None:
             try:
                 response: HttpResponseBase = _answer(run(flow))
@@ -113,12 +115,13 @@ class SessionwardMiddleware:
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        script = self._client_script(request)
+        transport = get_transport()
+        script = self._client_script(request, transport)
         if script is not None:
             return script
         out = Outgoing()
         setattr(request, _OUT_ATTR, out)
-        flow = self._own_flow(request, out)
+        flow = self._own_flow(request, out, transport)
         if flow is not None:
             try:
                 response: HttpResponseBase = _answer(await arun(flow))
