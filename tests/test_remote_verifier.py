@@ -398,13 +398,15 @@ def requests_to(request: pytest.FixtureRequest) -> Iterator[Callable[..., Reques
 
 def assert_all_answered_at_once(answers: list[Answer], expected: str | type[Exception]) -> None:
     """Every request got ``expected`` (a user id, or an error of that type), none of them
-    later than about one fetch timeout (twice it: a bound, not a measurement)."""
+    later than a few fetch timeouts: a bound, not a measurement. Requests queued one timeout
+    each would make the last of the ten wait ten; four leaves room for a thread the 2 cores
+    schedule late (one waited 1.6 s in CI, the other nine 0.5 s)."""
     for waited, outcome in answers:
         if isinstance(expected, str):
             assert outcome == expected
         else:
             assert isinstance(outcome, expected), outcome
-        assert waited < 2 * FETCH_TIMEOUT, f"waited {waited:.2f} s: {sorted(a[0] for a in answers)}"
+        assert waited < 4 * FETCH_TIMEOUT, f"waited {waited:.2f} s: {sorted(a[0] for a in answers)}"
 
 
 @pytest.mark.parametrize("fault", ["hang", "trickle"])
