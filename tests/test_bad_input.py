@@ -177,6 +177,7 @@ def test_database_down_is_a_general_error_and_loses_nothing(make_manager, backen
     tokens = manager.create_new_session("alice")
     store = manager.store
     working = store.engine  # type: ignore[attr-defined]
+    store._discard_idle(invalidate=False)  # type: ignore[attr-defined] # (kept connections)
     store.engine = make_sync_engine(  # type: ignore[attr-defined]
         "postgresql://nobody@127.0.0.1:1/none"
         if backend != "sqlite"
