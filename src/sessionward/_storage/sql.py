@@ -120,13 +120,9 @@ class SyncSqlStore:
     def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
         compiled = self._compile(statement)
         idle = self._idle
-        connection = None
-        if idle:
-            try:
-                connection = idle.pop()
-            except IndexError:  # another thread took the last one
-                pass
-        if connection is None:
+        try:
+            connection = idle.pop()
+        except IndexError:  # none kept idle (or another thread took the last one)
             connection = self.engine.raw_connection()
         try:
             cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
