@@ -100,7 +100,7 @@ def rotate_refresh_key(context: Context, emissions: Emissions, retire_now: bool)
 
 def rewrap_keys(context: Context, emissions: Emissions) -> StoreFlow[int]:
     yield from context.keys.ready()
-    return (yield from context.keys.reseal(rewrap=True))
+    return (yield from context.keys.table.reseal(rewrap=True))
 
 
 def deployed_signing_algorithm(
