@@ -1,6 +1,7 @@
 """Listing a user's sessions, the server-side session data, the purge of what has expired
-(``protocol.purge_due``), and the flows of the key ring (:mod:`sessionward._keyring`) that the
-managers offer: rotation, the deployed algorithm, the listing, the published keys.
+(``protocol.purge_due``), and the flows of the key rings (:mod:`sessionward._keyring`, and the
+key table of :mod:`sessionward._key_table` for the rewrap) that the managers offer: rotation,
+the deployed algorithm, the listing, the published keys.
 """
 
 from __future__ import annotations
