@@ -31,17 +31,16 @@ from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import AsyncSessionManager
 from sessionward._models import DEFAULT_TENANT, JSON, Session
-from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    reply_for,
     script_reply,
 )
-from sessionward.integrations import AsyncRequestSession, _remote_credentials, _route_claims
+from sessionward.integrations import AsyncRequestSession, _route_claims
+from sessionward.integrations._starlette_remote import RemoteSessions
 
 T = TypeVar("T")
 
@@ -395,54 +394,6 @@ async def create_impersonation_session(
     return await integration(request).create_impersonation_session(
         request, actor_id, user_id, jwt_payload, session_data, tenant_id=tenant_id, ttl=ttl
     )
-
-
-class RemoteSessions:
-    """Protect the routes of a service that only verifies tokens (a resource service): no
-    database, no secret, only the issuing app's JWKS URL, through an :class:`AsyncRemoteVerifier`.
-
-    ``session_expired_status`` must match the issuing app's (440 by default), so that its
-    frontend refreshes there and retries here. Errors never touch cookies: they are not ours.
-    """
-
-    def __init__(self, verifier: AsyncRemoteVerifier, *, session_expired_status: int = 440) -> None:
-        self.verifier = verifier
-        self.session_expired_status = session_expired_status
-
-    def install(self, app: Starlette) -> None:
-        """Answer the error family as the issuing app does (status and JSON message)."""
-        app.add_exception_handler(SessionError, self.error_response)
-
-    def verify_session(
-        self,
-        *,
-        anti_csrf: bool | None = None,
-        claims: Sequence[Claim] = (),
-        tenant_param: str | None = None,
-    ) -> Callable[[Request], Awaitable[Session]]:
-        """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
-
-        ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
-        token carries an anti-CSRF token; True/False force it. ``claims`` and ``tenant_param``:
-        as :func:`verify_session`'s (403 for a session that fails one, e.g. another tenant's).
-        """
-
-        async def remote_session(request: Request) -> Session:
-            checks = _route_claims(claims, tenant_param, request.path_params)
-            access, csrf, wanted = _remote_credentials(_RequestAdapter(request), anti_csrf)
-            return await self.verifier.verify(access, csrf, require_anti_csrf=wanted, claims=checks)
-
-        return remote_session
-
-    async def client_script_endpoint(self, request: Request) -> Response:
-        """``GET <client_script_path>``: the browser client, cached by its content hash."""
-        reply = script_reply(request.query_params.get("v"), request.headers.get("if-none-match"))
-        return Response(reply.body, status_code=reply.status, headers=reply.headers)
-
-    async def error_response(self, request: Request, exc: Exception) -> Response:
-        """The exception handler for the error family: status and message, no cookie writes."""
-        reply = reply_for(exc, self.session_expired_status)
-        return JSONResponse(reply.body, reply.status, headers={"Cache-Control": "no-store"})
 
 
 def add_cors(
