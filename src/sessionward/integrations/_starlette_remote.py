@@ -24,6 +24,7 @@ from sessionward._models import Session
 from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import reply_for, script_reply
 from sessionward.integrations import _remote_credentials, _route_claims
+from sessionward.integrations._starlette_request import _RequestAdapter
 
 
 class RemoteSessions:
@@ -56,10 +57,6 @@ class RemoteSessions:
         as :func:`~sessionward.integrations.starlette.verify_session`'s (403 for a session that
         fails one, e.g. another tenant's).
         """
-
-        # Imported here, not at the top: starlette.py imports this module (to re-export
-        # RemoteSessions) before it defines _RequestAdapter. Once per route, not per request.
-        from sessionward.integrations.starlette import _RequestAdapter
 
         async def remote_session(request: Request) -> Session:
             checks = _route_claims(claims, tenant_param, request.path_params)

@@ -41,60 +41,12 @@ from sessionward._transport import (
 )
 from sessionward.integrations import AsyncRequestSession, _route_claims
 from sessionward.integrations._starlette_remote import RemoteSessions
+from sessionward.integrations._starlette_request import _RequestAdapter
 
 T = TypeVar("T")
 
 _OUT_KEY = "sessionward.outgoing"
 _INTEGRATION_KEY = "sessionward.integration"
-
-
-_HEADER_KEYS: dict[str, bytes] = {}  # header name -> its ASGI key, as they are first asked
-
-
-class _RequestAdapter:
-    """A Starlette request as :class:`~sessionward._transport.RequestAdapter`."""
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-
-    @property
-    def method(self) -> str:
-        return self._request.method
-
-    @property
-    def url(self) -> str:
-        return str(self._request.url)
-
-    @property
-    def scheme(self) -> str:
-        return str(self._request.scope.get("scheme", "http"))
-
-    @property
-    def peer_address(self) -> str | None:
-        client = self._request.client
-        return client.host if client else None
-
-    def get_cookie(self, name: str) -> str | None:
-        return self._request.cookies.get(name)
-
-    def get_header(self, name: str) -> str | None:
-        # A verify asks two headers (the transfer mode's), three on an unsafe method: one scan
-        # of the raw headers each, comparing bytes, is cheaper than decoding every header into
-        # a dict first. ASGI keys are lowercase, as Starlette's own ``Headers`` relies on.
-        # A repeated header's lines are joined with "," in order, as WSGI servers and Django do
-        # (Starlette's ``headers.get`` keeps only the first): a proxy that adds its own
-        # X-Forwarded-For line after a client's must be read from the right, not lose to it.
-        wanted = _HEADER_KEYS.get(name)
-        if wanted is None:
-            wanted = _HEADER_KEYS.setdefault(name, name.lower().encode("latin-1"))
-        found: str | None = None
-        for key, value in self._request.scope["headers"]:
-            if key == wanted:
-                text = value.decode("latin-1")
-                found = text if found is None else f"{found},{text}"
-        return found
 
 
 class _MessageAdapter:
