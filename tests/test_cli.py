@@ -68,7 +68,7 @@ def test_create_tables_then_check(db: Db, capsys: Any) -> None:
 def test_check_names_the_columns_an_older_table_lacks_and_create_tables_adds_them(
     db: Db, capsys: Any
 ) -> None:
-    """One rule (schema.missing_columns) for what check reports and create-tables adds."""
+    """One rule (upgrade.missing_columns) for what check reports and create-tables adds."""
     from sqlalchemy import create_engine, text
 
     from sessionward._storage.engines import resolve_url

@@ -51,7 +51,7 @@ def key_table(manager: SessionManager) -> list[tuple[str, str, str | None]]:
 def secrets_in_the_clear(manager: SessionManager) -> list[str]:
     """Every secret of the key table as the manager opens it: HMAC secrets, private PEMs (and
     their base64 body lines), the refresh-token key."""
-    rows = manager._drive(lambda context, emissions: context.keys._load_keys())
+    rows = manager._drive(lambda context, emissions: context.keys.table.load())
     found = []
     for row in rows:
         secret = row.value if row.material is None else row.material

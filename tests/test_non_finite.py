@@ -135,7 +135,7 @@ def test_a_refresh_token_sealed_with_non_finite_content_is_refused(
     manager: SessionManager, literal: str
 ) -> None:
     tokens = manager.create_new_session("alice", {"role": "user"})
-    cipher = manager._context.keys.cipher
+    cipher = manager._context.keys.refresh.cipher
     claims = cipher.open(tokens.refresh_token.value)
     forged = cipher.seal(dataclasses.replace(claims, payload_json=f'{{"n":{literal}}}'), 0)
     with pytest.raises(UnauthorisedError, match="invalid"):

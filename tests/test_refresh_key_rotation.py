@@ -22,7 +22,7 @@ DELAY_S = ROTATION_DELAY_MS / 1000
 
 
 def key_names(manager: SessionManager) -> list[str]:
-    rows = manager._drive(lambda context, emissions: context.keys._load_keys())
+    rows = manager._drive(lambda context, emissions: context.keys.table.load())
     return sorted(row.name for row in rows if row.name.startswith("refresh_token_key"))
 
 
@@ -40,7 +40,7 @@ def test_old_refresh_tokens_keep_opening_and_new_ones_use_the_new_key(
     assert refreshed.session.user_id == "alice"
     assert manager.refresh_session(early.refresh_token.value).session.user_id == "bob"
     # Which key sealed each: the newest opens what was sealed after the delay only.
-    newest = manager._context.keys.cipher._opening[0]
+    newest = manager._context.keys.refresh.cipher._opening[0]
     for token, by_newest in ((late, True), (refreshed, True), (early, False), (before, False)):
         raw = from_b64url_canonical(token.refresh_token.value)
         try:

@@ -624,7 +624,7 @@ def test_tables_of_the_previous_version_are_upgraded_and_their_rows_are_the_defa
     # its tokens), its session and revocation tables, and a session it wrote.
     with SessionManager(config, clock=clock) as before:
         before.create_tables()
-        cipher = before._context.keys.cipher
+        cipher = before._context.keys.refresh.cipher
     engine = create_engine(url)
     try:
         with engine.begin() as conn:

@@ -2,7 +2,13 @@
 reload them (docs/protocol.md#signing-keys). The decisions (which key signs, which to create,
 when to look again) are the pure functions of :mod:`sessionward._tokens.keys`; this module holds
 the state they act on, and reads or writes the key table through
-:class:`~sessionward._storage.queries.Queries`.
+:class:`~sessionward._key_table.KeyTable` (opened rows in, sealed rows out).
+
+:class:`ProcessKeys` composes the two other holders of key state: the key table's access
+(``table``) and the refresh-token keys (``refresh``,
+:class:`~sessionward._refresh_keyring.RefreshKeys`). Callers that need the refresh-token cipher
+or the derivation reach ``keys.refresh`` directly; the ring loads the refresh-token keys with
+its own reads, so that a rotated refresh key is learnt on them.
 """
 
 from __future__ import annotations
@@ -14,12 +20,12 @@ from sessionward import _security_log as security_log
 from sessionward import _telemetry as telemetry
 from sessionward._config import Algorithm, Config
 from sessionward._errors import ConfigError, GeneralError, InvalidArgumentError
-from sessionward._rows import KeyRow
+from sessionward._key_table import KeyRows, KeyTable, find_row
+from sessionward._refresh_keyring import RefreshKeys
 from sessionward._storage.execution import StoreFlow, create_tables
 from sessionward._storage.queries import Queries
 from sessionward._tokens.access import read_header_kid
 from sessionward._tokens.algorithms import KeyFormatError
-from sessionward._tokens.derivation import KeyDerivation
 from sessionward._tokens.keys import (
     DYNAMIC_PREFIX,
     JWKS_MAX_AGE_S,
@@ -40,23 +46,16 @@ from sessionward._tokens.keys import (
     ring_of,
     static_key_name,
 )
-from sessionward._tokens.refresh import RefreshTokenCipher, decode_refresh_key, new_refresh_key
-from sessionward._tokens.refresh_keys import (
-    REFRESH_KEY_NAME,
-    expired_refresh_key_names,
-    refresh_key_rows,
-    rotated_key_name,
-)
-from sessionward._tokens.sealing import needs_sealing, open_row, seal_values
+from sessionward._tokens.refresh_keys import expired_refresh_key_names
 
 UNKNOWN_KID_RELOAD_COOLDOWN_MS = 1_000  # unknown kids trigger at most one key reload per second
 
-KeyRows = list[KeyRow]
 RowsSeen = frozenset[tuple[str, int | None, int]]  # (name, verify_window_ms, hash of value)
 
 
 class ProcessKeys:
-    """The signing-key ring and the refresh-token cipher of one process.
+    """The signing-key ring of one process; it composes the key table's access (``table``)
+    and the refresh-token keys (``refresh``).
 
     ``ring`` is replaced whole whenever keys are (re)loaded, so the verify path reads it without
     a lock. ``now_ms`` is this module's clock (milliseconds since the epoch).
@@ -76,36 +75,21 @@ class ProcessKeys:
         self.ring = KeyRing()
         self._queries = queries
         self._now_ms = now_ms
-        self._cipher: RefreshTokenCipher | None = None
-        self._derivation: KeyDerivation | None = None
         self._ready = False
         self._checked_ms = 0
         self._next_check_ms = 0
         self._recheck_ms = int(config.revocation_refresh_interval * 1000)
         self._rechecking = threading.Lock()  # one recheck at a time; the others do not wait
         self._rows_seen: RowsSeen | None = None
-        self._opened: dict[KeyRow, KeyRow] = {}  # sealed row as stored -> the row opened
         self._unknown_kid_reload_ms = -UNKNOWN_KID_RELOAD_COOLDOWN_MS
         leeway_ms = config.access_token_leeway * 1000
         self.verify_window_ms = config.access_token_validity_ms + leeway_ms
+        self.table = KeyTable(config.key_wrapper, queries, self.verify_window_ms)
+        self.refresh = RefreshKeys(self.table, queries, now_ms)
 
     @property
     def ready_now(self) -> bool:
         return self._ready
-
-    @property
-    def cipher(self) -> RefreshTokenCipher:
-        """The refresh-token cipher (after :meth:`ready`)."""
-        if self._cipher is None:
-            raise GeneralError("the keys are not loaded yet")
-        return self._cipher
-
-    @property
-    def derivation(self) -> KeyDerivation:
-        """The key derivation for child seeds, anti-CSRF and id-refresh tokens (after ready)."""
-        if self._derivation is None:
-            raise GeneralError("the keys are not loaded yet")
-        return self._derivation
 
     def ready(self) -> StoreFlow[None]:
         """Create the tables if missing and load (or create) the keys; once per process."""
@@ -114,115 +98,21 @@ class ProcessKeys:
         with telemetry.operation("keys.reload", keys_trigger="start"):
             yield from create_tables()
             if self.config.key_wrapper is not None:
-                yield from self.reseal(rewrap=False)  # keys written in the clear: sealed now
-            rows = yield from self._load_keys()
+                yield from self.table.reseal(rewrap=False)  # keys written in the clear: sealed now
+            rows = yield from self.table.load()
             now = self._now_ms()
-            rows = yield from self._ensure_refresh_key(rows, now)
+            rows = yield from self.refresh.ensure(rows, now)
             rows = yield from self._install_signing_keys(rows, now)
             if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
                 yield from self._record_window(rows)
         self._ready = True
 
-    def _insert_and_reload(
-        self, name: str, values: tuple[str, str | None], now: int
-    ) -> StoreFlow[KeyRows]:
-        """Insert a key unless it exists (another process may win the race), then re-read."""
-        value, material = seal_values(self.config.key_wrapper, name, *values)
-        yield from self._queries.insert_key(name, value, now, material, self.verify_window_ms)
-        return (yield from self._load_keys())
-
-    def _load_keys(self) -> StoreFlow[KeyRows]:
-        """The key rows, with their secrets in the clear. Each sealed value is opened once (a
-        KMS unwrap is a network call; the table is read every few seconds)."""
-        rows = yield from self._queries.load_keys()
-        wrapper = self.config.key_wrapper
-        known = self._opened
-        opened: dict[KeyRow, KeyRow] = {}
-        result = []
-        for row in rows:
-            clear = known.get(row)
-            if clear is None:
-                clear = open_row(wrapper, row)
-            if clear is not row:
-                opened[row] = clear
-            result.append(clear)
-        self._opened = opened  # replaced whole: only the rows still in the table
-        return result
-
-    def reseal(self, *, rewrap: bool) -> StoreFlow[int]:
-        """Seal the key rows stored in the clear (and, with ``rewrap``, those sealed with a
-        key-encryption key other than the one that seals now) with the current one; returns
-        how many rows were written. Every row is opened first, so a process that cannot open
-        one changes nothing."""
-        wrapper = self.config.key_wrapper
-        if wrapper is None:
-            raise ConfigError(
-                "no key_encryption_key is set (nor SESSIONWARD_KEY_ENCRYPTION_KEY): there is "
-                "nothing to seal the keys with"
-            )
-        rows = yield from self._queries.load_keys()
-        due = [(row, open_row(wrapper, row)) for row in rows]
-        due = [(row, clear) for row, clear in due if needs_sealing(wrapper, row, rewrap=rewrap)]
-        written = 0
-        for row, clear in due:
-            value, material = seal_values(wrapper, row.name, clear.value, clear.material)
-            written += yield from self._queries.reseal_key(row.name, value, material)
-        security_log.keys_resealed(written, wrapper.key_id)
-        return written
-
-    def _stored_or_created(
-        self, rows: KeyRows, name: str, make: Callable[[], tuple[str, str | None]], now: int
-    ) -> StoreFlow[tuple[KeyRows, KeyRow]]:
-        """The row of key ``name``, created (``make()``) if it is not among ``rows``."""
-        row = _find(rows, name)
-        if row is None:
-            rows = yield from self._insert_and_reload(name, make(), now)
-            row = _find(rows, name)
-            if row is None:
-                raise GeneralError(f"the key {name!r} could not be stored")
-        return rows, row
-
-    def _ensure_refresh_key(self, rows: KeyRows, now: int) -> StoreFlow[KeyRows]:
-        if not refresh_key_rows(rows):
-            rows, _ = yield from self._stored_or_created(
-                rows, REFRESH_KEY_NAME, lambda: (new_refresh_key(), None), now
-            )
-        self._install_refresh_keys(rows)
-        return rows
-
-    def _install_refresh_keys(self, rows: KeyRows) -> None:
-        """The refresh-token cipher of the stored keys (kept as it is while a retirement has
-        deleted them and not yet written the new one); the first key keys the derivation."""
-        found = refresh_key_rows(rows)
-        if not found:
-            return
-        try:
-            keys = [(start, decode_refresh_key(row.value)) for start, row in found]
-        except ValueError as exc:
-            raise GeneralError(f"a stored refresh token key is unusable: {exc}") from None
-        self._derivation = KeyDerivation(keys[0][1])
-        self._cipher = RefreshTokenCipher(keys, self._derivation)
-
     def rotate_refresh_key(self, *, retire_now: bool) -> StoreFlow[str]:
-        """A new refresh-token key. Without ``retire_now`` it seals from
-        :data:`~sessionward._tokens.refresh_keys.ROTATION_DELAY_MS` from now and the old keys
-        keep opening the tokens they sealed until those rotate or expire; returns its name.
-        With it, every refresh-token key (and the derivation) is replaced at once: no refresh
-        token issued so far opens, so every session must log in again."""
+        """:meth:`RefreshKeys.rotate <sessionward._refresh_keyring.RefreshKeys.rotate>` once
+        the keys are ready; the next signing then looks at the table again."""
         yield from self.ready()
-        now = self._now_ms()
-        rows = yield from self._load_keys()
-        if retire_now:
-            names = [row.name for _, row in refresh_key_rows(rows)]
-            yield from self._queries.delete_keys(names)
-            name = REFRESH_KEY_NAME
-        else:
-            name = rotated_key_name(rows, now)
-        yield from self._insert_and_reload(name, (new_refresh_key(), None), now)
-        rows = yield from self._load_keys()
-        self._install_refresh_keys(rows)
+        name = yield from self.refresh.rotate(retire_now=retire_now)
         self._rows_seen = None  # the next signing looks at the table again
-        security_log.refresh_key_rotated(name, retire_now=retire_now)
         return name
 
     def current(self, now: int) -> StoreFlow[None]:
@@ -238,11 +128,11 @@ class ProcessKeys:
         returns the rows as they are now."""
         config = self.config
         algorithm = config.signing_algorithm
-        self._install_refresh_keys(rows)  # a rotated refresh key is learnt on the same reads
+        self.refresh.install(rows)  # a rotated refresh key is learnt on the same reads
         if config.signing_key_getter is not None:
             self._install_getter_key()
         elif not config.signing_key_dynamic:
-            rows, _ = yield from self._stored_or_created(
+            rows, _ = yield from self.table.stored_or_created(
                 rows, static_key_name(algorithm), lambda: new_key_row_values(algorithm), now
             )
             window = self.verify_window_ms
@@ -258,7 +148,7 @@ class ProcessKeys:
                 if name is None:
                     break
                 values = new_key_row_values(algorithm)
-                rows = yield from self._insert_and_reload(name, values, now)
+                rows = yield from self.table.insert_and_reload(name, values, now)
                 _log_created(rows, name, values, algorithm, rotated=False)
             self._apply_dynamic_rows(rows, now)
             self._next_check_ms = next_key_check_ms(
@@ -301,7 +191,7 @@ class ProcessKeys:
         elif self.config.signing_key_dynamic:
             if now >= self._next_check_ms or self.ring.signing_key(now) is None:
                 with telemetry.operation("keys.reload", keys_trigger="due"):
-                    rows = yield from self._load_keys()
+                    rows = yield from self.table.load()
                     yield from self._install_signing_keys(rows, now)
             elif now - self._checked_ms >= self._recheck_ms:
                 yield from self._recheck(now)
@@ -318,7 +208,7 @@ class ProcessKeys:
             return
         try:
             with telemetry.operation("keys.reload", keys_trigger="recheck") as span:
-                rows = yield from self._load_keys()
+                rows = yield from self.table.load()
                 changed = _rows_seen(rows) != self._rows_seen
                 span.set("sessionward.keys.changed", changed)
                 if changed:
@@ -352,7 +242,7 @@ class ProcessKeys:
             return
         self._unknown_kid_reload_ms = now
         with telemetry.operation("keys.reload", keys_trigger="unknown_kid"):
-            rows = yield from self._load_keys()
+            rows = yield from self.table.load()
             self._apply_dynamic_rows(rows, now)
 
     def rotate(self) -> StoreFlow[str]:
@@ -368,7 +258,7 @@ class ProcessKeys:
         algorithm = self.config.signing_algorithm
         name = dynamic_key_name(max(now, latest + 1000), algorithm)
         values = new_key_row_values(algorithm)
-        rows = yield from self._insert_and_reload(name, values, now)
+        rows = yield from self.table.insert_and_reload(name, values, now)
         _log_created(rows, name, values, algorithm, rotated=True)
         yield from self._install_signing_keys(rows, now)
         return name.split(":", 1)[1]
@@ -384,9 +274,9 @@ class ProcessKeys:
             )
         yield from self.ready()
         now = self._now_ms()
-        rows = yield from self._load_keys()
+        rows = yield from self.table.load()
         name = f"{DYNAMIC_PREFIX}{kid}"
-        if _find(rows, name) is None:
+        if find_row(rows, name) is None:
             raise InvalidArgumentError(f"no signing key {kid!r}: 'sessionward keys' lists them")
         self._apply_dynamic_rows(rows, now)
         current = self.ring.signing_key(now)
@@ -413,7 +303,7 @@ class ProcessKeys:
         """The algorithm the stored dynamic keys sign with now (None: none yet); creates no
         key, so that a tool can ask before it acts with the right configuration."""
         yield from create_tables()
-        rows = yield from self._load_keys()
+        rows = yield from self.table.load()
         return deployed_algorithm(rows, now_ms=self._now_ms())
 
     def listing(self) -> StoreFlow[list[SigningKey]]:
@@ -422,7 +312,7 @@ class ProcessKeys:
         Reads the key table as it is: listing keys never creates one."""
         yield from self.ready()
         if self.config.signing_key_dynamic and self.config.signing_key_getter is None:
-            rows = yield from self._load_keys()
+            rows = yield from self.table.load()
             self._apply_dynamic_rows(rows, self._now_ms())
         return list(self.ring.keys)
 
@@ -431,14 +321,14 @@ class ProcessKeys:
         live that long), so that a purge by any process, or the command, keeps them."""
         window = self.verify_window_ms
         for key in self.ring.keys:
-            row = _find(rows, f"{DYNAMIC_PREFIX}{key.kid}")
+            row = find_row(rows, f"{DYNAMIC_PREFIX}{key.kid}")
             if row is not None and (row.verify_window_ms or 0) < window:
                 yield from self._queries.widen_key_window(row.name, window)
 
     def purge(self, now: int) -> StoreFlow[int]:
         """Delete signing keys that can neither sign nor verify any more: each verifies for the
         window recorded with it (or this process's, if longer)."""
-        rows = yield from self._load_keys()
+        rows = yield from self.table.load()
         dead = expired_key_names(rows, now_ms=now, verify_window_ms=self.verify_window_ms)
         life_ms = 2 * self.config.refresh_token_validity * 1000  # a child's longest expiry
         dead += expired_refresh_key_names(rows, now_ms=now, token_life_ms=life_ms)
@@ -464,7 +354,7 @@ def _log_created(
 ) -> None:
     """Log the key this process created, unless another process won the race to create it:
     the row then holds the other's secret, and the other logs it."""
-    row = _find(rows, name)
+    row = find_row(rows, name)
     if row is not None and (row.value, row.material) == values:
         security_log.key_created(name.split(":", 1)[1], algorithm, rotated=rotated)
 
@@ -473,10 +363,6 @@ def _rows_seen(rows: KeyRows) -> RowsSeen:
     """What a recheck compares: a key row added, deleted, widened or written anew (a refresh
     key replaced under its own name) changes the ring."""
     return frozenset((row.name, row.verify_window_ms, hash(row.value)) for row in rows)
-
-
-def _find(rows: KeyRows, name: str) -> KeyRow | None:
-    return next((row for row in rows if row.name == name), None)
 
 
 def _usable(build: Callable[[], KeyRing]) -> KeyRing:

@@ -142,7 +142,8 @@ def schema_gaps(config: Config) -> SchemaGaps:
     from sqlalchemy import inspect
     from sqlalchemy.exc import SQLAlchemyError
 
-    from sessionward._storage.schema import build_tables, missing_columns
+    from sessionward._storage.schema import build_tables
+    from sessionward._storage.upgrade import missing_columns
 
     sqlite_file = _sqlite_file(config)
     folder = missing_sqlite_folder(config)

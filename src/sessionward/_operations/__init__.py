@@ -18,8 +18,9 @@ the pure rules it runs, so that the pair is easy to find:
 - :mod:`.revocation`: logout, revoke-all, sign-out of others, eviction
   (:mod:`sessionward._revocations`, the cached check).
 - :mod:`.payload`: the jwt payload changed mid-session (``protocol.next_payload_version``).
-- :mod:`.listing`: listing, session data, the purge (``protocol.purge_due``) and the key ring's
-  flows (:mod:`sessionward._keyring`).
+- :mod:`.listing`: listing, session data, the purge (``protocol.purge_due``) and the key rings'
+  flows (:mod:`sessionward._keyring`, :mod:`sessionward._refresh_keyring`,
+  :mod:`sessionward._key_table`).
 
 The common cases cost one statement each: a refresh by the current parent
 (:meth:`Queries.refresh_by_parent`), the promotion of a confirmed child

@@ -1,6 +1,7 @@
 """Listing a user's sessions, the server-side session data, the purge of what has expired
-(``protocol.purge_due``), and the flows of the key ring (:mod:`sessionward._keyring`) that the
-managers offer: rotation, the deployed algorithm, the listing, the published keys.
+(``protocol.purge_due``), and the flows of the key rings (:mod:`sessionward._keyring`, and the
+key table of :mod:`sessionward._key_table` for the rewrap) that the managers offer: rotation,
+the deployed algorithm, the listing, the published keys.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def rotate_refresh_key(context: Context, emissions: Emissions, retire_now: bool)
 
 def rewrap_keys(context: Context, emissions: Emissions) -> StoreFlow[int]:
     yield from context.keys.ready()
-    return (yield from context.keys.reseal(rewrap=True))
+    return (yield from context.keys.table.reseal(rewrap=True))
 
 
 def deployed_signing_algorithm(

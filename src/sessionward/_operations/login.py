@@ -166,7 +166,7 @@ def _insert(
     )
     expires = minting.session_expiry(context, now, claims)
     claims = replace(claims, expires_ms=expires)
-    refresh_token = context.keys.cipher.seal(claims, now)
+    refresh_token = context.keys.refresh.cipher.seal(claims, now)
     tokens = minting.token_set(
         context,
         key,

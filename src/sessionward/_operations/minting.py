@@ -93,7 +93,7 @@ def child_refresh_token(
     promotion extends, is what actually ends the session. ``parent`` supplies what the child
     carries on (creation time, payload and its version, re-authentication time).
     """
-    config, cipher = context.config, context.keys.cipher
+    config, cipher = context.config, context.keys.refresh.cipher
     # Built field by field rather than by dataclasses.replace, which costs several
     # microseconds on every rotation.
     claims = RefreshClaims(
@@ -122,7 +122,7 @@ def child_refresh_token(
 def id_refresh_token(context: Context, refresh_hash_1: str) -> str:
     """The id-refresh token that goes with a refresh token: derived, so it is the same
     whenever that refresh token is issued again, and only this deployment can compute it."""
-    return b64url(context.keys.derivation.derive("id-refresh", refresh_hash_1)[:24])
+    return b64url(context.keys.refresh.derivation.derive("id-refresh", refresh_hash_1)[:24])
 
 
 def token_set(
@@ -142,7 +142,7 @@ def token_set(
     refresh_hash_1 = sha256_hex(refresh_token)
     anti_csrf = None
     if context.config.anti_csrf:
-        anti_csrf = b64url(context.keys.derivation.derive("anti-csrf", refresh_hash_1))
+        anti_csrf = b64url(context.keys.refresh.derivation.derive("anti-csrf", refresh_hash_1))
     payload_json = claims.payload_json or "null"
     content = AccessContent(
         claims.handle,

@@ -67,7 +67,7 @@ def _refresh(
     now = context.now_ms()
     yield from context.keys.current(now)  # a refresh key rotated elsewhere opens here too
     try:
-        token = context.keys.cipher.open(refresh_token)
+        token = context.keys.refresh.cipher.open(refresh_token)
     except InvalidRefreshToken:
         raise UnauthorisedError("the refresh token is invalid") from None
     if token.expires_ms <= now:

@@ -5,7 +5,7 @@ Columns match the original so its data can be read; the others (creation time, g
 client context, the proof-of-possession key, the tenant and the actor) and the indexes on
 ``(tenant_id, user_id)`` and ``expires_at`` are additions, all nullable or with a default so
 that ``create_tables`` can add them to an older table (whose rows then belong to the default
-tenant). Times are
+tenant; the upgrade is :mod:`~sessionward._storage.upgrade`). Times are
 milliseconds since the epoch; JSON values are stored as text (MEDIUMTEXT on MySQL/MariaDB, so
 that the 1 MiB session-data limit holds there too). Statements use bound parameters only and are
 compiled once per dialect by SQLAlchemy's cache.
@@ -21,14 +21,12 @@ between (the store then reads again and decides again).
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
     Column,
-    Connection,
     Delete,
     Index,
     Insert,
@@ -42,17 +40,13 @@ from sqlalchemy import (
     case,
     delete,
     insert,
-    inspect,
     null,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import mysql
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.schema import CreateColumn
 
 from sessionward._models import DEFAULT_TENANT
 
@@ -418,67 +412,3 @@ SESSION_ROW_COLUMNS = (
     "tenant_id",
     "actor_id",
 )
-
-
-def missing_columns(present_names: Collection[str], table: Table) -> list[Column[Any]]:
-    """The columns this version defines for ``table`` that are not among ``present_names`` (the
-    column names the database has): the one rule for what ``check`` reports and
-    ``create_tables`` adds."""
-    return [column for column in table.columns if column.name not in present_names]
-
-
-def add_missing_columns(conn: Connection, metadata: MetaData) -> list[str]:
-    """Add to existing tables the columns this version defines and they lack (each nullable, or
-    with a default that existing rows take: ``tenant_id``).
-
-    Tables created by the original library, or by an older sessionward, then work as they are:
-    new columns start as NULL, which every reader treats as "not recorded". Each ``ALTER`` is
-    committed on its own; two processes adding the same column race harmlessly (the loser finds
-    it present and goes on).
-    """
-    added = []
-    preparer = conn.dialect.identifier_preparer
-    for table in metadata.sorted_tables:
-        present = {c["name"] for c in inspect(conn).get_columns(table.name)}
-        conn.commit()
-        for column in missing_columns(present, table):
-            if not column.nullable and column.server_default is None:
-                continue
-            ddl = CreateColumn(column).compile(dialect=conn.dialect)
-            statement = f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {ddl}"
-            try:
-                conn.execute(text(statement))
-                conn.commit()
-            except (OperationalError, ProgrammingError):
-                conn.rollback()
-                if column.name not in {c["name"] for c in inspect(conn).get_columns(table.name)}:
-                    raise
-                conn.commit()
-                continue
-            added.append(f"{table.name}.{column.name}")
-    return added
-
-
-def add_missing_indexes(conn: Connection, metadata: MetaData) -> list[str]:
-    """Create the indexes this version defines on existing tables that lack them (the
-    ``(tenant_id, user_id)`` index on a table of an earlier version). Two processes creating the
-    same index race harmlessly, as for columns."""
-    added = []
-    for table in metadata.sorted_tables:
-        present = {index["name"] for index in inspect(conn).get_indexes(table.name)}
-        conn.commit()
-        for index in table.indexes:
-            if index.name in present:
-                continue
-            try:
-                index.create(conn)
-                conn.commit()
-            except (OperationalError, ProgrammingError):
-                conn.rollback()
-                names = {found["name"] for found in inspect(conn).get_indexes(table.name)}
-                conn.commit()
-                if index.name not in names:
-                    raise
-                continue
-            added.append(str(index.name))
-    return added

@@ -37,7 +37,7 @@ from sqlalchemy.util import greenlet_spawn
 from sessionward._storage.engines import prepare_sqlite
 from sessionward._storage.execution import Result
 from sessionward._storage.failures import connection_failed, database_error
-from sessionward._storage.schema import add_missing_columns, add_missing_indexes
+from sessionward._storage.upgrade import add_missing_columns, add_missing_indexes
 
 CREATE_ATTEMPTS = 5  # concurrent first starts: each attempt skips the tables that now exist
 _CREATE_RACE = (OperationalError, ProgrammingError, IntegrityError)

@@ -20,7 +20,8 @@ algorithm's name in ``key_value`` and the PKCS#8 PEM private key in ``key_materi
 have a suffix that older versions do not parse, so those ignore them (never mistaking them for an
 HMAC secret).
 
-Everything here is pure: :mod:`sessionward._keyring` does the reading and inserting.
+Everything here is pure: :mod:`sessionward._keyring` does the reading and inserting (through
+:mod:`sessionward._key_table`).
 """
 
 from __future__ import annotations

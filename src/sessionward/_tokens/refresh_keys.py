@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from itertools import pairwise
 
 from sessionward._rows import KeyRow
+from sessionward._tokens.derivation import KeyDerivation
+from sessionward._tokens.refresh import RefreshTokenCipher, decode_refresh_key
 
 REFRESH_KEY_NAME = "refresh_token_key"
 REFRESH_KEY_PREFIX = f"{REFRESH_KEY_NAME}:"
@@ -41,6 +43,18 @@ def refresh_key_rows(rows: Iterable[KeyRow]) -> list[tuple[int, KeyRow]]:
                 found.append((int(suffix), row))
     found.sort(key=lambda item: item[0])
     return found
+
+
+def refresh_cipher(rows: Iterable[KeyRow]) -> tuple[KeyDerivation, RefreshTokenCipher] | None:
+    """The key derivation and the refresh-token cipher of the stored keys (None: none is
+    stored); the first key keys the derivation. A stored key that cannot be decoded is a
+    ValueError."""
+    found = refresh_key_rows(rows)
+    if not found:
+        return None
+    keys = [(start, decode_refresh_key(row.value)) for start, row in found]
+    derivation = KeyDerivation(keys[0][1])
+    return derivation, RefreshTokenCipher(keys, derivation)
 
 
 def rotated_key_name(rows: Iterable[KeyRow], now_ms: int) -> str:

@@ -31,71 +31,22 @@ from sessionward._claims import Claim
 from sessionward._errors import SessionError
 from sessionward._manager import AsyncSessionManager
 from sessionward._models import DEFAULT_TENANT, JSON, Session
-from sessionward._remote import AsyncRemoteVerifier
 from sessionward._transport import (
     Cookie,
     Outgoing,
     Transport,
     cors_allowed_headers,
     cors_exposed_headers,
-    reply_for,
     script_reply,
 )
-from sessionward.integrations import AsyncRequestSession, _remote_credentials, _route_claims
+from sessionward.integrations import AsyncRequestSession, _route_claims
+from sessionward.integrations._starlette_remote import RemoteSessions
+from sessionward.integrations._starlette_request import _RequestAdapter
 
 T = TypeVar("T")
 
 _OUT_KEY = "sessionward.outgoing"
 _INTEGRATION_KEY = "sessionward.integration"
-
-
-_HEADER_KEYS: dict[str, bytes] = {}  # header name -> its ASGI key, as they are first asked
-
-
-class _RequestAdapter:
-    """A Starlette request as :class:`~sessionward._transport.RequestAdapter`."""
-
-    __slots__ = ("_request",)
-
-    def __init__(self, request: Request) -> None:
-        self._request = request
-
-    @property
-    def method(self) -> str:
-        return self._request.method
-
-    @property
-    def url(self) -> str:
-        return str(self._request.url)
-
-    @property
-    def scheme(self) -> str:
-        return str(self._request.scope.get("scheme", "http"))
-
-    @property
-    def peer_address(self) -> str | None:
-        client = self._request.client
-        return client.host if client else None
-
-    def get_cookie(self, name: str) -> str | None:
-        return self._request.cookies.get(name)
-
-    def get_header(self, name: str) -> str | None:
-        # A verify asks two headers (the transfer mode's), three on an unsafe method: one scan
-        # of the raw headers each, comparing bytes, is cheaper than decoding every header into
-        # a dict first. ASGI keys are lowercase, as Starlette's own ``Headers`` relies on.
-        # A repeated header's lines are joined with "," in order, as WSGI servers and Django do
-        # (Starlette's ``headers.get`` keeps only the first): a proxy that adds its own
-        # X-Forwarded-For line after a client's must be read from the right, not lose to it.
-        wanted = _HEADER_KEYS.get(name)
-        if wanted is None:
-            wanted = _HEADER_KEYS.setdefault(name, name.lower().encode("latin-1"))
-        found: str | None = None
-        for key, value in self._request.scope["headers"]:
-            if key == wanted:
-                text = value.decode("latin-1")
-                found = text if found is None else f"{found},{text}"
-        return found
 
 
 class _MessageAdapter:
@@ -395,54 +346,6 @@ async def create_impersonation_session(
     return await integration(request).create_impersonation_session(
         request, actor_id, user_id, jwt_payload, session_data, tenant_id=tenant_id, ttl=ttl
     )
-
-
-class RemoteSessions:
-    """Protect the routes of a service that only verifies tokens (a resource service): no
-    database, no secret, only the issuing app's JWKS URL, through an :class:`AsyncRemoteVerifier`.
-
-    ``session_expired_status`` must match the issuing app's (440 by default), so that its
-    frontend refreshes there and retries here. Errors never touch cookies: they are not ours.
-    """
-
-    def __init__(self, verifier: AsyncRemoteVerifier, *, session_expired_status: int = 440) -> None:
-        self.verifier = verifier
-        self.session_expired_status = session_expired_status
-
-    def install(self, app: Starlette) -> None:
-        """Answer the error family as the issuing app does (status and JSON message)."""
-        app.add_exception_handler(SessionError, self.error_response)
-
-    def verify_session(
-        self,
-        *,
-        anti_csrf: bool | None = None,
-        claims: Sequence[Claim] = (),
-        tenant_param: str | None = None,
-    ) -> Callable[[Request], Awaitable[Session]]:
-        """A FastAPI dependency: ``session: Session = Depends(remote.verify_session())``.
-
-        ``anti_csrf``: None (default) checks cookie-mode requests of every non-GET method whose
-        token carries an anti-CSRF token; True/False force it. ``claims`` and ``tenant_param``:
-        as :func:`verify_session`'s (403 for a session that fails one, e.g. another tenant's).
-        """
-
-        async def remote_session(request: Request) -> Session:
-            checks = _route_claims(claims, tenant_param, request.path_params)
-            access, csrf, wanted = _remote_credentials(_RequestAdapter(request), anti_csrf)
-            return await self.verifier.verify(access, csrf, require_anti_csrf=wanted, claims=checks)
-
-        return remote_session
-
-    async def client_script_endpoint(self, request: Request) -> Response:
-        """``GET <client_script_path>``: the browser client, cached by its content hash."""
-        reply = script_reply(request.query_params.get("v"), request.headers.get("if-none-match"))
-        return Response(reply.body, status_code=reply.status, headers=reply.headers)
-
-    async def error_response(self, request: Request, exc: Exception) -> Response:
-        """The exception handler for the error family: status and message, no cookie writes."""
-        reply = reply_for(exc, self.session_expired_status)
-        return JSONResponse(reply.body, reply.status, headers={"Cache-Control": "no-store"})
 
 
 def add_cors(
