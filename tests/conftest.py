@@ -250,10 +250,19 @@ class DriverStatements:
         for seen in self._lists:
             seen.append(text.decode(errors="replace") if isinstance(text, bytes) else str(text))
 
-    def watch(self, engine: Any) -> list[str]:
-        """A list that receives every statement sent from now on (``engine``: its dialect)."""
+    def watch(self, target: Any) -> list[str]:
+        """A list that receives every statement sent from now on. ``target``: a manager's store
+        (its kept connections are let go, so that SQLite's trace reaches every connection it
+        uses next) or an engine."""
         seen: list[str] = []
         self._lists.append(seen)
+        sync_store = getattr(target, "store", target)  # a ThreadedStore runs a sync store
+        if hasattr(sync_store, "_discard_idle"):
+            sync_store._discard_idle(invalidate=False)
+        engine = getattr(target, "engine", target)
+        engine = getattr(
+            engine, "sync_engine", engine
+        )  # an AsyncEngine's events are its sync one's
         driver = engine.dialect.driver
         if driver == "pysqlite":
             engine.dispose()  # new connections get the trace callback

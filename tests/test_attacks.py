@@ -99,7 +99,7 @@ def test_header_parameters_that_fetch_or_override_keys_are_refused(sm, victim, e
 )
 def test_hostile_kids_are_refused_without_database_work(sm, victim, kid, driver_statements):
     token = forged(sm, victim, {"alg": "HS256", "kid": kid, "typ": "JWT"})
-    statements = driver_statements.watch(sm.store.engine)
+    statements = driver_statements.watch(sm.store)
     with pytest.raises(TryRefreshTokenError):
         sm.get_session(token)
     assert statements == []
@@ -180,7 +180,7 @@ def test_refresh_garbage_costs_at_most_one_decryption_and_no_database(
 
     monkeypatch.setattr(refresh_module.AESGCM, "decrypt", counting)
     sm.create_tables()  # the keys are loaded once per process; then garbage costs no query
-    statements = driver_statements.watch(sm.store.engine)
+    statements = driver_statements.watch(sm.store)
     garbage = [b64(bytes([i % 256]) * 60) for i in range(500)]
     for token in garbage:
         with pytest.raises(UnauthorisedError):

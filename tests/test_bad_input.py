@@ -177,6 +177,7 @@ def test_database_down_is_a_general_error_and_loses_nothing(make_manager, backen
     tokens = manager.create_new_session("alice")
     store = manager.store
     working = store.engine  # type: ignore[attr-defined]
+    store._discard_idle(invalidate=False)  # type: ignore[attr-defined] # (kept connections)
     store.engine = make_sync_engine(  # type: ignore[attr-defined]
         "postgresql://nobody@127.0.0.1:1/none"
         if backend != "sqlite"
@@ -211,7 +212,7 @@ def test_unreachable_database_at_start_is_a_general_error():
 def test_verify_makes_no_database_call(make_manager, driver_statements):
     manager = make_manager(revocation_check="none")
     tokens = manager.create_new_session("alice")
-    statements = driver_statements.watch(manager.store.engine)
+    statements = driver_statements.watch(manager.store)
     for _ in range(1000):
         manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
     assert statements == []
@@ -221,7 +222,7 @@ def test_cached_revocation_reads_at_most_once_per_interval(make_manager, clock, 
     """The default check: verify reads the new revocations once per interval, no more."""
     manager = make_manager()  # revocation_check="cached", interval 2 s
     tokens = manager.create_new_session("alice")
-    statements = driver_statements.watch(manager.store.engine)
+    statements = driver_statements.watch(manager.store)
     for _second in range(10):
         for _ in range(100):
             manager.get_session(tokens.access_token.value, tokens.anti_csrf_token)
@@ -233,7 +234,7 @@ def test_cached_revocation_reads_at_most_once_per_interval(make_manager, clock, 
 def test_verify_with_blacklisting_makes_one_lookup(make_manager, driver_statements):
     manager = make_manager(revocation_check="exact")
     tokens = manager.create_new_session("alice")
-    statements = driver_statements.watch(manager.store.engine)
+    statements = driver_statements.watch(manager.store)
     for _ in range(10):
         manager.get_session(tokens.access_token.value)
     assert len(statements) == 10

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,3 +72,26 @@ def test_memory_run_keeps_every_cache_within_its_bound(tmp_path: Path) -> None:
     assert rows[-2]["verified_tokens"] == VERIFIED_CACHE_SIZE  # filled, then the oldest went
     assert rows[-1]["revoked_handles"] == len(range(0, size, 10))
     assert all(r["keys"] <= 3 and r["proof_ids"] == 0 for r in rows)
+
+
+def test_compare_runs_reads_ratios_and_flags_a_regression(tmp_path: Path, capsys: Any) -> None:
+    """Two runs' rows compared by their ratio to their own baselines: a row whose ops/s fell with
+    its baseline is no regression; one whose ratio fell below --worse is, and exits 1."""
+    from benchmarks import compare_runs
+
+    def run(rows: list[tuple[str, float, str | None, float | None]]) -> Path:
+        path = tmp_path / f"run{len(list(tmp_path.iterdir()))}.json"
+        document = {
+            "rows": [
+                {"name": n, "ops_per_s": ops, "baseline": b, "ratio": r} for n, ops, b, r in rows
+            ]
+        }
+        path.write_text(json.dumps(document))
+        return path
+
+    before = run([("sw.a", 100.0, "floor.a", 0.5), ("sw.b", 100.0, "floor.b", 0.8)])
+    slower_machine = run([("sw.a", 50.0, "floor.a", 0.5), ("sw.b", 90.0, "floor.b", 0.8)])
+    assert compare_runs.main([str(before), str(slower_machine)]) == 0
+    regressed = run([("sw.a", 100.0, "floor.a", 0.5), ("sw.b", 100.0, "floor.b", 0.6)])
+    assert compare_runs.main([str(before), str(regressed)]) == 1
+    assert "below 0.9 of before: sw.b" in capsys.readouterr().out

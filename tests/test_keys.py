@@ -117,7 +117,7 @@ def test_key_rotated_by_another_process_is_loaded_on_demand(
     new_kid = a.rotate_signing_key()
     tokens = a.create_new_session("alice")
     assert kid_of(tokens.access_token.value) == new_kid
-    seen = driver_statements.watch(b.store.engine)
+    seen = driver_statements.watch(b.store)
     key_reads = lambda: [s for s in seen if a.config.signing_key_table in s]  # noqa: E731
     assert b.get_session(tokens.access_token.value).session.user_id == "alice"
     assert len(key_reads()) == 1  # one reload of the key table (and a revocation read)
@@ -131,7 +131,7 @@ def test_unknown_keys_are_reloaded_at_most_once_per_second(
     manager = make_manager()
     tokens = manager.create_new_session("alice")
     key = manager.signing_keys()[-1]
-    statements = driver_statements.watch(manager.store.engine)
+    statements = driver_statements.watch(manager.store)
     future_kid = str(int(key.kid) + 3600)  # plausible: could be the next key
     forged = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": future_kid})
     hostile = jwt.encode({"sub": "x"}, "k" * 32, algorithm="HS256", headers={"kid": "../etc"})
@@ -241,7 +241,7 @@ def test_the_key_recheck_is_one_read_per_interval_and_keeps_the_ring(
     manager = make_manager()
     manager.create_new_session("alice")
     ring = manager._context.keys.ring
-    seen = driver_statements.watch(manager.store.engine)
+    seen = driver_statements.watch(manager.store)
     key_reads = lambda: [s for s in seen if manager.config.signing_key_table in s]  # noqa: E731
     for _ in range(5):
         manager.create_new_session("bob")

@@ -43,7 +43,7 @@ def test_the_common_cases_cost_one_statement_each(
 ):
     manager = make_manager()
     tokens = _warm(manager)
-    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
     _warm(manager)  # reconnects SQLite's pool with the trace on; not counted below
     seen.clear()
 
@@ -86,7 +86,7 @@ def test_every_kind_of_session_costs_the_same(
     are in the statements, not extra reads)."""
     manager = make_manager(max_sessions_per_user=3 if kind == "impersonation" else None)
     _warm(manager)
-    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
     _warm(manager)
     seen.clear()
     tokens = _create(manager, kind)
@@ -109,7 +109,7 @@ def test_without_the_cached_check_a_logout_is_one_statement(
     for check in ("exact", "none"):
         manager = make_manager(revocation_check=check)
         created = _warm(manager)
-        seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+        seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
         _warm(manager)
         seen.clear()
         assert manager.revoke_session(created.session.handle) is True
@@ -127,7 +127,7 @@ def test_pymysql_costs_the_same_round_trips(
     url = config.database_url.replace("mysql://", "mysql+pymysql://", 1)
     with SessionManager(replace(config, database_url=url)) as manager:
         tokens = _warm(manager)
-        seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+        seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
         assert manager.store.engine.dialect.driver == "pymysql"  # type: ignore[attr-defined]
         refreshed = manager.refresh_session(tokens.refresh_token.value)
         manager.get_session(refreshed.access_token.value, refreshed.anti_csrf_token)
@@ -139,7 +139,7 @@ def test_the_exact_revocation_check_is_one_lookup(
 ):
     manager = make_manager(revocation_check="exact")
     tokens = _warm(manager)
-    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
     _warm(manager)
     seen.clear()
     for _ in range(5):
@@ -153,7 +153,7 @@ def test_uncommon_cases_read_the_row_then_decide(
     """A duplicate refresh inside the grace window: the UPDATE matches nothing, then one read."""
     manager = make_manager()
     tokens = _warm(manager)
-    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
     _warm(manager)
     manager.refresh_session(tokens.refresh_token.value)
     seen.clear()
@@ -217,8 +217,7 @@ async def test_the_async_manager_costs_the_same_round_trips(
             attempts = 10
             new_counter = lambda: _server_statement_counter(read)  # noqa: E731
         else:
-            engine = getattr(manager.store, "engine", None)
-            seen = driver_statements.watch(getattr(engine, "sync_engine", engine))
+            seen = driver_statements.watch(manager.store)
             if backend == "sqlite":  # the trace is on new connections: open one
                 warm = await manager.create_new_session("warm")
                 await manager.get_session(warm.access_token.value, warm.anti_csrf_token)
@@ -264,7 +263,7 @@ def test_the_key_recheck_is_one_select_per_interval_on_signing_paths(
     SELECT of a few rows; the others, and every verify, pay nothing more."""
     manager = make_manager()
     tokens = _warm(manager)
-    seen = driver_statements.watch(manager.store.engine)  # type: ignore[attr-defined]
+    seen = driver_statements.watch(manager.store)  # type: ignore[attr-defined]
     _warm(manager)
     seen.clear()
     clock.advance(1.9)  # within the interval: a rotation costs what it always does

@@ -109,12 +109,23 @@ class SyncSqlStore:
         self._metadata = metadata
         self._autocommit = autocommit
         self._compile = _Compiler(engine.dialect)
+        # Connections kept out of the pool between statements, on engines this store made only:
+        # SQLAlchemy's checkout and checkin (its lock, queue, events and bookkeeping) were a
+        # fifth of a SQLite rotation's time, and such an engine has nothing to do at either (no
+        # ping, no reset, no recycling: see ``engines.py``). At most as many are kept as the
+        # pool would keep idle; an application's own engine gets every connection back.
+        self._idle: list[PoolProxiedConnection] = []
+        self._keep = _pool_size(engine) if autocommit else 0
 
     def attempt(self, statement: Executable, parameters: Mapping[str, Any]) -> Result:
         compiled = self._compile(statement)
-        connection = self.engine.raw_connection()
+        idle = self._idle
         try:
-            cursor = connection.cursor()
+            connection = idle.pop()
+        except IndexError:  # none kept idle (or another thread took the last one)
+            connection = self.engine.raw_connection()
+        try:
+            cursor = connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.execute(compiled.sql, compiled.parameters(parameters))
                 rows = cursor.fetchall() if cursor.description else ()
@@ -123,12 +134,32 @@ class SyncSqlStore:
                 cursor.close()
             if not self._autocommit:
                 connection.commit()
-            return result
         except BaseException as exc:
-            if connection_failed(exc) or not isinstance(exc, Exception):
+            lost = connection_failed(exc)
+            if lost or not isinstance(exc, Exception):
                 connection.invalidate()  # its state is unknown: never hand it out again
+            if lost:
+                # The server went away, most likely for every connection kept with this one:
+                # discard them too, so that the retry opens a fresh one (as SQLAlchemy's own
+                # engine invalidates its whole pool on a disconnect).
+                self._discard_idle(invalidate=True)
+            connection.close()
             raise
-        finally:
+        if len(idle) < self._keep:
+            idle.append(connection)  # list.append and pop are atomic: no lock
+        else:
+            connection.close()
+        return result
+
+    def _discard_idle(self, *, invalidate: bool) -> None:
+        idle = self._idle
+        while idle:
+            try:
+                connection = idle.pop()
+            except IndexError:  # another thread took the last one
+                return
+            if invalidate:
+                connection.invalidate()
             connection.close()
 
     def backoff(self, seconds: float) -> None:
@@ -142,7 +173,14 @@ class SyncSqlStore:
             raise database_error(exc) from exc
 
     def close(self) -> None:
+        self._discard_idle(invalidate=False)
         self.engine.dispose()
+
+
+def _pool_size(engine: Engine) -> int:
+    """How many idle connections the engine's pool keeps (QueuePool's ``pool_size``)."""
+    size = getattr(engine.pool, "size", None)
+    return size() if callable(size) else 5
 
 
 class AsyncSqlStore:
