@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from pathlib import Path
 
 import jwt
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import MetaData, create_engine, literal_column, select
 
 from sessionward import (
     SessionManager,
@@ -16,8 +18,9 @@ from sessionward import (
     TryRefreshTokenError,
     UnauthorisedError,
 )
-from sessionward._storage.engines import resolve_url
+from sessionward._storage.engines import make_sync_engine, resolve_url
 from sessionward._storage.schema import build_tables
+from sessionward._storage.sql import SyncSqlStore
 from tests.conftest import FakeClock
 
 
@@ -384,3 +387,29 @@ def test_sync_and_async_managers_share_sessions(make_manager, clock):
     clock.advance(31)  # past the grace window
     with pytest.raises(TokenTheftDetectedError):
         sync_manager.refresh_session(tokens.refresh_token.value)
+
+
+def test_the_store_hands_a_kept_connection_to_another_thread_only_where_it_may(
+    tmp_path: Path,
+) -> None:
+    """The sync store keeps idle connections between statements; on an in-memory SQLite
+    database each thread has a connection of its own (SingletonThreadPool), and another thread
+    must never be handed it. On a file (QueuePool), any thread may take a kept one."""
+    statement = select(literal_column("1"))
+    for url, kept in (("sqlite://", 0), (f"sqlite:///{tmp_path}/kept.sqlite3", 1)):
+        store = SyncSqlStore(make_sync_engine(url), MetaData(), autocommit=True)
+        assert list(store.attempt(statement, {}).rows) == [(1,)]
+        answers: list[object] = []
+
+        def other_thread(store: SyncSqlStore = store, answers: list[object] = answers) -> None:
+            try:
+                answers.append(list(store.attempt(statement, {}).rows))
+            except Exception as exc:
+                answers.append(exc)
+
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+        assert answers == [[(1,)]], url
+        assert len(store._idle) == kept, url
+        store.close()

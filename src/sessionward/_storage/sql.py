@@ -31,6 +31,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql.expression import Executable
 from sqlalchemy.util import greenlet_spawn
 
@@ -178,9 +179,12 @@ class SyncSqlStore:
 
 
 def _pool_size(engine: Engine) -> int:
-    """How many idle connections the engine's pool keeps (QueuePool's ``pool_size``)."""
-    size = getattr(engine.pool, "size", None)
-    return size() if callable(size) else 5
+    """How many idle connections the store may keep: as many as a ``QueuePool`` keeps idle, whose
+    connections any thread may use. None for any other pool: ``SingletonThreadPool`` (an
+    in-memory SQLite database) gives each thread a connection of its own, which another thread
+    must not be handed."""
+    pool = engine.pool
+    return pool.size() if isinstance(pool, QueuePool) else 0
 
 
 class AsyncSqlStore:
